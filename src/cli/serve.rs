@@ -1,0 +1,117 @@
+//! `shale serve`: open the data dir, recover, listen.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{default_data_dir, detect_io, CliError};
+use crate::datadir::{self, CredentialsOrigin};
+use crate::segment::{SegmentOptions, SegmentStore};
+use crate::server::{Server, ServerOptions};
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Directory that holds all of this node's data; created if missing.
+    #[arg(long, env = "SHALE_DATA_DIR", default_value_os_t = default_data_dir())]
+    data_dir: PathBuf,
+    /// Address and port to listen on (port 0 picks a free one).
+    #[arg(long, env = "SHALE_LISTEN", default_value = "127.0.0.1:7480")]
+    listen: SocketAddr,
+    /// HTTP threads, each with its own runtime and listener; 0 = one per core.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Size at which a segment file is sealed and a new one started, in MiB.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    segment_size_mib: u64,
+}
+
+pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
+    let io = detect_io()?;
+    let _lock = datadir::lock(&args.data_dir)?;
+    let env_creds = datadir::credentials_from_env();
+    let (creds, origin) = datadir::load_or_create_credentials(&io, &args.data_dir, env_creds.clone())?;
+    let creds_path = args.data_dir.join(datadir::CREDENTIALS_FILE);
+    match origin {
+        CredentialsOrigin::Generated => {
+            println!(
+                "created root credentials, stored in {} (mode 0600):",
+                creds_path.display()
+            );
+            println!("  access key: {}", creds.access_key);
+            println!("  secret key: {}", creds.secret_key);
+        }
+        CredentialsOrigin::FromEnv => {
+            println!(
+                "created root credentials from {} / {}, stored in {} (mode 0600)",
+                datadir::ENV_ROOT_ACCESS_KEY,
+                datadir::ENV_ROOT_SECRET_KEY,
+                creds_path.display()
+            );
+            println!("  access key: {}", creds.access_key);
+        }
+        CredentialsOrigin::Existing => {
+            if matches!(&env_creds, Some((a, _)) if *a != creds.access_key) {
+                eprintln!(
+                    "warning: {} is ignored: this data dir already has root credentials in {}",
+                    datadir::ENV_ROOT_ACCESS_KEY,
+                    creds_path.display()
+                );
+            }
+            println!("root access key: {} (secret in {})", creds.access_key, creds_path.display());
+        }
+    }
+
+    let options = SegmentOptions {
+        segment_size_bytes_max: args.segment_size_mib * 1024 * 1024,
+        ..SegmentOptions::default()
+    };
+    let (store, report) = SegmentStore::open(io.clone(), &datadir::segments_dir(&args.data_dir), options)?;
+    for t in &report.truncated {
+        eprintln!(
+            "recovery: truncated the torn tail of {} at offset {} ({} bytes dropped: {})",
+            t.path.display(),
+            t.offset,
+            t.bytes_dropped,
+            t.reason
+        );
+    }
+    for t in &report.removed_temp_files {
+        eprintln!("recovery: removed unfinished segment file {}", t.display());
+    }
+
+    let server = Server::start(
+        &io,
+        ServerOptions {
+            listen: args.listen,
+            threads: args.threads,
+            ..ServerOptions::default()
+        },
+    )
+    .map_err(|e| super::cli_error(format!("cannot listen on {}: {e}", args.listen)))?;
+    println!(
+        "shale listening on http://{} (data dir {}, {} I/O, {} segments)",
+        server.local_addr(),
+        args.data_dir.display(),
+        io.kind(),
+        report.segments
+    );
+    let _ = std::io::stdout().flush();
+
+    let signal = io.block_on(wait_for_signal())??;
+    eprintln!("{signal}: stopping");
+    server.shutdown();
+    drop(store);
+    println!("shale stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}

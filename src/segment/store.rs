@@ -1,0 +1,246 @@
+//! The shared handle: appends go to the writer thread, reads go straight
+//! to the file through a per-thread handle cache.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
+
+use super::format::{self, RecordKind, RECORD_HEADER_LEN, RECORD_PAYLOAD_BYTES_MAX};
+use super::recover::{self, RecoveryReport};
+use super::writer::{self, AppendRequest};
+use super::{segment_path, SegmentError};
+use crate::io::{Io, IoFile, OpenMode};
+
+/// When appends are made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// fdatasync before an append is acknowledged (the default).
+    Always,
+    /// Never sync; for benchmarks and throwaway stores only.
+    Never,
+}
+
+#[derive(Clone, Debug)]
+pub struct SegmentOptions {
+    /// A segment is sealed and a new one started before it would pass this.
+    pub segment_size_bytes_max: u64,
+    /// Bytes one group commit gathers before it writes (one request more
+    /// may push it past this).
+    pub batch_bytes_max: usize,
+    /// Append requests waiting for the writer; more wait for room.
+    pub append_queue_max: usize,
+    pub sync: SyncPolicy,
+}
+
+impl Default for SegmentOptions {
+    fn default() -> Self {
+        SegmentOptions {
+            segment_size_bytes_max: 256 * 1024 * 1024,
+            batch_bytes_max: 16 * 1024 * 1024,
+            append_queue_max: 4096,
+            sync: SyncPolicy::Always,
+        }
+    }
+}
+
+/// Where a record lives: what a reader needs to fetch and verify it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RecordLoc {
+    pub segment: u64,
+    pub offset: u64,
+    /// Header plus payload.
+    pub len: u32,
+}
+
+/// A record read back and verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub kind: RecordKind,
+    pub batch: u64,
+    pub payload: Bytes,
+}
+
+/// Counters of the writer, for benchmarks and metrics.
+#[derive(Debug, Default)]
+pub struct SegmentStats {
+    pub appends: AtomicU64,
+    pub records: AtomicU64,
+    pub batches: AtomicU64,
+    pub syncs: AtomicU64,
+    pub bytes_written: AtomicU64,
+}
+
+/// A segment directory open for appending and reading. Cheap to clone;
+/// `Send + Sync`. The writer thread stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct SegmentStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    uid: u64,
+    io: Io,
+    dir: PathBuf,
+    tx: Mutex<Option<mpsc::Sender<AppendRequest>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    stats: Arc<SegmentStats>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.tx.lock().take();
+        if let Some(t) = self.thread.lock().take() {
+            // The writer finishes queued work and exits once the channel
+            // closes; a panic there has already been reported.
+            let _ = t.join();
+        }
+    }
+}
+
+static NEXT_STORE_UID: AtomicU64 = AtomicU64::new(1);
+
+/// Read handles kept open per thread before the cache is cleared.
+const READ_HANDLES_MAX: usize = 1024;
+
+thread_local! {
+    static READ_HANDLES: RefCell<HashMap<(u64, u64), Rc<IoFile>>> = RefCell::new(HashMap::new());
+}
+
+impl SegmentStore {
+    /// Opens (creating if needed) the segment directory `dir`, recovering
+    /// from a crash, and starts the writer thread.
+    pub fn open(
+        io: Io,
+        dir: &Path,
+        options: SegmentOptions,
+    ) -> Result<(SegmentStore, RecoveryReport), SegmentError> {
+        let (resume, report) = recover::recover(&io, dir)?;
+        let (tx, rx) = mpsc::channel(options.append_queue_max.max(1));
+        let stats = Arc::new(SegmentStats::default());
+        let thread = writer::spawn(
+            io.clone(),
+            dir.to_path_buf(),
+            resume,
+            options,
+            rx,
+            Arc::clone(&stats),
+        )
+        .map_err(|e| SegmentError::io("starting writer for", dir, e))?;
+        let shared = Shared {
+            uid: NEXT_STORE_UID.fetch_add(1, Ordering::Relaxed),
+            io,
+            dir: dir.to_path_buf(),
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            stats,
+        };
+        Ok((
+            SegmentStore {
+                shared: Arc::new(shared),
+            },
+            report,
+        ))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    pub fn stats(&self) -> &SegmentStats {
+        &self.shared.stats
+    }
+
+    /// Appends one record; returns once it is durable (per the policy).
+    pub async fn append(&self, kind: RecordKind, payload: Bytes) -> Result<RecordLoc, SegmentError> {
+        let mut locs = self.append_many(vec![(kind, payload)]).await?;
+        locs.pop().ok_or(SegmentError::Closed)
+    }
+
+    /// Appends records contiguously, in one batch; all or none succeed.
+    pub async fn append_many(
+        &self,
+        records: Vec<(RecordKind, Bytes)>,
+    ) -> Result<Vec<RecordLoc>, SegmentError> {
+        for (kind, payload) in &records {
+            if *kind == RecordKind::Seal {
+                return Err(SegmentError::ReservedKind);
+            }
+            if payload.len() > RECORD_PAYLOAD_BYTES_MAX as usize {
+                return Err(SegmentError::RecordTooLarge {
+                    len: payload.len(),
+                    max: RECORD_PAYLOAD_BYTES_MAX,
+                });
+            }
+        }
+        let tx = self.shared.tx.lock().clone().ok_or(SegmentError::Closed)?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(AppendRequest { records, reply })
+            .await
+            .map_err(|_| SegmentError::Closed)?;
+        rx.await.map_err(|_| SegmentError::Closed)?
+    }
+
+    /// Reads the record at `loc` and verifies it before returning it.
+    pub async fn read(&self, loc: RecordLoc) -> Result<StoredRecord, SegmentError> {
+        let file = self.read_handle(loc.segment)?;
+        let buf = Vec::with_capacity(loc.len as usize);
+        let (res, buf) = file.read_exact_at(buf, loc.offset).await;
+        let path = || segment_path(&self.shared.dir, loc.segment);
+        res.map_err(|e| SegmentError::io("reading", path(), e))?;
+        let bad = |source| SegmentError::BadRecord {
+            segment: loc.segment,
+            offset: loc.offset,
+            source,
+        };
+        let rec = format::decode_record(loc.segment, &buf).map_err(bad)?;
+        let (kind, batch, payload_len) = (rec.kind, rec.batch, rec.payload.len());
+        if RECORD_HEADER_LEN + payload_len != loc.len as usize {
+            return Err(bad(format::FormatError::Truncated {
+                needed: u64::from(loc.len),
+                have: (RECORD_HEADER_LEN + payload_len) as u64,
+            }));
+        }
+        let payload = Bytes::from(buf).slice(RECORD_HEADER_LEN..RECORD_HEADER_LEN + payload_len);
+        Ok(StoredRecord {
+            kind,
+            batch,
+            payload,
+        })
+    }
+
+    fn read_handle(&self, segment: u64) -> Result<Rc<IoFile>, SegmentError> {
+        let key = (self.shared.uid, segment);
+        if let Some(f) = READ_HANDLES.with(|c| c.borrow().get(&key).cloned()) {
+            return Ok(f);
+        }
+        let path = segment_path(&self.shared.dir, segment);
+        let file = self.shared.io.open(&path, OpenMode::Read).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                SegmentError::NoSuchSegment(segment)
+            } else {
+                SegmentError::io("opening", &path, e)
+            }
+        })?;
+        let file = Rc::new(file);
+        READ_HANDLES.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= READ_HANDLES_MAX {
+                c.clear();
+            }
+            c.insert(key, Rc::clone(&file));
+        });
+        Ok(file)
+    }
+
+    /// Stops the writer after it finishes queued appends, and waits for it.
+    pub fn close(self) {
+        drop(self);
+    }
+}

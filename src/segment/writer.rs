@@ -1,0 +1,322 @@
+//! The writer thread: the only code that writes segment files.
+//!
+//! It takes every append request that is waiting, encodes them into one
+//! buffer, writes it with one call and makes it durable with one
+//! fdatasync (group commit), then answers all of them. It never starts a
+//! batch before the previous one is synced; recovery relies on that.
+//!
+//! After a failed write or sync the file may hold a partial batch, so the
+//! writer cuts the file back to its last durable end before writing again.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use super::format::{self, RecordKind, Seal, SegmentHeader, HEADER_LEN, RECORD_HEADER_LEN, SEAL_FOOTPRINT};
+use super::recover::Resume;
+use super::store::{RecordLoc, SegmentOptions, SegmentStats, SyncPolicy};
+use super::{segment_path, SegmentError};
+use crate::io::{tmp_path, Io, IoFile, OpenMode};
+
+pub(crate) struct AppendRequest {
+    pub records: Vec<(RecordKind, Bytes)>,
+    pub reply: oneshot::Sender<Result<Vec<RecordLoc>, SegmentError>>,
+}
+
+impl AppendRequest {
+    fn footprint(&self) -> u64 {
+        self.records
+            .iter()
+            .map(|(_, p)| format::record_footprint(p.len() as u32))
+            .sum()
+    }
+}
+
+pub(crate) fn spawn(
+    io: Io,
+    dir: PathBuf,
+    resume: Resume,
+    options: SegmentOptions,
+    rx: mpsc::Receiver<AppendRequest>,
+    stats: Arc<SegmentStats>,
+) -> io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("shale-segment-writer".into())
+        .spawn(move || {
+            let rt_io = io.clone();
+            let mut w = Writer {
+                io,
+                dir,
+                options,
+                stats,
+                active: None,
+                last_id: resume.last.map_or(0, |l| l.id),
+                next_batch: resume.next_batch,
+                resume: resume.last.filter(|l| !l.sealed),
+                buf: Vec::new(),
+            };
+            // If no runtime can start, dropping `rx` answers every appender
+            // with `Closed`.
+            let _ = rt_io.block_on(w.run(rx));
+        })
+}
+
+struct Active {
+    id: u64,
+    file: IoFile,
+    /// Durable end: where the next batch goes.
+    end: u64,
+    records: u64,
+    /// Set after a failed write or sync: the file must be cut back to
+    /// `end` before anything else is written.
+    dirty: bool,
+}
+
+struct Writer {
+    io: Io,
+    dir: PathBuf,
+    options: SegmentOptions,
+    stats: Arc<SegmentStats>,
+    active: Option<Active>,
+    last_id: u64,
+    next_batch: u64,
+    /// The unsealed newest segment found by recovery, opened lazily.
+    resume: Option<super::recover::LastSegment>,
+    buf: Vec<u8>,
+}
+
+/// Requests encoded into the current buffer, with their locations.
+type Staged = Vec<(oneshot::Sender<Result<Vec<RecordLoc>, SegmentError>>, Vec<RecordLoc>)>;
+
+impl Writer {
+    async fn run(&mut self, mut rx: mpsc::Receiver<AppendRequest>) {
+        while let Some(first) = rx.recv().await {
+            let mut bytes = first.footprint();
+            let mut reqs = vec![first];
+            while bytes < self.options.batch_bytes_max as u64 {
+                match rx.try_recv() {
+                    Ok(r) => {
+                        bytes += r.footprint();
+                        reqs.push(r);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(reqs).await;
+        }
+    }
+
+    /// Writes the requests in as few batches as segment boundaries allow.
+    async fn commit(&mut self, reqs: Vec<AppendRequest>) {
+        let mut staged: Staged = Vec::new();
+        let mut queue = reqs.into_iter();
+        let mut failure = None;
+        for req in queue.by_ref() {
+            if let Err(e) = self.stage(req, &mut staged).await {
+                failure = Some(e);
+                break;
+            }
+        }
+        if failure.is_none() {
+            if let Err(e) = self.flush(&mut staged).await {
+                failure = Some(e);
+            }
+        }
+        if let Some(e) = failure {
+            for (reply, _) in staged.drain(..) {
+                let _ = reply.send(Err(e.clone()));
+            }
+            for req in queue {
+                let _ = req.reply.send(Err(e.clone()));
+            }
+        }
+    }
+
+    /// Encodes one request into the buffer, first flushing and rolling over
+    /// if it would not fit in the active segment.
+    async fn stage(&mut self, req: AppendRequest, staged: &mut Staged) -> Result<(), SegmentError> {
+        let need = req.footprint();
+        self.ensure_active().await?;
+        let (end, records) = self.active_pos();
+        let used = end + self.buf.len() as u64;
+        let has_data = records > 0 || !self.buf.is_empty();
+        if has_data && used + need + SEAL_FOOTPRINT > self.options.segment_size_bytes_max {
+            if let Err(e) = self.flush(staged).await {
+                let _ = req.reply.send(Err(e.clone()));
+                return Err(e);
+            }
+            if let Err(e) = self.roll().await {
+                let _ = req.reply.send(Err(e.clone()));
+                return Err(e);
+            }
+        }
+        let (end, _) = self.active_pos();
+        let segment = self.active.as_ref().map_or(0, |a| a.id);
+        let mut locs = Vec::with_capacity(req.records.len());
+        for (kind, payload) in &req.records {
+            let offset = end + self.buf.len() as u64;
+            format::encode_record(&mut self.buf, segment, *kind, self.next_batch, payload);
+            locs.push(RecordLoc {
+                segment,
+                offset,
+                len: (RECORD_HEADER_LEN + payload.len()) as u32,
+            });
+        }
+        staged.push((req.reply, locs));
+        Ok(())
+    }
+
+    fn active_pos(&self) -> (u64, u64) {
+        self.active.as_ref().map_or((HEADER_LEN as u64, 0), |a| (a.end, a.records))
+    }
+
+    /// Writes and syncs the buffer as one batch, then answers its requests.
+    async fn flush(&mut self, staged: &mut Staged) -> Result<(), SegmentError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let res = self.write_batch(buf).await;
+        self.next_batch += 1;
+        res?;
+        let n: usize = staged.iter().map(|(_, l)| l.len()).sum();
+        if let Some(a) = self.active.as_mut() {
+            a.records += n as u64;
+        }
+        self.stats.appends.fetch_add(staged.len() as u64, Ordering::Relaxed);
+        self.stats.records.fetch_add(n as u64, Ordering::Relaxed);
+        for (reply, locs) in staged.drain(..) {
+            let _ = reply.send(Ok(locs));
+        }
+        Ok(())
+    }
+
+    /// Writes `buf` at the active end and syncs; advances the end on success.
+    async fn write_batch(&mut self, buf: Vec<u8>) -> Result<(), SegmentError> {
+        let sync = self.options.sync == SyncPolicy::Always;
+        let a = self.active.as_mut().ok_or(SegmentError::Closed)?;
+        let path = segment_path(&self.dir, a.id);
+        let len = buf.len() as u64;
+        let (res, mut buf) = a.file.write_all_at(buf, a.end).await;
+        let res = match res {
+            Ok(()) if sync => a.file.sync_data().await.map(|()| true),
+            Ok(()) => Ok(false),
+            Err(e) => Err(e),
+        };
+        buf.clear();
+        self.buf = buf;
+        match res {
+            Ok(synced) => {
+                a.end += len;
+                self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                self.stats.bytes_written.fetch_add(len, Ordering::Relaxed);
+                if synced {
+                    self.stats.syncs.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                a.dirty = true;
+                Err(SegmentError::io("appending to", path, e))
+            }
+        }
+    }
+
+    /// Makes sure there is an active, clean segment to write to.
+    async fn ensure_active(&mut self) -> Result<(), SegmentError> {
+        if self.active.is_none() {
+            let active = match self.resume.take() {
+                Some(last) => {
+                    let path = segment_path(&self.dir, last.id);
+                    let file = self
+                        .io
+                        .open(&path, OpenMode::ReadWrite)
+                        .map_err(|e| SegmentError::io("opening", &path, e))?;
+                    Active {
+                        id: last.id,
+                        file,
+                        end: last.end,
+                        records: last.records,
+                        dirty: false,
+                    }
+                }
+                None => self.create_segment(self.last_id + 1)?,
+            };
+            self.last_id = active.id;
+            self.active = Some(active);
+        }
+        if let Some(a) = self.active.as_mut() {
+            if a.dirty {
+                let path = segment_path(&self.dir, a.id);
+                a.file
+                    .set_len(a.end)
+                    .and_then(|()| a.file.sync_all_blocking())
+                    .map_err(|e| SegmentError::io("cutting back a failed write in", path, e))?;
+                a.dirty = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment; the next write starts a new one.
+    async fn roll(&mut self) -> Result<(), SegmentError> {
+        let Some(a) = self.active.as_ref() else {
+            return Ok(());
+        };
+        let seal = format::encode_seal(&Seal {
+            record_count: a.records,
+            data_end: a.end,
+        });
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        format::encode_record(&mut buf, a.id, RecordKind::Seal, self.next_batch, &seal);
+        let res = self.write_batch(buf).await;
+        self.next_batch += 1;
+        res?;
+        self.active = None;
+        Ok(())
+    }
+
+    /// Creates segment `id` so that it is either absent or whole after a
+    /// crash: header into a temporary file, fsync, rename, fsync the dir.
+    fn create_segment(&self, id: u64) -> Result<Active, SegmentError> {
+        let path = segment_path(&self.dir, id);
+        let tmp = tmp_path(&path);
+        let header = format::encode_header(&SegmentHeader {
+            segment_id: id,
+            base_batch: self.next_batch,
+            created_nanos: now_nanos(),
+        });
+        let file = self
+            .io
+            .open(&tmp, OpenMode::CreateTruncate)
+            .map_err(|e| SegmentError::io("creating", &tmp, e))?;
+        file.write_all_at_blocking(&header, 0)
+            .and_then(|()| file.sync_all_blocking())
+            .map_err(|e| SegmentError::io("writing header of", &tmp, e))?;
+        self.io
+            .rename(&tmp, &path)
+            .map_err(|e| SegmentError::io("renaming", &tmp, e))?;
+        self.io
+            .sync_dir(&self.dir)
+            .map_err(|e| SegmentError::io("syncing", &self.dir, e))?;
+        Ok(Active {
+            id,
+            file,
+            end: HEADER_LEN as u64,
+            records: 0,
+            dirty: false,
+        })
+    }
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}

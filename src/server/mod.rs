@@ -1,0 +1,177 @@
+//! The HTTP front: one runtime per core, each accepting on its own
+//! `SO_REUSEPORT` listener, so the kernel spreads connections over cores
+//! and no request crosses threads.
+//!
+//! Until the S3 API lands, every request is answered with an S3-style
+//! `501 NotImplemented` XML error.
+
+mod error_xml;
+
+use std::convert::Infallible;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::{watch, Semaphore};
+
+use crate::io::Io;
+
+pub use error_xml::error_body;
+
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    pub listen: SocketAddr,
+    /// Accepting threads (one runtime each); 0 means one per core.
+    pub threads: usize,
+    /// Open connections per thread; more wait in the accept queue.
+    pub connections_per_thread_max: usize,
+    /// A client must send its request head within this time.
+    pub header_read_timeout: Duration,
+    /// Bytes hyper buffers for a request head.
+    pub header_bytes_max: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7480)),
+            threads: 0,
+            connections_per_thread_max: 4096,
+            header_read_timeout: Duration::from_secs(30),
+            header_bytes_max: 64 * 1024,
+        }
+    }
+}
+
+/// A running server; stops when [`Server::shutdown`] is called.
+pub struct Server {
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds every listener (so address errors surface here) and starts
+    /// the accepting threads.
+    pub fn start(io: &Io, options: ServerOptions) -> io::Result<Server> {
+        let threads = match options.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let first = bind_reuseport(options.listen)?;
+        let local_addr = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..threads {
+            listeners.push(bind_reuseport(local_addr)?);
+        }
+        let (stop, stop_rx) = watch::channel(false);
+        let request_ids = Arc::new(AtomicU64::new(1));
+        let mut handles = Vec::new();
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let io = io.clone();
+            let stop_rx = stop_rx.clone();
+            let opts = options.clone();
+            let ids = Arc::clone(&request_ids);
+            let h = std::thread::Builder::new()
+                .name(format!("shale-http-{i}"))
+                .spawn(move || {
+                    let res = io.block_on(accept_loop(listener, opts, stop_rx, ids));
+                    if let Err(e) | Ok(Err(e)) = res.map(|r| r.map(|_| ())) {
+                        eprintln!("error: http thread {i} stopped: {e}");
+                    }
+                })?;
+            handles.push(h);
+        }
+        Ok(Server {
+            local_addr,
+            stop,
+            threads: handles,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting and waits for the threads to finish.
+    pub fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn bind_reuseport(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    opts: ServerOptions,
+    mut stop: watch::Receiver<bool>,
+    ids: Arc<AtomicU64>,
+) -> io::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let slots = Arc::new(Semaphore::new(opts.connections_per_thread_max.max(1)));
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&slots).acquire_owned() => p.map_err(io::Error::other)?,
+            _ = stop.changed() => return Ok(()),
+        };
+        let (stream, _peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                // Out of descriptors or a connection reset before accept:
+                // keep serving the others.
+                Err(_) => continue,
+            },
+            _ = stop.changed() => return Ok(()),
+        };
+        let _ = stream.set_nodelay(true);
+        let ids = Arc::clone(&ids);
+        let opts = opts.clone();
+        tokio::task::spawn_local(async move {
+            let service = hyper::service::service_fn(move |req| handle(req, Arc::clone(&ids)));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(opts.header_read_timeout)
+                .max_buf_size(opts.header_bytes_max.max(8192))
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            drop(permit);
+        });
+    }
+}
+
+async fn handle(req: Request<Incoming>, ids: Arc<AtomicU64>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let request_id = format!("{:016X}", ids.fetch_add(1, Ordering::Relaxed));
+    let body = error_body(
+        "NotImplemented",
+        "This operation is not implemented yet.",
+        req.uri().path(),
+        &request_id,
+    );
+    let resp = Response::builder()
+        .status(StatusCode::NOT_IMPLEMENTED)
+        .header("content-type", "application/xml")
+        .header("x-amz-request-id", &request_id)
+        .header("server", "shale")
+        .body(Full::new(Bytes::from(body)));
+    Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
+}
