@@ -31,7 +31,7 @@ pub fn run(what: InspectWhat) -> Result<ExitCode, CliError> {
     }
 }
 
-fn inspect_segment(path: &PathBuf, as_json: bool) -> Result<ExitCode, CliError> {
+fn inspect_segment(path: &std::path::Path, as_json: bool) -> Result<ExitCode, CliError> {
     let io = Io::portable();
     let file = io
         .open(path, OpenMode::Read)

@@ -117,10 +117,12 @@ impl Writer {
         let mut queue = reqs.into_iter();
         let mut failure = None;
         for req in queue.by_ref() {
-            if let Err(e) = self.stage(req, &mut staged).await {
+            if let Err(e) = self.make_room(req.footprint(), &mut staged).await {
+                let _ = req.reply.send(Err(e.clone()));
                 failure = Some(e);
                 break;
             }
+            self.encode(req, &mut staged);
         }
         if failure.is_none() {
             if let Err(e) = self.flush(&mut staged).await {
@@ -137,24 +139,23 @@ impl Writer {
         }
     }
 
-    /// Encodes one request into the buffer, first flushing and rolling over
-    /// if it would not fit in the active segment.
-    async fn stage(&mut self, req: AppendRequest, staged: &mut Staged) -> Result<(), SegmentError> {
-        let need = req.footprint();
+    /// Makes room for `need` bytes in the active segment: flushes what is
+    /// staged and rolls over first if they would not fit.
+    async fn make_room(&mut self, need: u64, staged: &mut Staged) -> Result<(), SegmentError> {
         self.ensure_active().await?;
         let (end, records) = self.active_pos();
         let used = end + self.buf.len() as u64;
         let has_data = records > 0 || !self.buf.is_empty();
         if has_data && used + need + SEAL_FOOTPRINT > self.options.segment_size_bytes_max {
-            if let Err(e) = self.flush(staged).await {
-                let _ = req.reply.send(Err(e.clone()));
-                return Err(e);
-            }
-            if let Err(e) = self.roll().await {
-                let _ = req.reply.send(Err(e.clone()));
-                return Err(e);
-            }
+            self.flush(staged).await?;
+            self.roll().await?;
+            self.ensure_active().await?;
         }
+        Ok(())
+    }
+
+    /// Encodes a request's records into the buffer, in the active segment.
+    fn encode(&mut self, req: AppendRequest, staged: &mut Staged) {
         let (end, _) = self.active_pos();
         let segment = self.active.as_ref().map_or(0, |a| a.id);
         let mut locs = Vec::with_capacity(req.records.len());
@@ -168,7 +169,6 @@ impl Writer {
             });
         }
         staged.push((req.reply, locs));
-        Ok(())
     }
 
     fn active_pos(&self) -> (u64, u64) {

@@ -1,0 +1,48 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use shale::io::{Io, SimDisk};
+
+/// The real backends available on this machine: portable always, io_uring
+/// when the kernel allows it (the suite runs on both).
+pub fn real_backends() -> Vec<(&'static str, Io)> {
+    let mut v = vec![("portable", Io::portable())];
+    match Io::uring() {
+        Ok(io) => v.push(("io_uring", io)),
+        Err(e) => eprintln!("note: io_uring unavailable here ({e}); testing portable only"),
+    }
+    v
+}
+
+/// A fresh simulated disk and an `Io` on it.
+pub fn sim(seed: u64) -> (Arc<SimDisk>, Io) {
+    let disk = SimDisk::new(seed);
+    let io = Io::sim(Arc::clone(&disk));
+    (disk, io)
+}
+
+/// Where tests keep segments on the simulated disk.
+pub fn sim_dir() -> PathBuf {
+    PathBuf::from("/data/segments")
+}
+
+/// Deterministic payload bytes for (writer, seq), `len` long, that say who
+/// wrote them: the first 16 bytes are writer and seq.
+pub fn payload(writer: u64, seq: u64, len: usize) -> Bytes {
+    let mut v = Vec::with_capacity(len);
+    v.extend_from_slice(&writer.to_le_bytes());
+    v.extend_from_slice(&seq.to_le_bytes());
+    let mut x = writer.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seq.wrapping_add(1);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.push(x as u8);
+    }
+    v.truncate(len);
+    Bytes::from(v)
+}
