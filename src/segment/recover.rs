@@ -110,7 +110,9 @@ pub fn check_sealed(io: &Io, dir: &Path, id: u64) -> Result<(), SegmentError> {
 }
 
 /// Opens `dir` for appending: checks older segments, scans the newest,
-/// truncates its torn tail. Creates `dir` if missing.
+/// truncates its torn tail, and syncs what it recovered (file and
+/// directory), so nothing is built on bytes that are only in the page
+/// cache. Creates `dir` if missing.
 pub(crate) fn recover(io: &Io, dir: &Path) -> Result<(Resume, RecoveryReport), SegmentError> {
     io.create_dir_all(dir)
         .map_err(|e| SegmentError::io("creating", dir, e))?;
@@ -146,7 +148,12 @@ pub(crate) fn recover(io: &Io, dir: &Path) -> Result<(Resume, RecoveryReport), S
         return Err(corrupt(&path, 0, format!("header names segment {:016x}", scanned.header.segment_id)));
     }
     match &scanned.tail {
-        Tail::Clean => {}
+        // What was read may still sit only in the page cache (a write whose
+        // sync failed before the process stopped): make it durable before
+        // anything new is built on it.
+        Tail::Clean => file
+            .sync_all_blocking()
+            .map_err(|e| SegmentError::io("syncing", &path, e))?,
         Tail::Corrupt {
             offset,
             reason,
@@ -170,6 +177,16 @@ pub(crate) fn recover(io: &Io, dir: &Path) -> Result<(Resume, RecoveryReport), S
             });
         }
     }
+    if scanned.valid_end > scanned.file_len {
+        // The last record is whole but its zero padding was cut off (a
+        // write stopped by a full disk): put the padding back so the next
+        // record starts aligned.
+        file.set_len(scanned.valid_end)
+            .and_then(|()| file.sync_all_blocking())
+            .map_err(|e| SegmentError::io("restoring padding of", &path, e))?;
+    }
+    io.sync_dir(dir)
+        .map_err(|e| SegmentError::io("syncing", dir, e))?;
     Ok((resume_after(&scanned, last_id), report))
 }
 

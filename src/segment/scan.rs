@@ -93,7 +93,8 @@ pub struct ScanReport {
     /// Verified records, the seal excluded.
     pub records: u64,
     pub payload_bytes: u64,
-    /// Offset just past the last valid record (the seal included).
+    /// Offset just past the last valid record and its padding (the seal
+    /// included). Exceeds `file_len` when only that padding was cut off.
     pub valid_end: u64,
     pub last_batch: Option<u64>,
     pub seal: Option<Seal>,
@@ -256,7 +257,9 @@ where
         on_record(&info, payload);
         report.last_batch = Some(info.batch);
         offset += format::record_footprint(info.payload_len);
-        report.valid_end = offset.min(len);
+        // May pass `len` when only the last record's zero padding is
+        // missing; recovery restores it.
+        report.valid_end = offset;
     }
     Ok(report)
 }

@@ -202,6 +202,7 @@ impl Writer {
         let a = self.active.as_mut().ok_or(SegmentError::Closed)?;
         let path = segment_path(&self.dir, a.id);
         let len = buf.len() as u64;
+        debug_assert!(a.end % format::RECORD_ALIGN == 0 && len % format::RECORD_ALIGN == 0);
         let (res, mut buf) = a.file.write_all_at(buf, a.end).await;
         let res = match res {
             Ok(()) if sync => a.file.sync_data().await.map(|()| true),
@@ -230,7 +231,9 @@ impl Writer {
     /// Makes sure there is an active, clean segment to write to.
     async fn ensure_active(&mut self) -> Result<(), SegmentError> {
         if self.active.is_none() {
-            let active = match self.resume.take() {
+            // `resume` is cleared only once the segment is open: after a
+            // failed open the next attempt must reopen it, not start anew.
+            let active = match self.resume {
                 Some(last) => {
                     let path = segment_path(&self.dir, last.id);
                     let file = self
@@ -248,6 +251,7 @@ impl Writer {
                 None => self.create_segment(self.last_id + 1)?,
             };
             self.last_id = active.id;
+            self.resume = None;
             self.active = Some(active);
         }
         if let Some(a) = self.active.as_mut() {
