@@ -1,1 +1,106 @@
-fn main(){}
+//! Durable appends to the segment store beside the raw ceiling of the same
+//! disk: sequential pwrite + fdatasync of the same record size, in the same
+//! run. Reports MiB/s per case; `tools/bench_segment_report.py` turns the
+//! medians into the ratios in BENCHMARKS.md. Each shale case also writes
+//! its fdatasync count per append to target/shale-bench/.
+
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use shale::io::Io;
+use shale::segment::{RecordKind, SegmentOptions, SegmentStore};
+
+const SIZES: [(usize, &str); 2] = [(4 * 1024, "4KiB"), (1024 * 1024, "1MiB")];
+
+fn bench_dir() -> tempfile::TempDir {
+    // Same filesystem as the build tree, not a tmpfs.
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    std::fs::create_dir_all(&base).unwrap();
+    tempfile::tempdir_in(base).unwrap()
+}
+
+fn raw_pwrite_fdatasync(c: &mut Criterion) {
+    let mut g = c.benchmark_group("segment_append");
+    g.sample_size(10).measurement_time(Duration::from_secs(6));
+    for (size, label) in SIZES {
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_function(BenchmarkId::new("raw_pwrite_fdatasync", format!("{label}/c1")), |b| {
+            let dir = bench_dir();
+            let f = std::fs::File::create(dir.path().join("raw")).unwrap();
+            let buf = vec![0xA5u8; size];
+            let mut off = 0u64;
+            b.iter(|| {
+                f.write_all_at(&buf, off).unwrap();
+                f.sync_data().unwrap();
+                off += size as u64;
+                if off > 1 << 30 {
+                    off = 0;
+                }
+            });
+        });
+    }
+    g.finish();
+}
+
+fn shale_appends(c: &mut Criterion) {
+    let io = Io::detect().unwrap().io;
+    let mut g = c.benchmark_group("segment_append");
+    g.sample_size(10).measurement_time(Duration::from_secs(6));
+    for (size, label) in SIZES {
+        for conc in [1usize, 64] {
+            g.throughput(Throughput::Bytes(size as u64));
+            let id = BenchmarkId::new("shale_durable", format!("{label}/c{conc}"));
+            let dir = bench_dir();
+            let (store, _) = SegmentStore::open(io.clone(), &dir.path().join("segments"), SegmentOptions::default()).unwrap();
+            let payload = Bytes::from(vec![0x5Au8; size]);
+            g.bench_function(id, |b| {
+                b.iter_custom(|iters| {
+                    let per_task = iters.div_ceil(conc as u64);
+                    io.block_on(async {
+                        let start = Instant::now();
+                        let tasks: Vec<_> = (0..conc)
+                            .map(|_| {
+                                let s = store.clone();
+                                let p = payload.clone();
+                                tokio::task::spawn_local(async move {
+                                    for _ in 0..per_task {
+                                        s.append(RecordKind::DataChunk, p.clone()).await.unwrap();
+                                    }
+                                })
+                            })
+                            .collect();
+                        for t in tasks {
+                            t.await.unwrap();
+                        }
+                        // Scale to the requested count (tasks round up).
+                        start.elapsed().mul_f64(iters as f64 / (per_task * conc as u64) as f64)
+                    })
+                    .unwrap()
+                });
+            });
+            let st = store.stats();
+            let appends = st.appends.load(Ordering::Relaxed);
+            let syncs = st.syncs.load(Ordering::Relaxed);
+            let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/shale-bench");
+            std::fs::create_dir_all(&out).unwrap();
+            std::fs::write(
+                out.join(format!("segment-{label}-c{conc}.json")),
+                format!("{{\"appends\": {appends}, \"syncs\": {syncs}, \"backend\": \"{}\"}}\n", io.kind()),
+            )
+            .unwrap();
+            eprintln!(
+                "shale_durable {label} c{conc}: {appends} appends, {syncs} fdatasyncs, {:.3} fdatasync per append ({} I/O)",
+                syncs as f64 / appends.max(1) as f64,
+                io.kind()
+            );
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, raw_pwrite_fdatasync, shale_appends);
+criterion_main!(benches);

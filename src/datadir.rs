@@ -111,7 +111,8 @@ pub enum CredentialsOrigin {
 }
 
 const ACCESS_KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-const SECRET_KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const SECRET_KEY_ALPHABET: &[u8] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 fn random_string(alphabet: &[u8], len: usize) -> io::Result<String> {
     let mut out = String::with_capacity(len);
@@ -134,14 +135,17 @@ fn random_string(alphabet: &[u8], len: usize) -> io::Result<String> {
 /// Checks credentials given by an operator.
 pub fn validate_credentials(access: &str, secret: &str) -> Result<(), DataDirError> {
     let ok_access = (3..=128).contains(&access.len())
-        && access.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && access
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if !ok_access {
         return Err(DataDirError::BadCredentialsEnv {
             var: ENV_ROOT_ACCESS_KEY,
             reason: "must be 3 to 128 characters of A-Z, a-z, 0-9, '-' or '_'".into(),
         });
     }
-    let ok_secret = (8..=128).contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_graphic());
+    let ok_secret =
+        (8..=128).contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_graphic());
     if !ok_secret {
         return Err(DataDirError::BadCredentialsEnv {
             var: ENV_ROOT_SECRET_KEY,
@@ -181,7 +185,9 @@ pub fn load_or_create_credentials(
             )
         }
         None => {
-            let gen = |alphabet, n| random_string(alphabet, n).map_err(io_err("generating credentials for", &path));
+            let gen = |alphabet, n| {
+                random_string(alphabet, n).map_err(io_err("generating credentials for", &path))
+            };
             (
                 RootCredentials {
                     access_key: gen(ACCESS_KEY_ALPHABET, 20)?,
@@ -191,10 +197,11 @@ pub fn load_or_create_credentials(
             )
         }
     };
-    let mut json = serde_json::to_vec_pretty(&creds).map_err(|e| DataDirError::BadCredentialsFile {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
+    let mut json =
+        serde_json::to_vec_pretty(&creds).map_err(|e| DataDirError::BadCredentialsFile {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
     json.push(b'\n');
     io.write_file_atomic(&path, &json, 0o600)
         .map_err(io_err("writing", &path))?;

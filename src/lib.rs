@@ -2,6 +2,13 @@
 //!
 //! Layers, top to bottom: `server` (HTTP) -> `segment` (segment store)
 //! -> `io` (the disk seam). `cli` holds the operator commands.
+//!
+//! Library code must not panic on anything input, disk or network can
+//! produce: no `unwrap`/`expect`, no unchecked indexing (tests may).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 pub mod cli;
 pub mod datadir;

@@ -12,7 +12,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -63,7 +63,12 @@ fn crash_child() {
                                     let p = common::payload(writer, seq, size_for(writer, seq));
                                     let loc = store.append(RecordKind::DataChunk, p).await.unwrap();
                                     let mut out = std::io::stdout().lock();
-                                    writeln!(out, "ACK {} {} {} {writer} {seq}", loc.segment, loc.offset, loc.len).unwrap();
+                                    writeln!(
+                                        out,
+                                        "ACK {} {} {} {writer} {seq}",
+                                        loc.segment, loc.offset, loc.len
+                                    )
+                                    .unwrap();
                                     out.flush().unwrap();
                                 }
                             })
@@ -89,7 +94,10 @@ struct Ack {
 }
 
 fn parse_ack(line: &str) -> Option<Ack> {
-    let mut f = line.strip_prefix("ACK ")?.split(' ').map(|x| x.parse::<u64>().unwrap());
+    let mut f = line
+        .strip_prefix("ACK ")?
+        .split(' ')
+        .map(|x| x.parse::<u64>().unwrap());
     let loc = RecordLoc {
         segment: f.next()?,
         offset: f.next()?,
@@ -104,7 +112,13 @@ fn parse_ack(line: &str) -> Option<Ack> {
 
 fn run_child_and_kill(dir: &Path, round: u64, backend: &str, delay: Duration) -> Vec<Ack> {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "crash_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR_ENV, dir)
         .env(CHILD_ROUND_ENV, round.to_string())
         .env("SHALE_IO", backend)
@@ -135,11 +149,14 @@ fn run_child_and_kill(dir: &Path, round: u64, backend: &str, delay: Duration) ->
     child.wait().unwrap();
     reader.join().unwrap();
     let acks = std::mem::take(&mut *acks.lock().unwrap());
-    assert!(acks.len() >= 20, "round {round}: the child made no progress");
+    assert!(
+        acks.len() >= 20,
+        "round {round}: the child made no progress"
+    );
     acks
 }
 
-fn verify(io: &Io, dir: &PathBuf, acked: &[Ack], round: u64) {
+fn verify(io: &Io, dir: &Path, acked: &[Ack], round: u64) {
     let (store, report) = SegmentStore::open(io.clone(), dir, options())
         .unwrap_or_else(|e| panic!("round {round}: recovery failed: {e}"));
     io.block_on(async {
@@ -149,7 +166,10 @@ fn verify(io: &Io, dir: &PathBuf, acked: &[Ack], round: u64) {
                 .await
                 .unwrap_or_else(|e| panic!("round {round}: acknowledged {:?} lost: {e}", a.loc));
             let want = common::payload(a.writer, a.seq, size_for(a.writer, a.seq));
-            assert_eq!(r.payload, want, "round {round}: acknowledged record changed");
+            assert_eq!(
+                r.payload, want,
+                "round {round}: acknowledged record changed"
+            );
         }
     })
     .unwrap();
@@ -158,17 +178,27 @@ fn verify(io: &Io, dir: &PathBuf, acked: &[Ack], round: u64) {
     let (ids, _) = recover::list_segments(io, dir).unwrap();
     let mut records = 0;
     for id in ids {
-        let f = io.open(&shale::segment::segment_path(dir, id), OpenMode::Read).unwrap();
+        let f = io
+            .open(&shale::segment::segment_path(dir, id), OpenMode::Read)
+            .unwrap();
         let rep = scan::scan_segment(&f, |info, payload| {
             if info.kind == RecordKind::DataChunk {
                 let w = u64::from_le_bytes(payload[..8].try_into().unwrap());
                 let s = u64::from_le_bytes(payload[8..16].try_into().unwrap());
-                assert_eq!(payload, &common::payload(w, s, size_for(w, s))[..], "round {round}: partial record");
+                assert_eq!(
+                    payload,
+                    &common::payload(w, s, size_for(w, s))[..],
+                    "round {round}: partial record"
+                );
                 records += 1;
             }
         })
         .unwrap();
-        assert_eq!(rep.tail, scan::Tail::Clean, "round {round}, segment {id}: {report:?}");
+        assert_eq!(
+            rep.tail,
+            scan::Tail::Clean,
+            "round {round}, segment {id}: {report:?}"
+        );
     }
     assert!(records >= acked.len(), "round {round}");
 }
@@ -183,7 +213,11 @@ fn acknowledged_records_survive_kill_9() {
     let mut per_backend: HashMap<&str, usize> = HashMap::new();
     for round in 0..24u64 {
         let (name, io) = &backends[round as usize % backends.len()];
-        let env = if *name == "io_uring" { "uring" } else { "portable" };
+        let env = if *name == "io_uring" {
+            "uring"
+        } else {
+            "portable"
+        };
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
@@ -193,5 +227,8 @@ fn acknowledged_records_survive_kill_9() {
         acked.extend(acks);
         verify(io, &dir, &acked, round);
     }
-    eprintln!("verified {} acknowledged records over 24 kills: {per_backend:?}", acked.len());
+    eprintln!(
+        "verified {} acknowledged records over 24 kills: {per_backend:?}",
+        acked.len()
+    );
 }

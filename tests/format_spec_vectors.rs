@@ -20,7 +20,11 @@ fn num(s: &str) -> u64 {
 }
 
 fn vectors() -> Vec<HashMap<String, String>> {
-    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/format-spec/segment.md")).unwrap();
+    let spec = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/format-spec/segment.md"
+    ))
+    .unwrap();
     let mut out = Vec::new();
     let mut cur: Option<HashMap<String, String>> = None;
     for line in spec.lines() {
@@ -41,7 +45,11 @@ fn vectors() -> Vec<HashMap<String, String>> {
 #[test]
 fn spec_vectors_match_the_code() {
     let vs = vectors();
-    assert!(vs.len() >= 5, "expected the spec's vectors, found {}", vs.len());
+    assert!(
+        vs.len() >= 5,
+        "expected the spec's vectors, found {}",
+        vs.len()
+    );
     for v in vs {
         let name = &v["name"];
         let want = unhex(&v["hex"]);
@@ -63,7 +71,11 @@ fn spec_vectors_match_the_code() {
         format::encode_record(&mut got, seg, kind, batch, &payload);
         assert_eq!(got, want, "{name}");
         let rec = format::decode_record(seg, &want).unwrap();
-        assert_eq!((rec.kind, rec.batch, rec.payload), (kind, batch, &payload[..]), "{name}");
+        assert_eq!(
+            (rec.kind, rec.batch, rec.payload),
+            (kind, batch, &payload[..]),
+            "{name}"
+        );
         if kind == RecordKind::Seal {
             let seal = format::decode_seal(rec.payload).unwrap();
             assert_eq!(format::encode_seal(&seal).to_vec(), payload);

@@ -14,7 +14,11 @@ use shale::io::Io;
 use shale::segment::{RecordKind, RecordLoc, SegmentOptions, SegmentStore};
 
 fn shale(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shale")).args(args).arg(dir).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_shale"))
+        .args(args)
+        .arg(dir)
+        .output()
+        .unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -34,7 +38,12 @@ fn data_dir() -> (tempfile::TempDir, Vec<RecordLoc>) {
         .block_on(async {
             let mut v = Vec::new();
             for i in 0..40 {
-                v.push(store.append(RecordKind::DataChunk, common::payload(2, i, 700)).await.unwrap());
+                v.push(
+                    store
+                        .append(RecordKind::DataChunk, common::payload(2, i, 700))
+                        .await
+                        .unwrap(),
+                );
             }
             v
         })
@@ -55,7 +64,12 @@ fn fsck_of_a_clean_dir_says_clean() {
     let out = shale(&["fsck", "--json"], tmp.path());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["clean"], true);
-    let records: u64 = v["segments"].as_array().unwrap().iter().map(|s| s["records"].as_u64().unwrap()).sum();
+    let records: u64 = v["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["records"].as_u64().unwrap())
+        .sum();
     assert_eq!(records, locs.len() as u64);
     assert!(v["segments"].as_array().unwrap().len() > 3);
 }
@@ -66,12 +80,21 @@ fn fsck_repair_truncates_a_torn_tail() {
     let last = locs.last().unwrap().segment;
     let path = seg(tmp.path(), last);
     let len = std::fs::metadata(&path).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all_at(&[0xEE; 100], len).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .write_all_at(&[0xEE; 100], len)
+        .unwrap();
     let out = shale(&["fsck"], tmp.path());
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("TORN"), "{}", stdout(&out));
     assert!(stdout(&out).contains("--repair"));
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), len + 100, "plain fsck changes nothing");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        len + 100,
+        "plain fsck changes nothing"
+    );
     let out = shale(&["fsck", "--repair"], tmp.path());
     assert!(out.status.success(), "{}", stdout(&out));
     assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
@@ -83,14 +106,22 @@ fn fsck_reports_corruption_in_a_sealed_segment_and_repair_deletes_nothing() {
     let (tmp, locs) = data_dir();
     let victim = locs[3];
     let path = seg(tmp.path(), victim.segment);
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all_at(b"!", victim.offset + 100).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .write_all_at(b"!", victim.offset + 100)
+        .unwrap();
     let before = std::fs::read(&path).unwrap();
     for args in [&["fsck"][..], &["fsck", "--repair"]] {
         let out = shale(args, tmp.path());
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let text = stdout(&out);
         assert!(text.contains("CORRUPT"), "{text}");
-        assert!(text.contains(&format!("offset {}", victim.offset)), "{text}");
+        assert!(
+            text.contains(&format!("offset {}", victim.offset)),
+            "{text}"
+        );
         assert!(text.contains("cannot be repaired"), "{text}");
     }
     assert_eq!(std::fs::read(&path).unwrap(), before);
@@ -111,13 +142,19 @@ fn inspect_segment_lists_records_for_people_and_scripts() {
     assert!(text.contains("sealed"), "{text}");
     assert!(text.contains("tail: clean"), "{text}");
     let in_first = locs.iter().filter(|l| l.segment == 1).count();
-    let data_lines = text.lines().filter(|l| l.split_whitespace().nth(1) == Some("data")).count();
+    let data_lines = text
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some("data"))
+        .count();
     assert_eq!(data_lines, in_first, "{text}");
     let out = shale(&["inspect", "segment", "--json"], &path);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["record_count"].as_u64().unwrap() as usize, in_first);
     assert_eq!(v["records"][0]["offset"], 64);
-    assert_eq!(v["records"].as_array().unwrap().last().unwrap()["kind"], "seal");
+    assert_eq!(
+        v["records"].as_array().unwrap().last().unwrap()["kind"],
+        "seal"
+    );
     assert_eq!(v["tail"]["state"], "clean");
 }
 
@@ -125,7 +162,11 @@ fn inspect_segment_lists_records_for_people_and_scripts() {
 fn inspect_of_a_file_that_is_not_a_segment_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("x.seg");
-    std::fs::write(&path, b"this is not a segment file at all, it is text.............................").unwrap();
+    std::fs::write(
+        &path,
+        b"this is not a segment file at all, it is text.............................",
+    )
+    .unwrap();
     let out = shale(&["inspect", "segment"], &path);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -94,7 +94,10 @@ fn unknown_version_is_refused() {
     b[8] = 2;
     let crc = crc32c::crc32c(&b[..60]);
     b[60..].copy_from_slice(&crc.to_le_bytes());
-    assert_eq!(format::decode_header(&b), Err(format::FormatError::UnknownVersion(2)));
+    assert_eq!(
+        format::decode_header(&b),
+        Err(format::FormatError::UnknownVersion(2))
+    );
 }
 
 #[test]

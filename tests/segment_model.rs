@@ -15,7 +15,9 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use shale::io::sim::{CrashMode, OpFilter};
 use shale::io::{Io, OpenMode};
-use shale::segment::{recover, scan, RecordKind, RecordLoc, SegmentError, SegmentOptions, SegmentStore};
+use shale::segment::{
+    recover, scan, RecordKind, RecordLoc, SegmentError, SegmentOptions, SegmentStore,
+};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -66,7 +68,9 @@ impl Harness {
                 // Only an injected fault may fail an open, never corruption.
                 assert!(matches!(e, SegmentError::Io { .. }), "open failed: {e}");
                 self.disk.clear_faults();
-                SegmentStore::open(self.io.clone(), &common::sim_dir(), options()).unwrap().0
+                SegmentStore::open(self.io.clone(), &common::sim_dir(), options())
+                    .unwrap()
+                    .0
             }
         };
         self.store = Some(store);
@@ -93,13 +97,20 @@ impl Harness {
         let store = self.store.clone().unwrap();
         match *op {
             Op::Append { records, len } => {
-                let payloads: Vec<Bytes> = (0..records).map(|_| self.next_payload(0, len as usize)).collect();
-                let recs = payloads.iter().map(|p| (RecordKind::DataChunk, p.clone())).collect();
+                let payloads: Vec<Bytes> = (0..records)
+                    .map(|_| self.next_payload(0, len as usize))
+                    .collect();
+                let recs = payloads
+                    .iter()
+                    .map(|p| (RecordKind::DataChunk, p.clone()))
+                    .collect();
                 let r = self.io.block_on(store.append_many(recs)).unwrap();
                 self.record_result(r, payloads);
             }
             Op::Concurrent { tasks, len } => {
-                let payloads: Vec<Bytes> = (0..tasks).map(|t| self.next_payload(u64::from(t) + 1, len as usize)).collect();
+                let payloads: Vec<Bytes> = (0..tasks)
+                    .map(|t| self.next_payload(u64::from(t) + 1, len as usize))
+                    .collect();
                 let results = self
                     .io
                     .block_on(async {
@@ -108,7 +119,9 @@ impl Harness {
                             .map(|p| {
                                 let s = store.clone();
                                 let p = p.clone();
-                                tokio::task::spawn_local(async move { s.append(RecordKind::DataChunk, p).await })
+                                tokio::task::spawn_local(async move {
+                                    s.append(RecordKind::DataChunk, p).await
+                                })
                             })
                             .collect();
                         let mut out = Vec::new();
@@ -122,16 +135,31 @@ impl Harness {
                     self.record_result(r.map(|l| vec![l]), vec![p]);
                 }
             }
-            Op::Fault { filter, nth, enospc } => {
-                let filter = [OpFilter::Any, OpFilter::Write, OpFilter::Sync, OpFilter::Read][filter as usize % 4];
+            Op::Fault {
+                filter,
+                nth,
+                enospc,
+            } => {
+                let filter = [
+                    OpFilter::Any,
+                    OpFilter::Write,
+                    OpFilter::Sync,
+                    OpFilter::Read,
+                ][filter as usize % 4];
                 let errno = if enospc { libc::ENOSPC } else { libc::EIO };
                 self.disk.fail_nth(filter, u64::from(nth), errno);
             }
-            Op::Full { room } => self.disk.set_capacity(Some(self.disk.used_bytes() + u64::from(room))),
+            Op::Full { room } => self
+                .disk
+                .set_capacity(Some(self.disk.used_bytes() + u64::from(room))),
             Op::SpaceBack => self.disk.set_capacity(None),
             Op::Crash { tear } => {
                 self.store = None;
-                self.disk.crash(if tear { CrashMode::Tear } else { CrashMode::DropUnsynced });
+                self.disk.crash(if tear {
+                    CrashMode::Tear
+                } else {
+                    CrashMode::DropUnsynced
+                });
                 self.disk.set_capacity(None);
                 self.open();
                 self.check();
@@ -155,7 +183,10 @@ impl Harness {
         let dir = common::sim_dir();
         let (ids, _) = recover::list_segments(&self.io, &dir).unwrap();
         for id in ids {
-            let f = self.io.open(&shale::segment::segment_path(&dir, id), OpenMode::Read).unwrap();
+            let f = self
+                .io
+                .open(&shale::segment::segment_path(&dir, id), OpenMode::Read)
+                .unwrap();
             let mut bad = None;
             let report = scan::scan_segment(&f, |info, payload| {
                 if info.kind != RecordKind::DataChunk {
@@ -168,8 +199,15 @@ impl Harness {
                 }
             })
             .unwrap();
-            assert_eq!(bad, None, "a partial or foreign record is visible in segment {id}");
-            assert_eq!(report.tail, scan::Tail::Clean, "segment {id} after recovery");
+            assert_eq!(
+                bad, None,
+                "a partial or foreign record is visible in segment {id}"
+            );
+            assert_eq!(
+                report.tail,
+                scan::Tail::Clean,
+                "segment {id} after recovery"
+            );
         }
     }
 }
@@ -189,4 +227,3 @@ proptest! {
         h.apply(&Op::Crash { tear: true });
     }
 }
-

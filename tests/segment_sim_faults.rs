@@ -15,9 +15,16 @@ fn open(io: &Io) -> (SegmentStore, shale::segment::recover::RecoveryReport) {
     SegmentStore::open(io.clone(), &common::sim_dir(), SegmentOptions::default()).unwrap()
 }
 
-fn append(io: &Io, store: &SegmentStore, seq: u64, len: usize) -> Result<(RecordLoc, Bytes), SegmentError> {
+fn append(
+    io: &Io,
+    store: &SegmentStore,
+    seq: u64,
+    len: usize,
+) -> Result<(RecordLoc, Bytes), SegmentError> {
     let p = common::payload(1, seq, len);
-    let loc = io.block_on(store.append(RecordKind::DataChunk, p.clone())).unwrap()?;
+    let loc = io
+        .block_on(store.append(RecordKind::DataChunk, p.clone()))
+        .unwrap()?;
     Ok((loc, p))
 }
 
@@ -32,7 +39,9 @@ fn verify(io: &Io, store: &SegmentStore, acked: &[(RecordLoc, Bytes)]) {
 fn torn_tail_is_truncated_on_recovery() {
     let (_disk, io) = common::sim(11);
     let (store, _) = open(&io);
-    let acked: Vec<_> = (0..10).map(|i| append(&io, &store, i, 300).unwrap()).collect();
+    let acked: Vec<_> = (0..10)
+        .map(|i| append(&io, &store, i, 300).unwrap())
+        .collect();
     let end = acked.last().map(|(l, _)| l.offset + 328).unwrap();
     drop(store);
     // A record cut short, as a crash mid-write leaves it.
@@ -56,7 +65,9 @@ fn unsynced_batch_torn_by_a_crash_never_costs_acknowledged_records() {
     for seed in 0..60 {
         let (disk, io) = common::sim(seed);
         let (store, _) = open(&io);
-        let acked: Vec<_> = (0..8).map(|i| append(&io, &store, i, 200 + i as usize * 50).unwrap()).collect();
+        let acked: Vec<_> = (0..8)
+            .map(|i| append(&io, &store, i, 200 + i as usize * 50).unwrap())
+            .collect();
         // The next batch is written but its fdatasync fails: not acked.
         disk.fail_nth(OpFilter::Sync, 1, libc::EIO);
         let err = append(&io, &store, 50, 4000).unwrap_err();
@@ -73,7 +84,9 @@ fn unsynced_batch_torn_by_a_crash_never_costs_acknowledged_records() {
 fn enospc_surfaces_and_appends_resume_when_space_returns() {
     let (disk, io) = common::sim(3);
     let (store, _) = open(&io);
-    let mut acked: Vec<_> = (0..5).map(|i| append(&io, &store, i, 1000).unwrap()).collect();
+    let mut acked: Vec<_> = (0..5)
+        .map(|i| append(&io, &store, i, 1000).unwrap())
+        .collect();
     disk.set_capacity(Some(disk.used_bytes() + 10_000));
     let mut seq = 100;
     let err = loop {
@@ -104,7 +117,11 @@ fn eio_on_write_or_sync_surfaces_and_the_store_stays_consistent() {
     let (disk, io) = common::sim(5);
     let (store, _) = open(&io);
     let mut acked = vec![append(&io, &store, 0, 100).unwrap()];
-    for (filter, seq) in [(OpFilter::Write, 1), (OpFilter::Sync, 2), (OpFilter::Write, 3)] {
+    for (filter, seq) in [
+        (OpFilter::Write, 1),
+        (OpFilter::Sync, 2),
+        (OpFilter::Write, 3),
+    ] {
         disk.fail_nth(filter, 1, libc::EIO);
         let err = append(&io, &store, seq, 2000).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EIO), "{filter:?}: {err}");
@@ -128,6 +145,10 @@ fn appends_fail_until_a_failed_write_can_be_cut_back() {
     assert!(append(&io, &store, 1, 100).is_err());
     assert!(append(&io, &store, 2, 100).is_err());
     let ok = append(&io, &store, 3, 100).unwrap();
-    assert_eq!(ok.0.offset, first.0.offset + 128, "the failed bytes were cut back");
+    assert_eq!(
+        ok.0.offset,
+        first.0.offset + 128,
+        "the failed bytes were cut back"
+    );
     verify(&io, &store, &[first, ok]);
 }

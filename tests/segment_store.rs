@@ -23,7 +23,10 @@ async fn append_n(store: &SegmentStore, writer: u64, n: u64) -> Vec<(RecordLoc, 
     let mut out = Vec::new();
     for seq in 0..n {
         let p = common::payload(writer, seq, (seq as usize * 37) % 3000 + 16);
-        let loc = store.append(RecordKind::DataChunk, p.clone()).await.unwrap();
+        let loc = store
+            .append(RecordKind::DataChunk, p.clone())
+            .await
+            .unwrap();
         out.push((loc, p));
     }
     out
@@ -49,17 +52,22 @@ fn each_backend(f: impl Fn(&str, Io, std::path::PathBuf)) {
 #[test]
 fn appended_records_read_back_after_reopen_on_every_backend() {
     each_backend(|name, io, dir| {
-        let (store, report) = SegmentStore::open(io.clone(), &dir, SegmentOptions::default()).unwrap();
+        let (store, report) =
+            SegmentStore::open(io.clone(), &dir, SegmentOptions::default()).unwrap();
         assert_eq!(report.segments, 0, "{name}");
         let first = io.block_on(append_n(&store, 1, 50)).unwrap();
         io.block_on(verify(&store, &first)).unwrap();
         drop(store);
-        let (store, report) = SegmentStore::open(io.clone(), &dir, SegmentOptions::default()).unwrap();
+        let (store, report) =
+            SegmentStore::open(io.clone(), &dir, SegmentOptions::default()).unwrap();
         assert!(report.truncated.is_empty(), "{name}: {report:?}");
         let second = io.block_on(append_n(&store, 2, 50)).unwrap();
         io.block_on(verify(&store, &first)).unwrap();
         io.block_on(verify(&store, &second)).unwrap();
-        assert!(second[0].0.offset > first[49].0.offset, "{name}: appends resume at the end");
+        assert!(
+            second[0].0.offset > first[49].0.offset,
+            "{name}: appends resume at the end"
+        );
     });
 }
 
@@ -77,7 +85,8 @@ fn segments_roll_over_and_older_ones_are_sealed() {
         let (store, report) = SegmentStore::open(io.clone(), &dir, small_segments()).unwrap();
         assert_eq!(report.segments, ids.len());
         io.block_on(verify(&store, &written)).unwrap();
-        let segs: std::collections::BTreeSet<u64> = written.iter().map(|(l, _)| l.segment).collect();
+        let segs: std::collections::BTreeSet<u64> =
+            written.iter().map(|(l, _)| l.segment).collect();
         assert_eq!(segs.len(), ids.len(), "{name}");
     });
 }
@@ -91,7 +100,10 @@ fn one_request_of_many_records_lands_contiguously() {
             (RecordKind::DataChunk, common::payload(1, 2, 7)),
             (RecordKind::ObjectHead, Bytes::from_static(b"head")),
         ];
-        let locs = io.block_on(store.append_many(recs.clone())).unwrap().unwrap();
+        let locs = io
+            .block_on(store.append_many(recs.clone()))
+            .unwrap()
+            .unwrap();
         assert_eq!(locs.len(), 3);
         assert_eq!(locs[1].offset, locs[0].offset + 128);
         for (loc, (kind, p)) in locs.iter().zip(&recs) {
@@ -110,7 +122,9 @@ fn concurrent_appenders_share_fdatasyncs() {
                 let mut tasks = Vec::new();
                 for w in 0..64u64 {
                     let s = store.clone();
-                    tasks.push(tokio::task::spawn_local(async move { append_n(&s, w, 10).await }));
+                    tasks.push(tokio::task::spawn_local(async move {
+                        append_n(&s, w, 10).await
+                    }));
                 }
                 let mut all = Vec::new();
                 for t in tasks {
@@ -124,18 +138,26 @@ fn concurrent_appenders_share_fdatasyncs() {
         let appends = stats.appends.load(std::sync::atomic::Ordering::Relaxed);
         let syncs = stats.syncs.load(std::sync::atomic::Ordering::Relaxed);
         assert_eq!(appends, 640);
-        assert!(syncs < appends / 4, "{name}: {syncs} syncs for {appends} appends");
+        assert!(
+            syncs < appends / 4,
+            "{name}: {syncs} syncs for {appends} appends"
+        );
     });
 }
 
 #[test]
 fn oversized_and_seal_records_are_refused() {
     let (_d, io) = common::sim(1);
-    let (store, _) = SegmentStore::open(io.clone(), &common::sim_dir(), SegmentOptions::default()).unwrap();
+    let (store, _) =
+        SegmentStore::open(io.clone(), &common::sim_dir(), SegmentOptions::default()).unwrap();
     let big = Bytes::from(vec![0u8; 16 * 1024 * 1024 + 1]);
-    let r = io.block_on(store.append(RecordKind::DataChunk, big)).unwrap();
+    let r = io
+        .block_on(store.append(RecordKind::DataChunk, big))
+        .unwrap();
     assert!(matches!(r, Err(SegmentError::RecordTooLarge { .. })));
-    let r = io.block_on(store.append(RecordKind::Seal, Bytes::new())).unwrap();
+    let r = io
+        .block_on(store.append(RecordKind::Seal, Bytes::new()))
+        .unwrap();
     assert!(matches!(r, Err(SegmentError::ReservedKind)));
 }
 
@@ -178,14 +200,20 @@ fn corruption_before_the_tail_stops_open_and_deletes_nothing() {
             .err()
             .unwrap_or_else(|| panic!("{name}: open must fail"));
         match &err {
-            SegmentError::Corrupt { path: p, offset, .. } => {
+            SegmentError::Corrupt {
+                path: p, offset, ..
+            } => {
                 assert_eq!(p, &path);
                 assert_eq!(*offset, loc.offset);
             }
             other => panic!("{name}: {other:?}"),
         }
         assert!(err.to_string().contains(&path.display().to_string()));
-        assert_eq!(std::fs::read(&path).unwrap(), before, "{name}: nothing changed");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "{name}: nothing changed"
+        );
     }
 }
 
@@ -203,9 +231,13 @@ fn torn_tail_on_a_real_file_is_truncated_on_open() {
         let mut half = Vec::new();
         shale::segment::format::encode_record(&mut half, 1, RecordKind::DataChunk, 99, &[7u8; 500]);
         half.truncate(200);
-        let f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         std::io::Write::write_all(&mut &f, &half).unwrap();
-        let (store, report) = SegmentStore::open(io.clone(), &dir, SegmentOptions::default()).unwrap();
+        let (store, report) =
+            SegmentStore::open(io.clone(), &dir, SegmentOptions::default()).unwrap();
         assert_eq!(report.truncated.len(), 1, "{name}");
         assert_eq!(report.truncated[0].offset, good_len);
         assert_eq!(report.truncated[0].bytes_dropped, 200);

@@ -49,14 +49,21 @@ fn start(data_dir: &Path, env: &[(&str, &str)]) -> Node {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut banner = Vec::new();
     let addr = loop {
-        let line = lines.next().expect("serve exited before listening").unwrap();
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
         banner.push(line.clone());
         if let Some(rest) = line.strip_prefix("shale listening on http://") {
             break rest.split_whitespace().next().unwrap().parse().unwrap();
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    Node { child, addr, banner }
+    Node {
+        child,
+        addr,
+        banner,
+    }
 }
 
 fn stop(mut node: Node) -> (bool, String) {
@@ -64,7 +71,12 @@ fn stop(mut node: Node) -> (bool, String) {
     unsafe { libc::kill(node.child.id() as i32, libc::SIGTERM) };
     let status = node.child.wait().unwrap();
     let mut err = String::new();
-    node.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    node.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     (status.success(), err)
 }
 
@@ -86,7 +98,9 @@ fn serve_prints_its_address_and_answers_s3_xml_501() {
         "GET /bucket/key?list-type=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert!(resp.starts_with("HTTP/1.1 501"), "{resp}");
-    assert!(resp.to_ascii_lowercase().contains("content-type: application/xml"));
+    assert!(resp
+        .to_ascii_lowercase()
+        .contains("content-type: application/xml"));
     assert!(resp.contains("<Code>NotImplemented</Code>"));
     assert!(resp.contains("<Resource>/bucket/key</Resource>"));
     // Keep-alive: two requests on one connection.
@@ -123,12 +137,21 @@ fn first_start_creates_0600_credentials_and_prints_them() {
 #[test]
 fn environment_sets_the_credentials_of_a_new_data_dir_only() {
     let tmp = tempfile::tempdir().unwrap();
-    let env = [("SHALE_ROOT_ACCESS_KEY", "TESTACCESSKEY"), ("SHALE_ROOT_SECRET_KEY", "test-secret-key-123")];
+    let env = [
+        ("SHALE_ROOT_ACCESS_KEY", "TESTACCESSKEY"),
+        ("SHALE_ROOT_SECRET_KEY", "test-secret-key-123"),
+    ];
     let node = start(tmp.path(), &env);
     stop(node);
     let creds = std::fs::read_to_string(tmp.path().join("root-credentials.json")).unwrap();
     assert!(creds.contains("TESTACCESSKEY") && creds.contains("test-secret-key-123"));
-    let node = start(tmp.path(), &[("SHALE_ROOT_ACCESS_KEY", "OTHERKEY"), ("SHALE_ROOT_SECRET_KEY", "other-secret-123")]);
+    let node = start(
+        tmp.path(),
+        &[
+            ("SHALE_ROOT_ACCESS_KEY", "OTHERKEY"),
+            ("SHALE_ROOT_SECRET_KEY", "other-secret-123"),
+        ],
+    );
     let (_, err) = stop(node);
     assert!(err.contains("ignored"), "{err}");
     let creds = std::fs::read_to_string(tmp.path().join("root-credentials.json")).unwrap();
@@ -165,12 +188,22 @@ fn a_second_process_on_the_same_data_dir_is_refused() {
 
 fn write_records(data_dir: &Path, n: u64) -> Vec<shale::segment::RecordLoc> {
     let io = Io::portable();
-    let (store, _) = SegmentStore::open(io.clone(), &data_dir.join("segments"), SegmentOptions::default()).unwrap();
+    let (store, _) = SegmentStore::open(
+        io.clone(),
+        &data_dir.join("segments"),
+        SegmentOptions::default(),
+    )
+    .unwrap();
     let locs = io
         .block_on(async {
             let mut v = Vec::new();
             for i in 0..n {
-                v.push(store.append(RecordKind::DataChunk, common::payload(1, i, 500)).await.unwrap());
+                v.push(
+                    store
+                        .append(RecordKind::DataChunk, common::payload(1, i, 500))
+                        .await
+                        .unwrap(),
+                );
             }
             v
         })
@@ -184,7 +217,12 @@ fn serve_truncates_a_torn_tail_and_says_where() {
     let locs = write_records(tmp.path(), 4);
     let seg = tmp.path().join("segments/0000000000000001.seg");
     let len = std::fs::metadata(&seg).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&seg).unwrap().write_all_at(b"SREC\x01garbage", len).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .write_all_at(b"SREC\x01garbage", len)
+        .unwrap();
     let node = start(tmp.path(), &[]);
     let (_, err) = stop(node);
     assert!(err.contains("truncated the torn tail"), "{err}");
@@ -198,7 +236,12 @@ fn serve_refuses_to_start_on_corruption_and_names_file_and_offset() {
     let tmp = tempfile::tempdir().unwrap();
     let locs = write_records(tmp.path(), 4);
     let seg = tmp.path().join("segments/0000000000000001.seg");
-    std::fs::OpenOptions::new().write(true).open(&seg).unwrap().write_all_at(b"X", locs[1].offset + 40).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .write_all_at(b"X", locs[1].offset + 40)
+        .unwrap();
     let before = std::fs::read(&seg).unwrap();
     let out = shale()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -214,7 +257,12 @@ fn serve_refuses_to_start_on_corruption_and_names_file_and_offset() {
 
 #[test]
 fn every_subcommand_explains_itself() {
-    for sub in [&["serve", "--help"][..], &["fsck", "--help"], &["inspect", "segment", "--help"], &["--help"]] {
+    for sub in [
+        &["serve", "--help"][..],
+        &["fsck", "--help"],
+        &["inspect", "segment", "--help"],
+        &["--help"],
+    ] {
         let out = shale().args(sub).output().unwrap();
         assert!(out.status.success(), "{sub:?}");
         let text = String::from_utf8_lossy(&out.stdout);

@@ -117,7 +117,13 @@ pub fn run(args: FsckArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-fn check_segment(io: &Io, dir: &Path, id: u64, is_last: bool, mut on_progress: impl FnMut(u64)) -> SegmentCheck {
+fn check_segment(
+    io: &Io,
+    dir: &Path,
+    id: u64,
+    is_last: bool,
+    mut on_progress: impl FnMut(u64),
+) -> SegmentCheck {
     let path = segment_path(dir, id);
     let mut check = SegmentCheck {
         id,
@@ -155,7 +161,10 @@ fn check_segment(io: &Io, dir: &Path, id: u64, is_last: bool, mut on_progress: i
     check.payload_bytes = report.payload_bytes;
     check.sealed = report.seal.is_some();
     if report.header.segment_id != id {
-        check.problem = problem(0, format!("header names segment {:016x}", report.header.segment_id));
+        check.problem = problem(
+            0,
+            format!("header names segment {:016x}", report.header.segment_id),
+        );
         return check;
     }
     check.problem = match &report.tail {
@@ -190,7 +199,13 @@ fn repair(io: &Io, check: &mut SegmentCheck) -> Result<(), CliError> {
     Ok(())
 }
 
-fn print_json(data_dir: &Path, checks: &[SegmentCheck], temps: &[PathBuf], removed: &[PathBuf], remaining: usize) {
+fn print_json(
+    data_dir: &Path,
+    checks: &[SegmentCheck],
+    temps: &[PathBuf],
+    removed: &[PathBuf],
+    remaining: usize,
+) {
     let segs: Vec<_> = checks
         .iter()
         .map(|c| {
@@ -248,7 +263,11 @@ fn print_table(
         }
     }
     for t in temps {
-        let done = if removed.contains(t) { " (removed)" } else { "" };
+        let done = if removed.contains(t) {
+            " (removed)"
+        } else {
+            ""
+        };
         println!("  unfinished segment file {}{done}", t.display());
     }
     let repairable = checks
@@ -265,6 +284,8 @@ fn print_table(
             data_dir.display()
         );
     } else {
-        println!("result: {remaining} problem(s) that cannot be repaired here; no data was changed");
+        println!(
+            "result: {remaining} problem(s) that cannot be repaired here; no data was changed"
+        );
     }
 }

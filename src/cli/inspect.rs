@@ -69,9 +69,18 @@ fn inspect_segment(path: &std::path::Path, as_json: bool) -> Result<ExitCode, Cl
             h.base_batch,
             format_unix_nanos(h.created_nanos)
         );
-        println!("{:>14}  {:<9}  {:>10}  {:>10}", "offset", "kind", "payload", "batch");
+        println!(
+            "{:>14}  {:<9}  {:>10}  {:>10}",
+            "offset", "kind", "payload", "batch"
+        );
         for r in &records {
-            println!("{:>14}  {:<9}  {:>10}  {:>10}", r.offset, r.kind.name(), r.payload_len, r.batch);
+            println!(
+                "{:>14}  {:<9}  {:>10}  {:>10}",
+                r.offset,
+                r.kind.name(),
+                r.payload_len,
+                r.batch
+            );
         }
         println!(
             "{} records, {} payload; valid data ends at {} of {} bytes; {}",
@@ -79,7 +88,11 @@ fn inspect_segment(path: &std::path::Path, as_json: bool) -> Result<ExitCode, Cl
             human_bytes(report.payload_bytes),
             report.valid_end,
             report.file_len,
-            if report.seal.is_some() { "sealed" } else { "not sealed (active)" }
+            if report.seal.is_some() {
+                "sealed"
+            } else {
+                "not sealed (active)"
+            }
         );
         println!("tail: {}", tail_text(&report.tail));
     }
@@ -93,12 +106,16 @@ fn inspect_segment(path: &std::path::Path, as_json: bool) -> Result<ExitCode, Cl
 pub(crate) fn tail_json(t: &Tail) -> serde_json::Value {
     match t {
         Tail::Clean => json!({"state": "clean"}),
-        Tail::Torn { offset, reason } => json!({"state": "torn", "offset": offset, "reason": reason}),
+        Tail::Torn { offset, reason } => {
+            json!({"state": "torn", "offset": offset, "reason": reason})
+        }
         Tail::Corrupt {
             offset,
             reason,
             next_valid,
-        } => json!({"state": "corrupt", "offset": offset, "reason": reason, "next_valid": next_valid}),
+        } => {
+            json!({"state": "corrupt", "offset": offset, "reason": reason, "next_valid": next_valid})
+        }
     }
 }
 
@@ -110,7 +127,9 @@ pub(crate) fn tail_text(t: &Tail) -> String {
             offset,
             reason,
             next_valid,
-        } => format!("CORRUPT at offset {offset}: {reason} (valid record of a later batch at {next_valid})"),
+        } => format!(
+            "CORRUPT at offset {offset}: {reason} (valid record of a later batch at {next_valid})"
+        ),
     }
 }
 

@@ -102,7 +102,9 @@ pub(crate) fn cli_error(msg: impl Into<String>) -> CliError {
 pub(crate) fn detect_io() -> Result<crate::io::Io, CliError> {
     let d = crate::io::Io::detect()?;
     if let Some(reason) = d.fallback_reason {
-        eprintln!("warning: io_uring unavailable ({reason}); using the portable pread/pwrite backend");
+        eprintln!(
+            "warning: io_uring unavailable ({reason}); using the portable pread/pwrite backend"
+        );
     }
     Ok(d.io)
 }

@@ -30,7 +30,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     let io = detect_io()?;
     let _lock = datadir::lock(&args.data_dir)?;
     let env_creds = datadir::credentials_from_env();
-    let (creds, origin) = datadir::load_or_create_credentials(&io, &args.data_dir, env_creds.clone())?;
+    let (creds, origin) =
+        datadir::load_or_create_credentials(&io, &args.data_dir, env_creds.clone())?;
     let creds_path = args.data_dir.join(datadir::CREDENTIALS_FILE);
     match origin {
         CredentialsOrigin::Generated => {
@@ -58,7 +59,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
                     creds_path.display()
                 );
             }
-            println!("root access key: {} (secret in {})", creds.access_key, creds_path.display());
+            println!(
+                "root access key: {} (secret in {})",
+                creds.access_key,
+                creds_path.display()
+            );
         }
     }
 
@@ -66,7 +71,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         segment_size_bytes_max: args.segment_size_mib * 1024 * 1024,
         ..SegmentOptions::default()
     };
-    let (store, report) = SegmentStore::open(io.clone(), &datadir::segments_dir(&args.data_dir), options)?;
+    let (store, report) =
+        SegmentStore::open(io.clone(), &datadir::segments_dir(&args.data_dir), options)?;
     for t in &report.truncated {
         eprintln!(
             "recovery: truncated the torn tail of {} at offset {} ({} bytes dropped: {})",

@@ -345,7 +345,10 @@ impl SimDisk {
     pub(super) fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut st = self.state.lock();
         st.tick(OpKind::Meta)?;
-        st.live.remove(path).map(|_| ()).ok_or_else(|| errno(libc::ENOENT))
+        st.live
+            .remove(path)
+            .map(|_| ())
+            .ok_or_else(|| errno(libc::ENOENT))
     }
 
     pub(super) fn sync_dir(&self, dir: &Path) -> io::Result<()> {
@@ -394,7 +397,11 @@ impl SimFile {
         })
     }
 
-    pub(super) fn read_exact_into_capacity(&self, buf: &mut Vec<u8>, offset: u64) -> io::Result<()> {
+    pub(super) fn read_exact_into_capacity(
+        &self,
+        buf: &mut Vec<u8>,
+        offset: u64,
+    ) -> io::Result<()> {
         let want = buf.capacity();
         buf.clear();
         buf.resize(want, 0);
@@ -419,7 +426,9 @@ impl SimFile {
             let (fits, full) = match capacity {
                 Some(cap) if used + growth > cap => {
                     let room = cap.saturating_sub(used);
-                    let fits = (old_len + room).saturating_sub(offset).min(bytes.len() as u64);
+                    let fits = (old_len + room)
+                        .saturating_sub(offset)
+                        .min(bytes.len() as u64);
                     (to_usize(fits)?, true)
                 }
                 _ => (bytes.len(), false),
@@ -460,6 +469,9 @@ impl SimFile {
     }
 
     pub(super) fn len(&self) -> io::Result<u64> {
-        self.with_node(OpKind::Meta, |st, id| Ok(st.node_mut(id)?.data.len() as u64))
+        self.with_node(
+            OpKind::Meta,
+            |st, id| Ok(st.node_mut(id)?.data.len() as u64),
+        )
     }
 }

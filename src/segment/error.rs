@@ -41,7 +41,11 @@ pub enum SegmentError {
 }
 
 impl SegmentError {
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> SegmentError {
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+        source: io::Error,
+    ) -> SegmentError {
         SegmentError::Io {
             op,
             path: path.into(),

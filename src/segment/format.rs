@@ -261,7 +261,13 @@ fn record_crc(segment_id: u64, header_tail: &[u8], payload: &[u8]) -> u32 {
 
 /// Appends one record (header, payload, zero padding) to `out`.
 /// The caller guarantees `payload.len() <= RECORD_PAYLOAD_BYTES_MAX`.
-pub fn encode_record(out: &mut Vec<u8>, segment_id: u64, kind: RecordKind, batch: u64, payload: &[u8]) {
+pub fn encode_record(
+    out: &mut Vec<u8>,
+    segment_id: u64,
+    kind: RecordKind,
+    batch: u64,
+    payload: &[u8],
+) {
     debug_assert!(payload.len() <= RECORD_PAYLOAD_BYTES_MAX as usize);
     let payload_len = payload.len() as u32;
     let mut h = [0u8; RECORD_HEADER_LEN];
@@ -309,10 +315,12 @@ pub fn decode_record_header(b: &[u8]) -> Result<RecordHeader, FormatError> {
 pub fn decode_record(segment_id: u64, b: &[u8]) -> Result<Record<'_>, FormatError> {
     let h = decode_record_header(b)?;
     let end = RECORD_HEADER_LEN + h.payload_len as usize;
-    let payload = b.get(RECORD_HEADER_LEN..end).ok_or(FormatError::Truncated {
-        needed: end as u64,
-        have: b.len() as u64,
-    })?;
+    let payload = b
+        .get(RECORD_HEADER_LEN..end)
+        .ok_or(FormatError::Truncated {
+            needed: end as u64,
+            have: b.len() as u64,
+        })?;
     let tail = b.get(R_KIND..RECORD_HEADER_LEN).unwrap_or_default();
     let computed = record_crc(segment_id, tail, payload);
     if computed != h.crc {

@@ -87,12 +87,20 @@ pub fn check_sealed(io: &Io, dir: &Path, id: u64) -> Result<(), SegmentError> {
         .map_err(|e| SegmentError::io("opening", &path, e))?;
     let header = scan::read_header(&file).map_err(|e| scan_error(&path, e))?;
     if header.segment_id != id {
-        return Err(corrupt(&path, 0, format!("header names segment {:016x}", header.segment_id)));
+        return Err(corrupt(
+            &path,
+            0,
+            format!("header names segment {:016x}", header.segment_id),
+        ));
     }
     let len = file.len().map_err(|e| SegmentError::io("stat", &path, e))?;
     let at = len.saturating_sub(SEAL_FOOTPRINT);
     if len < HEADER_LEN as u64 + SEAL_FOOTPRINT {
-        return Err(corrupt(&path, at, "older segment is too short to be sealed"));
+        return Err(corrupt(
+            &path,
+            at,
+            "older segment is too short to be sealed",
+        ));
     }
     let mut b = [0u8; SEAL_FOOTPRINT as usize];
     file.read_exact_at_blocking(&mut b, at)
@@ -104,7 +112,11 @@ pub fn check_sealed(io: &Io, dir: &Path, id: u64) -> Result<(), SegmentError> {
     }
     let seal = format::decode_seal(rec.payload).map_err(|e| corrupt(&path, at, e.to_string()))?;
     if seal.data_end != at {
-        return Err(corrupt(&path, at, format!("seal says data ends at {}", seal.data_end)));
+        return Err(corrupt(
+            &path,
+            at,
+            format!("seal says data ends at {}", seal.data_end),
+        ));
     }
     Ok(())
 }
@@ -124,7 +136,8 @@ pub(crate) fn recover(io: &Io, dir: &Path) -> Result<(Resume, RecoveryReport), S
     // A temporary segment never received a record: it is only renamed into
     // place once its header is durable.
     for t in temps {
-        io.remove_file(&t).map_err(|e| SegmentError::io("removing", &t, e))?;
+        io.remove_file(&t)
+            .map_err(|e| SegmentError::io("removing", &t, e))?;
         report.removed_temp_files.push(t);
     }
     let Some((&last_id, older)) = ids.split_last() else {
@@ -145,7 +158,11 @@ pub(crate) fn recover(io: &Io, dir: &Path) -> Result<(Resume, RecoveryReport), S
         .map_err(|e| SegmentError::io("opening", &path, e))?;
     let scanned = scan::scan_segment(&file, |_, _| {}).map_err(|e| scan_error(&path, e))?;
     if scanned.header.segment_id != last_id {
-        return Err(corrupt(&path, 0, format!("header names segment {:016x}", scanned.header.segment_id)));
+        return Err(corrupt(
+            &path,
+            0,
+            format!("header names segment {:016x}", scanned.header.segment_id),
+        ));
     }
     match &scanned.tail {
         // What was read may still sit only in the page cache (a write whose

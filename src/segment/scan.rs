@@ -14,8 +14,7 @@ use std::io;
 use thiserror::Error;
 
 use super::format::{
-    self, FormatError, RecordKind, Seal, SegmentHeader, HEADER_LEN, RECORD_ALIGN,
-    RECORD_HEADER_LEN,
+    self, FormatError, RecordKind, Seal, SegmentHeader, HEADER_LEN, RECORD_ALIGN, RECORD_HEADER_LEN,
 };
 
 /// Positional reads from something that holds a segment's bytes.

@@ -158,7 +158,11 @@ impl SegmentStore {
     }
 
     /// Appends one record; returns once it is durable (per the policy).
-    pub async fn append(&self, kind: RecordKind, payload: Bytes) -> Result<RecordLoc, SegmentError> {
+    pub async fn append(
+        &self,
+        kind: RecordKind,
+        payload: Bytes,
+    ) -> Result<RecordLoc, SegmentError> {
         let mut locs = self.append_many(vec![(kind, payload)]).await?;
         locs.pop().ok_or(SegmentError::Closed)
     }

@@ -17,7 +17,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use super::format::{self, RecordKind, Seal, SegmentHeader, HEADER_LEN, RECORD_HEADER_LEN, SEAL_FOOTPRINT};
+use super::format::{
+    self, RecordKind, Seal, SegmentHeader, HEADER_LEN, RECORD_HEADER_LEN, SEAL_FOOTPRINT,
+};
 use super::recover::Resume;
 use super::store::{RecordLoc, SegmentOptions, SegmentStats, SyncPolicy};
 use super::{segment_path, SegmentError};
@@ -91,7 +93,10 @@ struct Writer {
 }
 
 /// Requests encoded into the current buffer, with their locations.
-type Staged = Vec<(oneshot::Sender<Result<Vec<RecordLoc>, SegmentError>>, Vec<RecordLoc>)>;
+type Staged = Vec<(
+    oneshot::Sender<Result<Vec<RecordLoc>, SegmentError>>,
+    Vec<RecordLoc>,
+)>;
 
 impl Writer {
     async fn run(&mut self, mut rx: mpsc::Receiver<AppendRequest>) {
@@ -172,7 +177,9 @@ impl Writer {
     }
 
     fn active_pos(&self) -> (u64, u64) {
-        self.active.as_ref().map_or((HEADER_LEN as u64, 0), |a| (a.end, a.records))
+        self.active
+            .as_ref()
+            .map_or((HEADER_LEN as u64, 0), |a| (a.end, a.records))
     }
 
     /// Writes and syncs the buffer as one batch, then answers its requests.
@@ -188,7 +195,9 @@ impl Writer {
         if let Some(a) = self.active.as_mut() {
             a.records += n as u64;
         }
-        self.stats.appends.fetch_add(staged.len() as u64, Ordering::Relaxed);
+        self.stats
+            .appends
+            .fetch_add(staged.len() as u64, Ordering::Relaxed);
         self.stats.records.fetch_add(n as u64, Ordering::Relaxed);
         for (reply, locs) in staged.drain(..) {
             let _ = reply.send(Ok(locs));

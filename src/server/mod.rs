@@ -159,7 +159,10 @@ async fn accept_loop(
     }
 }
 
-async fn handle(req: Request<Incoming>, ids: Arc<AtomicU64>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    ids: Arc<AtomicU64>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let request_id = format!("{:016X}", ids.fetch_add(1, Ordering::Relaxed));
     let body = error_body(
         "NotImplemented",

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test of shale: formatting, lints, the whole suite (unit,
+# property, model, simulator, kill -9 crash and CLI tests) on the real
+# io_uring and portable backends and the simulator, and a short smoke run
+# of every cargo-fuzz target. Installs what it needs (pinned) itself.
+#
+#   bash tools/test.sh            # everything
+#   FUZZ_SECONDS=60 bash tools/test.sh   # longer fuzz runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CARGO_FUZZ_VERSION=0.13.2
+FUZZ_SECONDS=${FUZZ_SECONDS:-10}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "test suite"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked --cargo-profile ci --no-fail-fast
+else
+  echo "cargo-nextest not found; using cargo test"
+  cargo test --locked --profile ci --no-fail-fast
+fi
+
+step "fuzz smoke runs (${FUZZ_SECONDS}s per target)"
+if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+fi
+# cargo-fuzz needs nightly flags (-Z sanitizer); the stable toolchain
+# accepts them with RUSTC_BOOTSTRAP=1, which is the only toolchain here.
+export RUSTC_BOOTSTRAP=1
+corpus_root=$(mktemp -d)
+trap 'rm -rf "$corpus_root"' EXIT
+for target in $(cd fuzz && cargo fuzz list); do
+  mkdir -p "$corpus_root/$target"
+  (cd fuzz && cargo fuzz run "$target" "$corpus_root/$target" -- \
+      -max_total_time="$FUZZ_SECONDS" -seed=1 -print_final_stats=1 2>&1 | tail -n 4)
+done
+
+echo
+echo "all tests passed"
