@@ -28,20 +28,23 @@ fn raw_pwrite_fdatasync(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(6));
     for (size, label) in SIZES {
         g.throughput(Throughput::Bytes(size as u64));
-        g.bench_function(BenchmarkId::new("raw_pwrite_fdatasync", format!("{label}/c1")), |b| {
-            let dir = bench_dir();
-            let f = std::fs::File::create(dir.path().join("raw")).unwrap();
-            let buf = vec![0xA5u8; size];
-            let mut off = 0u64;
-            b.iter(|| {
-                f.write_all_at(&buf, off).unwrap();
-                f.sync_data().unwrap();
-                off += size as u64;
-                if off > 1 << 30 {
-                    off = 0;
-                }
-            });
-        });
+        g.bench_function(
+            BenchmarkId::new("raw_pwrite_fdatasync", format!("{label}/c1")),
+            |b| {
+                let dir = bench_dir();
+                let f = std::fs::File::create(dir.path().join("raw")).unwrap();
+                let buf = vec![0xA5u8; size];
+                let mut off = 0u64;
+                b.iter(|| {
+                    f.write_all_at(&buf, off).unwrap();
+                    f.sync_data().unwrap();
+                    off += size as u64;
+                    if off > 1 << 30 {
+                        off = 0;
+                    }
+                });
+            },
+        );
     }
     g.finish();
 }
@@ -55,7 +58,12 @@ fn shale_appends(c: &mut Criterion) {
             g.throughput(Throughput::Bytes(size as u64));
             let id = BenchmarkId::new("shale_durable", format!("{label}/c{conc}"));
             let dir = bench_dir();
-            let (store, _) = SegmentStore::open(io.clone(), &dir.path().join("segments"), SegmentOptions::default()).unwrap();
+            let (store, _) = SegmentStore::open(
+                io.clone(),
+                &dir.path().join("segments"),
+                SegmentOptions::default(),
+            )
+            .unwrap();
             let payload = Bytes::from(vec![0x5Au8; size]);
             g.bench_function(id, |b| {
                 b.iter_custom(|iters| {
@@ -77,7 +85,9 @@ fn shale_appends(c: &mut Criterion) {
                             t.await.unwrap();
                         }
                         // Scale to the requested count (tasks round up).
-                        start.elapsed().mul_f64(iters as f64 / (per_task * conc as u64) as f64)
+                        start
+                            .elapsed()
+                            .mul_f64(iters as f64 / (per_task * conc as u64) as f64)
                     })
                     .unwrap()
                 });
@@ -89,7 +99,10 @@ fn shale_appends(c: &mut Criterion) {
             std::fs::create_dir_all(&out).unwrap();
             std::fs::write(
                 out.join(format!("segment-{label}-c{conc}.json")),
-                format!("{{\"appends\": {appends}, \"syncs\": {syncs}, \"backend\": \"{}\"}}\n", io.kind()),
+                format!(
+                    "{{\"appends\": {appends}, \"syncs\": {syncs}, \"backend\": \"{}\"}}\n",
+                    io.kind()
+                ),
             )
             .unwrap();
             eprintln!(

@@ -10,7 +10,11 @@ use shale::segment::scan::{scan_segment, Tail};
 fuzz_target!(|data: &[u8]| {
     let mut file = Vec::with_capacity(data.len() + HEADER_LEN);
     if data.first().is_some_and(|b| b & 1 == 0) {
-        let h = SegmentHeader { segment_id: 1, base_batch: 1, created_nanos: 0 };
+        let h = SegmentHeader {
+            segment_id: 1,
+            base_batch: 1,
+            created_nanos: 0,
+        };
         file.extend_from_slice(&format::encode_header(&h));
         file.extend_from_slice(data.get(1..).unwrap_or_default());
     } else {
@@ -25,7 +29,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(report.valid_end >= HEADER_LEN as u64);
         match report.tail {
             Tail::Clean => assert!(report.valid_end >= report.file_len),
-            Tail::Torn { offset, .. } | Tail::Corrupt { offset, .. } => assert_eq!(offset, report.valid_end),
+            Tail::Torn { offset, .. } | Tail::Corrupt { offset, .. } => {
+                assert_eq!(offset, report.valid_end)
+            }
         }
     }
 });
