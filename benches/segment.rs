@@ -23,40 +23,78 @@ fn bench_dir() -> tempfile::TempDir {
     tempfile::tempdir_in(base).unwrap()
 }
 
+/// Appends into fresh files rolled at the segment size, as the store
+/// does: each fdatasync also commits the file's growth. Files are kept
+/// until the case ends, as the store keeps its segments.
+struct RawAppender {
+    dir: tempfile::TempDir,
+    file: std::fs::File,
+    off: u64,
+    files: u64,
+}
+
+impl RawAppender {
+    fn new() -> RawAppender {
+        let dir = bench_dir();
+        let file = std::fs::File::create(dir.path().join("raw-0")).unwrap();
+        RawAppender {
+            dir,
+            file,
+            off: 0,
+            files: 0,
+        }
+    }
+
+    fn append(&mut self, buf: &[u8]) {
+        if self.off + buf.len() as u64 > SEGMENT_BYTES {
+            self.files += 1;
+            self.file =
+                std::fs::File::create(self.dir.path().join(format!("raw-{}", self.files))).unwrap();
+            self.off = 0;
+        }
+        self.file.write_all_at(buf, self.off).unwrap();
+        self.file.sync_data().unwrap();
+        self.off += buf.len() as u64;
+    }
+}
+
+const SEGMENT_BYTES: u64 = 256 * 1024 * 1024;
+
 fn raw_pwrite_fdatasync(c: &mut Criterion) {
     let mut g = c.benchmark_group("segment_append");
     g.sample_size(10).measurement_time(Duration::from_secs(6));
     for (size, label) in SIZES {
         g.throughput(Throughput::Bytes(size as u64));
-        g.bench_function(
-            BenchmarkId::new("raw_pwrite_fdatasync", format!("{label}/c1")),
-            |b| {
-                let dir = bench_dir();
-                let f = std::fs::File::create(dir.path().join("raw")).unwrap();
-                let buf = vec![0xA5u8; size];
-                let mut off = 0u64;
-                b.iter(|| {
-                    f.write_all_at(&buf, off).unwrap();
-                    f.sync_data().unwrap();
-                    off += size as u64;
-                    if off > 1 << 30 {
-                        off = 0;
-                    }
-                });
-            },
-        );
+        let id = BenchmarkId::new("raw_pwrite_fdatasync", format!("{label}/c1"));
+        g.bench_function(id, |b| {
+            let mut raw = RawAppender::new();
+            let buf = vec![0xA5u8; size];
+            b.iter(|| raw.append(&buf));
+        });
     }
     g.finish();
 }
 
 fn shale_appends(c: &mut Criterion) {
-    let io = Io::detect().unwrap().io;
+    let mut backends = vec![Io::portable()];
+    if let Ok(io) = Io::uring() {
+        backends.push(io);
+    }
+    for io in backends {
+        shale_appends_on(c, io);
+    }
+}
+
+fn shale_appends_on(c: &mut Criterion, io: Io) {
     let mut g = c.benchmark_group("segment_append");
     g.sample_size(10).measurement_time(Duration::from_secs(6));
     for (size, label) in SIZES {
         for conc in [1usize, 64] {
             g.throughput(Throughput::Bytes(size as u64));
-            let id = BenchmarkId::new("shale_durable", format!("{label}/c{conc}"));
+            let id = BenchmarkId::new(
+                format!("shale_durable_{}", io.kind()),
+                format!("{label}/c{conc}"),
+            );
             let dir = bench_dir();
             let (store, _) = SegmentStore::open(
                 io.clone(),
@@ -98,7 +136,7 @@ fn shale_appends(c: &mut Criterion) {
             let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/shale-bench");
             std::fs::create_dir_all(&out).unwrap();
             std::fs::write(
-                out.join(format!("segment-{label}-c{conc}.json")),
+                out.join(format!("segment-{}-{label}-c{conc}.json", io.kind())),
                 format!(
                     "{{\"appends\": {appends}, \"syncs\": {syncs}, \"backend\": \"{}\"}}\n",
                     io.kind()

@@ -22,6 +22,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 pub use sim::SimDisk;
 
 /// A buffer handed to an async operation and handed back with its result.
@@ -300,6 +302,26 @@ impl IoFile {
             FileInner::Portable(_) | FileInner::Sim(_) => {
                 let res = self.write_all_at_blocking(&buf, offset);
                 (res, buf)
+            }
+        }
+    }
+
+    /// Writes the buffers back to back at `offset` with vectored writes,
+    /// so the bytes go from the caller's buffers to the kernel uncopied.
+    pub async fn write_vectored_all_at(
+        &self,
+        bufs: Vec<Bytes>,
+        offset: u64,
+    ) -> (io::Result<()>, Vec<Bytes>) {
+        match &self.inner {
+            FileInner::Uring(f) => f.write_vectored_all_at(bufs, offset).await,
+            FileInner::Portable(f) => {
+                let res = portable::pwritev_all(f, &bufs, offset);
+                (res, bufs)
+            }
+            FileInner::Sim(f) => {
+                let joined: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+                (f.write_all_at(&joined, offset), bufs)
             }
         }
     }

@@ -37,3 +37,47 @@ pub(super) fn read_exact_into_capacity(f: &File, buf: &mut Vec<u8>, offset: u64)
     }
     res
 }
+
+/// Buffers handed to one `pwritev` at most (below every IOV_MAX).
+const IOVECS_PER_CALL_MAX: usize = 512;
+
+/// Writes all of `bufs`, back to back, at `offset`, with `pwritev`.
+pub(super) fn pwritev_all(f: &File, bufs: &[bytes::Bytes], mut offset: u64) -> io::Result<()> {
+    use std::io::IoSlice;
+    use std::os::unix::io::AsRawFd;
+    let mut slices: Vec<IoSlice<'_>> = bufs
+        .iter()
+        .filter(|b| !b.is_empty())
+        .map(|b| IoSlice::new(b))
+        .collect();
+    let mut rest: &mut [IoSlice<'_>] = &mut slices;
+    while !rest.is_empty() {
+        let n = rest.len().min(IOVECS_PER_CALL_MAX);
+        let off =
+            libc::off_t::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+        // SAFETY: IoSlice is ABI-compatible with `struct iovec` on unix
+        // (std guarantees it); the slices borrow `bufs`, which outlive the
+        // call; `n` does not exceed the slice count.
+        let written = unsafe {
+            libc::pwritev(
+                f.as_raw_fd(),
+                rest.as_ptr().cast::<libc::iovec>(),
+                n as libc::c_int,
+                off,
+            )
+        };
+        if written < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if written == 0 {
+            return Err(io::Error::from(io::ErrorKind::WriteZero));
+        }
+        offset += written as u64;
+        IoSlice::advance_slices(&mut rest, written as usize);
+    }
+    Ok(())
+}

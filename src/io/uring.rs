@@ -41,6 +41,9 @@ pub(super) fn probe() -> io::Result<()> {
     Ok(())
 }
 
+/// Buffers in one vectored submission at most (below every IOV_MAX).
+const IOVECS_PER_SUBMIT_MAX: usize = 512;
+
 pub(super) struct UringFile {
     std: std::fs::File,
     ring: tokio_uring::fs::File,
@@ -65,6 +68,31 @@ impl UringFile {
 
     pub(super) async fn write_all_at(&self, buf: Vec<u8>, offset: u64) -> BufResult<()> {
         self.ring.write_all_at(buf, offset).await
+    }
+
+    pub(super) async fn write_vectored_all_at(
+        &self,
+        bufs: Vec<bytes::Bytes>,
+        offset: u64,
+    ) -> (io::Result<()>, Vec<bytes::Bytes>) {
+        // One submission per group keeps each below IOV_MAX.
+        let mut bufs = bufs;
+        bufs.retain(|b| !b.is_empty());
+        let mut offset = offset;
+        let mut done = Vec::with_capacity(bufs.len());
+        let mut rest = bufs.into_iter().peekable();
+        while rest.peek().is_some() {
+            let group: Vec<bytes::Bytes> = rest.by_ref().take(IOVECS_PER_SUBMIT_MAX).collect();
+            let len: u64 = group.iter().map(|b| b.len() as u64).sum();
+            let (res, group) = self.ring.writev_at_all(group, Some(offset)).await;
+            done.extend(group);
+            if let Err(e) = res {
+                done.extend(rest);
+                return (Err(e), done);
+            }
+            offset += len;
+        }
+        (Ok(()), done)
     }
 
     pub(super) async fn sync_data(&self) -> io::Result<()> {

@@ -259,6 +259,33 @@ fn record_crc(segment_id: u64, header_tail: &[u8], payload: &[u8]) -> u32 {
     crc32c::crc32c_append(c, payload)
 }
 
+/// The header of a record whose payload's own CRC32C is `payload_crc`.
+/// The record checksum is combined from it, so the payload need not be
+/// read again here (appenders checksum their payloads in parallel).
+pub fn encode_record_header(
+    segment_id: u64,
+    kind: RecordKind,
+    batch: u64,
+    payload_len: u32,
+    payload_crc: u32,
+) -> [u8; RECORD_HEADER_LEN] {
+    debug_assert!(payload_len <= RECORD_PAYLOAD_BYTES_MAX);
+    let mut h = [0u8; RECORD_HEADER_LEN];
+    put(&mut h, R_MAGIC, &RECORD_MAGIC);
+    put(&mut h, R_KIND, &[kind as u8]);
+    put(&mut h, R_LEN, &payload_len.to_le_bytes());
+    put(&mut h, R_BATCH, &batch.to_le_bytes());
+    let head = record_crc(segment_id, h.get(R_KIND..).unwrap_or_default(), &[]);
+    let crc = crc32c::crc32c_combine(head, payload_crc, payload_len as usize);
+    put(&mut h, R_CRC, &crc.to_le_bytes());
+    h
+}
+
+/// Zero bytes that follow a payload of `payload_len` bytes.
+pub fn padding_len(payload_len: u32) -> usize {
+    (record_footprint(payload_len) - RECORD_HEADER_LEN as u64 - u64::from(payload_len)) as usize
+}
+
 /// Appends one record (header, payload, zero padding) to `out`.
 /// The caller guarantees `payload.len() <= RECORD_PAYLOAD_BYTES_MAX`.
 pub fn encode_record(
@@ -268,20 +295,17 @@ pub fn encode_record(
     batch: u64,
     payload: &[u8],
 ) {
-    debug_assert!(payload.len() <= RECORD_PAYLOAD_BYTES_MAX as usize);
     let payload_len = payload.len() as u32;
-    let mut h = [0u8; RECORD_HEADER_LEN];
-    put(&mut h, R_MAGIC, &RECORD_MAGIC);
-    put(&mut h, R_KIND, &[kind as u8]);
-    put(&mut h, R_LEN, &payload_len.to_le_bytes());
-    put(&mut h, R_BATCH, &batch.to_le_bytes());
-    let crc = record_crc(segment_id, h.get(R_KIND..).unwrap_or_default(), payload);
-    put(&mut h, R_CRC, &crc.to_le_bytes());
-    let start = out.len();
+    let h = encode_record_header(
+        segment_id,
+        kind,
+        batch,
+        payload_len,
+        crc32c::crc32c(payload),
+    );
     out.extend_from_slice(&h);
     out.extend_from_slice(payload);
-    let footprint = record_footprint(payload_len) as usize;
-    out.resize(start + footprint, 0);
+    out.resize(out.len() + padding_len(payload_len), 0);
 }
 
 /// Decodes a record header. Checks magic, kind, reserved bytes and the

@@ -7,6 +7,7 @@
 //! - [`writer`]: the single writer thread that group-commits appends.
 //! - [`store`]: the handle appenders and readers share.
 
+mod batch;
 mod error;
 pub mod format;
 pub mod recover;

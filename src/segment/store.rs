@@ -88,14 +88,15 @@ struct Shared {
     uid: u64,
     io: Io,
     dir: PathBuf,
-    tx: Mutex<Option<mpsc::Sender<AppendRequest>>>,
+    /// `None` only while dropping: closing it stops the writer.
+    tx: Option<mpsc::Sender<AppendRequest>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     stats: Arc<SegmentStats>,
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        self.tx.lock().take();
+        self.tx.take();
         if let Some(t) = self.thread.lock().take() {
             // The writer finishes queued work and exits once the channel
             // closes; a panic there has already been reported.
@@ -137,7 +138,7 @@ impl SegmentStore {
             uid: NEXT_STORE_UID.fetch_add(1, Ordering::Relaxed),
             io,
             dir: dir.to_path_buf(),
-            tx: Mutex::new(Some(tx)),
+            tx: Some(tx),
             thread: Mutex::new(Some(thread)),
             stats,
         };
@@ -183,7 +184,16 @@ impl SegmentStore {
                 });
             }
         }
-        let tx = self.shared.tx.lock().clone().ok_or(SegmentError::Closed)?;
+        // Checksum payloads here, on the appender's thread, so the single
+        // writer thread only lays out headers and does I/O.
+        let records = records
+            .into_iter()
+            .map(|(kind, payload)| {
+                let crc = crc32c::crc32c(&payload);
+                (kind, payload, crc)
+            })
+            .collect();
+        let tx = self.shared.tx.as_ref().ok_or(SegmentError::Closed)?;
         let (reply, rx) = oneshot::channel();
         tx.send(AppendRequest { records, reply })
             .await

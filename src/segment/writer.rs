@@ -1,7 +1,7 @@
 //! The writer thread: the only code that writes segment files.
 //!
-//! It takes every append request that is waiting, encodes them into one
-//! buffer, writes it with one call and makes it durable with one
+//! It takes every append request that is waiting, lays them out as one
+//! batch, writes it with one vectored call and makes it durable with one
 //! fdatasync (group commit), then answers all of them. It never starts a
 //! batch before the previous one is synced; recovery relies on that.
 //!
@@ -17,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
+use super::batch::BatchBuilder;
 use super::format::{
     self, RecordKind, Seal, SegmentHeader, HEADER_LEN, RECORD_HEADER_LEN, SEAL_FOOTPRINT,
 };
@@ -26,7 +27,9 @@ use super::{segment_path, SegmentError};
 use crate::io::{tmp_path, Io, IoFile, OpenMode};
 
 pub(crate) struct AppendRequest {
-    pub records: Vec<(RecordKind, Bytes)>,
+    /// Kind, payload, and the payload's own CRC32C (computed by the
+    /// appender, so checksumming runs in parallel, off this thread).
+    pub records: Vec<(RecordKind, Bytes, u32)>,
     pub reply: oneshot::Sender<Result<Vec<RecordLoc>, SegmentError>>,
 }
 
@@ -34,7 +37,7 @@ impl AppendRequest {
     fn footprint(&self) -> u64 {
         self.records
             .iter()
-            .map(|(_, p)| format::record_footprint(p.len() as u32))
+            .map(|(_, p, _)| format::record_footprint(p.len() as u32))
             .sum()
     }
 }
@@ -60,7 +63,7 @@ pub(crate) fn spawn(
                 last_id: resume.last.map_or(0, |l| l.id),
                 next_batch: resume.next_batch,
                 resume: resume.last.filter(|l| !l.sealed),
-                buf: Vec::new(),
+                batch: BatchBuilder::default(),
             };
             // If no runtime can start, dropping `rx` answers every appender
             // with `Closed`.
@@ -89,10 +92,11 @@ struct Writer {
     next_batch: u64,
     /// The unsealed newest segment found by recovery, opened lazily.
     resume: Option<super::recover::LastSegment>,
-    buf: Vec<u8>,
+    /// The batch being assembled.
+    batch: BatchBuilder,
 }
 
-/// Requests encoded into the current buffer, with their locations.
+/// Requests staged in the current batch, with their locations.
 type Staged = Vec<(
     oneshot::Sender<Result<Vec<RecordLoc>, SegmentError>>,
     Vec<RecordLoc>,
@@ -149,8 +153,8 @@ impl Writer {
     async fn make_room(&mut self, need: u64, staged: &mut Staged) -> Result<(), SegmentError> {
         self.ensure_active().await?;
         let (end, records) = self.active_pos();
-        let used = end + self.buf.len() as u64;
-        let has_data = records > 0 || !self.buf.is_empty();
+        let used = end + self.batch.len();
+        let has_data = records > 0 || !self.batch.is_empty();
         if has_data && used + need + SEAL_FOOTPRINT > self.options.segment_size_bytes_max {
             self.flush(staged).await?;
             self.roll().await?;
@@ -159,14 +163,15 @@ impl Writer {
         Ok(())
     }
 
-    /// Encodes a request's records into the buffer, in the active segment.
+    /// Stages a request's records in the batch, in the active segment.
     fn encode(&mut self, req: AppendRequest, staged: &mut Staged) {
         let (end, _) = self.active_pos();
         let segment = self.active.as_ref().map_or(0, |a| a.id);
         let mut locs = Vec::with_capacity(req.records.len());
-        for (kind, payload) in &req.records {
-            let offset = end + self.buf.len() as u64;
-            format::encode_record(&mut self.buf, segment, *kind, self.next_batch, payload);
+        for (kind, payload, crc) in &req.records {
+            let offset = end + self.batch.len();
+            self.batch
+                .push(segment, *kind, self.next_batch, payload, *crc);
             locs.push(RecordLoc {
                 segment,
                 offset,
@@ -182,13 +187,12 @@ impl Writer {
             .map_or((HEADER_LEN as u64, 0), |a| (a.end, a.records))
     }
 
-    /// Writes and syncs the buffer as one batch, then answers its requests.
+    /// Writes and syncs the staged batch, then answers its requests.
     async fn flush(&mut self, staged: &mut Staged) -> Result<(), SegmentError> {
-        if self.buf.is_empty() {
+        if self.batch.is_empty() {
             return Ok(());
         }
-        let buf = std::mem::take(&mut self.buf);
-        let res = self.write_batch(buf).await;
+        let res = self.write_batch().await;
         self.next_batch += 1;
         res?;
         let n: usize = staged.iter().map(|(_, l)| l.len()).sum();
@@ -205,21 +209,23 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes `buf` at the active end and syncs; advances the end on success.
-    async fn write_batch(&mut self, buf: Vec<u8>) -> Result<(), SegmentError> {
+    /// Writes the assembled batch at the active end with one vectored
+    /// write and syncs it; advances the end on success.
+    async fn write_batch(&mut self) -> Result<(), SegmentError> {
         let sync = self.options.sync == SyncPolicy::Always;
+        let len = self.batch.len();
+        let bufs = self.batch.take();
         let a = self.active.as_mut().ok_or(SegmentError::Closed)?;
         let path = segment_path(&self.dir, a.id);
-        let len = buf.len() as u64;
         debug_assert!(a.end % format::RECORD_ALIGN == 0 && len % format::RECORD_ALIGN == 0);
-        let (res, mut buf) = a.file.write_all_at(buf, a.end).await;
+        let (res, bufs) = a.file.write_vectored_all_at(bufs, a.end).await;
+        // Payload buffers go back to their owners' reference counts now.
+        drop(bufs);
         let res = match res {
             Ok(()) if sync => a.file.sync_data().await.map(|()| true),
             Ok(()) => Ok(false),
             Err(e) => Err(e),
         };
-        buf.clear();
-        self.buf = buf;
         match res {
             Ok(synced) => {
                 a.end += len;
@@ -285,10 +291,15 @@ impl Writer {
             record_count: a.records,
             data_end: a.end,
         });
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        format::encode_record(&mut buf, a.id, RecordKind::Seal, self.next_batch, &seal);
-        let res = self.write_batch(buf).await;
+        let id = a.id;
+        self.batch.push(
+            id,
+            RecordKind::Seal,
+            self.next_batch,
+            &Bytes::copy_from_slice(&seal),
+            crc32c::crc32c(&seal),
+        );
+        let res = self.write_batch().await;
         self.next_batch += 1;
         res?;
         self.active = None;
