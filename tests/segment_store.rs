@@ -245,3 +245,26 @@ fn torn_tail_on_a_real_file_is_truncated_on_open() {
         io.block_on(verify(&store, &written)).unwrap();
     }
 }
+
+#[test]
+fn caller_checksummed_appends_read_back_and_a_wrong_length_is_refused() {
+    use shale::segment::PayloadCrc;
+    let (_d, io) = common::sim(2);
+    let (store, _) =
+        SegmentStore::open(io.clone(), &common::sim_dir(), SegmentOptions::default()).unwrap();
+    let p = common::payload(4, 4, 5000);
+    // Hashed in pieces, as a streaming PUT does.
+    let crc = PayloadCrc::of(&p[..1000]).update(&p[1000..]);
+    assert_eq!(crc, PayloadCrc::of(&p));
+    let locs = io
+        .block_on(store.append_many_checksummed(vec![(RecordKind::DataChunk, p.clone(), crc)]))
+        .unwrap()
+        .unwrap();
+    let r = io.block_on(store.read(locs[0])).unwrap().unwrap();
+    assert_eq!(r.payload, p);
+    let short = PayloadCrc::of(&p[..10]);
+    let r = io
+        .block_on(store.append_many_checksummed(vec![(RecordKind::DataChunk, p, short)]))
+        .unwrap();
+    assert!(matches!(r, Err(SegmentError::ChecksumOfOtherBytes)));
+}

@@ -32,6 +32,8 @@ pub enum SegmentError {
     },
     #[error("payload of {len} bytes exceeds the record maximum of {max} bytes")]
     RecordTooLarge { len: usize, max: u32 },
+    #[error("the checksum given covers a different number of bytes than the payload")]
+    ChecksumOfOtherBytes,
     #[error("seal records are written by the store itself")]
     ReservedKind,
     #[error("segment {0:016x} does not exist")]

@@ -17,7 +17,9 @@ mod writer;
 
 pub use error::SegmentError;
 pub use format::RecordKind;
-pub use store::{RecordLoc, SegmentOptions, SegmentStats, SegmentStore, StoredRecord, SyncPolicy};
+pub use store::{
+    PayloadCrc, RecordLoc, SegmentOptions, SegmentStats, SegmentStore, StoredRecord, SyncPolicy,
+};
 
 use std::path::{Path, PathBuf};
 

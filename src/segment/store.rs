@@ -67,6 +67,43 @@ pub struct StoredRecord {
     pub payload: Bytes,
 }
 
+/// The CRC32C of a payload, as computed over its bytes. Built only by
+/// hashing bytes, so a caller that checksums a body while it streams in
+/// (beside MD5 for the ETag) can hand it over instead of a second pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PayloadCrc {
+    crc: u32,
+    len: u64,
+}
+
+impl PayloadCrc {
+    /// The checksum of `bytes`.
+    pub fn of(bytes: &[u8]) -> PayloadCrc {
+        PayloadCrc::default().update(bytes)
+    }
+
+    /// The checksum of what was hashed so far followed by `bytes`.
+    pub fn update(self, bytes: &[u8]) -> PayloadCrc {
+        PayloadCrc {
+            crc: crc32c::crc32c_append(self.crc, bytes),
+            len: self.len + bytes.len() as u64,
+        }
+    }
+
+    pub fn value(self) -> u32 {
+        self.crc
+    }
+
+    /// Bytes hashed.
+    pub fn len(self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+}
+
 /// Counters of the writer, for benchmarks and metrics.
 #[derive(Debug, Default)]
 pub struct SegmentStats {
@@ -169,11 +206,33 @@ impl SegmentStore {
     }
 
     /// Appends records contiguously, in one batch; all or none succeed.
+    /// Payloads are checksummed here, on the caller's thread.
     pub async fn append_many(
         &self,
         records: Vec<(RecordKind, Bytes)>,
     ) -> Result<Vec<RecordLoc>, SegmentError> {
-        for (kind, payload) in &records {
+        let records = records
+            .into_iter()
+            .map(|(kind, payload)| {
+                let crc = PayloadCrc::of(&payload);
+                (kind, payload, crc)
+            })
+            .collect();
+        self.append_many_checksummed(records).await
+    }
+
+    /// Like [`SegmentStore::append_many`], with each payload's checksum
+    /// already computed by the caller (in the pass that also hashes it for
+    /// the ETag). A checksum of other bytes is refused.
+    pub async fn append_many_checksummed(
+        &self,
+        records: Vec<(RecordKind, Bytes, PayloadCrc)>,
+    ) -> Result<Vec<RecordLoc>, SegmentError> {
+        for (kind, payload, crc) in &records {
+            if crc.len() != payload.len() as u64 {
+                return Err(SegmentError::ChecksumOfOtherBytes);
+            }
+            debug_assert_eq!(*crc, PayloadCrc::of(payload));
             if *kind == RecordKind::Seal {
                 return Err(SegmentError::ReservedKind);
             }
@@ -184,14 +243,10 @@ impl SegmentStore {
                 });
             }
         }
-        // Checksum payloads here, on the appender's thread, so the single
-        // writer thread only lays out headers and does I/O.
+        // The single writer thread only lays out headers and does I/O.
         let records = records
             .into_iter()
-            .map(|(kind, payload)| {
-                let crc = crc32c::crc32c(&payload);
-                (kind, payload, crc)
-            })
+            .map(|(kind, payload, crc)| (kind, payload, crc.value()))
             .collect();
         let tx = self.shared.tx.as_ref().ok_or(SegmentError::Closed)?;
         let (reply, rx) = oneshot::channel();
