@@ -114,7 +114,9 @@ fn main() {
     let uring = Io::uring().ok();
     let cleared = drop_caches();
     // (label, size, count)
+    let only = std::env::args().nth(2).unwrap_or_default();
     let cases = [("1 MiB", 1usize << 20, 2048usize), ("4 KiB", 4096, 20_000)];
+    let cases = cases.into_iter().filter(|c| only.is_empty() || c.0 == only);
     println!("| case | median µs per append | MiB/s | fdatasync per append | vs ceiling |");
     println!("| --- | ---: | ---: | ---: | --- |");
     for (label, size, count) in cases {

@@ -266,6 +266,22 @@ pub fn tmp_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Fills `buf` up to its capacity with `read` (the io_uring convention
+/// for owned read buffers); leaves it empty on error.
+fn fill_to_capacity(
+    buf: &mut Vec<u8>,
+    read: impl FnOnce(&mut [u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    let want = buf.capacity();
+    buf.clear();
+    buf.resize(want, 0);
+    let res = read(buf);
+    if res.is_err() {
+        buf.clear();
+    }
+    res
+}
+
 /// An open file. Async operations on an io_uring file must run on a thread
 /// started with [`Io::block_on`]; such a file is therefore not `Send`.
 pub struct IoFile {
@@ -284,12 +300,8 @@ impl IoFile {
     pub async fn read_exact_at(&self, mut buf: Vec<u8>, offset: u64) -> BufResult<()> {
         match &self.inner {
             FileInner::Uring(f) => f.read_exact_at(buf, offset).await,
-            FileInner::Portable(f) => {
-                let res = portable::read_exact_into_capacity(f, &mut buf, offset);
-                (res, buf)
-            }
-            FileInner::Sim(f) => {
-                let res = f.read_exact_into_capacity(&mut buf, offset);
+            FileInner::Portable(_) | FileInner::Sim(_) => {
+                let res = fill_to_capacity(&mut buf, |b| self.read_exact_at_blocking(b, offset));
                 (res, buf)
             }
         }

@@ -2,7 +2,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::OpenMode;
@@ -24,18 +23,6 @@ pub(super) fn list_dir(dir: &Path) -> io::Result<Vec<String>> {
         names.push(entry?.file_name().to_string_lossy().into_owned());
     }
     Ok(names)
-}
-
-/// Fills `buf` up to its capacity from `offset` (the io_uring convention).
-pub(super) fn read_exact_into_capacity(f: &File, buf: &mut Vec<u8>, offset: u64) -> io::Result<()> {
-    let want = buf.capacity();
-    buf.clear();
-    buf.resize(want, 0);
-    let res = f.read_exact_at(buf, offset);
-    if res.is_err() {
-        buf.clear();
-    }
-    res
 }
 
 /// Buffers handed to one `pwritev` at most (below every IOV_MAX).

@@ -397,21 +397,6 @@ impl SimFile {
         })
     }
 
-    pub(super) fn read_exact_into_capacity(
-        &self,
-        buf: &mut Vec<u8>,
-        offset: u64,
-    ) -> io::Result<()> {
-        let want = buf.capacity();
-        buf.clear();
-        buf.resize(want, 0);
-        let res = self.read_exact_at(buf, offset);
-        if res.is_err() {
-            buf.clear();
-        }
-        res
-    }
-
     pub(super) fn write_all_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
         if !self.writable {
             return Err(errno(libc::EBADF));
