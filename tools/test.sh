@@ -21,12 +21,24 @@ step "cargo clippy -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
 step "test suite"
+suite_log=$(mktemp)
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --locked --cargo-profile ci --no-fail-fast
+  cargo nextest run --locked --cargo-profile ci --no-fail-fast 2>&1 | tee "$suite_log"
 else
   echo "cargo-nextest not found; using cargo test"
-  cargo test --locked --profile ci --no-fail-fast
+  cargo test --locked --profile ci --no-fail-fast 2>&1 | tee "$suite_log"
 fi
+# The plain closing line: from nextest's "N tests run: P passed, F failed"
+# or the sum of cargo test's "test result: ok. P passed; F failed" lines.
+counts=$(awk '
+  /tests run:/ { np = 0; nf = 0
+    for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) np = $i; if ($(i+1) ~ /^failed/) nf = $i }
+    nextest = 1 }
+  /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) cp += $i; if ($(i+1) ~ /^failed/) cf += $i } }
+  END { if (nextest) print np + 0, nf + 0; else print cp + 0, cf + 0 }' "$suite_log")
+passed=${counts% *}
+failed=${counts#* }
+rm -f "$suite_log"
 
 step "fuzz smoke runs (${FUZZ_SECONDS}s per target)"
 if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
@@ -44,4 +56,5 @@ for target in $(cd fuzz && cargo fuzz list); do
 done
 
 echo
-echo "all tests passed"
+echo "all tests passed; fuzz targets ran ${FUZZ_SECONDS}s each without a crash"
+echo "tests: ${passed:-0} passed, ${failed:-0} failed"
