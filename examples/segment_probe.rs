@@ -107,6 +107,18 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    if let Ok(v) = std::env::var("SHALE_PROBE_C64") {
+        // Profiling aid: one shale case only, e.g. SHALE_PROBE_C64=4096.
+        let size: usize = v.parse().unwrap_or(4096);
+        let io = Io::detect().unwrap().io;
+        let (d, per) = shale(&io, size, 200_000, 64, false);
+        println!(
+            "{} c64 {size} B: {:.2} us per append, {per:.3} syncs per append",
+            io.kind(),
+            d.as_secs_f64() * 1e6 / 200_000.0
+        );
+        return;
+    }
     let runs: usize = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())

@@ -16,7 +16,7 @@
 //!   60  4  header_crc     crc32c(bytes 0..60)
 //! record (at offsets that are multiples of 8):
 //!    0  4  magic          "SREC"
-//!    4  4  crc            crc32c(segment_id as u64 LE ++ bytes 8..24 ++ payload)
+//!    4  4  crc            crc32c(payload ++ bytes 8..24 ++ segment_id as u64 LE)
 //!    8  1  kind           1 data chunk, 2 object head, 3 tombstone, 4 seal
 //!    9  1  flags          zero (reserved)
 //!   10  2  reserved       zero
@@ -253,15 +253,18 @@ pub fn decode_header(b: &[u8]) -> Result<SegmentHeader, FormatError> {
     })
 }
 
-fn record_crc(segment_id: u64, header_tail: &[u8], payload: &[u8]) -> u32 {
-    let c = crc32c::crc32c(&segment_id.to_le_bytes());
-    let c = crc32c::crc32c_append(c, header_tail);
-    crc32c::crc32c_append(c, payload)
+/// The record checksum: CRC32C over the payload, then header bytes 8..24,
+/// then the segment id. The payload comes first so that a checksum of the
+/// payload alone (computed while the payload streamed in) extends to the
+/// record checksum by hashing 32 more bytes.
+fn record_crc(payload_crc: u32, header_tail: &[u8], segment_id: u64) -> u32 {
+    let c = crc32c::crc32c_append(payload_crc, header_tail);
+    crc32c::crc32c_append(c, &segment_id.to_le_bytes())
 }
 
 /// The header of a record whose payload's own CRC32C is `payload_crc`.
-/// The record checksum is combined from it, so the payload need not be
-/// read again here (appenders checksum their payloads in parallel).
+/// The record checksum extends it, so the payload need not be read again
+/// here (appenders checksum their payloads in parallel).
 pub fn encode_record_header(
     segment_id: u64,
     kind: RecordKind,
@@ -275,8 +278,7 @@ pub fn encode_record_header(
     put(&mut h, R_KIND, &[kind as u8]);
     put(&mut h, R_LEN, &payload_len.to_le_bytes());
     put(&mut h, R_BATCH, &batch.to_le_bytes());
-    let head = record_crc(segment_id, h.get(R_KIND..).unwrap_or_default(), &[]);
-    let crc = crc32c::crc32c_combine(head, payload_crc, payload_len as usize);
+    let crc = record_crc(payload_crc, h.get(R_KIND..).unwrap_or_default(), segment_id);
     put(&mut h, R_CRC, &crc.to_le_bytes());
     h
 }
@@ -346,7 +348,7 @@ pub fn decode_record(segment_id: u64, b: &[u8]) -> Result<Record<'_>, FormatErro
             have: b.len() as u64,
         })?;
     let tail = b.get(R_KIND..RECORD_HEADER_LEN).unwrap_or_default();
-    let computed = record_crc(segment_id, tail, payload);
+    let computed = record_crc(crc32c::crc32c(payload), tail, segment_id);
     if computed != h.crc {
         return Err(FormatError::ChecksumMismatch {
             stored: h.crc,
