@@ -71,7 +71,9 @@ impl BatchBuilder {
 
     /// The buffers to write, in order; the builder is empty afterwards.
     pub fn take(&mut self) -> Vec<Bytes> {
-        let arena = Bytes::from(std::mem::take(&mut self.arena));
+        // The next batch is likely as large: start it at this one's size.
+        let next = Vec::with_capacity(self.arena.len());
+        let arena = Bytes::from(std::mem::replace(&mut self.arena, next));
         let out = self
             .parts
             .drain(..)

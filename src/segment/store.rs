@@ -201,7 +201,10 @@ impl SegmentStore {
         kind: RecordKind,
         payload: Bytes,
     ) -> Result<RecordLoc, SegmentError> {
-        let mut locs = self.append_many(vec![(kind, payload)]).await?;
+        let crc = PayloadCrc::of(&payload);
+        let mut locs = self
+            .append_many_checksummed(vec![(kind, payload, crc)])
+            .await?;
         locs.pop().ok_or(SegmentError::Closed)
     }
 
@@ -243,11 +246,6 @@ impl SegmentStore {
                 });
             }
         }
-        // The single writer thread only lays out headers and does I/O.
-        let records = records
-            .into_iter()
-            .map(|(kind, payload, crc)| (kind, payload, crc.value()))
-            .collect();
         let tx = self.shared.tx.as_ref().ok_or(SegmentError::Closed)?;
         let (reply, rx) = oneshot::channel();
         tx.send(AppendRequest { records, reply })

@@ -22,14 +22,15 @@ use super::format::{
     self, RecordKind, Seal, SegmentHeader, HEADER_LEN, RECORD_HEADER_LEN, SEAL_FOOTPRINT,
 };
 use super::recover::Resume;
-use super::store::{RecordLoc, SegmentOptions, SegmentStats, SyncPolicy};
+use super::store::{PayloadCrc, RecordLoc, SegmentOptions, SegmentStats, SyncPolicy};
 use super::{segment_path, SegmentError};
 use crate::io::{tmp_path, Io, IoFile, OpenMode};
 
 pub(crate) struct AppendRequest {
     /// Kind, payload, and the payload's own CRC32C (computed by the
-    /// appender, so checksumming runs in parallel, off this thread).
-    pub records: Vec<(RecordKind, Bytes, u32)>,
+    /// appender, so checksumming runs in parallel, off this thread: the
+    /// writer only lays out headers and does I/O).
+    pub records: Vec<(RecordKind, Bytes, PayloadCrc)>,
     pub reply: oneshot::Sender<Result<Vec<RecordLoc>, SegmentError>>,
 }
 
@@ -171,7 +172,7 @@ impl Writer {
         for (kind, payload, crc) in &req.records {
             let offset = end + self.batch.len();
             self.batch
-                .push(segment, *kind, self.next_batch, payload, *crc);
+                .push(segment, *kind, self.next_batch, payload, crc.value());
             locs.push(RecordLoc {
                 segment,
                 offset,
