@@ -272,3 +272,15 @@ fn every_subcommand_explains_itself() {
         }
     }
 }
+
+#[test]
+fn sigterm_right_after_the_listening_line_stops_cleanly() {
+    // Regression: the signal used to arrive before its handler existed.
+    for _ in 0..5 {
+        let tmp = tempfile::tempdir().unwrap();
+        let node = start(tmp.path(), &[]);
+        let (ok, err) = stop(node);
+        assert!(ok, "{err}");
+        assert!(err.contains("SIGTERM: stopping"), "{err}");
+    }
+}

@@ -27,6 +27,10 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
+    // Block SIGTERM/SIGINT before any thread starts (threads inherit the
+    // mask): a signal that arrives at any moment, even right after the
+    // "listening" line, stays pending until `wait_for_signal` takes it.
+    let stop_signals = block_stop_signals()?;
     let io = detect_io()?;
     let _lock = datadir::lock(&args.data_dir)?;
     let env_creds = datadir::credentials_from_env();
@@ -104,7 +108,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     );
     let _ = std::io::stdout().flush();
 
-    let signal = io.block_on(wait_for_signal())??;
+    let signal = wait_for_signal(&stop_signals)?;
     eprintln!("{signal}: stopping");
     server.shutdown();
     drop(store);
@@ -112,12 +116,42 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+/// SIGTERM and SIGINT, blocked in the calling thread (and so in every
+/// thread it starts afterwards).
+fn block_stop_signals() -> Result<libc::sigset_t, CliError> {
+    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it
+    // and pthread_sigmask only reads it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        if rc != 0 {
+            return Err(super::cli_error(format!(
+                "cannot block SIGTERM/SIGINT: {}",
+                std::io::Error::from_raw_os_error(rc)
+            )));
+        }
+        Ok(set)
+    }
+}
+
+/// Waits for a blocked stop signal; returns its name.
+fn wait_for_signal(set: &libc::sigset_t) -> Result<&'static str, CliError> {
+    let mut sig: libc::c_int = 0;
+    // SAFETY: `set` was initialised by `block_stop_signals`; `sig` is a
+    // valid out-pointer.
+    let rc = unsafe { libc::sigwait(set, &mut sig) };
+    if rc != 0 {
+        return Err(super::cli_error(format!(
+            "waiting for a signal failed: {}",
+            std::io::Error::from_raw_os_error(rc)
+        )));
+    }
+    Ok(if sig == libc::SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
     })
 }
