@@ -12,6 +12,7 @@
 
 pub mod cli;
 pub mod datadir;
+pub mod index;
 pub mod io;
 pub mod segment;
 pub mod server;

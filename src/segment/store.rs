@@ -51,7 +51,7 @@ impl Default for SegmentOptions {
 }
 
 /// Where a record lives: what a reader needs to fetch and verify it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RecordLoc {
     pub segment: u64,
     pub offset: u64,

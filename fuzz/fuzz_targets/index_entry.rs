@@ -1,0 +1,18 @@
+//! The index entry and sort-key decoders never panic, and what decodes
+//! re-encodes to the same bytes.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use shale::index::entry::IndexEntry;
+use shale::index::key::SortKey;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(e) = IndexEntry::decode(data) {
+        let mut again = Vec::new();
+        e.encode(&mut again).unwrap();
+        assert_eq!(again, data);
+    }
+    if let Ok(k) = SortKey::decode(data) {
+        assert_eq!(k.encode(), data);
+    }
+});

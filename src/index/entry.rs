@@ -1,0 +1,202 @@
+//! The value of an index entry: what listing and HEAD need without
+//! reading the object head. Layout (little-endian), `format-spec/index.md`:
+//!
+//! ```text
+//!  0  1  flags          bit0 pending, bit1 delete marker, bit2 current,
+//!                       other bits zero
+//!  1  1  storage_class  0 STANDARD, 1 REDUCED_REDUNDANCY, 2 STANDARD_IA,
+//!                       3 ONEZONE_IA, 4 INTELLIGENT_TIERING, 5 GLACIER,
+//!                       6 DEEP_ARCHIVE, 7 GLACIER_IR
+//!  2  2  etag_parts     0: ETag is the MD5 of the body; n: md5-of-md5s-n
+//!  4  4  head_len       length of the head record
+//!  8  8  size           object size in bytes
+//! 16  8  mtime_nanos    modification time, ns since the Unix epoch
+//! 24  8  expiry_slot    expiry time slot (0: none)
+//! 32  8  head_segment   segment of the head record
+//! 40  8  head_offset    offset of the head record
+//! 48 16  etag           MD5 bytes
+//! 64 16  version_id     all zero: the null version
+//! 80  1  pending_count  outstanding transactions, at most 32
+//! 81 8n  pending tags   u64 each, ascending
+//! ```
+
+use thiserror::Error;
+
+use super::key::VERSION_ID_LEN;
+use crate::segment::RecordLoc;
+
+pub const ENTRY_FIXED_LEN: usize = 81;
+/// Outstanding transactions one entry may carry.
+pub const PENDING_TAGS_MAX: usize = 32;
+
+const FLAG_PENDING: u8 = 1;
+const FLAG_DELETE_MARKER: u8 = 2;
+const FLAG_CURRENT: u8 = 4;
+const FLAGS_KNOWN: u8 = FLAG_PENDING | FLAG_DELETE_MARKER | FLAG_CURRENT;
+const STORAGE_CLASS_MAX: u8 = 7;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub delete_marker: bool,
+    pub current: bool,
+    pub storage_class: u8,
+    pub size: u64,
+    pub mtime_nanos: u64,
+    pub expiry_slot: u64,
+    pub etag: [u8; 16],
+    pub etag_parts: u16,
+    pub head: RecordLoc,
+    pub version_id: [u8; VERSION_ID_LEN],
+    /// Tags of prepared, not yet completed transactions; non-empty means
+    /// the entry is pending.
+    pub pending: Vec<u64>,
+}
+
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum EntryError {
+    #[error("entry is {have} bytes, {need} needed")]
+    Truncated { need: usize, have: usize },
+    #[error("entry has {extra} bytes past its end")]
+    TrailingBytes { extra: usize },
+    #[error("unknown flag bits {0:#04x}")]
+    UnknownFlags(u8),
+    #[error("unknown storage class {0}")]
+    UnknownStorageClass(u8),
+    #[error("{0} pending transactions exceed the maximum of {PENDING_TAGS_MAX}")]
+    TooManyPending(usize),
+    #[error("pending flag disagrees with the pending tags")]
+    PendingMismatch,
+    #[error("pending tags are not strictly ascending")]
+    PendingUnordered,
+}
+
+impl IndexEntry {
+    pub fn is_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    pub fn encoded_len(&self) -> usize {
+        ENTRY_FIXED_LEN + 8 * self.pending.len()
+    }
+
+    /// Checks what decoding would refuse, before bytes are written.
+    pub fn validate(&self) -> Result<(), EntryError> {
+        if self.storage_class > STORAGE_CLASS_MAX {
+            return Err(EntryError::UnknownStorageClass(self.storage_class));
+        }
+        if self.pending.len() > PENDING_TAGS_MAX {
+            return Err(EntryError::TooManyPending(self.pending.len()));
+        }
+        if self
+            .pending
+            .windows(2)
+            .any(|w| matches!(w, [a, b] if a >= b))
+        {
+            return Err(EntryError::PendingUnordered);
+        }
+        Ok(())
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EntryError> {
+        self.validate()?;
+        let mut flags = 0;
+        if self.is_pending() {
+            flags |= FLAG_PENDING;
+        }
+        if self.delete_marker {
+            flags |= FLAG_DELETE_MARKER;
+        }
+        if self.current {
+            flags |= FLAG_CURRENT;
+        }
+        out.push(flags);
+        out.push(self.storage_class);
+        out.extend_from_slice(&self.etag_parts.to_le_bytes());
+        out.extend_from_slice(&self.head.len.to_le_bytes());
+        for v in [
+            self.size,
+            self.mtime_nanos,
+            self.expiry_slot,
+            self.head.segment,
+            self.head.offset,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&self.etag);
+        out.extend_from_slice(&self.version_id);
+        out.push(self.pending.len() as u8);
+        for t in &self.pending {
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        Ok(())
+    }
+
+    pub fn decode(b: &[u8]) -> Result<IndexEntry, EntryError> {
+        let truncated = |need| EntryError::Truncated {
+            need,
+            have: b.len(),
+        };
+        let fixed = b.get(..ENTRY_FIXED_LEN).ok_or(truncated(ENTRY_FIXED_LEN))?;
+        let arr = |at: usize| -> [u8; 8] {
+            fixed
+                .get(at..at + 8)
+                .and_then(|s| s.try_into().ok())
+                .unwrap_or_default()
+        };
+        let u64_at = |at| u64::from_le_bytes(arr(at));
+        let byte = |at: usize| fixed.get(at).copied().unwrap_or_default();
+        let flags = byte(0);
+        if flags & !FLAGS_KNOWN != 0 {
+            return Err(EntryError::UnknownFlags(flags & !FLAGS_KNOWN));
+        }
+        let storage_class = byte(1);
+        if storage_class > STORAGE_CLASS_MAX {
+            return Err(EntryError::UnknownStorageClass(storage_class));
+        }
+        let count = usize::from(byte(80));
+        if count > PENDING_TAGS_MAX {
+            return Err(EntryError::TooManyPending(count));
+        }
+        let need = ENTRY_FIXED_LEN + 8 * count;
+        let tags = b.get(ENTRY_FIXED_LEN..need).ok_or(truncated(need))?;
+        if b.len() > need {
+            return Err(EntryError::TrailingBytes {
+                extra: b.len() - need,
+            });
+        }
+        let pending: Vec<u64> = tags
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect();
+        if (flags & FLAG_PENDING != 0) != !pending.is_empty() {
+            return Err(EntryError::PendingMismatch);
+        }
+        if pending.windows(2).any(|w| matches!(w, [a, b] if a >= b)) {
+            return Err(EntryError::PendingUnordered);
+        }
+        let mut etag = [0u8; 16];
+        etag.copy_from_slice(fixed.get(48..64).unwrap_or(&[0u8; 16]));
+        let mut version_id = [0u8; VERSION_ID_LEN];
+        version_id.copy_from_slice(fixed.get(64..80).unwrap_or(&[0u8; 16]));
+        let u16_at = |at: usize| u16::from_le_bytes([byte(at), byte(at + 1)]);
+        let u32_at =
+            |at: usize| u32::from_le_bytes([byte(at), byte(at + 1), byte(at + 2), byte(at + 3)]);
+        Ok(IndexEntry {
+            delete_marker: flags & FLAG_DELETE_MARKER != 0,
+            current: flags & FLAG_CURRENT != 0,
+            storage_class,
+            etag_parts: u16_at(2),
+            head: RecordLoc {
+                segment: u64_at(32),
+                offset: u64_at(40),
+                len: u32_at(4),
+            },
+            size: u64_at(8),
+            mtime_nanos: u64_at(16),
+            expiry_slot: u64_at(24),
+            etag,
+            version_id,
+            pending,
+        })
+    }
+}

@@ -1,0 +1,13 @@
+//! The bucket index (issue 3), built bottom-up. So far the pure codecs
+//! the shard B+trees will store (`format-spec/index.md`):
+//! - [`key`]: order-preserving sort keys (object key, then the logical
+//!   head, then versions newest first);
+//! - [`entry`]: the index entry value listing and HEAD need.
+
+pub mod entry;
+pub mod key;
+
+/// A key's shard: `xxh64(key, seed 0) % shards`.
+pub fn shard_of(key: &[u8], shards: u32) -> u32 {
+    (xxhash_rust::xxh64::xxh64(key, 0) % u64::from(shards.max(1))) as u32
+}
