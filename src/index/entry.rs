@@ -168,7 +168,8 @@ impl IndexEntry {
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
             .collect();
-        if (flags & FLAG_PENDING != 0) != !pending.is_empty() {
+        let flagged = flags & FLAG_PENDING != 0;
+        if flagged == pending.is_empty() {
             return Err(EntryError::PendingMismatch);
         }
         if pending.windows(2).any(|w| matches!(w, [a, b] if a >= b)) {
