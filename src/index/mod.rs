@@ -2,10 +2,12 @@
 //! the shard B+trees will store (`format-spec/index.md`):
 //! - [`key`]: order-preserving sort keys (object key, then the logical
 //!   head, then versions newest first);
-//! - [`entry`]: the index entry value listing and HEAD need.
+//! - [`entry`]: the index entry value listing and HEAD need;
+//! - [`page`]: B+tree node pages (leaf and branch), checksummed.
 
 pub mod entry;
 pub mod key;
+pub mod page;
 
 /// A key's shard: `xxh64(key, seed 0) % shards`.
 pub fn shard_of(key: &[u8], shards: u32) -> u32 {
