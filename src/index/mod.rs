@@ -3,8 +3,11 @@
 //! - [`key`]: order-preserving sort keys (object key, then the logical
 //!   head, then versions newest first);
 //! - [`entry`]: the index entry value listing and HEAD need;
-//! - [`page`]: B+tree node pages (leaf and branch), checksummed.
+//! - [`page`]: B+tree node pages (leaf and branch), checksummed;
+//! - [`bilog`]: bucket index log entries (prepare, complete, cancel,
+//!   suggest) with their markers.
 
+pub mod bilog;
 pub mod entry;
 pub mod key;
 pub mod page;
