@@ -11,6 +11,7 @@ pub mod bilog;
 pub mod entry;
 pub mod key;
 pub mod page;
+pub mod tree;
 
 /// A key's shard: `xxh64(key, seed 0) % shards`.
 pub fn shard_of(key: &[u8], shards: u32) -> u32 {
