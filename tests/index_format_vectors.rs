@@ -36,10 +36,27 @@ fn vectors() -> Vec<HashMap<String, String>> {
 #[test]
 fn index_spec_vectors_match_the_code() {
     let vs = vectors();
-    assert_eq!(vs.len(), 5);
+    assert_eq!(vs.len(), 6);
     for v in vs {
         let name = &v["name"];
-        if let Some(h) = v.get("header_and_slots_hex") {
+        if let Some(h) = v.get("meta_first_80_hex") {
+            let m = shale::index::meta::Meta {
+                shard: 2,
+                txn: 5,
+                root: 7,
+                page_count: 9,
+                free_list: 0,
+                checkpoint_marker: 42,
+                objects: 3,
+                bytes: 300,
+                shard_count: 11,
+                generation: 1,
+            };
+            let b = m.encode();
+            assert_eq!(&b[..80], &unhex(h)[..], "{name}");
+            assert!(b[80..].iter().all(|&x| x == 0));
+            assert_eq!(shale::index::meta::Meta::decode(&b, 1).unwrap(), m);
+        } else if let Some(h) = v.get("header_and_slots_hex") {
             let id = v["page_id"].parse().unwrap();
             let page = shale::index::page::encode_leaf(
                 id,

@@ -1,4 +1,5 @@
-//! The node page decoder never panics; a page that decodes can be walked.
+//! The node page and meta page decoders never panic; a page that decodes
+//! can be walked.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -15,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
         let c = crc32c::crc32c_append(crc32c::crc32c(&page[8..]), &5u64.to_le_bytes());
         page[4..8].copy_from_slice(&c.to_le_bytes());
     }
+    let _ = shale::index::meta::Meta::decode(&page, 0);
     if let Ok(p) = Page::decode(&page, 5) {
         for i in 0..p.count {
             let _ = p.key(i);

@@ -10,6 +10,7 @@
 pub mod bilog;
 pub mod entry;
 pub mod key;
+pub mod meta;
 pub mod page;
 pub mod tree;
 
