@@ -12,6 +12,7 @@ pub mod entry;
 pub mod key;
 pub mod meta;
 pub mod page;
+pub mod shard_file;
 pub mod tree;
 
 /// A key's shard: `xxh64(key, seed 0) % shards`.

@@ -20,6 +20,8 @@ pub enum TreeError {
     Page { id: u64, source: PageError },
     #[error("page {0} does not exist")]
     Missing(u64),
+    #[error("reading page {id}: {reason}")]
+    Read { id: u64, reason: String },
     #[error("tree deeper than {TREE_DEPTH_MAX} levels")]
     TooDeep,
 }
@@ -352,4 +354,23 @@ fn scan_at(
         }
     }
     Ok(())
+}
+
+/// Every page the tree under `root` reaches (for checks: none of them may
+/// be on the free list).
+pub fn pages(store: &impl PageStore, root: Option<u64>) -> Result<Vec<u64>, TreeError> {
+    let mut out = Vec::new();
+    let mut stack: Vec<(u64, u8)> = root.map(|r| (r, 0)).into_iter().collect();
+    while let Some((id, depth)) = stack.pop() {
+        if depth > TREE_DEPTH_MAX {
+            return Err(TreeError::TooDeep);
+        }
+        out.push(id);
+        let bytes = store.read(id)?;
+        let p = Page::decode(&bytes, id).map_err(|source| TreeError::Page { id, source })?;
+        if p.kind == PageKind::Branch {
+            stack.extend((0..p.count).map(|i| (p.child(i), depth + 1)));
+        }
+    }
+    Ok(out)
 }

@@ -1,0 +1,343 @@
+//! One shard's index file: meta pages, copy-on-write tree pages and the
+//! free list, committed so that a crash at any point leaves the last
+//! durable commit intact (`format-spec/index.md`, "Commit").
+//!
+//! Pages freed by a transaction become reusable only after the commit that
+//! freed them is durable (until then the previous meta still reaches
+//! them). In-process readers of older roots are not tracked yet: the mmap
+//! reader that comes next must pin its snapshot before pages are reused.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use super::meta::{self, Meta, MetaError, META_PAGES};
+use super::page::PAGE_SIZE;
+use super::tree::{PageStore, TreeError};
+use crate::io::{parent_dir, tmp_path, Io, IoFile, OpenMode};
+
+pub const FREE_MAGIC: [u8; 4] = *b"SIXF";
+const FREE_HEADER_LEN: usize = 24;
+/// Page ids one free-list page holds.
+pub const FREE_IDS_PER_PAGE: usize = (PAGE_SIZE - FREE_HEADER_LEN) / 8;
+
+#[derive(Debug, Error)]
+pub enum ShardFileError {
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: no valid meta page (page 0: {}; page 1: {})", path.display(), .reasons.0, .reasons.1)]
+    NoValidMeta {
+        path: PathBuf,
+        reasons: Box<(MetaError, MetaError)>,
+    },
+    #[error("{}: free-list page {page} is corrupt: {reason}", path.display())]
+    BadFreeList {
+        path: PathBuf,
+        page: u64,
+        reason: String,
+    },
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+}
+
+/// An open shard file with at most one transaction in progress.
+pub struct ShardFile {
+    path: PathBuf,
+    file: IoFile,
+    /// The last durable commit.
+    meta: Meta,
+    /// The commit being built (root, counts, page_count).
+    next: Meta,
+    free: Vec<u64>,
+    /// Freed by the transaction in progress; reusable after it commits.
+    freed_now: Vec<u64>,
+    /// Free-list pages of the durable commit (freed by the next commit).
+    free_list_pages: Vec<u64>,
+    dirty: HashMap<u64, Vec<u8>>,
+}
+
+fn io_err<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> ShardFileError + 'a {
+    move |source| ShardFileError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn put(b: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(d) = b.get_mut(at..at + bytes.len()) {
+        d.copy_from_slice(bytes);
+    }
+}
+
+fn encode_free_page(id: u64, next: u64, ids: &[u64]) -> Vec<u8> {
+    let mut b = vec![0u8; PAGE_SIZE];
+    put(&mut b, 0, &FREE_MAGIC);
+    put(&mut b, 8, &(ids.len() as u32).to_le_bytes());
+    put(&mut b, 16, &next.to_le_bytes());
+    for (i, v) in ids.iter().enumerate() {
+        put(&mut b, FREE_HEADER_LEN + 8 * i, &v.to_le_bytes());
+    }
+    let crc = crc32c::crc32c_append(
+        crc32c::crc32c(b.get(8..).unwrap_or_default()),
+        &id.to_le_bytes(),
+    );
+    put(&mut b, 4, &crc.to_le_bytes());
+    b
+}
+
+/// (next page, ids) of a free-list page, verified.
+fn decode_free_page(b: &[u8], id: u64, page_count: u64) -> Result<(u64, Vec<u64>), String> {
+    let u32_at = |at: usize| {
+        b.get(at..at + 4)
+            .and_then(|s| s.try_into().ok())
+            .map(u32::from_le_bytes)
+    };
+    let u64_at = |at: usize| {
+        b.get(at..at + 8)
+            .and_then(|s| s.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    if b.get(..4) != Some(&FREE_MAGIC[..]) {
+        return Err("bad magic".into());
+    }
+    let crc = crc32c::crc32c_append(
+        crc32c::crc32c(b.get(8..).unwrap_or_default()),
+        &id.to_le_bytes(),
+    );
+    if u32_at(4) != Some(crc) {
+        return Err("checksum mismatch".into());
+    }
+    let count = u32_at(8).unwrap_or_default() as usize;
+    if count > FREE_IDS_PER_PAGE {
+        return Err(format!("{count} ids do not fit a page"));
+    }
+    let next = u64_at(16).unwrap_or_default();
+    let ids: Vec<u64> = (0..count)
+        .filter_map(|i| u64_at(FREE_HEADER_LEN + 8 * i))
+        .collect();
+    let valid = |p: u64| (META_PAGES..page_count).contains(&p);
+    if ids.iter().any(|&p| !valid(p)) || (next != 0 && !valid(next)) {
+        return Err("page id outside the file".into());
+    }
+    Ok((next, ids))
+}
+
+impl ShardFile {
+    /// Creates a new, empty shard file; it is whole or absent after a crash.
+    pub fn create(
+        io: &Io,
+        path: &Path,
+        shard: u32,
+        shard_count: u32,
+    ) -> Result<ShardFile, ShardFileError> {
+        let m = Meta {
+            shard,
+            shard_count,
+            page_count: META_PAGES,
+            ..Meta::default()
+        };
+        let tmp = tmp_path(path);
+        let f = io
+            .open(&tmp, OpenMode::CreateTruncate)
+            .map_err(io_err("creating", &tmp))?;
+        f.write_all_at_blocking(&m.encode(), 0)
+            .and_then(|()| f.write_all_at_blocking(&[0u8; PAGE_SIZE], PAGE_SIZE as u64))
+            .and_then(|()| f.sync_all_blocking())
+            .map_err(io_err("writing", &tmp))?;
+        drop(f);
+        io.rename(&tmp, path).map_err(io_err("renaming", &tmp))?;
+        io.sync_dir(&parent_dir(path))
+            .map_err(io_err("syncing the directory of", path))?;
+        ShardFile::open(io, path)
+    }
+
+    /// Opens a shard file at its last durable commit.
+    pub fn open(io: &Io, path: &Path) -> Result<ShardFile, ShardFileError> {
+        let file = io
+            .open(path, OpenMode::ReadWrite)
+            .map_err(io_err("opening", path))?;
+        let read_meta = |slot: u64| -> Result<Result<Meta, MetaError>, ShardFileError> {
+            let mut b = vec![0u8; PAGE_SIZE];
+            match file.read_exact_at_blocking(&mut b, slot * PAGE_SIZE as u64) {
+                Ok(()) => Ok(Meta::decode(&b, slot)),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    Ok(Err(MetaError::WrongSize(0)))
+                }
+                Err(e) => Err(io_err("reading", path)(e)),
+            }
+        };
+        let meta = meta::choose(read_meta(0)?, read_meta(1)?).map_err(|(a, b)| {
+            ShardFileError::NoValidMeta {
+                path: path.to_path_buf(),
+                reasons: Box::new((a, b)),
+            }
+        })?;
+        let mut sf = ShardFile {
+            path: path.to_path_buf(),
+            file,
+            meta,
+            next: meta,
+            free: Vec::new(),
+            freed_now: Vec::new(),
+            free_list_pages: Vec::new(),
+            dirty: HashMap::new(),
+        };
+        sf.load_free_list()?;
+        Ok(sf)
+    }
+
+    fn load_free_list(&mut self) -> Result<(), ShardFileError> {
+        let mut id = self.meta.free_list;
+        while id != 0 {
+            if self.free_list_pages.contains(&id)
+                || self.free_list_pages.len() as u64 > self.meta.page_count
+            {
+                return Err(ShardFileError::BadFreeList {
+                    path: self.path.clone(),
+                    page: id,
+                    reason: "loop".into(),
+                });
+            }
+            let b = self.read_disk(id)?;
+            let (next, ids) = decode_free_page(&b, id, self.meta.page_count).map_err(|reason| {
+                ShardFileError::BadFreeList {
+                    path: self.path.clone(),
+                    page: id,
+                    reason,
+                }
+            })?;
+            self.free.extend(ids);
+            self.free_list_pages.push(id);
+            id = next;
+        }
+        Ok(())
+    }
+
+    fn read_disk(&self, id: u64) -> Result<Vec<u8>, ShardFileError> {
+        let mut b = vec![0u8; PAGE_SIZE];
+        self.file
+            .read_exact_at_blocking(&mut b, id * PAGE_SIZE as u64)
+            .map_err(io_err("reading", &self.path))?;
+        Ok(b)
+    }
+
+    /// The last durable commit.
+    pub fn meta(&self) -> Meta {
+        self.meta
+    }
+
+    /// The root of the transaction in progress.
+    pub fn root(&self) -> Option<u64> {
+        (self.next.root != 0).then_some(self.next.root)
+    }
+
+    pub fn set_root(&mut self, root: Option<u64>) {
+        self.next.root = root.unwrap_or(0);
+    }
+
+    /// Stats and bilog marker the commit records.
+    pub fn set_state(&mut self, objects: u64, bytes: u64, checkpoint_marker: u64) {
+        self.next.objects = objects;
+        self.next.bytes = bytes;
+        self.next.checkpoint_marker = checkpoint_marker;
+    }
+
+    /// Pages free for reuse now (for checks and tests).
+    pub fn free_pages(&self) -> &[u64] {
+        &self.free
+    }
+
+    /// Makes the transaction durable: tree pages and the new free list,
+    /// fdatasync, then the meta in the other slot, fdatasync.
+    pub fn commit(&mut self) -> Result<Meta, ShardFileError> {
+        let mut next = self.next;
+        next.txn = self.meta.txn + 1;
+        // Everything free as of this commit, the old free-list pages too.
+        let mut listed: Vec<u64> = self
+            .free
+            .iter()
+            .chain(&self.freed_now)
+            .chain(&self.free_list_pages)
+            .copied()
+            .collect();
+        listed.sort_unstable();
+        // The new free list goes to fresh pages past the end, so it never
+        // overwrites a page the durable commit still reaches.
+        let chain_len = listed.len().div_ceil(FREE_IDS_PER_PAGE) as u64;
+        let first_chain = next.page_count;
+        next.page_count += chain_len;
+        next.free_list = if chain_len == 0 { 0 } else { first_chain };
+        let pages: Vec<(u64, Vec<u8>)> = self.dirty.drain().collect();
+        let write = |id: u64, b: &[u8]| self.file.write_all_at_blocking(b, id * PAGE_SIZE as u64);
+        for (id, b) in &pages {
+            write(*id, b).map_err(io_err("writing", &self.path))?;
+        }
+        for (i, chunk) in listed.chunks(FREE_IDS_PER_PAGE).enumerate() {
+            let id = first_chain + i as u64;
+            let nxt = if (i as u64) + 1 < chain_len {
+                id + 1
+            } else {
+                0
+            };
+            write(id, &encode_free_page(id, nxt, chunk)).map_err(io_err("writing", &self.path))?;
+        }
+        self.file
+            .sync_all_blocking()
+            .map_err(io_err("syncing", &self.path))?;
+        write(next.slot(), &next.encode()).map_err(io_err("writing meta of", &self.path))?;
+        self.file
+            .sync_all_blocking()
+            .map_err(io_err("syncing meta of", &self.path))?;
+        self.meta = next;
+        self.next = next;
+        self.free = listed;
+        self.freed_now.clear();
+        self.free_list_pages = (first_chain..first_chain + chain_len).collect();
+        Ok(next)
+    }
+}
+
+impl PageStore for ShardFile {
+    fn read(&self, id: u64) -> Result<Vec<u8>, TreeError> {
+        if let Some(b) = self.dirty.get(&id) {
+            return Ok(b.clone());
+        }
+        if !(META_PAGES..self.next.page_count).contains(&id) {
+            return Err(TreeError::Missing(id));
+        }
+        self.read_disk(id).map_err(|e| TreeError::Read {
+            id,
+            reason: e.to_string(),
+        })
+    }
+
+    fn alloc(&mut self) -> u64 {
+        self.free.pop().unwrap_or_else(|| {
+            self.next.page_count += 1;
+            self.next.page_count - 1
+        })
+    }
+
+    fn write(&mut self, id: u64, page: Vec<u8>) {
+        self.dirty.insert(id, page);
+    }
+
+    fn free(&mut self, id: u64) {
+        // A page written in this transaction is not reachable from the
+        // durable root: reusable at once.
+        if self.dirty.remove(&id).is_some() {
+            self.free.push(id);
+        } else {
+            self.freed_now.push(id);
+        }
+    }
+}
