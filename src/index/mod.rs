@@ -10,6 +10,7 @@
 pub mod bilog;
 pub mod entry;
 pub mod key;
+pub mod listing;
 pub mod meta;
 pub mod page;
 pub mod shard_file;
