@@ -1,0 +1,139 @@
+//! Bucket index hot paths beside their baselines: point lookup in a
+//! copy-on-write tree of 1,000,000 keys vs a `BTreeMap` of the same keys,
+//! a full ordered listing of 1,000,000 keys over 11 shards (1000 per
+//! page), and inserts. Trees live in memory (`MemPages`): this measures
+//! the page format and algorithms, not the disk.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use shale::index::entry::IndexEntry;
+use shale::index::key::SortKey;
+use shale::index::listing::{list, ListParams, TreeSource};
+use shale::index::shard_of;
+use shale::index::tree::{self, MemPages};
+
+const KEYS: u32 = 1_000_000;
+const SHARDS: u32 = 11;
+
+fn object_key(i: u32) -> Vec<u8> {
+    format!(
+        "photos/{:04}/{:08}.jpg",
+        i % 1000,
+        i.wrapping_mul(2_654_435_761)
+    )
+    .into_bytes()
+}
+
+fn entry_bytes(i: u32) -> Vec<u8> {
+    let e = IndexEntry {
+        size: u64::from(i),
+        current: true,
+        ..IndexEntry::default()
+    };
+    let mut b = Vec::new();
+    e.encode(&mut b).unwrap();
+    b
+}
+
+fn build() -> (Vec<(MemPages, Option<u64>)>, BTreeMap<Vec<u8>, Vec<u8>>) {
+    let mut shards: Vec<BTreeMap<Vec<u8>, Vec<u8>>> =
+        (0..SHARDS).map(|_| BTreeMap::new()).collect();
+    let mut all = BTreeMap::new();
+    for i in 0..KEYS {
+        let k = object_key(i);
+        let sk = SortKey::Head { key: k.clone() }.encode();
+        shards[shard_of(&k, SHARDS) as usize].insert(sk.clone(), entry_bytes(i));
+        all.insert(sk, entry_bytes(i));
+    }
+    let trees = shards
+        .into_iter()
+        .map(|m| {
+            let mut store = MemPages::default();
+            let mut root = None;
+            for (k, v) in m {
+                root = tree::upsert(&mut store, root, 1, &k, Some(&v)).unwrap().0;
+            }
+            (store, root)
+        })
+        .collect();
+    (trees, all)
+}
+
+fn index(c: &mut Criterion) {
+    let (trees, all) = build();
+    let probes: Vec<Vec<u8>> = (0..1000u32)
+        .map(|i| {
+            SortKey::Head {
+                key: object_key(i * 997 % KEYS),
+            }
+            .encode()
+        })
+        .collect();
+    let mut g = c.benchmark_group("index");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    g.throughput(Throughput::Elements(probes.len() as u64));
+    g.bench_function("lookup_btreemap_1M", |b| {
+        b.iter(|| probes.iter().filter(|p| all.get(*p).is_some()).count())
+    });
+    g.bench_function("lookup_tree_1M", |b| {
+        b.iter(|| {
+            probes
+                .iter()
+                .filter(|p| {
+                    let k = SortKey::decode(p).unwrap();
+                    let (store, root) = &trees[shard_of(k.object_key(), SHARDS) as usize];
+                    tree::get(store, *root, p).unwrap().is_some()
+                })
+                .count()
+        })
+    });
+    g.throughput(Throughput::Elements(u64::from(KEYS)));
+    g.bench_function("list_1M_over_11_shards_1000_per_page", |b| {
+        let sources: Vec<TreeSource<'_, MemPages>> = trees
+            .iter()
+            .map(|(s, r)| TreeSource { store: s, root: *r })
+            .collect();
+        b.iter(|| {
+            let mut p = ListParams {
+                max_keys: 1000,
+                ..ListParams::default()
+            };
+            let mut n = 0;
+            loop {
+                let page = list(&sources, &p, |_, v| Some(v.len())).unwrap();
+                n += page.items.len();
+                if !page.truncated {
+                    break;
+                }
+                p.start_after = page.next_marker;
+            }
+            assert_eq!(n, KEYS as usize);
+            black_box(n)
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("index_insert");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    g.throughput(Throughput::Elements(10_000));
+    g.bench_function("tree_insert_10k_random", |b| {
+        b.iter(|| {
+            let mut store = MemPages::default();
+            let mut root = None;
+            for i in 0..10_000u32 {
+                let k = SortKey::Head { key: object_key(i) }.encode();
+                root = tree::upsert(&mut store, root, 1, &k, Some(&entry_bytes(i)))
+                    .unwrap()
+                    .0;
+            }
+            black_box(root)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, index);
+criterion_main!(benches);
