@@ -136,3 +136,24 @@ fn a_corrupt_free_list_or_both_metas_stop_the_open_with_the_reason() {
     let err = ShardFile::open(&io, path).err().unwrap().to_string();
     assert!(err.contains("no valid meta page"), "{err}");
 }
+
+#[test]
+fn a_corrupt_tree_page_on_disk_is_an_error_not_data() {
+    let disk = SimDisk::new(2);
+    let io = Io::sim(Arc::clone(&disk));
+    io.create_dir_all(Path::new("/idx")).unwrap();
+    let path = Path::new("/idx/c.idx");
+    let mut sf = ShardFile::create(&io, path, 0, 1).unwrap();
+    let mut model = Model::new();
+    transaction(&mut sf, &mut model, &[(1, 51), (2, 61)], 1).unwrap();
+    let root = sf.root().unwrap();
+    drop(sf);
+    let f = io.open(path, shale::io::OpenMode::ReadWrite).unwrap();
+    f.write_all_at_blocking(b"!", root * 4096 + 4000).unwrap();
+    let sf = ShardFile::open(&io, path).unwrap();
+    let err = tree::get(&sf, sf.root(), &[b'k', 1, 1]).unwrap_err();
+    assert!(
+        matches!(err, tree::TreeError::Page { id, .. } if id == root),
+        "{err}"
+    );
+}

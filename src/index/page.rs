@@ -277,6 +277,26 @@ impl<'a> Page<'a> {
         Ok(page)
     }
 
+    /// A view of a page that already passed [`Page::decode`] (a page store
+    /// verifies each page once, when it first loads it). Reads the header
+    /// only; accessors stay bounds-checked, so even wrong bytes cannot
+    /// make it panic.
+    pub fn trusted(bytes: &'a [u8], page_id: u64) -> Page<'a> {
+        let kind = if bytes.get(8) == Some(&2) {
+            PageKind::Branch
+        } else {
+            PageKind::Leaf
+        };
+        Page {
+            bytes,
+            kind,
+            level: bytes.get(9).copied().unwrap_or_default(),
+            count: usize::from(u16_at(bytes, 10).unwrap_or_default()),
+            txn: u64_at(bytes, 16).unwrap_or_default(),
+            page_id,
+        }
+    }
+
     /// Key and body of cell `i` (value for leaves, child id bytes for
     /// branches), checking every bound.
     fn try_cell(&self, i: usize, slots_end: usize) -> Option<(&'a [u8], &'a [u8])> {

@@ -10,10 +10,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use thiserror::Error;
 
 use super::meta::{self, Meta, MetaError, META_PAGES};
-use super::page::PAGE_SIZE;
+use super::page::{Page, PAGE_SIZE};
 use super::tree::{PageStore, TreeError};
 use crate::io::{parent_dir, tmp_path, Io, IoFile, OpenMode};
 
@@ -58,7 +59,7 @@ pub struct ShardFile {
     freed_now: Vec<u64>,
     /// Free-list pages of the durable commit (freed by the next commit).
     free_list_pages: Vec<u64>,
-    dirty: HashMap<u64, Vec<u8>>,
+    dirty: HashMap<u64, Bytes>,
 }
 
 fn io_err<'a>(
@@ -276,7 +277,7 @@ impl ShardFile {
         let first_chain = next.page_count;
         next.page_count += chain_len;
         next.free_list = if chain_len == 0 { 0 } else { first_chain };
-        let pages: Vec<(u64, Vec<u8>)> = self.dirty.drain().collect();
+        let pages: Vec<(u64, Bytes)> = self.dirty.drain().collect();
         let write = |id: u64, b: &[u8]| self.file.write_all_at_blocking(b, id * PAGE_SIZE as u64);
         for (id, b) in &pages {
             write(*id, b).map_err(io_err("writing", &self.path))?;
@@ -307,17 +308,20 @@ impl ShardFile {
 }
 
 impl PageStore for ShardFile {
-    fn read(&self, id: u64) -> Result<Vec<u8>, TreeError> {
+    fn read(&self, id: u64) -> Result<Bytes, TreeError> {
         if let Some(b) = self.dirty.get(&id) {
             return Ok(b.clone());
         }
         if !(META_PAGES..self.next.page_count).contains(&id) {
             return Err(TreeError::Missing(id));
         }
-        self.read_disk(id).map_err(|e| TreeError::Read {
+        let b = self.read_disk(id).map_err(|e| TreeError::Read {
             id,
             reason: e.to_string(),
-        })
+        })?;
+        // Verified here, once per load; the tree then trusts it.
+        Page::decode(&b, id).map_err(|source| TreeError::Page { id, source })?;
+        Ok(Bytes::from(b))
     }
 
     fn alloc(&mut self) -> u64 {
@@ -328,7 +332,7 @@ impl PageStore for ShardFile {
     }
 
     fn write(&mut self, id: u64, page: Vec<u8>) {
-        self.dirty.insert(id, page);
+        self.dirty.insert(id, Bytes::from(page));
     }
 
     fn free(&mut self, id: u64) {

@@ -10,6 +10,8 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
+
 use thiserror::Error;
 
 use super::page::{self, Page, PageError, PageKind, PAGE_HEADER_LEN, PAGE_SIZE};
@@ -31,7 +33,10 @@ pub const TREE_DEPTH_MAX: u8 = 16;
 
 /// Where a tree's pages live.
 pub trait PageStore {
-    fn read(&self, id: u64) -> Result<Vec<u8>, TreeError>;
+    /// Page `id`. Its bytes have passed [`Page::decode`]: a store verifies
+    /// every page once, when it loads it, so the tree reads them with
+    /// [`Page::trusted`] without re-checking on every visit.
+    fn read(&self, id: u64) -> Result<Bytes, TreeError>;
     /// A page id to write a new page to.
     fn alloc(&mut self) -> u64;
     fn write(&mut self, id: u64, page: Vec<u8>);
@@ -42,7 +47,7 @@ pub trait PageStore {
 /// An in-memory page store, for tests and as a model.
 #[derive(Default)]
 pub struct MemPages {
-    pages: HashMap<u64, Vec<u8>>,
+    pages: HashMap<u64, Bytes>,
     next: u64,
     freed: Vec<u64>,
 }
@@ -54,7 +59,7 @@ impl MemPages {
 }
 
 impl PageStore for MemPages {
-    fn read(&self, id: u64) -> Result<Vec<u8>, TreeError> {
+    fn read(&self, id: u64) -> Result<Bytes, TreeError> {
         self.pages.get(&id).cloned().ok_or(TreeError::Missing(id))
     }
     fn alloc(&mut self) -> u64 {
@@ -62,7 +67,9 @@ impl PageStore for MemPages {
         self.next
     }
     fn write(&mut self, id: u64, page: Vec<u8>) {
-        self.pages.insert(id, page);
+        // Pages come from the tree's own encoder.
+        debug_assert!(Page::decode(&page, id).is_ok());
+        self.pages.insert(id, Bytes::from(page));
     }
     fn free(&mut self, id: u64) {
         self.freed.push(id);
@@ -80,7 +87,7 @@ struct Node {
 
 fn load(store: &impl PageStore, id: u64) -> Result<Node, TreeError> {
     let bytes = store.read(id)?;
-    let p = Page::decode(&bytes, id).map_err(|source| TreeError::Page { id, source })?;
+    let p = Page::trusted(&bytes, id);
     let cells = (0..p.count)
         .map(|i| {
             let body = match p.kind {
@@ -304,7 +311,7 @@ pub fn get(
     };
     for _ in 0..=TREE_DEPTH_MAX {
         let bytes = store.read(id)?;
-        let p = Page::decode(&bytes, id).map_err(|source| TreeError::Page { id, source })?;
+        let p = Page::trusted(&bytes, id);
         match p.kind {
             PageKind::Leaf => return Ok(p.search(key).ok().map(|i| p.value(i).to_vec())),
             PageKind::Branch => id = p.child(p.child_for(key)),
@@ -339,7 +346,7 @@ fn scan_at(
         return Err(TreeError::TooDeep);
     }
     let bytes = store.read(id)?;
-    let p = Page::decode(&bytes, id).map_err(|source| TreeError::Page { id, source })?;
+    let p = Page::trusted(&bytes, id);
     let first = match p.kind {
         PageKind::Leaf => p.search(start).unwrap_or_else(|i| i),
         PageKind::Branch => p.child_for(start),
@@ -367,7 +374,7 @@ pub fn pages(store: &impl PageStore, root: Option<u64>) -> Result<Vec<u64>, Tree
         }
         out.push(id);
         let bytes = store.read(id)?;
-        let p = Page::decode(&bytes, id).map_err(|source| TreeError::Page { id, source })?;
+        let p = Page::trusted(&bytes, id);
         if p.kind == PageKind::Branch {
             stack.extend((0..p.count).map(|i| (p.child(i), depth + 1)));
         }
