@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!  0  1  flags          bit0 pending, bit1 delete marker, bit2 current,
-//!                       other bits zero
+//!                       bit3 placeholder (prepared, never completed;
+//!                       needs pending), other bits zero
 //!  1  1  storage_class  0 STANDARD, 1 REDUCED_REDUNDANCY, 2 STANDARD_IA,
 //!                       3 ONEZONE_IA, 4 INTELLIGENT_TIERING, 5 GLACIER,
 //!                       6 DEEP_ARCHIVE, 7 GLACIER_IR
@@ -32,11 +33,15 @@ pub const PENDING_TAGS_MAX: usize = 32;
 const FLAG_PENDING: u8 = 1;
 const FLAG_DELETE_MARKER: u8 = 2;
 const FLAG_CURRENT: u8 = 4;
-const FLAGS_KNOWN: u8 = FLAG_PENDING | FLAG_DELETE_MARKER | FLAG_CURRENT;
+const FLAG_PLACEHOLDER: u8 = 8;
+const FLAGS_KNOWN: u8 = FLAG_PENDING | FLAG_DELETE_MARKER | FLAG_CURRENT | FLAG_PLACEHOLDER;
 const STORAGE_CLASS_MAX: u8 = 7;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IndexEntry {
+    /// Prepared for a key that has no completed write yet: only the
+    /// pending tags mean anything. Never listed or counted as is.
+    pub placeholder: bool,
     pub delete_marker: bool,
     pub current: bool,
     pub storage_class: u8,
@@ -68,6 +73,8 @@ pub enum EntryError {
     PendingMismatch,
     #[error("pending tags are not strictly ascending")]
     PendingUnordered,
+    #[error("a placeholder entry without pending transactions")]
+    EmptyPlaceholder,
 }
 
 impl IndexEntry {
@@ -108,6 +115,9 @@ impl IndexEntry {
         }
         if self.current {
             flags |= FLAG_CURRENT;
+        }
+        if self.placeholder {
+            flags |= FLAG_PLACEHOLDER;
         }
         out.push(flags);
         out.push(self.storage_class);
@@ -182,7 +192,11 @@ impl IndexEntry {
         let u16_at = |at: usize| u16::from_le_bytes([byte(at), byte(at + 1)]);
         let u32_at =
             |at: usize| u32::from_le_bytes([byte(at), byte(at + 1), byte(at + 2), byte(at + 3)]);
+        if flags & FLAG_PLACEHOLDER != 0 && pending.is_empty() {
+            return Err(EntryError::EmptyPlaceholder);
+        }
         Ok(IndexEntry {
+            placeholder: flags & FLAG_PLACEHOLDER != 0,
             delete_marker: flags & FLAG_DELETE_MARKER != 0,
             current: flags & FLAG_CURRENT != 0,
             storage_class,

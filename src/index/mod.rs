@@ -15,6 +15,7 @@ pub mod meta;
 pub mod page;
 pub mod shard_file;
 pub mod tree;
+pub mod txn;
 
 /// A key's shard: `xxh64(key, seed 0) % shards`.
 pub fn shard_of(key: &[u8], shards: u32) -> u32 {
