@@ -237,23 +237,15 @@ impl<'a> Page<'a> {
                 found,
             });
         }
-        let kind_byte = bytes.get(8).copied().unwrap_or_default();
-        let kind = match kind_byte {
-            1 => PageKind::Leaf,
-            2 => PageKind::Branch,
+        match bytes.get(8).copied().unwrap_or_default() {
+            1 | 2 => {}
             k => return Err(PageError::UnknownKind(k)),
-        };
+        }
         if bytes.get(12..16) != Some(&[0u8; 4][..]) {
             return Err(PageError::ReservedNotZero);
         }
-        let page = Page {
-            bytes,
-            kind,
-            level: bytes.get(9).copied().unwrap_or_default(),
-            count: usize::from(u16_at(bytes, 10).unwrap_or_default()),
-            txn: u64_at(bytes, 16).unwrap_or_default(),
-            page_id,
-        };
+        let page = Page::trusted(bytes, page_id);
+        let kind = page.kind;
         if (kind == PageKind::Leaf) != (page.level == 0) {
             return Err(PageError::BadCell { index: 0 });
         }
