@@ -13,7 +13,10 @@
 //! 24  8  mtime_nanos  when the operation happened, ns since the epoch
 //! 32  8  source_zone  zone that originated the operation
 //! 40  k  sort key
-//! ..     index entry  complete and suggest only: the entry as it now is
+//! ..     index entry  complete and suggest: the entry as it now is, or
+//!                     nothing when the key no longer has one (a delete,
+//!                     or a listing that found no object); prepare and
+//!                     cancel: nothing
 //! ```
 
 use thiserror::Error;
@@ -31,7 +34,8 @@ pub enum BilogOp {
     Complete = 2,
     /// The head write failed: the transaction's tag is dropped.
     Cancel = 3,
-    /// A listing resolved a stale pending entry ("dir suggest").
+    /// A listing resolved a stale pending transaction ("dir suggest"):
+    /// `tag` is the dead transaction, the entry what the head record says.
     Suggest = 4,
 }
 
@@ -46,8 +50,9 @@ impl BilogOp {
         }
     }
 
-    /// Whether the entry carries the resulting index entry.
-    pub fn carries_entry(self) -> bool {
+    /// Whether the entry may carry the resulting index entry (complete and
+    /// suggest do unless the key ends up with none; the others never do).
+    pub fn may_carry_entry(self) -> bool {
         matches!(self, BilogOp::Complete | BilogOp::Suggest)
     }
 }
@@ -61,7 +66,8 @@ pub struct BilogEntry {
     pub mtime_nanos: u64,
     pub source_zone: u64,
     pub key: SortKey,
-    /// Present exactly for `Complete` and `Suggest`.
+    /// For `Complete` and `Suggest`: the key's entry afterwards, `None` if
+    /// it has none. Always `None` for `Prepare` and `Cancel`.
     pub entry: Option<IndexEntry>,
 }
 
@@ -77,19 +83,16 @@ pub enum BilogError {
     Key(#[from] KeyError),
     #[error("index entry: {0}")]
     Entry(#[from] EntryError),
-    #[error("operation {op:?} {} an index entry", if *.has { "must not carry" } else { "must carry" })]
-    EntryPresence { op: BilogOp, has: bool },
+    #[error("operation {op:?} must not carry an index entry")]
+    UnexpectedEntry { op: BilogOp },
     #[error("sort key of {0} bytes is too long")]
     KeyTooLong(usize),
 }
 
 impl BilogEntry {
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), BilogError> {
-        if self.op.carries_entry() != self.entry.is_some() {
-            return Err(BilogError::EntryPresence {
-                op: self.op,
-                has: self.entry.is_some(),
-            });
+        if !self.op.may_carry_entry() && self.entry.is_some() {
+            return Err(BilogError::UnexpectedEntry { op: self.op });
         }
         let key = self.key.encode();
         let key_len = u16::try_from(key.len()).map_err(|_| BilogError::KeyTooLong(key.len()))?;
@@ -130,10 +133,10 @@ impl BilogEntry {
         let key_end = BILOG_FIXED_LEN + key_len;
         let key = SortKey::decode(b.get(BILOG_FIXED_LEN..key_end).ok_or(truncated(key_end))?)?;
         let rest = b.get(key_end..).unwrap_or_default();
-        let entry = match (op.carries_entry(), rest.is_empty()) {
+        let entry = match (op.may_carry_entry(), rest.is_empty()) {
+            (_, true) => None,
             (true, false) => Some(IndexEntry::decode(rest)?),
-            (false, true) => None,
-            (carries, _) => return Err(BilogError::EntryPresence { op, has: !carries }),
+            (false, false) => return Err(BilogError::UnexpectedEntry { op }),
         };
         Ok(BilogEntry {
             op,
