@@ -13,6 +13,7 @@ pub mod key;
 pub mod listing;
 pub mod meta;
 pub mod page;
+pub mod shard;
 pub mod shard_file;
 pub mod tree;
 pub mod txn;
