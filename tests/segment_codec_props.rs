@@ -10,6 +10,7 @@ fn kind() -> impl Strategy<Value = RecordKind> {
         Just(RecordKind::ObjectHead),
         Just(RecordKind::Tombstone),
         Just(RecordKind::Seal),
+        Just(RecordKind::LogEntry),
     ]
 }
 

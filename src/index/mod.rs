@@ -8,6 +8,7 @@
 //!   suggest) with their markers.
 
 pub mod bilog;
+pub mod bilog_file;
 pub mod entry;
 pub mod key;
 pub mod listing;

@@ -17,7 +17,8 @@
 //! record (at offsets that are multiples of 8):
 //!    0  4  magic          "SREC"
 //!    4  4  crc            crc32c(payload ++ bytes 8..24 ++ segment_id as u64 LE)
-//!    8  1  kind           1 data chunk, 2 object head, 3 tombstone, 4 seal
+//!    8  1  kind           1 data chunk, 2 object head, 3 tombstone, 4 seal,
+//!                         5 log entry
 //!    9  1  flags          zero (reserved)
 //!   10  2  reserved       zero
 //!   12  4  payload_len    <= RECORD_PAYLOAD_BYTES_MAX
@@ -74,6 +75,9 @@ pub enum RecordKind {
     Tombstone = 3,
     /// Last record of a segment that was rolled over.
     Seal = 4,
+    /// An entry of a log kept in segment files (e.g. a bucket index log,
+    /// `format-spec/bilog.md`); the payload belongs to the log's owner.
+    LogEntry = 5,
 }
 
 impl RecordKind {
@@ -83,6 +87,7 @@ impl RecordKind {
             2 => Some(RecordKind::ObjectHead),
             3 => Some(RecordKind::Tombstone),
             4 => Some(RecordKind::Seal),
+            5 => Some(RecordKind::LogEntry),
             _ => None,
         }
     }
@@ -93,6 +98,7 @@ impl RecordKind {
             RecordKind::ObjectHead => "head",
             RecordKind::Tombstone => "tombstone",
             RecordKind::Seal => "seal",
+            RecordKind::LogEntry => "log",
         }
     }
 }
