@@ -81,6 +81,12 @@ fn prepare_and_cancel_never_carry_an_entry() {
     b.extend_from_slice(&[0u8; 81]);
     assert!(matches!(
         BilogEntry::decode(&b),
+        Err(BilogError::TrailingBytes { extra: 81 })
+    ));
+    // A prepare that claims an index entry is refused too.
+    b[1] = 1;
+    assert!(matches!(
+        BilogEntry::decode(&b),
         Err(BilogError::UnexpectedEntry { .. })
     ));
     let mut bad = Vec::new();

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!  0  1  op           1 prepare, 2 complete, 3 cancel, 4 suggest
-//!  1  1  reserved     zero
+//!  1  1  flags        bit0: an index entry follows the key; others zero
 //!  2  2  key_len      length of the sort key
 //!  4  4  generation   shard layout generation (grows on resharding)
 //!  8  8  marker       position in the shard's log: +1 per entry
@@ -77,12 +77,14 @@ pub enum BilogError {
     Truncated { need: usize, have: usize },
     #[error("unknown log operation {0}")]
     UnknownOp(u8),
-    #[error("reserved byte is not zero")]
-    ReservedNotZero,
+    #[error("unknown flag bits {0:#04x}")]
+    UnknownFlags(u8),
     #[error("sort key: {0}")]
     Key(#[from] KeyError),
     #[error("index entry: {0}")]
     Entry(#[from] EntryError),
+    #[error("{extra} bytes follow an entry that carries no index entry")]
+    TrailingBytes { extra: usize },
     #[error("operation {op:?} must not carry an index entry")]
     UnexpectedEntry { op: BilogOp },
     #[error("sort key of {0} bytes is too long")]
@@ -97,7 +99,7 @@ impl BilogEntry {
         let key = self.key.encode();
         let key_len = u16::try_from(key.len()).map_err(|_| BilogError::KeyTooLong(key.len()))?;
         out.push(self.op as u8);
-        out.push(0);
+        out.push(u8::from(self.entry.is_some()));
         out.extend_from_slice(&key_len.to_le_bytes());
         out.extend_from_slice(&self.generation.to_le_bytes());
         for v in [self.marker, self.tag, self.mtime_nanos, self.source_zone] {
@@ -126,17 +128,22 @@ impl BilogEntry {
             )
         };
         let op = BilogOp::from_u8(byte(0)).ok_or(BilogError::UnknownOp(byte(0)))?;
-        if byte(1) != 0 {
-            return Err(BilogError::ReservedNotZero);
-        }
+        let has_entry = match byte(1) {
+            0 => false,
+            1 => true,
+            f => return Err(BilogError::UnknownFlags(f & !1)),
+        };
         let key_len = usize::from(u16::from_le_bytes([byte(2), byte(3)]));
         let key_end = BILOG_FIXED_LEN + key_len;
         let key = SortKey::decode(b.get(BILOG_FIXED_LEN..key_end).ok_or(truncated(key_end))?)?;
         let rest = b.get(key_end..).unwrap_or_default();
-        let entry = match (op.may_carry_entry(), rest.is_empty()) {
-            (_, true) => None,
-            (true, false) => Some(IndexEntry::decode(rest)?),
-            (false, false) => return Err(BilogError::UnexpectedEntry { op }),
+        let entry = match (has_entry, op.may_carry_entry(), rest.is_empty()) {
+            (false, _, true) => None,
+            (false, _, false) => {
+                return Err(BilogError::TrailingBytes { extra: rest.len() });
+            }
+            (true, false, _) => return Err(BilogError::UnexpectedEntry { op }),
+            (true, true, _) => Some(IndexEntry::decode(rest)?),
         };
         Ok(BilogEntry {
             op,
