@@ -134,6 +134,41 @@ fn index(c: &mut Criterion) {
             black_box(root)
         })
     });
+    g.throughput(Throughput::Elements(11 * 5_000));
+    for threads in [1usize, 2] {
+        // 11 shards, each written by one thread at a time (one writer per
+        // shard); shards are spread over `threads` threads.
+        g.bench_function(format!("insert_11_shards_x5k_{threads}_threads"), |b| {
+            b.iter(|| {
+                std::thread::scope(|scope| {
+                    for t in 0..threads {
+                        scope.spawn(move || {
+                            for shard in (t..11).step_by(threads) {
+                                let mut store = MemPages::default();
+                                let mut root = None;
+                                for i in 0..5_000u32 {
+                                    let k = SortKey::Head {
+                                        key: object_key(i * 11 + shard as u32),
+                                    }
+                                    .encode();
+                                    root = tree::upsert(
+                                        &mut store,
+                                        root,
+                                        1,
+                                        &k,
+                                        Some(&entry_bytes(i)),
+                                    )
+                                    .unwrap()
+                                    .0;
+                                }
+                                black_box(root);
+                            }
+                        });
+                    }
+                });
+            })
+        });
+    }
     g.finish();
 }
 
