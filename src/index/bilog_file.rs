@@ -75,6 +75,14 @@ impl BilogFile {
         *self.last.lock()
     }
 
+    /// Continues the log after `marker` if it holds less: entries up to a
+    /// checkpoint may all have been trimmed, and the next append must
+    /// still follow the checkpoint.
+    pub fn resume_after(&self, marker: u64) {
+        let mut last = self.last.lock();
+        *last = (*last).max(marker);
+    }
+
     /// Appends entries whose markers continue the log; returns once they
     /// are durable. One appender at a time (the shard's writer).
     pub async fn append(&self, entries: &[BilogEntry]) -> Result<(), BilogFileError> {

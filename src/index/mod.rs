@@ -10,6 +10,7 @@
 pub mod bilog;
 pub mod bilog_file;
 pub mod entry;
+pub mod index_shard;
 pub mod key;
 pub mod listing;
 pub mod meta;
