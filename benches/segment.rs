@@ -4,61 +4,19 @@
 //! medians into the ratios in BENCHMARKS.md. Each shale case also writes
 //! its fdatasync count per append to target/shale-bench/.
 
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+#[path = "common/raw_baseline.rs"]
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use shale::io::Io;
 use shale::segment::{RecordKind, SegmentOptions, SegmentStore};
 
 const SIZES: [(usize, &str); 2] = [(4 * 1024, "4KiB"), (1024 * 1024, "1MiB")];
-
-fn bench_dir() -> tempfile::TempDir {
-    // Same filesystem as the build tree, not a tmpfs.
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
-    std::fs::create_dir_all(&base).unwrap();
-    tempfile::tempdir_in(base).unwrap()
-}
-
-/// Appends into fresh files rolled at the segment size, as the store
-/// does: each fdatasync also commits the file's growth. Files are kept
-/// until the case ends, as the store keeps its segments.
-struct RawAppender {
-    dir: tempfile::TempDir,
-    file: std::fs::File,
-    off: u64,
-    files: u64,
-}
-
-impl RawAppender {
-    fn new() -> RawAppender {
-        let dir = bench_dir();
-        let file = std::fs::File::create(dir.path().join("raw-0")).unwrap();
-        RawAppender {
-            dir,
-            file,
-            off: 0,
-            files: 0,
-        }
-    }
-
-    fn append(&mut self, buf: &[u8]) {
-        if self.off + buf.len() as u64 > SEGMENT_BYTES {
-            self.files += 1;
-            self.file =
-                std::fs::File::create(self.dir.path().join(format!("raw-{}", self.files))).unwrap();
-            self.off = 0;
-        }
-        self.file.write_all_at(buf, self.off).unwrap();
-        self.file.sync_data().unwrap();
-        self.off += buf.len() as u64;
-    }
-}
-
-const SEGMENT_BYTES: u64 = 256 * 1024 * 1024;
 
 fn raw_pwrite_fdatasync(c: &mut Criterion) {
     let mut g = c.benchmark_group("segment_append");
@@ -67,7 +25,7 @@ fn raw_pwrite_fdatasync(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(size as u64));
         let id = BenchmarkId::new("raw_pwrite_fdatasync", format!("{label}/c1"));
         g.bench_function(id, |b| {
-            let mut raw = RawAppender::new();
+            let mut raw = common::RawAppender::new();
             let buf = vec![0xA5u8; size];
             b.iter(|| raw.append(&buf));
         });
@@ -95,7 +53,7 @@ fn shale_appends_on(c: &mut Criterion, io: Io) {
                 format!("shale_durable_{}", io.kind()),
                 format!("{label}/c{conc}"),
             );
-            let dir = bench_dir();
+            let dir = common::scratch_dir();
             let (store, _) = SegmentStore::open(
                 io.clone(),
                 &dir.path().join("segments"),

@@ -9,15 +9,14 @@
 //!
 //!   cargo run --release --example segment_probe -- [runs]
 
-use std::os::unix::fs::FileExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
+
+#[path = "../benches/common/raw_baseline.rs"]
+mod common;
 
 use bytes::Bytes;
 use shale::io::Io;
 use shale::segment::{PayloadCrc, RecordKind, SegmentOptions, SegmentStore};
-
-const SEGMENT_BYTES: u64 = 256 * 1024 * 1024;
 
 fn drop_caches() -> bool {
     // SAFETY: sync(2) takes no arguments and cannot fail.
@@ -25,28 +24,13 @@ fn drop_caches() -> bool {
     std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
 }
 
-fn scratch() -> tempfile::TempDir {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
-    std::fs::create_dir_all(&base).unwrap();
-    tempfile::tempdir_in(base).unwrap()
-}
-
-/// Sequential pwrite + fdatasync into files rolled like segments.
+/// The raw ceiling: the same appends with pwrite + fdatasync.
 fn raw(size: usize, count: usize) -> Duration {
-    let dir = scratch();
+    let mut raw = common::RawAppender::new();
     let buf = vec![0xA5u8; size];
-    let mut file = std::fs::File::create(dir.path().join("0")).unwrap();
-    let (mut off, mut n) = (0u64, 0);
     let t = Instant::now();
     for _ in 0..count {
-        if off + size as u64 > SEGMENT_BYTES {
-            n += 1;
-            file = std::fs::File::create(dir.path().join(n.to_string())).unwrap();
-            off = 0;
-        }
-        file.write_all_at(&buf, off).unwrap();
-        file.sync_data().unwrap();
-        off += size as u64;
+        raw.append(&buf);
     }
     t.elapsed()
 }
@@ -55,7 +39,7 @@ fn raw(size: usize, count: usize) -> Duration {
 /// with `caller_crc` the payload checksum comes with the append, as it
 /// will from the PUT path's single hashing pass.
 fn shale(io: &Io, size: usize, count: usize, conc: usize, caller_crc: bool) -> (Duration, f64) {
-    let dir = scratch();
+    let dir = common::scratch_dir();
     let (store, _) = SegmentStore::open(
         io.clone(),
         &dir.path().join("segments"),

@@ -11,8 +11,10 @@
 )]
 
 pub mod cli;
+pub mod clock;
 pub mod datadir;
 pub mod index;
 pub mod io;
+pub mod le;
 pub mod segment;
 pub mod server;

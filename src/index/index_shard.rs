@@ -9,7 +9,6 @@
 //! may or may not hold it.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 use tokio::sync::Mutex;
@@ -44,12 +43,6 @@ pub struct IndexShard {
     inner: Mutex<Inner>,
     zone: u64,
     generation: u32,
-}
-
-fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 impl IndexShard {
@@ -105,7 +98,7 @@ impl IndexShard {
             marker,
             // A prepare's tag is its own marker: unique for ever.
             tag: tag.unwrap_or(marker),
-            mtime_nanos: now_nanos(),
+            mtime_nanos: crate::clock::now_nanos(),
             source_zone: self.zone,
             key: key.clone(),
             entry,

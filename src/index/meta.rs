@@ -24,6 +24,7 @@
 use thiserror::Error;
 
 use super::page::PAGE_SIZE;
+use crate::le::put;
 
 pub const META_MAGIC: [u8; 4] = *b"SIXM";
 pub const META_VERSION: u16 = 1;
@@ -71,11 +72,6 @@ impl Meta {
 
     pub fn encode(&self) -> Vec<u8> {
         let mut b = vec![0u8; PAGE_SIZE];
-        fn put(b: &mut [u8], at: usize, bytes: &[u8]) {
-            if let Some(dst) = b.get_mut(at..at + bytes.len()) {
-                dst.copy_from_slice(bytes);
-            }
-        }
         put(&mut b, 0, &META_MAGIC);
         put(&mut b, 8, &META_VERSION.to_le_bytes());
         put(&mut b, 12, &self.shard.to_le_bytes());

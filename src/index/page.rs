@@ -20,6 +20,8 @@
 
 use thiserror::Error;
 
+use crate::le::{u16_at, u64_at};
+
 pub const PAGE_SIZE: usize = 4096;
 pub const PAGE_MAGIC: [u8; 4] = *b"SIXP";
 pub const PAGE_HEADER_LEN: usize = 32;
@@ -68,14 +70,6 @@ pub struct Page<'a> {
     pub count: usize,
     pub txn: u64,
     pub page_id: u64,
-}
-
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 
 fn page_crc(bytes: &[u8], page_id: u64) -> u32 {

@@ -17,6 +17,7 @@ use super::meta::{self, Meta, MetaError, META_PAGES};
 use super::page::{Page, PAGE_SIZE};
 use super::tree::{PageStore, TreeError};
 use crate::io::{parent_dir, tmp_path, Io, IoFile, OpenMode};
+use crate::le::put;
 
 pub const FREE_MAGIC: [u8; 4] = *b"SIXF";
 const FREE_HEADER_LEN: usize = 24;
@@ -70,12 +71,6 @@ fn io_err<'a>(
         op,
         path: path.to_path_buf(),
         source,
-    }
-}
-
-fn put(b: &mut [u8], at: usize, bytes: &[u8]) {
-    if let Some(d) = b.get_mut(at..at + bytes.len()) {
-        d.copy_from_slice(bytes);
     }
 }
 

@@ -30,6 +30,8 @@
 
 use thiserror::Error;
 
+use crate::le::put;
+
 pub const SEGMENT_MAGIC: [u8; 8] = *b"SHALESEG";
 pub const SEGMENT_VERSION: u16 = 1;
 pub const HEADER_LEN: usize = 64;
@@ -202,12 +204,6 @@ fn u32_at(b: &[u8], at: usize) -> Result<u32, FormatError> {
 
 fn u64_at(b: &[u8], at: usize) -> Result<u64, FormatError> {
     get::<8>(b, at).map(u64::from_le_bytes)
-}
-
-fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
-    if let Some(dst) = out.get_mut(at..at + bytes.len()) {
-        dst.copy_from_slice(bytes);
-    }
 }
 
 pub fn encode_header(h: &SegmentHeader) -> [u8; HEADER_LEN] {

@@ -12,7 +12,6 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
@@ -315,7 +314,7 @@ impl Writer {
         let header = format::encode_header(&SegmentHeader {
             segment_id: id,
             base_batch: self.next_batch,
-            created_nanos: now_nanos(),
+            created_nanos: crate::clock::now_nanos(),
         });
         let file = self
             .io
@@ -338,10 +337,4 @@ impl Writer {
             dirty: false,
         })
     }
-}
-
-fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
