@@ -117,7 +117,7 @@ proptest! {
                 } else {
                     model = settled;
                 }
-                let (objects, bytes) = io.block_on(shard.stats()).unwrap();
+                let (objects, bytes) = shard.stats();
                 prop_assert_eq!(objects as usize, model.len());
                 prop_assert_eq!(bytes, model.values().sum::<u64>());
             } else if result.is_ok() {

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use shale::index::tree::{self, MemPages, PageStore};
+use shale::index::tree::{self, MemPages, PageRead};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -101,7 +101,7 @@ fn a_hundred_thousand_sequential_keys_build_a_shallow_tree() {
         tree::get(&store, root, b"photos/00054321.jpg").unwrap(),
         Some(vec![7u8; 81])
     );
-    let page = shale::index::page::Page::decode(&store.read(root.unwrap()).unwrap(), root.unwrap())
+    let page = shale::index::page::Page::decode(store.page(root.unwrap()).unwrap(), root.unwrap())
         .unwrap()
         .level;
     assert!(page <= 3, "depth {page}");

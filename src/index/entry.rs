@@ -4,7 +4,9 @@
 //! ```text
 //!  0  1  flags          bit0 pending, bit1 delete marker, bit2 current,
 //!                       bit3 placeholder (prepared, never completed;
-//!                       needs pending), other bits zero
+//!                       needs pending), bit4 versioned (a logical head
+//!                       that mirrors its key's current version entry),
+//!                       other bits zero
 //!  1  1  storage_class  0 STANDARD, 1 REDUCED_REDUNDANCY, 2 STANDARD_IA,
 //!                       3 ONEZONE_IA, 4 INTELLIGENT_TIERING, 5 GLACIER,
 //!                       6 DEEP_ARCHIVE, 7 GLACIER_IR
@@ -34,7 +36,9 @@ const FLAG_PENDING: u8 = 1;
 const FLAG_DELETE_MARKER: u8 = 2;
 const FLAG_CURRENT: u8 = 4;
 const FLAG_PLACEHOLDER: u8 = 8;
-const FLAGS_KNOWN: u8 = FLAG_PENDING | FLAG_DELETE_MARKER | FLAG_CURRENT | FLAG_PLACEHOLDER;
+const FLAG_VERSIONED: u8 = 16;
+const FLAGS_KNOWN: u8 =
+    FLAG_PENDING | FLAG_DELETE_MARKER | FLAG_CURRENT | FLAG_PLACEHOLDER | FLAG_VERSIONED;
 const STORAGE_CLASS_MAX: u8 = 7;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -44,6 +48,10 @@ pub struct IndexEntry {
     pub placeholder: bool,
     pub delete_marker: bool,
     pub current: bool,
+    /// On a logical head: the key has version entries and this entry
+    /// mirrors the current one (which also holds the object's bytes in
+    /// the stats).
+    pub versioned: bool,
     pub storage_class: u8,
     pub size: u64,
     pub mtime_nanos: u64,
@@ -118,6 +126,9 @@ impl IndexEntry {
         }
         if self.placeholder {
             flags |= FLAG_PLACEHOLDER;
+        }
+        if self.versioned {
+            flags |= FLAG_VERSIONED;
         }
         out.push(flags);
         out.push(self.storage_class);
@@ -199,6 +210,7 @@ impl IndexEntry {
             placeholder: flags & FLAG_PLACEHOLDER != 0,
             delete_marker: flags & FLAG_DELETE_MARKER != 0,
             current: flags & FLAG_CURRENT != 0,
+            versioned: flags & FLAG_VERSIONED != 0,
             storage_class,
             etag_parts: u16_at(2),
             head: RecordLoc {

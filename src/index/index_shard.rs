@@ -9,7 +9,9 @@
 //! may or may not hold it.
 
 use std::path::Path;
+use std::sync::Arc;
 
+use crossbeam::epoch;
 use thiserror::Error;
 use tokio::sync::Mutex;
 
@@ -17,8 +19,9 @@ use super::bilog::{BilogEntry, BilogOp};
 use super::bilog_file::{BilogFile, BilogFileError};
 use super::entry::IndexEntry;
 use super::key::SortKey;
-use super::shard::{step_of, Shard, ShardError};
+use super::shard::{lookup, Shard, ShardError};
 use super::txn;
+use super::view::Published;
 use crate::io::Io;
 
 #[derive(Debug, Error)]
@@ -40,6 +43,7 @@ struct Inner {
 
 pub struct IndexShard {
     log: BilogFile,
+    published: Arc<Published>,
     inner: Mutex<Inner>,
     zone: u64,
     generation: u32,
@@ -71,6 +75,7 @@ impl IndexShard {
         log.resume_after(s.applied());
         Ok(IndexShard {
             log,
+            published: Arc::clone(s.published()),
             inner: Mutex::new(Inner {
                 shard: s,
                 poisoned: false,
@@ -104,8 +109,7 @@ impl IndexShard {
             entry,
         };
         // Refuse what the entry cannot take before logging it.
-        let current = g.shard.get(key)?;
-        txn::apply(current.as_ref(), &step_of(&e))?;
+        g.shard.plan(&e)?;
         if let Err(err) = self.log.append(std::slice::from_ref(&e)).await {
             g.poisoned = true;
             return Err(err.into());
@@ -138,12 +142,24 @@ impl IndexShard {
             .map(|_| ())
     }
 
-    pub async fn get(&self, key: &SortKey) -> Result<Option<IndexEntry>, IndexError> {
-        Ok(self.inner.lock().await.shard.get(key)?)
+    /// The entry for `key` as of the last step, read without waiting for
+    /// the writer.
+    pub fn get(&self, key: &SortKey) -> Result<Option<IndexEntry>, IndexError> {
+        let guard = epoch::pin();
+        let view = self.published.load(&guard);
+        Ok(lookup(view, view.root, key)?)
     }
 
-    pub async fn stats(&self) -> (u64, u64) {
-        self.inner.lock().await.shard.stats()
+    /// (objects, bytes) as of the last step.
+    pub fn stats(&self) -> (u64, u64) {
+        let guard = epoch::pin();
+        let view = self.published.load(&guard);
+        (view.objects, view.bytes)
+    }
+
+    /// What readers load (listing pins several shards under one guard).
+    pub fn published(&self) -> &Arc<Published> {
+        &self.published
     }
 
     /// Commits the tree as of the last logged step and trims the log below

@@ -7,6 +7,7 @@
 //! - [`bilog`]: bucket index log entries (prepare, complete, cancel,
 //!   suggest) with their markers.
 
+pub mod arena;
 pub mod bilog;
 pub mod bilog_file;
 pub mod entry;
@@ -19,6 +20,7 @@ pub mod shard;
 pub mod shard_file;
 pub mod tree;
 pub mod txn;
+pub mod view;
 
 /// A key's shard: `xxh64(key, seed 0) % shards`.
 pub fn shard_of(key: &[u8], shards: u32) -> u32 {

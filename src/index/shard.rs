@@ -1,19 +1,24 @@
 //! A shard's tree kept in step with its bucket index log: each log entry
-//! becomes a transaction step on its key's entry; a checkpoint commits the
-//! tree with the log marker it reflects; after a crash, replaying the log
-//! from the start skips what the checkpoint holds and applies the rest.
-//! (The log file that feeds it is still to come.)
+//! becomes a transaction step on its key's entries (logical head and
+//! versions); a checkpoint commits the tree with the log marker it
+//! reflects; after a crash, replaying the log from the start skips what
+//! the checkpoint holds and applies the rest.
+//!
+//! After every step the new tree is published ([`Published`]): readers
+//! see each step whole, never a half-applied one, and never wait.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use thiserror::Error;
 
 use super::bilog::{BilogEntry, BilogOp};
 use super::entry::{EntryError, IndexEntry};
-use super::key::SortKey;
+use super::key::{SortKey, VERSION_ID_LEN};
 use super::shard_file::{ShardFile, ShardFileError};
-use super::tree::{self, PageStore, TreeError};
-use super::txn::{self, Outcome, TxnError, TxnStep};
+use super::tree::{self, PageRead, TreeError};
+use super::txn::{self, KeyUpdate, Outcome, TxnError, TxnStep};
+use super::view::{Published, ShardView};
 use crate::io::Io;
 
 #[derive(Debug, Error)]
@@ -32,13 +37,22 @@ pub enum ShardError {
     MarkerGap { applied: u64, got: u64 },
 }
 
-/// The transaction step a log entry stands for.
+/// The transaction step a log entry stands for. A completion logged on a
+/// version key writes or removes that version.
 pub fn step_of(e: &BilogEntry) -> TxnStep {
     match e.op {
         BilogOp::Prepare => TxnStep::Prepare { tag: e.tag },
         BilogOp::Complete => TxnStep::Complete {
             tag: e.tag,
-            outcome: e.entry.clone().map_or(Outcome::Delete, Outcome::Write),
+            outcome: match (&e.key, e.entry.clone()) {
+                (SortKey::Head { .. }, Some(x)) => Outcome::Write(x),
+                (SortKey::Head { .. }, None) => Outcome::Delete,
+                (SortKey::Version { version, .. }, Some(x)) => Outcome::WriteVersion(IndexEntry {
+                    version_id: *version,
+                    ..x
+                }),
+                (SortKey::Version { version, .. }, None) => Outcome::DeleteVersion(*version),
+            },
         },
         BilogOp::Cancel => TxnStep::Cancel { tag: e.tag },
         BilogOp::Suggest => TxnStep::Suggest {
@@ -50,7 +64,7 @@ pub fn step_of(e: &BilogEntry) -> TxnStep {
 
 /// A key's entry in the tree under `root`.
 pub fn lookup(
-    store: &impl PageStore,
+    store: &impl PageRead,
     root: Option<u64>,
     key: &SortKey,
 ) -> Result<Option<IndexEntry>, ShardError> {
@@ -60,12 +74,53 @@ pub fn lookup(
     })
 }
 
-/// One shard: its index file and where it stands in its log.
+/// Every version entry of `key`, newest first.
+pub fn versions_of(
+    store: &impl PageRead,
+    root: Option<u64>,
+    key: &[u8],
+) -> Result<Vec<IndexEntry>, ShardError> {
+    let mut out = Vec::new();
+    let mut start = SortKey::Version {
+        key: key.to_vec(),
+        version: [0xFF; VERSION_ID_LEN],
+    }
+    .encode();
+    loop {
+        let batch = tree::scan(store, root, &start, 64)?;
+        let full = batch.len() == 64;
+        for (k, v) in batch {
+            match SortKey::decode(&k)? {
+                SortKey::Version { key: ok, .. } if ok == key => out.push(IndexEntry::decode(&v)?),
+                _ => return Ok(out),
+            }
+            start = k;
+            start.push(0);
+        }
+        if !full {
+            return Ok(out);
+        }
+    }
+}
+
+fn needs_versions(head: Option<&IndexEntry>, step: &TxnStep) -> bool {
+    match step {
+        TxnStep::Complete { outcome, .. } => match outcome {
+            Outcome::WriteVersion(_) | Outcome::DeleteVersion(_) => true,
+            Outcome::Write(_) | Outcome::Delete => head.is_some_and(|h| h.versioned),
+        },
+        _ => false,
+    }
+}
+
+/// One shard: its index file, where it stands in its log, and the view
+/// its readers see.
 pub struct Shard {
     file: ShardFile,
     applied: u64,
     objects: u64,
     bytes: u64,
+    published: Arc<Published>,
 }
 
 impl Shard {
@@ -85,12 +140,25 @@ impl Shard {
 
     fn from_file(file: ShardFile) -> Shard {
         let m = file.meta();
+        let view = ShardView {
+            arena: Arc::clone(file.arena()),
+            root: file.root(),
+            applied: m.checkpoint_marker,
+            objects: m.objects,
+            bytes: m.bytes,
+        };
         Shard {
             file,
             applied: m.checkpoint_marker,
             objects: m.objects,
             bytes: m.bytes,
+            published: Arc::new(Published::new(view)),
         }
+    }
+
+    /// What readers load; shared with them.
+    pub fn published(&self) -> &Arc<Published> {
+        &self.published
     }
 
     /// The last log marker applied.
@@ -107,8 +175,24 @@ impl Shard {
         lookup(&self.file, self.file.root(), key)
     }
 
-    /// Applies the next log entry. Entries the shard already holds are
-    /// skipped, so a replay may start anywhere before `applied`.
+    /// What `e` would do to its key, without doing it.
+    pub fn plan(&self, e: &BilogEntry) -> Result<KeyUpdate, ShardError> {
+        let object_key = e.key.object_key();
+        let head = self.get(&SortKey::Head {
+            key: object_key.to_vec(),
+        })?;
+        let step = step_of(e);
+        let versions = if needs_versions(head.as_ref(), &step) {
+            versions_of(&self.file, self.file.root(), object_key)?
+        } else {
+            Vec::new()
+        };
+        Ok(txn::apply_key(head.as_ref(), &versions, &step)?)
+    }
+
+    /// Applies the next log entry and publishes the result. Entries the
+    /// shard already holds are skipped, so a replay may start anywhere
+    /// before `applied`.
     pub fn apply(&mut self, e: &BilogEntry) -> Result<(), ShardError> {
         if e.marker <= self.applied {
             return Ok(());
@@ -119,24 +203,53 @@ impl Shard {
                 got: e.marker,
             });
         }
-        let current = self.get(&e.key)?;
-        let (next, delta) = txn::apply(current.as_ref(), &step_of(e))?;
-        let value = match &next {
-            Some(n) => {
-                let mut b = Vec::with_capacity(n.encoded_len());
-                n.encode(&mut b)?;
-                Some(b)
-            }
-            None => None,
-        };
+        let up = self.plan(e)?;
+        let object_key = e.key.object_key();
         let txn = self.file.meta().txn + 1;
+        let encode = |n: &IndexEntry| -> Result<Vec<u8>, ShardError> {
+            let mut b = Vec::with_capacity(n.encoded_len());
+            n.encode(&mut b)?;
+            Ok(b)
+        };
+        for (version, entry) in &up.versions {
+            let k = SortKey::Version {
+                key: object_key.to_vec(),
+                version: *version,
+            };
+            let value = entry.as_ref().map(encode).transpose()?;
+            let root = self.file.root();
+            let (root, _) = tree::upsert(&mut self.file, root, txn, &k.encode(), value.as_deref())?;
+            self.file.set_root(root);
+        }
+        let head_key = SortKey::Head {
+            key: object_key.to_vec(),
+        };
+        let value = up.head.as_ref().map(encode).transpose()?;
         let root = self.file.root();
-        let (root, _) = tree::upsert(&mut self.file, root, txn, &e.key.encode(), value.as_deref())?;
+        let (root, _) = tree::upsert(
+            &mut self.file,
+            root,
+            txn,
+            &head_key.encode(),
+            value.as_deref(),
+        )?;
         self.file.set_root(root);
-        self.objects = self.objects.saturating_add_signed(delta.objects);
-        self.bytes = self.bytes.saturating_add_signed(delta.bytes);
+        self.objects = self.objects.saturating_add_signed(up.delta.objects);
+        self.bytes = self.bytes.saturating_add_signed(up.delta.bytes);
         self.applied = e.marker;
+        self.publish();
         Ok(())
+    }
+
+    fn publish(&mut self) {
+        self.published.replace(ShardView {
+            arena: Arc::clone(self.file.arena()),
+            root: self.file.root(),
+            applied: self.applied,
+            objects: self.objects,
+            bytes: self.bytes,
+        });
+        self.file.retire_step();
     }
 
     /// Makes the tree durable as of `applied`: the log below may be

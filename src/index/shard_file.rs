@@ -2,20 +2,29 @@
 //! free list, committed so that a crash at any point leaves the last
 //! durable commit intact (`format-spec/index.md`, "Commit").
 //!
-//! Pages freed by a transaction become reusable only after the commit that
-//! freed them is durable (until then the previous meta still reaches
-//! them). In-process readers of older roots are not tracked yet: the mmap
-//! reader that comes next must pin its snapshot before pages are reused.
+//! Pages live in an [`Arena`]: the file mapped shared, so new pages are
+//! copied straight into the page cache and readers borrow them without
+//! locks (the simulator backend gets an anonymous copy that commit writes
+//! back). A new page only ever goes to a page no durable commit and no
+//! reader can reach:
+//! - a page freed by a step is reusable once every reader that could see
+//!   it has unpinned (crossbeam-epoch) and, if the durable commit reaches
+//!   it, once the next commit is durable;
+//! - the new free list goes to fresh pages past the end.
 
-use std::collections::HashMap;
+use std::collections::BTreeSet;
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use bytes::Bytes;
+use crossbeam::epoch;
+use crossbeam::queue::SegQueue;
 use thiserror::Error;
 
+use super::arena::{Arena, ARENA_MIN_PAGES};
 use super::meta::{self, Meta, MetaError, META_PAGES};
-use super::page::{Page, PAGE_SIZE};
-use super::tree::{PageStore, TreeError};
+use super::page::PAGE_SIZE;
+use super::tree::{PageRead, PageStore, TreeError};
 use crate::io::{parent_dir, tmp_path, Io, IoFile, OpenMode};
 use crate::le::put;
 
@@ -51,16 +60,29 @@ pub enum ShardFileError {
 pub struct ShardFile {
     path: PathBuf,
     file: IoFile,
+    /// The file the arena maps; `None`: the arena is an anonymous copy
+    /// (simulator) and commit writes dirty pages through `file`.
+    mapped: Option<File>,
+    arena: Arc<Arena>,
     /// The last durable commit.
     meta: Meta,
     /// The commit being built (root, counts, page_count).
     next: Meta,
+    /// Reusable now: unreachable from the durable commit and from readers.
     free: Vec<u64>,
-    /// Freed by the transaction in progress; reusable after it commits.
+    /// Reachable from the durable commit, freed since.
     freed_now: Vec<u64>,
+    /// Written since the last commit (unreachable from the durable one).
+    dirty: BTreeSet<u64>,
+    /// Freed by the current step; retired when the step is published.
+    retiring: Vec<u64>,
+    /// Retired, not yet back: a reader may still see them. Free as far as
+    /// the durable free list is concerned.
+    limbo: BTreeSet<u64>,
+    /// Retired pages that no reader can see any more.
+    reusable: Arc<SegQueue<u64>>,
     /// Free-list pages of the durable commit (freed by the next commit).
     free_list_pages: Vec<u64>,
-    dirty: HashMap<u64, Bytes>,
 }
 
 fn io_err<'a>(
@@ -177,15 +199,49 @@ impl ShardFile {
                 reasons: Box::new((a, b)),
             }
         })?;
+        let mapped = match io.sim_disk() {
+            Some(_) => None,
+            None => Some(
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(path)
+                    .map_err(io_err("mapping", path))?,
+            ),
+        };
+        let capacity = meta.page_count.max(ARENA_MIN_PAGES);
+        let arena = match &mapped {
+            Some(f) => {
+                grow_file(f, capacity).map_err(io_err("growing", path))?;
+                Arena::file(f, capacity).map_err(io_err("mapping", path))?
+            }
+            None => {
+                let a = Arena::anon(capacity).map_err(io_err("mapping", path))?;
+                let mut b = vec![0u8; PAGE_SIZE];
+                for id in META_PAGES..meta.page_count {
+                    file.read_exact_at_blocking(&mut b, id * PAGE_SIZE as u64)
+                        .map_err(io_err("reading", path))?;
+                    // SAFETY: `a` is not published yet; nothing reads it.
+                    unsafe { a.write_page(id, &b)? };
+                    a.unverify(id);
+                }
+                a
+            }
+        };
         let mut sf = ShardFile {
             path: path.to_path_buf(),
             file,
+            mapped,
+            arena: Arc::new(arena),
             meta,
             next: meta,
             free: Vec::new(),
             freed_now: Vec::new(),
+            dirty: BTreeSet::new(),
+            retiring: Vec::new(),
+            limbo: BTreeSet::new(),
+            reusable: Arc::new(SegQueue::new()),
             free_list_pages: Vec::new(),
-            dirty: HashMap::new(),
         };
         sf.load_free_list()?;
         Ok(sf)
@@ -248,21 +304,44 @@ impl ShardFile {
     }
 
     /// Pages free for reuse now (for checks and tests).
-    pub fn free_pages(&self) -> &[u64] {
-        &self.free
+    /// (Reusable now and waiting for readers.)
+    pub fn free_pages(&self) -> Vec<u64> {
+        let mut v = self.free.clone();
+        v.extend(&self.limbo);
+        v
+    }
+
+    /// The mapping readers of the current tree read from.
+    pub fn arena(&self) -> &Arc<Arena> {
+        &self.arena
+    }
+
+    /// The step whose pages were written is now published: pages it freed
+    /// become reusable once every reader pinned before has unpinned.
+    pub fn retire_step(&mut self) {
+        if self.retiring.is_empty() {
+            return;
+        }
+        let ids = std::mem::take(&mut self.retiring);
+        self.limbo.extend(&ids);
+        retire(&self.reusable, ids);
     }
 
     /// Makes the transaction durable: tree pages and the new free list,
     /// fdatasync, then the meta in the other slot, fdatasync.
     pub fn commit(&mut self) -> Result<Meta, ShardFileError> {
+        self.retire_step();
         let mut next = self.next;
         next.txn = self.meta.txn + 1;
-        // Everything free as of this commit, the old free-list pages too.
+        // Everything free as of this commit, the old free-list pages and
+        // pages still waiting for readers too (after a restart there are
+        // no readers).
         let mut listed: Vec<u64> = self
             .free
             .iter()
             .chain(&self.freed_now)
             .chain(&self.free_list_pages)
+            .chain(&self.limbo)
             .copied()
             .collect();
         listed.sort_unstable();
@@ -272,10 +351,15 @@ impl ShardFile {
         let first_chain = next.page_count;
         next.page_count += chain_len;
         next.free_list = if chain_len == 0 { 0 } else { first_chain };
-        let pages: Vec<(u64, Bytes)> = self.dirty.drain().collect();
         let write = |id: u64, b: &[u8]| self.file.write_all_at_blocking(b, id * PAGE_SIZE as u64);
-        for (id, b) in &pages {
-            write(*id, b).map_err(io_err("writing", &self.path))?;
+        match &self.mapped {
+            Some(_) => self.arena.flush().map_err(io_err("flushing", &self.path))?,
+            None => {
+                for &id in &self.dirty {
+                    let b = self.arena.page(id)?;
+                    write(id, b).map_err(io_err("writing", &self.path))?;
+                }
+            }
         }
         for (i, chunk) in listed.chunks(FREE_IDS_PER_PAGE).enumerate() {
             let id = first_chain + i as u64;
@@ -295,46 +379,107 @@ impl ShardFile {
             .map_err(io_err("syncing meta of", &self.path))?;
         self.meta = next;
         self.next = next;
-        self.free = listed;
-        self.freed_now.clear();
+        self.dirty.clear();
+        // Free-list pages were never visible to readers; pages freed from
+        // the old durable tree may still be: they go through the epoch.
+        let reader_visible = std::mem::take(&mut self.freed_now);
+        self.limbo.extend(&reader_visible);
+        retire(&self.reusable, reader_visible);
+        self.free.append(&mut self.free_list_pages);
         self.free_list_pages = (first_chain..first_chain + chain_len).collect();
         Ok(next)
+    }
+
+    /// A page past the mapping: map a larger file (readers keep the old
+    /// mapping alive as long as they use it).
+    fn ensure_capacity(&mut self, id: u64) -> Result<(), TreeError> {
+        if id < self.arena.capacity() {
+            return Ok(());
+        }
+        let capacity = (self.arena.capacity() * 2).max(id + 1);
+        let err = |e: std::io::Error| TreeError::Write {
+            id,
+            reason: e.to_string(),
+        };
+        let arena = match &self.mapped {
+            Some(f) => {
+                grow_file(f, capacity).map_err(err)?;
+                let a = Arena::file(f, capacity).map_err(err)?;
+                a.inherit_verified(&self.arena);
+                a
+            }
+            None => {
+                let a = Arena::anon(capacity).map_err(err)?;
+                a.fill_from(&self.arena, self.arena.capacity())?;
+                a
+            }
+        };
+        self.arena = Arc::new(arena);
+        Ok(())
+    }
+}
+
+/// Hands `ids` to the epoch collector: they land in `queue` once every
+/// thread pinned now has unpinned.
+fn retire(queue: &Arc<SegQueue<u64>>, ids: Vec<u64>) {
+    if ids.is_empty() {
+        return;
+    }
+    let q = Arc::clone(queue);
+    let guard = epoch::pin();
+    guard.defer(move || {
+        for id in ids {
+            q.push(id);
+        }
+    });
+    guard.flush();
+}
+
+/// Grows `f` to hold `pages` pages (never shrinks it).
+fn grow_file(f: &File, pages: u64) -> std::io::Result<()> {
+    let want = pages * PAGE_SIZE as u64;
+    if f.metadata()?.len() < want {
+        f.set_len(want)?;
+    }
+    Ok(())
+}
+
+impl PageRead for ShardFile {
+    fn page(&self, id: u64) -> Result<&[u8], TreeError> {
+        if !(META_PAGES..self.next.page_count).contains(&id) {
+            return Err(TreeError::Missing(id));
+        }
+        self.arena.page(id)
     }
 }
 
 impl PageStore for ShardFile {
-    fn read(&self, id: u64) -> Result<Bytes, TreeError> {
-        if let Some(b) = self.dirty.get(&id) {
-            return Ok(b.clone());
-        }
-        if !(META_PAGES..self.next.page_count).contains(&id) {
-            return Err(TreeError::Missing(id));
-        }
-        let b = self.read_disk(id).map_err(|e| TreeError::Read {
-            id,
-            reason: e.to_string(),
-        })?;
-        // Verified here, once per load; the tree then trusts it.
-        Page::decode(&b, id).map_err(|source| TreeError::Page { id, source })?;
-        Ok(Bytes::from(b))
-    }
-
     fn alloc(&mut self) -> u64 {
+        while let Some(id) = self.reusable.pop() {
+            self.limbo.remove(&id);
+            self.free.push(id);
+        }
         self.free.pop().unwrap_or_else(|| {
             self.next.page_count += 1;
             self.next.page_count - 1
         })
     }
 
-    fn write(&mut self, id: u64, page: Vec<u8>) {
-        self.dirty.insert(id, Bytes::from(page));
+    fn write(&mut self, id: u64, page: Vec<u8>) -> Result<(), TreeError> {
+        self.ensure_capacity(id)?;
+        // SAFETY: `id` came from `alloc`: a fresh page past the end or a
+        // free one, which no durable commit reaches and no reader can see
+        // (retired through the epoch). Only this writer writes.
+        unsafe { self.arena.write_page(id, &page)? };
+        self.dirty.insert(id);
+        Ok(())
     }
 
     fn free(&mut self, id: u64) {
-        // A page written in this transaction is not reachable from the
-        // durable root: reusable at once.
-        if self.dirty.remove(&id).is_some() {
-            self.free.push(id);
+        // A page written since the last commit is not reachable from the
+        // durable root: reusable once readers are done with it.
+        if self.dirty.remove(&id) {
+            self.retiring.push(id);
         } else {
             self.freed_now.push(id);
         }

@@ -24,6 +24,8 @@ pub enum TreeError {
     Missing(u64),
     #[error("reading page {id}: {reason}")]
     Read { id: u64, reason: String },
+    #[error("writing page {id}: {reason}")]
+    Write { id: u64, reason: String },
     #[error("tree deeper than {TREE_DEPTH_MAX} levels")]
     TooDeep,
 }
@@ -31,15 +33,19 @@ pub enum TreeError {
 /// Levels a tree may have; far above what a shard reaches.
 pub const TREE_DEPTH_MAX: u8 = 16;
 
-/// Where a tree's pages live.
-pub trait PageStore {
+/// Where a tree's pages are read from.
+pub trait PageRead {
     /// Page `id`. Its bytes have passed [`Page::decode`]: a store verifies
     /// every page once, when it loads it, so the tree reads them with
     /// [`Page::trusted`] without re-checking on every visit.
-    fn read(&self, id: u64) -> Result<Bytes, TreeError>;
+    fn page(&self, id: u64) -> Result<&[u8], TreeError>;
+}
+
+/// Where a tree's pages live and new ones are written.
+pub trait PageStore: PageRead {
     /// A page id to write a new page to.
     fn alloc(&mut self) -> u64;
-    fn write(&mut self, id: u64, page: Vec<u8>);
+    fn write(&mut self, id: u64, page: Vec<u8>) -> Result<(), TreeError>;
     /// The page is no longer part of the new tree.
     fn free(&mut self, id: u64);
 }
@@ -58,18 +64,25 @@ impl MemPages {
     }
 }
 
-impl PageStore for MemPages {
-    fn read(&self, id: u64) -> Result<Bytes, TreeError> {
-        self.pages.get(&id).cloned().ok_or(TreeError::Missing(id))
+impl PageRead for MemPages {
+    fn page(&self, id: u64) -> Result<&[u8], TreeError> {
+        self.pages
+            .get(&id)
+            .map(|b| &b[..])
+            .ok_or(TreeError::Missing(id))
     }
+}
+
+impl PageStore for MemPages {
     fn alloc(&mut self) -> u64 {
         self.next += 1;
         self.next
     }
-    fn write(&mut self, id: u64, page: Vec<u8>) {
+    fn write(&mut self, id: u64, page: Vec<u8>) -> Result<(), TreeError> {
         // Pages come from the tree's own encoder.
         debug_assert!(Page::decode(&page, id).is_ok());
         self.pages.insert(id, Bytes::from(page));
+        Ok(())
     }
     fn free(&mut self, id: u64) {
         self.freed.push(id);
@@ -85,9 +98,9 @@ struct Node {
     cells: Vec<Cell>,
 }
 
-fn load(store: &impl PageStore, id: u64) -> Result<Node, TreeError> {
-    let bytes = store.read(id)?;
-    let p = Page::trusted(&bytes, id);
+fn load(store: &impl PageRead, id: u64) -> Result<Node, TreeError> {
+    let bytes = store.page(id)?;
+    let p = Page::trusted(bytes, id);
     let cells = (0..p.count)
         .map(|i| {
             let body = match p.kind {
@@ -172,7 +185,7 @@ fn write_node(
             }
         }
         .map_err(|source| TreeError::Page { id, source })?;
-        store.write(id, bytes);
+        store.write(id, bytes)?;
         out.push((first, id.to_le_bytes().to_vec()));
     }
     Ok(out)
@@ -301,7 +314,7 @@ pub fn upsert(
 
 /// The value stored for `key`.
 pub fn get(
-    store: &impl PageStore,
+    store: &impl PageRead,
     root: Option<u64>,
     key: &[u8],
 ) -> Result<Option<Vec<u8>>, TreeError> {
@@ -310,8 +323,8 @@ pub fn get(
         None => return Ok(None),
     };
     for _ in 0..=TREE_DEPTH_MAX {
-        let bytes = store.read(id)?;
-        let p = Page::trusted(&bytes, id);
+        let bytes = store.page(id)?;
+        let p = Page::trusted(bytes, id);
         match p.kind {
             PageKind::Leaf => return Ok(p.search(key).ok().map(|i| p.value(i).to_vec())),
             PageKind::Branch => id = p.child(p.child_for(key)),
@@ -322,7 +335,7 @@ pub fn get(
 
 /// Up to `limit` (key, value) pairs with key >= `start`, in order.
 pub fn scan(
-    store: &impl PageStore,
+    store: &impl PageRead,
     root: Option<u64>,
     start: &[u8],
     limit: usize,
@@ -335,7 +348,7 @@ pub fn scan(
 }
 
 fn scan_at(
-    store: &impl PageStore,
+    store: &impl PageRead,
     id: u64,
     start: &[u8],
     limit: usize,
@@ -345,8 +358,8 @@ fn scan_at(
     if depth > TREE_DEPTH_MAX {
         return Err(TreeError::TooDeep);
     }
-    let bytes = store.read(id)?;
-    let p = Page::trusted(&bytes, id);
+    let bytes = store.page(id)?;
+    let p = Page::trusted(bytes, id);
     let first = match p.kind {
         PageKind::Leaf => p.search(start).unwrap_or_else(|i| i),
         PageKind::Branch => p.child_for(start),
@@ -365,7 +378,7 @@ fn scan_at(
 
 /// Every page the tree under `root` reaches (for checks: none of them may
 /// be on the free list).
-pub fn pages(store: &impl PageStore, root: Option<u64>) -> Result<Vec<u64>, TreeError> {
+pub fn pages(store: &impl PageRead, root: Option<u64>) -> Result<Vec<u64>, TreeError> {
     let mut out = Vec::new();
     let mut stack: Vec<(u64, u8)> = root.map(|r| (r, 0)).into_iter().collect();
     while let Some((id, depth)) = stack.pop() {
@@ -373,8 +386,8 @@ pub fn pages(store: &impl PageStore, root: Option<u64>) -> Result<Vec<u64>, Tree
             return Err(TreeError::TooDeep);
         }
         out.push(id);
-        let bytes = store.read(id)?;
-        let p = Page::trusted(&bytes, id);
+        let bytes = store.page(id)?;
+        let p = Page::trusted(bytes, id);
         if p.kind == PageKind::Branch {
             stack.extend((0..p.count).map(|i| (p.child(i), depth + 1)));
         }

@@ -7,10 +7,18 @@
 //!
 //! Racing writers of one key each hold a tag; the last to complete (in the
 //! shard's commit order) is what the entry says.
+//!
+//! Versions (OLH in the seed): a key written with versioning has a
+//! version entry per version (delete markers too) and its logical head
+//! mirrors the current one, flagged `versioned`. [`apply_key`] changes
+//! the head and the versions together, in one step: the current version
+//! is the one completed last; deleting it makes the newest remaining
+//! version current. Pending tags always live on the head.
 
 use thiserror::Error;
 
 use super::entry::{IndexEntry, PENDING_TAGS_MAX};
+use super::key::VERSION_ID_LEN;
 
 /// What a completed transaction did to the key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +27,11 @@ pub enum Outcome {
     /// are ignored).
     Write(IndexEntry),
     Delete,
+    /// A new version (or delete marker) `e.version_id` becomes current.
+    WriteVersion(IndexEntry),
+    /// Version `v` is removed; the newest remaining one becomes current
+    /// if `v` was.
+    DeleteVersion([u8; VERSION_ID_LEN]),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,10 +67,11 @@ pub enum TxnError {
     TooManyPending,
 }
 
-/// (objects, bytes) an entry counts for in the bucket stats.
+/// (objects, bytes) an entry counts for in the bucket stats. A versioned
+/// head only mirrors a version entry, which is what counts.
 fn counted(e: Option<&IndexEntry>) -> (i64, i64) {
     match e {
-        Some(e) if !e.placeholder && !e.delete_marker => (1, e.size as i64),
+        Some(e) if !e.placeholder && !e.delete_marker && !e.versioned => (1, e.size as i64),
         _ => (0, 0),
     }
 }
@@ -80,7 +94,8 @@ fn rebuild(data: Option<IndexEntry>, tags: Vec<u64>) -> Option<IndexEntry> {
     }
 }
 
-/// Applies one step to a key's current entry.
+/// Applies one step to a key's logical head alone (unversioned keys;
+/// [`apply_key`] handles versions).
 pub fn apply(
     current: Option<&IndexEntry>,
     step: &TxnStep,
@@ -102,6 +117,9 @@ pub fn apply(
             match outcome {
                 Outcome::Write(e) => rebuild(Some(e.clone()), tags),
                 Outcome::Delete => rebuild(None, tags),
+                // The head alone (see `apply_key` for the versions).
+                Outcome::WriteVersion(e) => rebuild(Some(head_mirror(e, Vec::new())), tags),
+                Outcome::DeleteVersion(_) => rebuild(data, tags),
             }
         }
         TxnStep::Cancel { tag } => {
@@ -122,4 +140,150 @@ pub fn apply(
             bytes: b1 - b0,
         },
     ))
+}
+
+/// What one step does to a key: its new head and the version entries to
+/// write (`Some`) or remove (`None`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyUpdate {
+    pub head: Option<IndexEntry>,
+    pub versions: Vec<([u8; VERSION_ID_LEN], Option<IndexEntry>)>,
+    pub delta: StatsDelta,
+}
+
+fn version_entry(e: &IndexEntry) -> IndexEntry {
+    IndexEntry {
+        placeholder: false,
+        current: false,
+        versioned: false,
+        pending: Vec::new(),
+        ..e.clone()
+    }
+}
+
+fn head_mirror(e: &IndexEntry, tags: Vec<u64>) -> IndexEntry {
+    IndexEntry {
+        placeholder: false,
+        current: true,
+        versioned: true,
+        pending: tags,
+        ..e.clone()
+    }
+}
+
+fn add_counted(d: &mut StatsDelta, e: Option<&IndexEntry>, sign: i64) {
+    let (o, b) = match e {
+        Some(e) if !e.delete_marker => (1, e.size as i64),
+        _ => (0, 0),
+    };
+    d.objects += sign * o;
+    d.bytes += sign * b;
+}
+
+/// Applies one step to a key: `head` is its logical head, `versions` its
+/// version entries newest first (only read by version steps and by
+/// unversioned writes to a versioned key).
+pub fn apply_key(
+    head: Option<&IndexEntry>,
+    versions: &[IndexEntry],
+    step: &TxnStep,
+) -> Result<KeyUpdate, TxnError> {
+    let versioned = head.is_some_and(|h| h.versioned);
+    let outcome = match step {
+        TxnStep::Complete { outcome, .. } => outcome,
+        _ => {
+            let (head, delta) = apply(head, step)?;
+            return Ok(KeyUpdate {
+                head,
+                versions: Vec::new(),
+                delta,
+            });
+        }
+    };
+    let (tag, outcome) = match (step, outcome) {
+        // An unversioned write or delete of a versioned key acts on its
+        // null version.
+        (TxnStep::Complete { tag, .. }, Outcome::Write(e)) if versioned => (
+            *tag,
+            Outcome::WriteVersion(IndexEntry {
+                version_id: [0; VERSION_ID_LEN],
+                ..e.clone()
+            }),
+        ),
+        (TxnStep::Complete { tag, .. }, Outcome::Delete) if versioned => {
+            (*tag, Outcome::DeleteVersion([0; VERSION_ID_LEN]))
+        }
+        (TxnStep::Complete { tag, .. }, o) => (*tag, o.clone()),
+        _ => return Ok(KeyUpdate::default()),
+    };
+    let mut tags: Vec<u64> = head.map(|e| e.pending.clone()).unwrap_or_default();
+    tags.retain(|t| *t != tag);
+    let mut up = KeyUpdate::default();
+    match outcome {
+        Outcome::Write(_) | Outcome::Delete => {
+            let (h, delta) = apply(head, step)?;
+            return Ok(KeyUpdate {
+                head: h,
+                versions: Vec::new(),
+                delta,
+            });
+        }
+        Outcome::WriteVersion(e) => {
+            // An unversioned object becomes the null version.
+            if let Some(h) = head.filter(|h| !h.placeholder && !h.versioned) {
+                let mut null = version_entry(h);
+                null.version_id = [0; VERSION_ID_LEN];
+                let (o, b) = counted(Some(h));
+                up.delta.objects -= o;
+                up.delta.bytes -= b;
+                add_counted(&mut up.delta, Some(&null), 1);
+                up.versions.push((null.version_id, Some(null)));
+            }
+            let replaced = versions.iter().find(|v| v.version_id == e.version_id);
+            add_counted(&mut up.delta, replaced, -1);
+            let v = version_entry(&e);
+            add_counted(&mut up.delta, Some(&v), 1);
+            up.versions.retain(|(id, _)| *id != v.version_id);
+            up.versions.push((v.version_id, Some(v)));
+            up.head = Some(head_mirror(&e, tags));
+        }
+        Outcome::DeleteVersion(id) => {
+            if !versioned {
+                // Only the null version of an unversioned key exists; a
+                // delete of any other id just ends the transaction.
+                let step = if id == [0; VERSION_ID_LEN] {
+                    TxnStep::Complete {
+                        tag,
+                        outcome: Outcome::Delete,
+                    }
+                } else {
+                    TxnStep::Cancel { tag }
+                };
+                let (h, delta) = apply(head, &step)?;
+                return Ok(KeyUpdate {
+                    head: h,
+                    versions: Vec::new(),
+                    delta,
+                });
+            }
+            let removed = versions.iter().find(|v| v.version_id == id);
+            if removed.is_some() {
+                add_counted(&mut up.delta, removed, -1);
+                up.versions.push((id, None));
+            }
+            let was_current = head.is_some_and(|h| h.version_id == id);
+            up.head = if was_current {
+                match versions.iter().find(|v| v.version_id != id) {
+                    Some(next) => Some(head_mirror(next, tags)),
+                    None => rebuild(None, tags),
+                }
+            } else {
+                head.map(|h| IndexEntry {
+                    pending: tags,
+                    ..h.clone()
+                })
+            };
+        }
+    }
+    Ok(up)
 }
