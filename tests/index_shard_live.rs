@@ -61,26 +61,26 @@ proptest! {
         let disk = SimDisk::new(seed);
         let io = Io::sim(Arc::clone(&disk));
         let dir = Path::new("/data/index/b1/0003");
-        let open = || IndexShard::open(&io, dir, 3, 11, 1).unwrap();
+        let open = || IndexShard::open(&io, dir, 3, 11, 1, 0).unwrap();
         let mut shard = open();
         let mut model: BTreeMap<u8, u64> = BTreeMap::new(); // key -> size
         for op in ops {
             let result: Result<(), IndexError> = io.block_on(async {
                 match op {
                     Op::Put(k, n) => {
-                        let tag = shard.prepare(&key(k)).await?;
+                        let tag = shard.prepare(key(k).object_key()).await?;
                         let e = IndexEntry { size: u64::from(n), current: true, ..IndexEntry::default() };
                         shard.complete(&key(k), tag, Some(e)).await?;
                         model.insert(k, u64::from(n));
                     }
                     Op::Delete(k) => {
-                        let tag = shard.prepare(&key(k)).await?;
+                        let tag = shard.prepare(key(k).object_key()).await?;
                         shard.complete(&key(k), tag, None).await?;
                         model.remove(&k);
                     }
                     Op::Abort(k) => {
-                        let tag = shard.prepare(&key(k)).await?;
-                        shard.cancel(&key(k), tag).await?;
+                        let tag = shard.prepare(key(k).object_key()).await?;
+                        shard.cancel(key(k).object_key(), tag).await?;
                     }
                     Op::Checkpoint => {
                         shard.checkpoint().await?;

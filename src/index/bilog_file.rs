@@ -216,6 +216,10 @@ impl Consumers {
         self.confirmed.entry(name.to_string()).or_insert(at);
     }
 
+    pub fn unregister(&mut self, name: &str) {
+        self.confirmed.remove(name);
+    }
+
     pub fn confirm(&mut self, name: &str, marker: u64) -> Result<(), BilogFileError> {
         let c = self
             .confirmed

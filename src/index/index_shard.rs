@@ -1,22 +1,26 @@
 //! One live shard of a bucket index: its tree, its log, and the three-step
 //! index transaction on top. Every step is made durable in the log first
 //! and then applied to the tree; a checkpoint commits the tree and trims
-//! the log below it; opening replays the log past the checkpoint.
+//! the log below what every consumer has confirmed; opening replays the
+//! log past the checkpoint.
 //!
 //! Steps on one shard are serialized (one writer per shard); different
-//! shards proceed in parallel. A step that failed to reach the log leaves
-//! the shard refusing further steps until it is reopened, because the log
-//! may or may not hold it.
+//! shards proceed in parallel. Readers never take the writer's lock: they
+//! read the view the last step published. A step that failed to reach the
+//! log leaves the shard refusing further steps until it is reopened,
+//! because the log may or may not hold it. A shard retired by resharding
+//! refuses steps with [`IndexError::Retired`]; the caller retries on the
+//! bucket's new layout.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crossbeam::epoch;
 use thiserror::Error;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 
 use super::bilog::{BilogEntry, BilogOp};
-use super::bilog_file::{BilogFile, BilogFileError};
+use super::bilog_file::{BilogFile, BilogFileError, Consumers};
 use super::entry::IndexEntry;
 use super::key::SortKey;
 use super::shard::{lookup, Shard, ShardError};
@@ -34,11 +38,31 @@ pub enum IndexError {
     Txn(#[from] txn::TxnError),
     #[error("the shard failed to log a step and must be reopened")]
     Poisoned,
+    #[error("the shard was retired by resharding; use the bucket's new layout")]
+    Retired,
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("bucket index layout {}: {reason}", path.display())]
+    BadLayout {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("resolving a pending entry: {0}")]
+    Resolve(String),
 }
 
-struct Inner {
-    shard: Shard,
+/// The consumer name of the shard's own checkpoint.
+pub const CHECKPOINT_CONSUMER: &str = "checkpoint";
+
+pub(crate) struct Inner {
+    pub(crate) shard: Shard,
     poisoned: bool,
+    retired: bool,
+    consumers: Consumers,
 }
 
 pub struct IndexShard {
@@ -47,6 +71,29 @@ pub struct IndexShard {
     inner: Mutex<Inner>,
     zone: u64,
     generation: u32,
+}
+
+/// A shard held still: no step runs until it is dropped.
+pub struct FrozenShard<'a> {
+    guard: MutexGuard<'a, Inner>,
+    log: &'a BilogFile,
+}
+
+impl FrozenShard<'_> {
+    /// The last marker applied (and durable).
+    pub fn applied(&self) -> u64 {
+        self.guard.shard.applied()
+    }
+
+    /// Log entries from `from` on (all of them are applied).
+    pub fn read_log(&self, from: u64) -> Result<Vec<BilogEntry>, IndexError> {
+        Ok(self.log.read_from(from, usize::MAX)?)
+    }
+
+    /// From now on every step is refused with [`IndexError::Retired`].
+    pub fn retire(&mut self) {
+        self.guard.retired = true;
+    }
 }
 
 impl IndexShard {
@@ -58,9 +105,12 @@ impl IndexShard {
         shard: u32,
         shard_count: u32,
         zone: u64,
+        generation: u32,
     ) -> Result<IndexShard, IndexError> {
-        io.create_dir_all(dir).map_err(|e| {
-            BilogFileError::Segment(crate::segment::SegmentError::io("creating", dir, e))
+        io.create_dir_all(dir).map_err(|source| IndexError::Io {
+            op: "creating",
+            path: dir.to_path_buf(),
+            source,
         })?;
         let tree_path = dir.join("tree.idx");
         let mut s = if io.exists(&tree_path).unwrap_or(false) {
@@ -73,16 +123,42 @@ impl IndexShard {
             s.apply(&e)?;
         }
         log.resume_after(s.applied());
-        Ok(IndexShard {
+        Ok(IndexShard::new(s, log, zone, generation))
+    }
+
+    /// A shard over an already built tree (resharding): `s` is checkpointed
+    /// and its log directory `log_dir` is new.
+    pub fn adopt(
+        io: &Io,
+        s: Shard,
+        log_dir: &Path,
+        zone: u64,
+        generation: u32,
+    ) -> Result<IndexShard, IndexError> {
+        let log = BilogFile::open(io, log_dir)?;
+        log.resume_after(s.applied());
+        Ok(IndexShard::new(s, log, zone, generation))
+    }
+
+    fn new(s: Shard, log: BilogFile, zone: u64, generation: u32) -> IndexShard {
+        let mut consumers = Consumers::default();
+        consumers.register(CHECKPOINT_CONSUMER, s.applied());
+        IndexShard {
             log,
             published: Arc::clone(s.published()),
             inner: Mutex::new(Inner {
                 shard: s,
                 poisoned: false,
+                retired: false,
+                consumers,
             }),
             zone,
-            generation: 0,
-        })
+            generation,
+        }
+    }
+
+    pub fn generation(&self) -> u32 {
+        self.generation
     }
 
     async fn step(
@@ -92,16 +168,39 @@ impl IndexShard {
         tag: Option<u64>,
         entry: Option<IndexEntry>,
     ) -> Result<u64, IndexError> {
+        self.step_if(op, key, tag, entry, |_| Ok(true))
+            .await
+            .map(|t| t.unwrap_or_default())
+    }
+
+    /// A step taken only if `check` (run under the writer's lock on the
+    /// shard as it is) says so; `None` if it was not taken.
+    async fn step_if(
+        &self,
+        op: BilogOp,
+        key: &SortKey,
+        tag: Option<u64>,
+        entry: Option<IndexEntry>,
+        check: impl FnOnce(&Shard) -> Result<bool, IndexError>,
+    ) -> Result<Option<u64>, IndexError> {
         let mut g = self.inner.lock().await;
+        if g.retired {
+            return Err(IndexError::Retired);
+        }
         if g.poisoned {
             return Err(IndexError::Poisoned);
+        }
+        if !check(&g.shard)? {
+            return Ok(None);
         }
         let marker = g.shard.applied() + 1;
         let e = BilogEntry {
             op,
             generation: self.generation,
             marker,
-            // A prepare's tag is its own marker: unique for ever.
+            // A prepare's tag is its own marker: unique within the shard,
+            // and markers of a bucket's next generation start above every
+            // marker of this one.
             tag: tag.unwrap_or(marker),
             mtime_nanos: crate::clock::now_nanos(),
             source_zone: self.zone,
@@ -115,15 +214,19 @@ impl IndexShard {
             return Err(err.into());
         }
         g.shard.apply(&e)?;
-        Ok(e.tag)
+        Ok(Some(e.tag))
     }
 
-    /// Step 1: a write or delete of `key` begins; returns its tag.
-    pub async fn prepare(&self, key: &SortKey) -> Result<u64, IndexError> {
-        self.step(BilogOp::Prepare, key, None, None).await
+    /// Step 1: a write or delete of `key` (an object key) begins; returns
+    /// its tag. The tag is pending on the key's logical head.
+    pub async fn prepare(&self, key: &[u8]) -> Result<u64, IndexError> {
+        let head = SortKey::Head { key: key.to_vec() };
+        self.step(BilogOp::Prepare, &head, None, None).await
     }
 
-    /// Step 3: the head record was written (`Some`) or the object deleted.
+    /// Step 3: the head record was written (`Some`) or the object deleted
+    /// (`None`). `key` is the logical head for an unversioned write, or
+    /// the version written or removed.
     pub async fn complete(
         &self,
         key: &SortKey,
@@ -136,10 +239,69 @@ impl IndexShard {
     }
 
     /// Step 3 when step 2 failed.
-    pub async fn cancel(&self, key: &SortKey, tag: u64) -> Result<(), IndexError> {
-        self.step(BilogOp::Cancel, key, Some(tag), None)
+    pub async fn cancel(&self, key: &[u8], tag: u64) -> Result<(), IndexError> {
+        let head = SortKey::Head { key: key.to_vec() };
+        self.step(BilogOp::Cancel, &head, Some(tag), None)
             .await
             .map(|_| ())
+    }
+
+    /// Dir suggest: ends transaction `tag` on `key`, whose writer is gone,
+    /// with what a listing found its head record says. `resolved` is the
+    /// completion it would have logged (`None`: it wrote nothing, so the
+    /// tag is just dropped). Nothing happens unless the tag is still
+    /// pending; a found write older than what the key already shows is
+    /// dropped too (it was never acknowledged, and must not hide a newer
+    /// acknowledged write). Returns whether a step was logged.
+    pub async fn suggest(
+        &self,
+        key: &[u8],
+        tag: u64,
+        resolved: Option<(SortKey, Option<IndexEntry>)>,
+    ) -> Result<bool, IndexError> {
+        let head_key = SortKey::Head { key: key.to_vec() };
+        let still_pending = |s: &Shard| -> Result<Option<IndexEntry>, IndexError> {
+            Ok(s.get(&head_key)?.filter(|h| h.pending.contains(&tag)))
+        };
+        let newer = |head: &IndexEntry, found: &Option<IndexEntry>| {
+            head.placeholder
+                || found
+                    .as_ref()
+                    .is_none_or(|f| f.mtime_nanos > head.mtime_nanos)
+        };
+        let done = match resolved {
+            Some((sk, found)) => {
+                let stale = std::cell::Cell::new(false);
+                let logged = self
+                    .step_if(BilogOp::Complete, &sk, Some(tag), found.clone(), |s| {
+                        Ok(match still_pending(s)? {
+                            Some(h) if newer(&h, &found) => true,
+                            Some(_) => {
+                                stale.set(true);
+                                false
+                            }
+                            None => false,
+                        })
+                    })
+                    .await?;
+                if stale.get() {
+                    return self
+                        .step_if(BilogOp::Cancel, &head_key, Some(tag), None, |s| {
+                            Ok(still_pending(s)?.is_some())
+                        })
+                        .await
+                        .map(|t| t.is_some());
+                }
+                logged
+            }
+            None => {
+                self.step_if(BilogOp::Cancel, &head_key, Some(tag), None, |s| {
+                    Ok(still_pending(s)?.is_some())
+                })
+                .await?
+            }
+        };
+        Ok(done.is_some())
     }
 
     /// The entry for `key` as of the last step, read without waiting for
@@ -157,18 +319,57 @@ impl IndexShard {
         (view.objects, view.bytes)
     }
 
+    /// The last marker applied (readers' view).
+    pub fn applied(&self) -> u64 {
+        let guard = epoch::pin();
+        self.published.load(&guard).applied
+    }
+
     /// What readers load (listing pins several shards under one guard).
     pub fn published(&self) -> &Arc<Published> {
         &self.published
     }
 
-    /// Commits the tree as of the last logged step and trims the log below
-    /// it (the checkpoint is, for now, the log's only consumer).
+    /// Durable log entries from marker `from` on, at most `limit`: the
+    /// API log consumers (replication, resharding) follow the shard with.
+    pub fn read_log(&self, from: u64, limit: usize) -> Result<Vec<BilogEntry>, IndexError> {
+        Ok(self.log.read_from(from, limit)?)
+    }
+
+    /// Registers a log consumer at `at`: nothing above `at` is trimmed
+    /// until it confirms.
+    pub async fn register_consumer(&self, name: &str, at: u64) {
+        self.inner.lock().await.consumers.register(name, at);
+    }
+
+    /// A consumer has processed everything up to `marker`.
+    pub async fn confirm_consumer(&self, name: &str, marker: u64) -> Result<(), IndexError> {
+        Ok(self.inner.lock().await.consumers.confirm(name, marker)?)
+    }
+
+    pub async fn unregister_consumer(&self, name: &str) {
+        self.inner.lock().await.consumers.unregister(name);
+    }
+
+    /// Commits the tree as of the last logged step and trims the log
+    /// below what every consumer confirmed.
     pub async fn checkpoint(&self) -> Result<u64, IndexError> {
         let mut g = self.inner.lock().await;
         let marker = g.shard.checkpoint()?;
-        self.log.trim_below(marker + 1)?;
+        g.consumers.confirm(CHECKPOINT_CONSUMER, marker)?;
+        let trim = g.consumers.trim_point();
+        if trim > 0 {
+            self.log.trim_below(trim)?;
+        }
         Ok(marker)
+    }
+
+    /// Holds the shard still (resharding's final catch-up).
+    pub async fn freeze(&self) -> FrozenShard<'_> {
+        FrozenShard {
+            guard: self.inner.lock().await,
+            log: &self.log,
+        }
     }
 
     pub async fn entries(&self) -> Result<Vec<(SortKey, IndexEntry)>, IndexError> {

@@ -189,7 +189,7 @@ pub struct TreeSource<'a, P> {
     pub root: Option<u64>,
 }
 
-impl<P: super::tree::PageStore> OrderedSource for TreeSource<'_, P> {
+impl<P: super::tree::PageRead> OrderedSource for TreeSource<'_, P> {
     fn scan(&self, start: &[u8], limit: usize) -> Result<Vec<RawEntry>, TreeError> {
         super::tree::scan(self.store, self.root, start, limit)
     }

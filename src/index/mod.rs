@@ -10,9 +10,11 @@
 pub mod arena;
 pub mod bilog;
 pub mod bilog_file;
+pub mod bucket;
 pub mod entry;
 pub mod index_shard;
 pub mod key;
+pub mod layout;
 pub mod listing;
 pub mod meta;
 pub mod page;

@@ -203,6 +203,15 @@ impl Shard {
                 got: e.marker,
             });
         }
+        self.apply_step(e)?;
+        self.applied = e.marker;
+        self.publish();
+        Ok(())
+    }
+
+    /// Applies `e`'s step without the marker bookkeeping: resharding
+    /// replays the old shards' logs into the new shards this way.
+    pub fn apply_step(&mut self, e: &BilogEntry) -> Result<(), ShardError> {
         let up = self.plan(e)?;
         let object_key = e.key.object_key();
         let txn = self.file.meta().txn + 1;
@@ -236,9 +245,35 @@ impl Shard {
         self.file.set_root(root);
         self.objects = self.objects.saturating_add_signed(up.delta.objects);
         self.bytes = self.bytes.saturating_add_signed(up.delta.bytes);
-        self.applied = e.marker;
-        self.publish();
         Ok(())
+    }
+
+    /// Copies one entry as it is (resharding's bulk copy); stats follow.
+    pub fn put_raw(&mut self, key: &SortKey, entry: &IndexEntry) -> Result<(), ShardError> {
+        let mut b = Vec::with_capacity(entry.encoded_len());
+        entry.encode(&mut b)?;
+        let txn = self.file.meta().txn + 1;
+        let root = self.file.root();
+        let (root, _) = tree::upsert(&mut self.file, root, txn, &key.encode(), Some(&b))?;
+        self.file.set_root(root);
+        let counts = !entry.placeholder
+            && !entry.delete_marker
+            && match key {
+                SortKey::Head { .. } => !entry.versioned,
+                SortKey::Version { .. } => true,
+            };
+        if counts {
+            self.objects += 1;
+            self.bytes = self.bytes.saturating_add(entry.size);
+        }
+        Ok(())
+    }
+
+    /// Starts the shard's markers after `marker` (a new generation
+    /// continues above the old one's markers) and publishes.
+    pub fn start_after(&mut self, marker: u64) {
+        self.applied = self.applied.max(marker);
+        self.publish();
     }
 
     fn publish(&mut self) {

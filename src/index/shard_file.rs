@@ -25,7 +25,7 @@ use super::arena::{Arena, ARENA_MIN_PAGES};
 use super::meta::{self, Meta, MetaError, META_PAGES};
 use super::page::PAGE_SIZE;
 use super::tree::{PageRead, PageStore, TreeError};
-use crate::io::{parent_dir, tmp_path, Io, IoFile, OpenMode};
+use crate::io::{parent_dir, tmp_path, BlockingFile, Io, OpenMode};
 use crate::le::put;
 
 pub const FREE_MAGIC: [u8; 4] = *b"SIXF";
@@ -59,10 +59,9 @@ pub enum ShardFileError {
 /// An open shard file with at most one transaction in progress.
 pub struct ShardFile {
     path: PathBuf,
-    file: IoFile,
-    /// The file the arena maps; `None`: the arena is an anonymous copy
-    /// (simulator) and commit writes dirty pages through `file`.
-    mapped: Option<File>,
+    /// Mapped by the arena unless it is on the simulator, where the arena
+    /// is an anonymous copy and commit writes dirty pages through it.
+    file: BlockingFile,
     arena: Arc<Arena>,
     /// The last durable commit.
     meta: Meta,
@@ -165,11 +164,11 @@ impl ShardFile {
         };
         let tmp = tmp_path(path);
         let f = io
-            .open(&tmp, OpenMode::CreateTruncate)
+            .open_blocking(&tmp, OpenMode::CreateTruncate)
             .map_err(io_err("creating", &tmp))?;
-        f.write_all_at_blocking(&m.encode(), 0)
-            .and_then(|()| f.write_all_at_blocking(&[0u8; PAGE_SIZE], PAGE_SIZE as u64))
-            .and_then(|()| f.sync_all_blocking())
+        f.write_all_at(&m.encode(), 0)
+            .and_then(|()| f.write_all_at(&[0u8; PAGE_SIZE], PAGE_SIZE as u64))
+            .and_then(|()| f.sync_all())
             .map_err(io_err("writing", &tmp))?;
         drop(f);
         io.rename(&tmp, path).map_err(io_err("renaming", &tmp))?;
@@ -181,11 +180,11 @@ impl ShardFile {
     /// Opens a shard file at its last durable commit.
     pub fn open(io: &Io, path: &Path) -> Result<ShardFile, ShardFileError> {
         let file = io
-            .open(path, OpenMode::ReadWrite)
+            .open_blocking(path, OpenMode::ReadWrite)
             .map_err(io_err("opening", path))?;
         let read_meta = |slot: u64| -> Result<Result<Meta, MetaError>, ShardFileError> {
             let mut b = vec![0u8; PAGE_SIZE];
-            match file.read_exact_at_blocking(&mut b, slot * PAGE_SIZE as u64) {
+            match file.read_exact_at(&mut b, slot * PAGE_SIZE as u64) {
                 Ok(()) => Ok(Meta::decode(&b, slot)),
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     Ok(Err(MetaError::WrongSize(0)))
@@ -199,18 +198,8 @@ impl ShardFile {
                 reasons: Box::new((a, b)),
             }
         })?;
-        let mapped = match io.sim_disk() {
-            Some(_) => None,
-            None => Some(
-                std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(path)
-                    .map_err(io_err("mapping", path))?,
-            ),
-        };
         let capacity = meta.page_count.max(ARENA_MIN_PAGES);
-        let arena = match &mapped {
+        let arena = match file.std() {
             Some(f) => {
                 grow_file(f, capacity).map_err(io_err("growing", path))?;
                 Arena::file(f, capacity).map_err(io_err("mapping", path))?
@@ -219,7 +208,7 @@ impl ShardFile {
                 let a = Arena::anon(capacity).map_err(io_err("mapping", path))?;
                 let mut b = vec![0u8; PAGE_SIZE];
                 for id in META_PAGES..meta.page_count {
-                    file.read_exact_at_blocking(&mut b, id * PAGE_SIZE as u64)
+                    file.read_exact_at(&mut b, id * PAGE_SIZE as u64)
                         .map_err(io_err("reading", path))?;
                     // SAFETY: `a` is not published yet; nothing reads it.
                     unsafe { a.write_page(id, &b)? };
@@ -231,7 +220,6 @@ impl ShardFile {
         let mut sf = ShardFile {
             path: path.to_path_buf(),
             file,
-            mapped,
             arena: Arc::new(arena),
             meta,
             next: meta,
@@ -277,7 +265,7 @@ impl ShardFile {
     fn read_disk(&self, id: u64) -> Result<Vec<u8>, ShardFileError> {
         let mut b = vec![0u8; PAGE_SIZE];
         self.file
-            .read_exact_at_blocking(&mut b, id * PAGE_SIZE as u64)
+            .read_exact_at(&mut b, id * PAGE_SIZE as u64)
             .map_err(io_err("reading", &self.path))?;
         Ok(b)
     }
@@ -351,8 +339,8 @@ impl ShardFile {
         let first_chain = next.page_count;
         next.page_count += chain_len;
         next.free_list = if chain_len == 0 { 0 } else { first_chain };
-        let write = |id: u64, b: &[u8]| self.file.write_all_at_blocking(b, id * PAGE_SIZE as u64);
-        match &self.mapped {
+        let write = |id: u64, b: &[u8]| self.file.write_all_at(b, id * PAGE_SIZE as u64);
+        match self.file.std() {
             Some(_) => self.arena.flush().map_err(io_err("flushing", &self.path))?,
             None => {
                 for &id in &self.dirty {
@@ -371,11 +359,11 @@ impl ShardFile {
             write(id, &encode_free_page(id, nxt, chunk)).map_err(io_err("writing", &self.path))?;
         }
         self.file
-            .sync_all_blocking()
+            .sync_all()
             .map_err(io_err("syncing", &self.path))?;
         write(next.slot(), &next.encode()).map_err(io_err("writing meta of", &self.path))?;
         self.file
-            .sync_all_blocking()
+            .sync_all()
             .map_err(io_err("syncing meta of", &self.path))?;
         self.meta = next;
         self.next = next;
@@ -401,7 +389,7 @@ impl ShardFile {
             id,
             reason: e.to_string(),
         };
-        let arena = match &self.mapped {
+        let arena = match self.file.std() {
             Some(f) => {
                 grow_file(f, capacity).map_err(err)?;
                 let a = Arena::file(f, capacity).map_err(err)?;

@@ -402,3 +402,79 @@ impl IoFile {
         }
     }
 }
+
+/// A file used only with blocking calls (index files, whose pages are
+/// mapped and committed rarely): `Send + Sync` on every backend, and for
+/// real files it exposes the `std::fs::File` to map.
+pub struct BlockingFile {
+    inner: BlockingInner,
+}
+
+enum BlockingInner {
+    Std(std::fs::File),
+    Sim(sim::SimFile),
+}
+
+impl Io {
+    /// Opens `path` for blocking use; io_uring and portable both get a
+    /// plain file.
+    pub fn open_blocking(&self, path: &Path, mode: OpenMode) -> io::Result<BlockingFile> {
+        let inner = match &self.backend {
+            Backend::Uring | Backend::Portable => BlockingInner::Std(portable::open(path, mode)?),
+            Backend::Sim(d) => BlockingInner::Sim(d.open(path, mode)?),
+        };
+        Ok(BlockingFile { inner })
+    }
+}
+
+impl BlockingFile {
+    /// The file to map; `None` on the simulator.
+    pub fn std(&self) -> Option<&std::fs::File> {
+        match &self.inner {
+            BlockingInner::Std(f) => Some(f),
+            BlockingInner::Sim(_) => None,
+        }
+    }
+
+    pub fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        match &self.inner {
+            BlockingInner::Std(f) => f.read_exact_at(buf, offset),
+            BlockingInner::Sim(f) => f.read_exact_at(buf, offset),
+        }
+    }
+
+    pub fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        match &self.inner {
+            BlockingInner::Std(f) => f.write_all_at(buf, offset),
+            BlockingInner::Sim(f) => f.write_all_at(buf, offset),
+        }
+    }
+
+    pub fn sync_all(&self) -> io::Result<()> {
+        match &self.inner {
+            BlockingInner::Std(f) => f.sync_all(),
+            BlockingInner::Sim(f) => f.sync(),
+        }
+    }
+
+    pub fn len(&self) -> io::Result<u64> {
+        match &self.inner {
+            BlockingInner::Std(f) => Ok(f.metadata()?.len()),
+            BlockingInner::Sim(f) => f.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Truncates or extends the file. Durable after the next `sync_all`.
+    pub fn set_len(&self, len: u64) -> io::Result<()> {
+        match &self.inner {
+            BlockingInner::Std(f) => f.set_len(len),
+            BlockingInner::Sim(f) => f.set_len(len),
+        }
+    }
+}

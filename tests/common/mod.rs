@@ -7,6 +7,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use shale::io::{Io, SimDisk};
 
+pub mod heads;
+
 /// The real backends available on this machine: portable always, io_uring
 /// when the kernel allows it (the suite runs on both).
 pub fn real_backends() -> Vec<(&'static str, Io)> {
