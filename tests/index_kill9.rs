@@ -38,12 +38,17 @@ const WRITERS: u64 = 12;
 const KEYS_PER_WRITER: u64 = 6;
 
 fn options() -> BucketIndexOptions {
-    BucketIndexOptions { shards: 5, reshard_threshold: u64::MAX, zone: 1 }
+    BucketIndexOptions {
+        shards: 5,
+        reshard_threshold: u64::MAX,
+        zone: 1,
+    }
 }
 
 fn open(io: &Io, dir: &Path) -> (BucketIndex, SegmentStore) {
     let index = BucketIndex::open(io, &dir.join("index"), options()).unwrap();
-    let (store, _) = SegmentStore::open(io.clone(), &dir.join("segments"), SegmentOptions::default()).unwrap();
+    let (store, _) =
+        SegmentStore::open(io.clone(), &dir.join("segments"), SegmentOptions::default()).unwrap();
     (index, store)
 }
 
@@ -77,23 +82,34 @@ fn index_child() {
                                 let mut seq = 0u64;
                                 loop {
                                     seq += 1;
-                                    let x = writer.wrapping_mul(7919).wrapping_add(seq.wrapping_mul(104_729));
+                                    let x = writer
+                                        .wrapping_mul(7919)
+                                        .wrapping_add(seq.wrapping_mul(104_729));
                                     let name = key_name(round, writer, x % KEYS_PER_WRITER);
                                     let delete = x % 5 == 0;
-                                    println!("BEGIN {name} {seq} {}", if delete { "del" } else { "put" });
+                                    println!(
+                                        "BEGIN {name} {seq} {}",
+                                        if delete { "del" } else { "put" }
+                                    );
                                     let txn = index.prepare(name.as_bytes()).await.unwrap();
                                     println!("PREP {name} {seq} {}", txn.tag());
                                     tokio::time::sleep(Duration::from_micros(x % 1500)).await;
-                                    let target = SortKey::Head { key: name.clone().into_bytes() };
+                                    let target = SortKey::Head {
+                                        key: name.clone().into_bytes(),
+                                    };
                                     let entry = (!delete).then(|| IndexEntry {
                                         size: seq,
                                         mtime_nanos: shale::clock::now_nanos(),
                                         ..IndexEntry::default()
                                     });
                                     let payload = heads::encode(txn.tag(), &target, entry.as_ref());
-                                    let loc = store.append(RecordKind::ObjectHead, payload).await.unwrap();
+                                    let loc = store
+                                        .append(RecordKind::ObjectHead, payload)
+                                        .await
+                                        .unwrap();
                                     println!("HEAD {name} {seq}");
-                                    tokio::time::sleep(Duration::from_micros((x >> 8) % 1500)).await;
+                                    tokio::time::sleep(Duration::from_micros((x >> 8) % 1500))
+                                        .await;
                                     let entry = entry.map(|e| IndexEntry { head: loc, ..e });
                                     index.complete(txn, target, entry).await.unwrap();
                                     println!("ACK {name} {seq}");
@@ -134,7 +150,13 @@ struct KeyLog {
 
 fn run_child(dir: &Path, round: u64, backend: &str, delay: Duration) -> HashMap<String, KeyLog> {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "index_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "index_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(DIR_ENV, dir)
         .env(ROUND_ENV, round.to_string())
         .env("SHALE_IO", backend)
@@ -151,7 +173,11 @@ fn run_child(dir: &Path, round: u64, backend: &str, delay: Duration) -> HashMap<
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 let f: Vec<&str> = line.split(' ').collect();
-                let (Some(kind), Some(name), Some(seq)) = (f.first(), f.get(1), f.get(2).and_then(|s| s.parse::<u64>().ok())) else {
+                let (Some(kind), Some(name), Some(seq)) = (
+                    f.first(),
+                    f.get(1),
+                    f.get(2).and_then(|s| s.parse::<u64>().ok()),
+                ) else {
                     continue;
                 };
                 let mut logs = logs.lock().unwrap();
@@ -176,7 +202,9 @@ fn run_child(dir: &Path, round: u64, backend: &str, delay: Duration) -> HashMap<
         })
     };
     let start = Instant::now();
-    while acks.load(std::sync::atomic::Ordering::Relaxed) < 30 && start.elapsed() < Duration::from_secs(60) {
+    while acks.load(std::sync::atomic::Ordering::Relaxed) < 30
+        && start.elapsed() < Duration::from_secs(60)
+    {
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(delay);
@@ -184,7 +212,10 @@ fn run_child(dir: &Path, round: u64, backend: &str, delay: Duration) -> HashMap<
     child.wait().unwrap();
     reader.join().unwrap();
     let logs = std::mem::take(&mut *logs.lock().unwrap());
-    assert!(acks.load(std::sync::atomic::Ordering::Relaxed) >= 30, "round {round}: the child made no progress");
+    assert!(
+        acks.load(std::sync::atomic::Ordering::Relaxed) >= 30,
+        "round {round}: the child made no progress"
+    );
     logs
 }
 
@@ -197,7 +228,13 @@ struct Tally {
 
 /// Checks the index after a kill; returns the expected state of the
 /// round's keys (Some(size) present, None absent).
-fn verify(io: &Io, dir: &Path, logs: &HashMap<String, KeyLog>, expected: &mut BTreeMap<String, u64>, tally: &mut Tally) {
+fn verify(
+    io: &Io,
+    dir: &Path,
+    logs: &HashMap<String, KeyLog>,
+    expected: &mut BTreeMap<String, u64>,
+    tally: &mut Tally,
+) {
     let (index, store) = open(io, dir);
     let resolver = StoreResolver::scan(io, &dir.join("segments")).unwrap();
     for (name, l) in logs {
@@ -215,10 +252,16 @@ fn verify(io: &Io, dir: &Path, logs: &HashMap<String, KeyLog>, expected: &mut BT
                 }
             }
         }
-        let in_flight = l.begun.keys().copied().filter(|s| Some(*s) > last_acked).max();
+        let in_flight = l
+            .begun
+            .keys()
+            .copied()
+            .filter(|s| Some(*s) > last_acked)
+            .max();
         if let Some(seq) = in_flight {
             let tag = l.tags.get(&seq);
-            let durable_head = tag.is_some_and(|t| resolver.heads.contains_key(&(name.as_bytes().to_vec(), *t)));
+            let durable_head =
+                tag.is_some_and(|t| resolver.heads.contains_key(&(name.as_bytes().to_vec(), *t)));
             if durable_head {
                 tally.in_flight_with_head += 1;
                 match l.begun.get(&seq) {
@@ -233,15 +276,24 @@ fn verify(io: &Io, dir: &Path, logs: &HashMap<String, KeyLog>, expected: &mut BT
                 tally.in_flight_without_head += 1;
                 // A head the child printed must be durable: it was acked
                 // by the segment store.
-                assert!(!l.heads.contains(&seq), "{name}: head {seq} was acknowledged but is gone");
+                assert!(
+                    !l.heads.contains(&seq),
+                    "{name}: head {seq} was acknowledged but is gone"
+                );
             }
         }
     }
     let list = |index: &BucketIndex| -> BTreeMap<String, u64> {
         let mut got = BTreeMap::new();
-        let mut params = ListParams { max_keys: 1000, ..ListParams::default() };
+        let mut params = ListParams {
+            max_keys: 1000,
+            ..ListParams::default()
+        };
         loop {
-            let page = io.block_on(index.list(&params, ListMode::Current, Some(&resolver))).unwrap().unwrap();
+            let page = io
+                .block_on(index.list(&params, ListMode::Current, Some(&resolver)))
+                .unwrap()
+                .unwrap();
             for (k, e) in &page.items {
                 let rec = io.block_on(store.read(e.head)).unwrap().unwrap();
                 let (_, target, _) = heads::decode(&rec.payload);
@@ -260,7 +312,10 @@ fn verify(io: &Io, dir: &Path, logs: &HashMap<String, KeyLog>, expected: &mut BT
     assert_eq!(list(&index), got, "a second listing differs");
     for s in &index.shards().shards {
         for (k, e) in io.block_on(s.entries()).unwrap().unwrap() {
-            assert!(!e.is_pending(), "{k:?} is still pending after a resolving listing");
+            assert!(
+                !e.is_pending(),
+                "{k:?} is still pending after a resolving listing"
+            );
         }
     }
     let (objects, bytes) = index.stats();
@@ -276,12 +331,19 @@ fn verify(io: &Io, dir: &Path, logs: &HashMap<String, KeyLog>, expected: &mut BT
 fn transactions_survive_kill_9_at_every_step() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let backends: Vec<&str> = common::real_backends().into_iter().map(|(n, _)| n).collect();
+    let backends: Vec<&str> = common::real_backends()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     let mut expected = BTreeMap::new();
     let mut tally = Tally::default();
     for round in 0..8u64 {
         let backend = backends[round as usize % backends.len()];
-        let backend = if backend == "io_uring" { "uring" } else { "portable" };
+        let backend = if backend == "io_uring" {
+            "uring"
+        } else {
+            "portable"
+        };
         let delay = Duration::from_millis(50 + (round * 37) % 200);
         let logs = run_child(dir, round, backend, delay);
         verify(&Io::portable(), dir, &logs, &mut expected, &mut tally);
@@ -290,5 +352,8 @@ fn transactions_survive_kill_9_at_every_step() {
         "keys with acknowledged writes: {}; in flight at the kill: {} with a durable head (completed by the listing), {} without (dropped)",
         tally.acked, tally.in_flight_with_head, tally.in_flight_without_head
     );
-    assert!(tally.in_flight_with_head > 0 && tally.in_flight_without_head > 0, "kills missed a window");
+    assert!(
+        tally.in_flight_with_head > 0 && tally.in_flight_without_head > 0,
+        "kills missed a window"
+    );
 }
