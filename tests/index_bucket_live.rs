@@ -201,7 +201,8 @@ fn resharding_under_load_keeps_every_acknowledged_write_listed() {
     };
     let index = Arc::new(BucketIndex::open(&io, tmp.path(), options).unwrap());
     // Acknowledged writes: key -> size, and when each was acknowledged.
-    let acked: Arc<Mutex<BTreeMap<Vec<u8>, (u64, Instant)>>> = Arc::default();
+    type Acked = Arc<Mutex<BTreeMap<Vec<u8>, (u64, Instant)>>>;
+    let acked: Acked = Arc::default();
     io.block_on(async {
         for i in 0..900 {
             put(&index, &key(i), 1).await;

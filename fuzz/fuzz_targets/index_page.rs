@@ -1,5 +1,5 @@
-//! The node page and meta page decoders never panic; a page that decodes
-//! can be walked.
+//! The node page, meta page and layout decoders never panic; a page that
+//! decodes can be walked; a layout that decodes re-encodes the same.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -17,6 +17,9 @@ fuzz_target!(|data: &[u8]| {
         page[4..8].copy_from_slice(&c.to_le_bytes());
     }
     let _ = shale::index::meta::Meta::decode(&page, 0);
+    if let Ok(l) = shale::index::layout::Layout::decode(data) {
+        assert_eq!(&l.encode()[..], data);
+    }
     if let Ok(p) = Page::decode(&page, 5) {
         for i in 0..p.count {
             let _ = p.key(i);

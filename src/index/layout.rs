@@ -47,6 +47,8 @@ pub enum LayoutError {
     UnknownVersion(u16),
     #[error("checksum mismatch")]
     BadChecksum,
+    #[error("reserved bytes are not zero")]
+    Reserved,
     #[error("shard count {0} outside 1..={SHARDS_MAX}")]
     BadShardCount(u32),
 }
@@ -80,6 +82,9 @@ impl Layout {
         let version = u16_at(b, 4).unwrap_or_default();
         if version != LAYOUT_VERSION {
             return Err(LayoutError::UnknownVersion(version));
+        }
+        if u16_at(b, 6) != Some(0) || u32_at(b, 40) != Some(0) {
+            return Err(LayoutError::Reserved);
         }
         let l = Layout {
             generation: u32_at(b, 8).unwrap_or_default(),
