@@ -36,10 +36,24 @@ fn vectors() -> Vec<HashMap<String, String>> {
 #[test]
 fn index_spec_vectors_match_the_code() {
     let vs = vectors();
-    assert_eq!(vs.len(), 6);
+    assert_eq!(vs.len(), 7);
     for v in vs {
         let name = &v["name"];
-        if let Some(h) = v.get("meta_first_80_hex") {
+        if let Some(g) = v.get("prev_generation") {
+            let l = shale::index::layout::Layout {
+                generation: v["generation"].parse().unwrap(),
+                shard_count: v["shard_count"].parse().unwrap(),
+                base_marker: v["base_marker"].parse().unwrap(),
+                prev_generation: g.parse().unwrap(),
+                prev_shard_count: v["prev_shard_count"].parse().unwrap(),
+                created_nanos: v["created_nanos"].parse().unwrap(),
+            };
+            assert_eq!(&l.encode()[..], &unhex(&v["hex"])[..], "{name}");
+            assert_eq!(
+                shale::index::layout::Layout::decode(&unhex(&v["hex"])).unwrap(),
+                l
+            );
+        } else if let Some(h) = v.get("meta_first_80_hex") {
             let m = shale::index::meta::Meta {
                 shard: 2,
                 txn: 5,

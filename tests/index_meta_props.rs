@@ -99,3 +99,20 @@ fn unknown_version_and_inconsistent_metas_are_refused() {
     ));
     assert!(choose(Err(MetaError::WrongSize(1)), Err(MetaError::WrongSize(2))).is_err());
 }
+
+proptest! {
+    #[test]
+    fn layout_round_trips_and_any_bit_flip_is_refused(
+        generation in any::<u32>(), shard_count in 1u32..=65_521, base in any::<u64>(),
+        prev in any::<u32>(), prev_count in any::<u32>(), created in any::<u64>(), bit in 0usize..48 * 8,
+    ) {
+        use shale::index::layout::Layout;
+        let l = Layout { generation, shard_count, base_marker: base, prev_generation: prev, prev_shard_count: prev_count, created_nanos: created };
+        let b = l.encode();
+        prop_assert_eq!(Layout::decode(&b).unwrap(), l);
+        let mut bad = b;
+        bad[bit / 8] ^= 1 << (bit % 8);
+        prop_assert!(Layout::decode(&bad).is_err());
+        prop_assert!(Layout::decode(&b[..47]).is_err());
+    }
+}
