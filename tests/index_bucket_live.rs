@@ -280,7 +280,11 @@ fn resharding_under_load_keeps_every_acknowledged_write_listed() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(300));
-    let report = io.block_on(index.reshard(to)).unwrap().unwrap();
+    let report = io
+        .block_on(index.reshard_if_needed())
+        .unwrap()
+        .unwrap()
+        .expect("a reshard was due");
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
     for t in writers.into_iter().chain(listers) {
@@ -290,7 +294,7 @@ fn resharding_under_load_keeps_every_acknowledged_write_listed() {
         "resharded {} -> {} shards: {} entries copied, {} log entries caught up live, {} while held; writers held {:?}; slowest PUT during the test {:?}; {} full listings",
         report.from_shards, report.to_shards, report.copied, report.caught_up, report.final_tail, report.pause, *max_put.lock(), lists.load(Ordering::Relaxed)
     );
-    assert_eq!(index.layout().shard_count, to);
+    assert_eq!(index.layout().shard_count, report.to_shards);
     assert!(lists.load(Ordering::Relaxed) > 0);
     let want: BTreeMap<Vec<u8>, u64> = acked
         .lock()
@@ -310,6 +314,11 @@ fn resharding_under_load_keeps_every_acknowledged_write_listed() {
     drop(index);
     let index = BucketIndex::open(&io, tmp.path(), options).unwrap();
     assert_eq!(index.layout().generation, 1);
+    assert!(
+        index.needs_reshard().is_none(),
+        "{} shards still over the threshold",
+        index.layout().shard_count
+    );
     assert!(!Path::new(&tmp.path().join("g0")).exists());
     let got: BTreeMap<Vec<u8>, u64> = list_all(&io, &index, 1000)
         .into_iter()
@@ -319,5 +328,53 @@ fn resharding_under_load_keeps_every_acknowledged_write_listed() {
     // Markers of the new generation continue above the old ones.
     for s in &index.shards().shards {
         assert!(s.applied() >= index.layout().base_marker);
+    }
+}
+
+#[test]
+fn unordered_listing_visits_every_key_under_the_prefix_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let io = Io::portable();
+    let index = BucketIndex::open(
+        &io,
+        tmp.path(),
+        BucketIndexOptions {
+            shards: 5,
+            ..BucketIndexOptions::default()
+        },
+    )
+    .unwrap();
+    io.block_on(async {
+        for i in 0..300u64 {
+            let k = format!("{}/{i:03}", if i % 3 == 0 { "logs" } else { "data" });
+            put(&index, k.as_bytes(), i + 1).await;
+        }
+        // A placeholder (prepared, never completed) and a delete are not listed.
+        let _open = index.prepare(b"data/zzz").await.unwrap();
+        delete(&index, b"data/001").await;
+    })
+    .unwrap();
+    for max_keys in [1, 7, 1000] {
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = index.list_unordered(b"data/", after, max_keys).unwrap();
+            assert!(page.items.len() <= max_keys);
+            seen.extend(
+                page.items
+                    .into_iter()
+                    .map(|(k, e)| (String::from_utf8(k).unwrap(), e.size)),
+            );
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        seen.sort();
+        let want: Vec<(String, u64)> = (0..300u64)
+            .filter(|i| i % 3 != 0 && *i != 1)
+            .map(|i| (format!("data/{i:03}"), i + 1))
+            .collect();
+        assert_eq!(seen, want, "max_keys {max_keys}");
     }
 }

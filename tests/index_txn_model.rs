@@ -121,3 +121,27 @@ fn more_than_32_open_transactions_are_refused() {
     // An already pending tag is not a new transaction.
     assert!(apply(e.as_ref(), &TxnStep::Prepare { tag: 5 }).is_ok());
 }
+
+/// Found by the `bilog_entry` fuzz target: a logged entry with a size past
+/// `i64::MAX` overflowed the stats delta.
+#[test]
+fn huge_sizes_saturate_the_stats_instead_of_overflowing() {
+    use shale::index::txn::{apply_key, Outcome, TxnStep};
+    let huge = IndexEntry {
+        size: u64::MAX,
+        ..IndexEntry::default()
+    };
+    let head = IndexEntry {
+        size: u64::MAX - 1,
+        ..IndexEntry::default()
+    };
+    for outcome in [
+        Outcome::Write(huge.clone()),
+        Outcome::WriteVersion(huge.clone()),
+        Outcome::Delete,
+    ] {
+        let step = TxnStep::Complete { tag: 1, outcome };
+        let up = apply_key(Some(&head), std::slice::from_ref(&huge), &step).unwrap();
+        assert!(up.delta.bytes.unsigned_abs() <= i64::MAX as u64 + 1);
+    }
+}

@@ -523,12 +523,34 @@ impl BucketIndex {
         })
     }
 
+    /// Reshards if a shard passed the threshold and no reshard is running;
+    /// `None` if nothing was done. The node calls this in the background
+    /// after writes (it takes as long as copying the bucket's entries;
+    /// writers are held only for the final switch).
+    pub async fn reshard_if_needed(&self) -> Result<Option<ReshardReport>, IndexError> {
+        let Ok(one) = self.resharding.try_lock() else {
+            return Ok(None);
+        };
+        match self.needs_reshard() {
+            Some(to) => self.reshard_locked(to, one).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Reshards online into `to` shards: copies a snapshot of every shard
     /// into a new generation, replays what the shards logged meanwhile
     /// (writes keep flowing), then holds writers only to replay the last
     /// few entries, commit the new shards and switch the layout.
     pub async fn reshard(&self, to: u32) -> Result<ReshardReport, IndexError> {
-        let _one = self.resharding.lock().await;
+        let one = self.resharding.lock().await;
+        self.reshard_locked(to, one).await
+    }
+
+    async fn reshard_locked(
+        &self,
+        to: u32,
+        _one: tokio::sync::MutexGuard<'_, ()>,
+    ) -> Result<ReshardReport, IndexError> {
         let old = self.shards();
         let generation = old.layout.generation + 1;
         let gdir = generation_dir(&self.dir, generation);

@@ -67,11 +67,17 @@ pub enum TxnError {
     TooManyPending,
 }
 
+/// A size as a stats delta; sizes past `i64::MAX` (only a corrupt or
+/// hostile entry has one) count as `i64::MAX`.
+fn size_i64(size: u64) -> i64 {
+    i64::try_from(size).unwrap_or(i64::MAX)
+}
+
 /// (objects, bytes) an entry counts for in the bucket stats. A versioned
 /// head only mirrors a version entry, which is what counts.
 fn counted(e: Option<&IndexEntry>) -> (i64, i64) {
     match e {
-        Some(e) if !e.placeholder && !e.delete_marker && !e.versioned => (1, e.size as i64),
+        Some(e) if !e.placeholder && !e.delete_marker && !e.versioned => (1, size_i64(e.size)),
         _ => (0, 0),
     }
 }
@@ -136,8 +142,8 @@ pub fn apply(
     Ok((
         next,
         StatsDelta {
-            objects: o1 - o0,
-            bytes: b1 - b0,
+            objects: o1.saturating_sub(o0),
+            bytes: b1.saturating_sub(b0),
         },
     ))
 }
@@ -173,11 +179,11 @@ fn head_mirror(e: &IndexEntry, tags: Vec<u64>) -> IndexEntry {
 
 fn add_counted(d: &mut StatsDelta, e: Option<&IndexEntry>, sign: i64) {
     let (o, b) = match e {
-        Some(e) if !e.delete_marker => (1, e.size as i64),
+        Some(e) if !e.delete_marker => (1, size_i64(e.size)),
         _ => (0, 0),
     };
-    d.objects += sign * o;
-    d.bytes += sign * b;
+    d.objects = d.objects.saturating_add(sign.saturating_mul(o));
+    d.bytes = d.bytes.saturating_add(sign.saturating_mul(b));
 }
 
 /// Applies one step to a key: `head` is its logical head, `versions` its
@@ -234,8 +240,8 @@ pub fn apply_key(
                 let mut null = version_entry(h);
                 null.version_id = [0; VERSION_ID_LEN];
                 let (o, b) = counted(Some(h));
-                up.delta.objects -= o;
-                up.delta.bytes -= b;
+                up.delta.objects = up.delta.objects.saturating_sub(o);
+                up.delta.bytes = up.delta.bytes.saturating_sub(b);
                 add_counted(&mut up.delta, Some(&null), 1);
                 up.versions.push((null.version_id, Some(null)));
             }
