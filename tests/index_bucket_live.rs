@@ -213,6 +213,7 @@ fn resharding_under_load_keeps_every_acknowledged_write_listed() {
     let to = index
         .needs_reshard()
         .expect("900 keys over 3 shards pass a threshold of 200");
+    assert!(to >= 7 && to % 2 == 1, "{to}");
     let stop = Arc::new(AtomicBool::new(false));
     let max_put = Arc::new(Mutex::new(Duration::ZERO));
     let writers: Vec<_> = (0..2u64)
