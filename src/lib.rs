@@ -16,5 +16,6 @@ pub mod datadir;
 pub mod index;
 pub mod io;
 pub mod le;
+pub mod s3;
 pub mod segment;
 pub mod server;
