@@ -16,6 +16,7 @@ pub mod datadir;
 pub mod index;
 pub mod io;
 pub mod le;
+pub mod object;
 pub mod s3;
 pub mod segment;
 pub mod server;

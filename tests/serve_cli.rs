@@ -1,5 +1,5 @@
 //! `shale serve` as an operator runs it: prints its address once it
-//! accepts, answers S3-style XML 501s, creates 0600 root credentials (from
+//! accepts, refuses anonymous requests with S3 XML errors, creates 0600 root credentials (from
 //! the environment when set), refuses a second process on the same data
 //! dir, recovers a torn tail and refuses to start on corruption.
 
@@ -7,78 +7,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use shale::io::Io;
 use shale::segment::{RecordKind, SegmentOptions, SegmentStore};
 
-struct Node {
-    child: Child,
-    addr: SocketAddr,
-    banner: Vec<String>,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn shale() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_shale"))
-}
-
-fn start(data_dir: &Path, env: &[(&str, &str)]) -> Node {
-    let mut cmd = shale();
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .env_remove("SHALE_ROOT_ACCESS_KEY")
-        .env_remove("SHALE_ROOT_SECRET_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut banner = Vec::new();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("serve exited before listening")
-            .unwrap();
-        banner.push(line.clone());
-        if let Some(rest) = line.strip_prefix("shale listening on http://") {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Node {
-        child,
-        addr,
-        banner,
-    }
-}
-
-fn stop(mut node: Node) -> (bool, String) {
-    // SAFETY: sending SIGTERM to our own child process.
-    unsafe { libc::kill(node.child.id() as i32, libc::SIGTERM) };
-    let status = node.child.wait().unwrap();
-    let mut err = String::new();
-    node.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    (status.success(), err)
-}
+use common::server::{shale, start, stop};
 
 fn http(addr: SocketAddr, request: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -90,25 +29,26 @@ fn http(addr: SocketAddr, request: &str) -> String {
 }
 
 #[test]
-fn serve_prints_its_address_and_answers_s3_xml_501() {
+fn serve_prints_its_address_and_refuses_anonymous_requests_in_s3_xml() {
     let tmp = tempfile::tempdir().unwrap();
     let node = start(tmp.path(), &[]);
     let resp = http(
         node.addr,
         "GET /bucket/key?list-type=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
-    assert!(resp.starts_with("HTTP/1.1 501"), "{resp}");
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
     assert!(resp
         .to_ascii_lowercase()
         .contains("content-type: application/xml"));
-    assert!(resp.contains("<Code>NotImplemented</Code>"));
+    assert!(resp.to_ascii_lowercase().contains("x-amz-request-id: "));
+    assert!(resp.contains("<Code>AccessDenied</Code>"));
     assert!(resp.contains("<Resource>/bucket/key</Resource>"));
     // Keep-alive: two requests on one connection.
     let resp = http(
         node.addr,
         "PUT /b/k HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcHEAD /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
-    assert_eq!(resp.matches("HTTP/1.1 501").count(), 2, "{resp}");
+    assert_eq!(resp.matches("HTTP/1.1 403").count(), 2, "{resp}");
     let (ok, _) = stop(node);
     assert!(ok, "SIGTERM stops it cleanly");
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of shale: formatting, lints, the whole suite (unit,
-# property, model, simulator, kill -9 crash and CLI tests) on the real
-# io_uring and portable backends and the simulator, and a short smoke run
-# of every cargo-fuzz target. Installs what it needs (pinned) itself.
+# property, model, simulator, kill -9 crash, CLI and real S3 client tests)
+# on the real io_uring and portable backends and the simulator, and a
+# short smoke run of every cargo-fuzz target. Installs what it needs
+# (pinned) itself: boto3 in a venv, the aws cli and rclone from Debian,
+# cargo-fuzz.
 #
 #   bash tools/test.sh            # everything
 #   FUZZ_SECONDS=60 bash tools/test.sh   # longer fuzz runs
@@ -19,6 +21,30 @@ cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
+
+step "S3 clients for the integration tests (pinned)"
+BOTO3_VERSION=1.44.5
+venv="$PWD/target/s3-venv"
+if ! "$venv/bin/python" -c "import boto3, sys; sys.exit(boto3.__version__ != '$BOTO3_VERSION')" 2>/dev/null; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "boto3==$BOTO3_VERSION"
+fi
+export SHALE_TEST_PYTHON="$venv/bin/python"
+# The aws cli and rclone from Debian (a pyenv shim named aws is not one).
+missing=()
+/usr/bin/aws --version >/dev/null 2>&1 || missing+=(awscli)
+/usr/bin/rclone version >/dev/null 2>&1 || missing+=(rclone)
+if ((${#missing[@]})); then
+  sudo_cmd=()
+  [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+export SHALE_TEST_AWS=/usr/bin/aws SHALE_TEST_RCLONE=/usr/bin/rclone
+"$SHALE_TEST_PYTHON" -c "import boto3; print('boto3', boto3.__version__)"
+/usr/bin/aws --version
+/usr/bin/rclone version | head -n 1
 
 step "test suite"
 suite_log=$(mktemp)

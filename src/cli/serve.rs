@@ -24,6 +24,19 @@ pub struct ServeArgs {
     /// Size at which a segment file is sealed and a new one started, in MiB.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]
     segment_size_mib: u64,
+    /// Domain for virtual-hosted-style requests: `BUCKET.DOMAIN` names the
+    /// bucket (path-style requests work either way).
+    #[arg(long, env = "SHALE_BASE_DOMAIN")]
+    base_domain: Option<String>,
+    /// Region this node reports and signs for.
+    #[arg(long, env = "SHALE_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Index shards of a new bucket.
+    #[arg(long, default_value_t = crate::index::bucket::DEFAULT_SHARDS, value_parser = clap::value_parser!(u32).range(1..=65521))]
+    bucket_shards: u32,
+    /// Seconds between index checkpoints (commit the trees, trim the logs).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    checkpoint_secs: u64,
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
@@ -90,6 +103,31 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         eprintln!("recovery: removed unfinished segment file {}", t.display());
     }
 
+    let index_options = crate::index::bucket::BucketIndexOptions {
+        shards: args.bucket_shards,
+        ..Default::default()
+    };
+    let objects = crate::object::ObjectStore::open(
+        &io,
+        &args.data_dir,
+        store.clone(),
+        index_options,
+        &creds.access_key,
+    )
+    .map_err(super::cli_error)?;
+    let uploads =
+        crate::object::multipart::Uploads::open(&io, &args.data_dir).map_err(super::cli_error)?;
+    let node = std::sync::Arc::new(crate::server::s3::Node::new(
+        objects,
+        uploads,
+        Box::new(crate::server::s3::StaticSecrets {
+            access_key: creds.access_key.clone(),
+            secret_key: creds.secret_key.clone(),
+        }),
+        args.base_domain.clone(),
+        args.region.clone(),
+    ));
+    spawn_checkpointer(&io, std::sync::Arc::clone(&node), args.checkpoint_secs);
     let server = Server::start(
         &io,
         ServerOptions {
@@ -97,6 +135,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             threads: args.threads,
             ..ServerOptions::default()
         },
+        std::sync::Arc::clone(&node),
     )
     .map_err(|e| super::cli_error(format!("cannot listen on {}: {e}", args.listen)))?;
     println!(
@@ -111,9 +150,37 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     let signal = wait_for_signal(&stop_signals)?;
     eprintln!("{signal}: stopping");
     server.shutdown();
+    if let Err(e) = io
+        .block_on(node.store.checkpoint())
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+    {
+        eprintln!("warning: final index checkpoint failed: {e}");
+    }
+    drop(node);
     drop(store);
     println!("shale stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Checkpoints every bucket index now and then, so restarts replay short
+/// logs and the logs are trimmed.
+fn spawn_checkpointer(
+    io: &crate::io::Io,
+    node: std::sync::Arc<crate::server::s3::Node>,
+    secs: u64,
+) {
+    let io = io.clone();
+    let _ = std::thread::Builder::new()
+        .name("shale-checkpoint".into())
+        .spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_secs(secs));
+            match io.block_on(node.store.checkpoint()) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => eprintln!("warning: index checkpoint failed: {e}"),
+                Err(e) => eprintln!("warning: index checkpoint could not run: {e}"),
+            }
+        });
 }
 
 /// SIGTERM and SIGINT, blocked in the calling thread (and so in every

@@ -2,22 +2,18 @@
 //! `SO_REUSEPORT` listener, so the kernel spreads connections over cores
 //! and no request crosses threads.
 //!
-//! Until the S3 API lands, every request is answered with an S3-style
-//! `501 NotImplemented` XML error.
+//! Requests are served by the S3 API ([`s3`]).
 
+pub mod body;
 mod error_xml;
+pub mod s3;
 
 use std::convert::Infallible;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::{watch, Semaphore};
 
@@ -60,7 +56,7 @@ pub struct Server {
 impl Server {
     /// Binds every listener (so address errors surface here) and starts
     /// the accepting threads.
-    pub fn start(io: &Io, options: ServerOptions) -> io::Result<Server> {
+    pub fn start(io: &Io, options: ServerOptions, node: Arc<s3::Node>) -> io::Result<Server> {
         let threads = match options.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -72,17 +68,16 @@ impl Server {
             listeners.push(bind_reuseport(local_addr)?);
         }
         let (stop, stop_rx) = watch::channel(false);
-        let request_ids = Arc::new(AtomicU64::new(1));
         let mut handles = Vec::new();
         for (i, listener) in listeners.into_iter().enumerate() {
             let io = io.clone();
             let stop_rx = stop_rx.clone();
             let opts = options.clone();
-            let ids = Arc::clone(&request_ids);
+            let node = Arc::clone(&node);
             let h = std::thread::Builder::new()
                 .name(format!("shale-http-{i}"))
                 .spawn(move || {
-                    let res = io.block_on(accept_loop(listener, opts, stop_rx, ids));
+                    let res = io.block_on(accept_loop(listener, opts, stop_rx, node));
                     if let Err(e) | Ok(Err(e)) = res.map(|r| r.map(|_| ())) {
                         eprintln!("error: http thread {i} stopped: {e}");
                     }
@@ -124,7 +119,7 @@ async fn accept_loop(
     listener: TcpListener,
     opts: ServerOptions,
     mut stop: watch::Receiver<bool>,
-    ids: Arc<AtomicU64>,
+    node: Arc<s3::Node>,
 ) -> io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let slots = Arc::new(Semaphore::new(opts.connections_per_thread_max.max(1)));
@@ -143,10 +138,13 @@ async fn accept_loop(
             _ = stop.changed() => return Ok(()),
         };
         let _ = stream.set_nodelay(true);
-        let ids = Arc::clone(&ids);
+        let node = Arc::clone(&node);
         let opts = opts.clone();
         tokio::task::spawn_local(async move {
-            let service = hyper::service::service_fn(move |req| handle(req, Arc::clone(&ids)));
+            let service = hyper::service::service_fn(move |req| {
+                let node = Arc::clone(&node);
+                async move { Ok::<_, Infallible>(s3::handle(req, node).await) }
+            });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(opts.header_read_timeout)
@@ -157,24 +155,4 @@ async fn accept_loop(
             drop(permit);
         });
     }
-}
-
-async fn handle(
-    req: Request<Incoming>,
-    ids: Arc<AtomicU64>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let request_id = format!("{:016X}", ids.fetch_add(1, Ordering::Relaxed));
-    let body = error_body(
-        "NotImplemented",
-        "This operation is not implemented yet.",
-        req.uri().path(),
-        &request_id,
-    );
-    let resp = Response::builder()
-        .status(StatusCode::NOT_IMPLEMENTED)
-        .header("content-type", "application/xml")
-        .header("x-amz-request-id", &request_id)
-        .header("server", "shale")
-        .body(Full::new(Bytes::from(body)));
-    Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
 }

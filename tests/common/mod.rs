@@ -8,6 +8,7 @@ use bytes::Bytes;
 use shale::io::{Io, SimDisk};
 
 pub mod heads;
+pub mod server;
 
 /// The real backends available on this machine: portable always, io_uring
 /// when the kernel allows it (the suite runs on both).

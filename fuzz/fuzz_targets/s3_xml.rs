@@ -1,0 +1,30 @@
+//! Every S3 request-body parser on the same input: no panics, only the
+//! documented error codes, and what parses stays within the caps.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use shale::s3::xml::{
+    parse_complete_multipart, parse_create_bucket, parse_delete, COMPLETE_PARTS_MAX,
+    DELETE_OBJECTS_MAX,
+};
+use shale::s3::S3ErrorCode;
+
+fuzz_target!(|data: &[u8]| {
+    match parse_delete(data) {
+        Ok(d) => assert!((1..=DELETE_OBJECTS_MAX).contains(&d.objects.len())),
+        Err(e) => assert_eq!(e.code, S3ErrorCode::MalformedXML),
+    }
+    match parse_complete_multipart(data) {
+        Ok(parts) => {
+            assert!((1..=COMPLETE_PARTS_MAX).contains(&parts.len()));
+            assert!(parts.iter().all(|(n, _)| (1..=10_000).contains(n)));
+        }
+        Err(e) => assert!(matches!(
+            e.code,
+            S3ErrorCode::MalformedXML | S3ErrorCode::InvalidArgument
+        )),
+    }
+    if let Err(e) = parse_create_bucket(data) {
+        assert_eq!(e.code, S3ErrorCode::MalformedXML);
+    }
+});

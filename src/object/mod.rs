@@ -1,0 +1,9 @@
+//! Objects and buckets on top of the segment store and the bucket index
+//! (`format-spec/object.md`).
+
+pub mod bucket_meta;
+pub mod head;
+pub mod multipart;
+pub mod store;
+
+pub use store::{BodySource, ObjectStore};

@@ -1,0 +1,376 @@
+//! Multipart uploads. Parts are written as data chunks like any object
+//! body; an upload's manifest (which parts exist, their sizes, MD5s and
+//! chunks) is a small file `<data>/uploads/<upload id>.json`, replaced
+//! atomically (write, fsync, rename, fsync dir) after each acknowledged
+//! part (`format-spec/object.md`, "Multipart manifest"). Completing writes
+//! one object head listing every part's chunks, in one index
+//! transaction, then removes the manifest. Chunks of aborted uploads and
+//! replaced parts are garbage for compaction to reclaim.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use md5::{Digest, Md5};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use super::head::{Chunk, ObjectHead, Part};
+use super::store::{head_entry, BodySource, ObjectStore};
+use crate::index::key::SortKey;
+use crate::io::Io;
+use crate::s3::{S3Error, S3ErrorCode};
+use crate::segment::RecordLoc;
+
+/// Smallest part (all but the last), per S3.
+pub const PART_BYTES_MIN: u64 = 5 * 1024 * 1024;
+/// Largest part, per S3.
+pub const PART_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
+pub const PARTS_MAX: u32 = 10_000;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PartRecord {
+    pub number: u32,
+    pub size: u64,
+    pub md5_hex: String,
+    pub mtime_nanos: u64,
+    /// (segment, offset, record length, payload length) per chunk.
+    pub chunks: Vec<(u64, u64, u32, u32)>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    pub upload_id: String,
+    pub bucket: String,
+    /// The object key, hex (keys are arbitrary bytes).
+    pub key_hex: String,
+    pub initiated_nanos: u64,
+    pub meta: Vec<(String, String)>,
+    pub parts: Vec<PartRecord>,
+}
+
+impl Manifest {
+    pub fn key(&self) -> Vec<u8> {
+        from_hex(&self.key_hex).unwrap_or_default()
+    }
+}
+
+fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect()
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> S3Error {
+    S3Error::new(S3ErrorCode::InternalError, format!("{what}: {e}"))
+}
+
+fn no_upload() -> S3Error {
+    S3Error::new(
+        S3ErrorCode::NoSuchUpload,
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+    )
+}
+
+/// An upload in progress: what never changes, and its manifest.
+struct Slot {
+    bucket: String,
+    key: Vec<u8>,
+    initiated_nanos: u64,
+    manifest: tokio::sync::Mutex<Manifest>,
+}
+
+pub struct Uploads {
+    io: Io,
+    dir: PathBuf,
+    open: Mutex<HashMap<String, Arc<Slot>>>,
+}
+
+fn slot(m: Manifest) -> Arc<Slot> {
+    Arc::new(Slot {
+        bucket: m.bucket.clone(),
+        key: m.key(),
+        initiated_nanos: m.initiated_nanos,
+        manifest: tokio::sync::Mutex::new(m),
+    })
+}
+
+impl Uploads {
+    /// Loads the manifests of uploads in progress.
+    pub fn open(io: &Io, data_dir: &Path) -> Result<Uploads, String> {
+        let dir = data_dir.join("uploads");
+        io.create_dir_all(&dir)
+            .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let mut open = HashMap::new();
+        for name in io
+            .list_dir(&dir)
+            .map_err(|e| format!("listing {}: {e}", dir.display()))?
+        {
+            let Some(id) = name.strip_suffix(".json") else {
+                continue; // a temporary file of an unfinished replace
+            };
+            let path = dir.join(&name);
+            let bytes = io
+                .read_file(&path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let m: Manifest = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{}: not a multipart manifest: {e}", path.display()))?;
+            if m.version != 1 || m.upload_id != id {
+                return Err(format!(
+                    "{}: unknown manifest version or id",
+                    path.display()
+                ));
+            }
+            open.insert(id.to_string(), slot(m));
+        }
+        Ok(Uploads {
+            io: io.clone(),
+            dir,
+            open: Mutex::new(open),
+        })
+    }
+
+    fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    fn save(&self, m: &Manifest) -> Result<(), S3Error> {
+        let bytes = serde_json::to_vec(m).map_err(|e| internal("encoding the manifest", e))?;
+        self.io
+            .write_file_atomic(&self.path(&m.upload_id), &bytes, 0o600)
+            .map_err(|e| internal("writing the multipart manifest", e))
+    }
+
+    fn get(&self, bucket: &str, key: &[u8], id: &str) -> Result<Arc<Slot>, S3Error> {
+        self.open
+            .lock()
+            .get(id)
+            .filter(|s| s.bucket == bucket && s.key == key)
+            .cloned()
+            .ok_or_else(no_upload)
+    }
+
+    /// Starts an upload; returns its id.
+    pub fn create(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        meta: Vec<(String, String)>,
+    ) -> Result<String, S3Error> {
+        let mut raw = [0u8; 16];
+        getrandom::getrandom(&mut raw).map_err(|e| internal("random upload id", e))?;
+        let id = to_hex(&raw);
+        let m = Manifest {
+            version: 1,
+            upload_id: id.clone(),
+            bucket: bucket.to_string(),
+            key_hex: to_hex(key),
+            initiated_nanos: crate::clock::now_nanos(),
+            meta,
+            parts: Vec::new(),
+        };
+        self.save(&m)?;
+        self.open.lock().insert(id.clone(), slot(m));
+        Ok(id)
+    }
+
+    /// Stores part `number`; returns its MD5 (the part's ETag).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part<B: BodySource>(
+        &self,
+        store: &ObjectStore,
+        bucket: &str,
+        key: &[u8],
+        id: &str,
+        number: u32,
+        expected_len: Option<u64>,
+        content_md5: Option<[u8; 16]>,
+        body: &mut B,
+    ) -> Result<[u8; 16], S3Error> {
+        store.bucket(bucket)?;
+        let upload = self.get(bucket, key, id)?;
+        let stored = store.write_data(body, PART_BYTES_MAX).await?;
+        if expected_len.is_some_and(|n| n != stored.size) {
+            return Err(S3Error::new(
+                S3ErrorCode::IncompleteBody,
+                "You did not provide the number of bytes specified by the Content-Length HTTP header",
+            ));
+        }
+        if content_md5.is_some_and(|m| m != stored.md5) {
+            return Err(S3Error::new(
+                S3ErrorCode::BadDigest,
+                "The Content-MD5 you specified did not match what we received.",
+            ));
+        }
+        let mut m = upload.manifest.lock().await;
+        if !self.open.lock().contains_key(id) {
+            return Err(no_upload()); // completed or aborted meanwhile
+        }
+        let rec = PartRecord {
+            number,
+            size: stored.size,
+            md5_hex: to_hex(&stored.md5),
+            mtime_nanos: crate::clock::now_nanos(),
+            chunks: stored
+                .chunks
+                .iter()
+                .map(|c| (c.loc.segment, c.loc.offset, c.loc.len, c.len))
+                .collect(),
+        };
+        let mut next = m.clone();
+        next.parts.retain(|p| p.number != number);
+        next.parts.push(rec);
+        next.parts.sort_by_key(|p| p.number);
+        self.save(&next)?;
+        *m = next;
+        Ok(stored.md5)
+    }
+
+    /// Completes the upload with `parts` (number, ETag as sent); returns
+    /// the object's ETag bytes and part count.
+    pub async fn complete(
+        &self,
+        store: &ObjectStore,
+        bucket: &str,
+        key: &[u8],
+        id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<([u8; 16], u16), S3Error> {
+        let b = store.bucket(bucket)?;
+        let upload = self.get(bucket, key, id)?;
+        let m = upload.manifest.lock().await;
+        if !self.open.lock().contains_key(id) {
+            return Err(no_upload());
+        }
+        if parts.is_empty() {
+            return Err(S3Error::new(
+                S3ErrorCode::MalformedXML,
+                "You must specify at least one part",
+            ));
+        }
+        if parts.windows(2).any(|w| matches!(w, [a, b] if a.0 >= b.0)) {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidPartOrder,
+                "The list of parts was not in ascending order. Parts must be ordered by part number.",
+            ));
+        }
+        let mut md5s = Md5::new();
+        let mut chunks = Vec::new();
+        let mut head_parts = Vec::new();
+        let mut size = 0u64;
+        for (i, (number, etag)) in parts.iter().enumerate() {
+            let want = etag.trim().trim_matches('"').to_ascii_lowercase();
+            let p = m
+                .parts
+                .iter()
+                .find(|p| p.number == *number && p.md5_hex == want)
+                .ok_or_else(|| {
+                    S3Error::new(
+                        S3ErrorCode::InvalidPart,
+                        format!("One or more of the specified parts could not be found (part {number})."),
+                    )
+                })?;
+            if i + 1 < parts.len() && p.size < PART_BYTES_MIN {
+                return Err(S3Error::new(
+                    S3ErrorCode::EntityTooSmall,
+                    format!("Your proposed upload is smaller than the minimum allowed size (part {number} is {} bytes; 5 MiB is the minimum for all but the last part)", p.size),
+                ));
+            }
+            md5s.update(from_hex(&p.md5_hex).unwrap_or_default());
+            size += p.size;
+            head_parts.push(Part {
+                size: p.size,
+                chunks: p.chunks.len() as u32,
+            });
+            chunks.extend(p.chunks.iter().map(|&(segment, offset, len, data)| Chunk {
+                loc: RecordLoc {
+                    segment,
+                    offset,
+                    len,
+                },
+                len: data,
+            }));
+        }
+        let etag: [u8; 16] = md5s.finalize().into();
+        let parts_n = parts.len() as u16;
+        let _gate = b.gate_read().await;
+        let txn = b
+            .index
+            .prepare(key)
+            .await
+            .map_err(|e| internal("preparing the index", e))?;
+        let head = ObjectHead {
+            tag: txn.tag(),
+            mtime_nanos: crate::clock::now_nanos(),
+            size,
+            etag,
+            etag_parts: parts_n,
+            bucket: bucket.to_string(),
+            key: key.to_vec(),
+            meta: m.meta.clone(),
+            chunks,
+            parts: head_parts,
+            ..ObjectHead::default()
+        };
+        let loc = match store.write_head(&head).await {
+            Ok(loc) => loc,
+            Err(e) => {
+                let _ = b.index.cancel(txn).await;
+                return Err(e);
+            }
+        };
+        b.index
+            .complete(
+                txn,
+                SortKey::Head { key: key.to_vec() },
+                Some(head_entry(&head, loc)),
+            )
+            .await
+            .map_err(|e| internal("completing the index", e))?;
+        self.open.lock().remove(id);
+        // The object is committed; a manifest left by a crash here is an
+        // upload that still lists (and can be aborted).
+        let _ = self.io.remove_file(&self.path(id));
+        Ok((etag, parts_n))
+    }
+
+    pub fn abort(&self, bucket: &str, key: &[u8], id: &str) -> Result<(), S3Error> {
+        self.get(bucket, key, id)?;
+        self.io
+            .remove_file(&self.path(id))
+            .map_err(|e| internal("removing the multipart manifest", e))?;
+        let _ = self.io.sync_dir(&self.dir);
+        self.open.lock().remove(id);
+        Ok(())
+    }
+
+    /// (key, upload id, initiated) of the uploads of `bucket`, by key
+    /// then initiation time.
+    pub fn uploads_of(&self, bucket: &str) -> Vec<(Vec<u8>, String, u64)> {
+        let mut v: Vec<(Vec<u8>, String, u64)> = self
+            .open
+            .lock()
+            .iter()
+            .filter(|(_, s)| s.bucket == bucket)
+            .map(|(id, s)| (s.key.clone(), id.clone(), s.initiated_nanos))
+            .collect();
+        v.sort_by(|a, b| (&a.0, a.2, &a.1).cmp(&(&b.0, b.2, &b.1)));
+        v
+    }
+
+    /// The parts of one upload.
+    pub async fn manifest(&self, bucket: &str, key: &[u8], id: &str) -> Result<Manifest, S3Error> {
+        let s = self.get(bucket, key, id)?;
+        let g = s.manifest.lock().await;
+        Ok(g.clone())
+    }
+}

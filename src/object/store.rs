@@ -1,0 +1,614 @@
+//! The object layer: buckets (each with its bucket index) and objects
+//! (data chunks and a head in the node's segment store), joined by the
+//! index transaction: prepare on the key's shard -> data chunks -> head
+//! (the commit point, fsynced) -> complete -> acknowledge.
+//!
+//! Memory per upload is bounded: the body is cut into chunks of
+//! [`CHUNK_BYTES`] and at most [`CHUNKS_IN_FLIGHT`] chunk appends are
+//! outstanding, so a PUT holds at most about
+//! `(CHUNKS_IN_FLIGHT + 1) * CHUNK_BYTES` of body whatever its size.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use md5::{Digest, Md5};
+use parking_lot::RwLock;
+
+use super::bucket_meta::BucketMeta;
+use super::head::{Chunk, ObjectHead};
+use crate::index::bucket::{BucketIndex, BucketIndexOptions, HeadResolver, ListMode, Resolved};
+use crate::index::entry::IndexEntry;
+use crate::index::key::SortKey;
+use crate::index::listing::{ListPage, ListParams};
+use crate::io::{Io, OpenMode};
+use crate::s3::{S3Error, S3ErrorCode};
+use crate::segment::{PayloadCrc, RecordKind, RecordLoc, SegmentStore};
+
+/// Bytes of object data per data record.
+pub const CHUNK_BYTES: usize = 1024 * 1024;
+/// Chunk appends one upload may have outstanding.
+pub const CHUNKS_IN_FLIGHT: usize = 2;
+/// Largest single PUT (S3's limit).
+pub const PUT_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
+
+/// A request body, read frame by frame.
+pub trait BodySource {
+    /// The next bytes, `None` at the end.
+    fn next(&mut self) -> impl std::future::Future<Output = Option<Result<Bytes, S3Error>>>;
+}
+
+pub struct Bucket {
+    pub name: String,
+    pub meta: BucketMeta,
+    pub index: BucketIndex,
+    dir: PathBuf,
+    /// Writers hold it shared; DeleteBucket holds it exclusively.
+    gate: tokio::sync::RwLock<()>,
+}
+
+impl Bucket {
+    /// Held by writers while they write into the bucket.
+    pub async fn gate_read(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.gate.read().await
+    }
+}
+
+pub struct ObjectStore {
+    io: Io,
+    data_dir: PathBuf,
+    segments: SegmentStore,
+    buckets: RwLock<HashMap<String, Arc<Bucket>>>,
+    index_options: BucketIndexOptions,
+    owner: String,
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> S3Error {
+    S3Error::new(S3ErrorCode::InternalError, format!("{what}: {e}"))
+}
+
+fn no_bucket(name: &str) -> S3Error {
+    S3Error::new(
+        S3ErrorCode::NoSuchBucket,
+        format!("The specified bucket does not exist: {name}"),
+    )
+}
+
+/// What a PUT stored.
+#[derive(Clone, Debug)]
+pub struct PutOutcome {
+    pub etag: [u8; 16],
+    pub size: u64,
+    pub mtime_nanos: u64,
+}
+
+/// An object found for GET/HEAD: its index entry and head.
+#[derive(Clone, Debug)]
+pub struct FoundObject {
+    pub entry: IndexEntry,
+    pub head: ObjectHead,
+}
+
+/// Hex of an ETag's bytes (and `-N` for multipart).
+pub fn etag_string(etag: &[u8; 16], parts: u16) -> String {
+    let mut s: String = etag.iter().map(|b| format!("{b:02x}")).collect();
+    if parts > 0 {
+        s.push_str(&format!("-{parts}"));
+    }
+    s
+}
+
+impl ObjectStore {
+    /// Opens every bucket under `<data_dir>/buckets`.
+    pub fn open(
+        io: &Io,
+        data_dir: &Path,
+        segments: SegmentStore,
+        index_options: BucketIndexOptions,
+        owner: &str,
+    ) -> Result<ObjectStore, String> {
+        let bdir = data_dir.join("buckets");
+        io.create_dir_all(&bdir)
+            .map_err(|e| format!("creating {}: {e}", bdir.display()))?;
+        let mut buckets = HashMap::new();
+        for name in io
+            .list_dir(&bdir)
+            .map_err(|e| format!("listing {}: {e}", bdir.display()))?
+        {
+            let dir = bdir.join(&name);
+            let meta_path = dir.join("BUCKET");
+            if !io.exists(&meta_path).unwrap_or(false) {
+                // A bucket whose creation did not finish, or whose delete
+                // did: nothing was acknowledged in it.
+                remove_tree(&dir);
+                continue;
+            }
+            let b = io
+                .read_file(&meta_path)
+                .map_err(|e| format!("reading {}: {e}", meta_path.display()))?;
+            let meta =
+                BucketMeta::decode(&b).map_err(|e| format!("{}: {e}", meta_path.display()))?;
+            let index = BucketIndex::open(io, &dir.join("index"), index_options)
+                .map_err(|e| format!("opening the index of bucket {name}: {e}"))?;
+            buckets.insert(
+                name.clone(),
+                Arc::new(Bucket {
+                    name,
+                    meta,
+                    index,
+                    dir,
+                    gate: tokio::sync::RwLock::new(()),
+                }),
+            );
+        }
+        Ok(ObjectStore {
+            io: io.clone(),
+            data_dir: data_dir.to_path_buf(),
+            segments,
+            buckets: RwLock::new(buckets),
+            index_options,
+            owner: owner.to_string(),
+        })
+    }
+
+    pub fn segments(&self) -> &SegmentStore {
+        &self.segments
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    pub fn bucket(&self, name: &str) -> Result<Arc<Bucket>, S3Error> {
+        self.buckets
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| no_bucket(name))
+    }
+
+    /// (name, created) of every bucket, by name.
+    pub fn list_buckets(&self) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = self
+            .buckets
+            .read()
+            .values()
+            .map(|b| (b.name.clone(), b.meta.created_nanos))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Creates a bucket; `BucketAlreadyOwnedByYou` if it exists (one
+    /// owner per node for now).
+    pub fn create_bucket(&self, name: &str, location: Option<&str>) -> Result<(), S3Error> {
+        crate::s3::names::validate_bucket_name(name)?;
+        let mut buckets = self.buckets.write();
+        if buckets.contains_key(name) {
+            return Err(S3Error::new(
+                S3ErrorCode::BucketAlreadyOwnedByYou,
+                "Your previous request to create the named bucket succeeded and you already own it.",
+            ));
+        }
+        let dir = self.data_dir.join("buckets").join(name);
+        let meta = BucketMeta {
+            created_nanos: crate::clock::now_nanos(),
+            shards: self.index_options.shards,
+            versioning: 0,
+            location: location.unwrap_or_default().to_string(),
+            owner: self.owner.clone(),
+        };
+        let index = BucketIndex::open(&self.io, &dir.join("index"), self.index_options)
+            .map_err(|e| internal("creating the bucket index", e))?;
+        let bytes = meta.encode().map_err(|e| internal("bucket record", e))?;
+        // The record last: a bucket exists once it is durable.
+        self.io
+            .write_file_atomic(&dir.join("BUCKET"), &bytes, 0o644)
+            .map_err(|e| internal("writing the bucket record", e))?;
+        buckets.insert(
+            name.to_string(),
+            Arc::new(Bucket {
+                name: name.to_string(),
+                meta,
+                index,
+                dir,
+                gate: tokio::sync::RwLock::new(()),
+            }),
+        );
+        Ok(())
+    }
+
+    /// Deletes an empty bucket (`BucketNotEmpty` otherwise).
+    pub async fn delete_bucket(&self, name: &str) -> Result<(), S3Error> {
+        let bucket = self.bucket(name)?;
+        let _held = bucket.gate.write().await;
+        let page = bucket
+            .index
+            .list(
+                &ListParams {
+                    max_keys: 1,
+                    ..ListParams::default()
+                },
+                ListMode::Versions,
+                Some(&self.resolver(&bucket.name)),
+            )
+            .await
+            .map_err(|e| internal("listing", e))?;
+        if !page.items.is_empty() {
+            return Err(S3Error::new(
+                S3ErrorCode::BucketNotEmpty,
+                "The bucket you tried to delete is not empty",
+            ));
+        }
+        // Removing the record is the commit point of the delete.
+        self.io
+            .remove_file(&bucket.dir.join("BUCKET"))
+            .map_err(|e| internal("removing the bucket record", e))?;
+        self.io
+            .sync_dir(&bucket.dir)
+            .map_err(|e| internal("syncing", e))?;
+        self.buckets.write().remove(name);
+        remove_tree(&bucket.dir);
+        Ok(())
+    }
+
+    /// The resolver dir suggest uses for `bucket`.
+    pub fn resolver(&self, bucket: &str) -> SegmentResolver {
+        SegmentResolver {
+            io: self.io.clone(),
+            dir: self.segments.dir().to_path_buf(),
+            bucket: bucket.to_string(),
+        }
+    }
+
+    /// Stores an object: streams `body` into data chunks, then the head,
+    /// inside one index transaction.
+    pub async fn put_object<B: BodySource>(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        meta: Vec<(String, String)>,
+        expected_len: Option<u64>,
+        content_md5: Option<[u8; 16]>,
+        body: &mut B,
+    ) -> Result<PutOutcome, S3Error> {
+        crate::s3::names::validate_object_key(key)?;
+        if expected_len.is_some_and(|n| n > PUT_BYTES_MAX) {
+            return Err(S3Error::new(
+                S3ErrorCode::EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed object size (5 GiB); use multipart upload",
+            ));
+        }
+        let b = self.bucket(bucket)?;
+        let _gate = b.gate.read().await;
+        let txn = b
+            .index
+            .prepare(key)
+            .await
+            .map_err(|e| internal("preparing the index", e))?;
+        let stored = match self.write_data(body, PUT_BYTES_MAX).await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = b.index.cancel(txn).await;
+                return Err(e);
+            }
+        };
+        let check = || -> Result<(), S3Error> {
+            if let Some(n) = expected_len {
+                if n != stored.size {
+                    return Err(S3Error::new(
+                        S3ErrorCode::IncompleteBody,
+                        format!("You did not provide the number of bytes specified by the Content-Length HTTP header ({} of {n})", stored.size),
+                    ));
+                }
+            }
+            if let Some(m) = content_md5 {
+                if m != stored.md5 {
+                    return Err(S3Error::new(
+                        S3ErrorCode::BadDigest,
+                        "The Content-MD5 you specified did not match what we received.",
+                    ));
+                }
+            }
+            Ok(())
+        };
+        if let Err(e) = check() {
+            let _ = b.index.cancel(txn).await;
+            return Err(e);
+        }
+        let mtime = crate::clock::now_nanos();
+        let head = ObjectHead {
+            tag: txn.tag(),
+            mtime_nanos: mtime,
+            size: stored.size,
+            etag: stored.md5,
+            bucket: bucket.to_string(),
+            key: key.to_vec(),
+            meta,
+            chunks: stored.chunks,
+            ..ObjectHead::default()
+        };
+        let entry = match self.write_head(&head).await {
+            Ok(loc) => head_entry(&head, loc),
+            Err(e) => {
+                let _ = b.index.cancel(txn).await;
+                return Err(e);
+            }
+        };
+        b.index
+            .complete(txn, SortKey::Head { key: key.to_vec() }, Some(entry))
+            .await
+            .map_err(|e| internal("completing the index", e))?;
+        Ok(PutOutcome {
+            etag: stored.md5,
+            size: stored.size,
+            mtime_nanos: mtime,
+        })
+    }
+
+    /// Appends an object head (or tombstone); returns where it is.
+    pub async fn write_head(&self, head: &ObjectHead) -> Result<RecordLoc, S3Error> {
+        let bytes = head
+            .encode()
+            .map_err(|e| S3Error::new(S3ErrorCode::InvalidArgument, e.to_string()))?;
+        let kind = if head.delete {
+            RecordKind::Tombstone
+        } else {
+            RecordKind::ObjectHead
+        };
+        self.segments
+            .append(kind, Bytes::from(bytes))
+            .await
+            .map_err(|e| internal("writing the object head", e))
+    }
+
+    /// Streams `body` into data records (at most `limit` bytes).
+    pub async fn write_data<B: BodySource>(
+        &self,
+        body: &mut B,
+        limit: u64,
+    ) -> Result<StoredData, S3Error> {
+        let mut md5 = Md5::new();
+        let mut buf = BytesMut::with_capacity(CHUNK_BYTES);
+        let mut size = 0u64;
+        let mut in_flight: VecDeque<tokio::task::JoinHandle<Result<Vec<RecordLoc>, String>>> =
+            VecDeque::new();
+        let mut chunks = Vec::new();
+        let mut lens = Vec::new();
+        let mut ended = false;
+        while !ended {
+            match body.next().await {
+                Some(Ok(frame)) => {
+                    size += frame.len() as u64;
+                    if size > limit {
+                        return Err(S3Error::new(
+                            S3ErrorCode::EntityTooLarge,
+                            "Your proposed upload exceeds the maximum allowed size",
+                        ));
+                    }
+                    buf.extend_from_slice(&frame);
+                }
+                Some(Err(e)) => return Err(e),
+                None => ended = true,
+            }
+            while buf.len() >= CHUNK_BYTES || (ended && !buf.is_empty()) {
+                let take = buf.len().min(CHUNK_BYTES);
+                let chunk = buf.split_to(take).freeze();
+                md5.update(&chunk);
+                let crc = PayloadCrc::of(&chunk);
+                lens.push(chunk.len() as u32);
+                let segments = self.segments.clone();
+                in_flight.push_back(tokio::task::spawn_local(async move {
+                    segments
+                        .append_many_checksummed(vec![(RecordKind::DataChunk, chunk, crc)])
+                        .await
+                        .map_err(|e| e.to_string())
+                }));
+                if in_flight.len() >= CHUNKS_IN_FLIGHT {
+                    if let Some(h) = in_flight.pop_front() {
+                        chunks.extend(join_append(h).await?);
+                    }
+                }
+                if buf.capacity() < CHUNK_BYTES {
+                    buf.reserve(CHUNK_BYTES);
+                }
+            }
+        }
+        while let Some(h) = in_flight.pop_front() {
+            chunks.extend(join_append(h).await?);
+        }
+        let chunks = chunks
+            .into_iter()
+            .zip(lens)
+            .map(|(loc, len)| Chunk { loc, len })
+            .collect();
+        Ok(StoredData {
+            size,
+            md5: md5.finalize().into(),
+            chunks,
+        })
+    }
+
+    /// The current version of `key`, with its head.
+    pub async fn get_object(&self, bucket: &str, key: &[u8]) -> Result<FoundObject, S3Error> {
+        let b = self.bucket(bucket)?;
+        let entry = b
+            .index
+            .current(key)
+            .map_err(|e| internal("index lookup", e))?
+            .ok_or_else(|| {
+                S3Error::new(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
+            })?;
+        let rec = self
+            .segments
+            .read(entry.head)
+            .await
+            .map_err(|e| internal("reading the object head", e))?;
+        let head = ObjectHead::decode(&rec.payload).map_err(|e| internal("object head", e))?;
+        Ok(FoundObject { entry, head })
+    }
+
+    /// Reads one chunk (verified) and returns bytes `from..to` of it.
+    pub async fn read_chunk(&self, c: &Chunk, from: usize, to: usize) -> Result<Bytes, S3Error> {
+        let rec = self
+            .segments
+            .read(c.loc)
+            .await
+            .map_err(|e| internal("reading object data", e))?;
+        if rec.payload.len() != c.len as usize || to > rec.payload.len() || from > to {
+            return Err(internal(
+                "object data",
+                "chunk length differs from the head",
+            ));
+        }
+        Ok(rec.payload.slice(from..to))
+    }
+
+    /// Deletes `key` (a no-op success if it does not exist, as in S3).
+    pub async fn delete_object(&self, bucket: &str, key: &[u8]) -> Result<(), S3Error> {
+        crate::s3::names::validate_object_key(key)?;
+        let b = self.bucket(bucket)?;
+        let _gate = b.gate.read().await;
+        let txn = b
+            .index
+            .prepare(key)
+            .await
+            .map_err(|e| internal("preparing the index", e))?;
+        let head = ObjectHead {
+            delete: true,
+            tag: txn.tag(),
+            mtime_nanos: crate::clock::now_nanos(),
+            bucket: bucket.to_string(),
+            key: key.to_vec(),
+            ..ObjectHead::default()
+        };
+        if let Err(e) = self.write_head(&head).await {
+            let _ = b.index.cancel(txn).await;
+            return Err(e);
+        }
+        b.index
+            .complete(txn, SortKey::Head { key: key.to_vec() }, None)
+            .await
+            .map_err(|e| internal("completing the index", e))
+    }
+
+    /// One page of the current objects.
+    pub async fn list_objects(
+        &self,
+        bucket: &str,
+        params: &ListParams,
+    ) -> Result<ListPage<IndexEntry>, S3Error> {
+        let b = self.bucket(bucket)?;
+        let resolver = self.resolver(bucket);
+        b.index
+            .list(params, ListMode::Current, Some(&resolver))
+            .await
+            .map_err(|e| internal("listing", e))
+    }
+
+    /// Commits every bucket's index and trims its logs.
+    pub async fn checkpoint(&self) -> Result<(), String> {
+        let buckets: Vec<Arc<Bucket>> = self.buckets.read().values().cloned().collect();
+        for b in buckets {
+            b.index
+                .checkpoint()
+                .await
+                .map_err(|e| format!("checkpointing bucket {}: {e}", b.name))?;
+        }
+        Ok(())
+    }
+}
+
+/// What `write_data` stored.
+pub struct StoredData {
+    pub size: u64,
+    pub md5: [u8; 16],
+    pub chunks: Vec<Chunk>,
+}
+
+async fn join_append(
+    h: tokio::task::JoinHandle<Result<Vec<RecordLoc>, String>>,
+) -> Result<Vec<RecordLoc>, S3Error> {
+    match h.await {
+        Ok(Ok(locs)) => Ok(locs),
+        Ok(Err(e)) => Err(internal("writing object data", e)),
+        Err(e) => Err(internal("writing object data", e)),
+    }
+}
+
+/// The index entry for a head written at `loc`.
+pub fn head_entry(head: &ObjectHead, loc: RecordLoc) -> IndexEntry {
+    IndexEntry {
+        size: head.size,
+        mtime_nanos: head.mtime_nanos,
+        etag: head.etag,
+        etag_parts: head.etag_parts,
+        head: loc,
+        version_id: head.version_id,
+        delete_marker: head.delete_marker,
+        storage_class: head.storage_class,
+        ..IndexEntry::default()
+    }
+}
+
+/// Dir suggest's view of the segment store: finds the head record a
+/// transaction wrote by scanning segments, newest first. It runs only for
+/// transactions whose writer died (after a crash), once each.
+pub struct SegmentResolver {
+    io: Io,
+    dir: PathBuf,
+    bucket: String,
+}
+
+impl HeadResolver for SegmentResolver {
+    fn resolve(&self, key: &[u8], tag: u64) -> Result<Resolved, String> {
+        let (ids, _) = crate::segment::recover::list_segments(&self.io, &self.dir)
+            .map_err(|e| e.to_string())?;
+        for id in ids.into_iter().rev() {
+            let path = crate::segment::segment_path(&self.dir, id);
+            let file = self
+                .io
+                .open(&path, OpenMode::Read)
+                .map_err(|e| format!("opening {}: {e}", path.display()))?;
+            let mut found = None;
+            crate::segment::scan::scan_segment(&file, |info, payload| {
+                if found.is_some()
+                    || !matches!(info.kind, RecordKind::ObjectHead | RecordKind::Tombstone)
+                {
+                    return;
+                }
+                let Ok(h) = ObjectHead::decode(payload) else {
+                    return;
+                };
+                if h.tag == tag && h.key == key && h.bucket == self.bucket {
+                    let loc = RecordLoc {
+                        segment: id,
+                        offset: info.offset,
+                        len: info.len(),
+                    };
+                    found = Some((h, loc));
+                }
+            })
+            .map_err(|e| format!("{e:?}"))?;
+            if let Some((h, loc)) = found {
+                let target = if h.versioned {
+                    SortKey::Version {
+                        key: key.to_vec(),
+                        version: h.version_id,
+                    }
+                } else {
+                    SortKey::Head { key: key.to_vec() }
+                };
+                let entry = (!h.delete).then(|| head_entry(&h, loc));
+                return Ok(Resolved::Completed { key: target, entry });
+            }
+        }
+        Ok(Resolved::NotWritten)
+    }
+}
+
+fn remove_tree(dir: &Path) {
+    // Best effort: what is left is removed again at the next start.
+    let _ = std::fs::remove_dir_all(dir);
+}

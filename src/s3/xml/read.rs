@@ -1,0 +1,322 @@
+//! Request bodies: CompleteMultipartUpload, DeleteObjects (`Delete`) and
+//! CreateBucketConfiguration.
+//!
+//! What is accepted: namespace prefixes (only local names are compared),
+//! attributes, comments, processing instructions, whitespace between
+//! elements, and unknown elements anywhere (skipped with everything in
+//! them). What is `MalformedXML`: anything not well-formed (mismatched or
+//! unclosed tags, bad entities, a second root, text outside the root, a
+//! DOCTYPE), the wrong root element, a required element missing or given
+//! twice, a known leaf element holding elements, and more than the caps
+//! below. The body size cap (1 MiB) is the caller's.
+//!
+//! Text follows XML 1.0: raw line ends (`\r\n`, `\r`) read as `\n`, and a
+//! `\r` that matters is sent as `&#xD;` (botocore does exactly that).
+//! Object keys are taken as written, spaces and all; other values are
+//! trimmed.
+
+use std::borrow::Cow;
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+use crate::s3::{S3Error, S3ErrorCode};
+
+/// Most parts one CompleteMultipartUpload may list (S3's part limit).
+pub const COMPLETE_PARTS_MAX: usize = 10_000;
+/// Most objects one DeleteObjects may name (S3's limit).
+pub const DELETE_OBJECTS_MAX: usize = 1_000;
+/// Most elements of any one body: room for `COMPLETE_PARTS_MAX` parts with
+/// PartNumber, ETag and a few checksums each.
+pub const ELEMENTS_MAX: usize = 100_000;
+/// Deepest element nesting of any one body (S3's need 3).
+pub const NESTING_MAX: usize = 16;
+
+/// A DeleteObjects request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeleteRequest {
+    /// Report only the failures.
+    pub quiet: bool,
+    /// `(key, version id)` in the order sent, 1 to [`DELETE_OBJECTS_MAX`].
+    /// Keys are not validated here (an empty key is returned as such).
+    pub objects: Vec<(String, Option<String>)>,
+}
+
+/// The `(part number, ETag)` list of a CompleteMultipartUpload, in the order
+/// sent (checking it ascends is the caller's: `InvalidPartOrder`). ETags are
+/// trimmed of whitespace and quotes. Checksum elements are ignored.
+///
+/// Errors: `MalformedXML` for a part number that is not a decimal u32 and
+/// for no parts or more than [`COMPLETE_PARTS_MAX`]; `InvalidArgument` for
+/// a part number outside 1..=10000 (the message S3 gives UploadPart).
+pub fn parse_complete_multipart(body: &[u8]) -> Result<Vec<(u32, String)>, S3Error> {
+    const ROOT: &str = "CompleteMultipartUpload";
+    let mut parts = Vec::new();
+    let mut part: Option<(Option<u32>, Option<String>)> = None;
+    walk(body, ROOT, |step| match step {
+        Step::Open(path) => {
+            if names_are(path, &[ROOT, "Part"]) {
+                if parts.len() >= COMPLETE_PARTS_MAX {
+                    return Err(malformed());
+                }
+                part = Some((None, None));
+            }
+            Ok(())
+        }
+        Step::Close(parents, element) => {
+            if names_are(parents, &[ROOT, "Part"]) {
+                let Some((number, etag)) = part.as_mut() else {
+                    return Err(malformed());
+                };
+                match element.name.as_str() {
+                    "PartNumber" => set_once(number, parse_part_number(&leaf(element)?)?),
+                    "ETag" => set_once(etag, leaf(element)?.trim().trim_matches('"').to_owned()),
+                    _ => Ok(()),
+                }
+            } else if names_are(parents, &[ROOT]) && element.name == "Part" {
+                match part.take() {
+                    Some((Some(number), Some(etag))) => {
+                        parts.push((number, etag));
+                        Ok(())
+                    }
+                    _ => Err(malformed()),
+                }
+            } else {
+                Ok(())
+            }
+        }
+    })?;
+    if parts.is_empty() {
+        return Err(malformed());
+    }
+    Ok(parts)
+}
+
+fn parse_part_number(text: &str) -> Result<u32, S3Error> {
+    let text = text.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(malformed());
+    }
+    let number: u32 = text.parse().map_err(|_| malformed())?;
+    if !(1..=10_000).contains(&number) {
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive",
+        ));
+    }
+    Ok(number)
+}
+
+/// A DeleteObjects body. `MalformedXML` for no objects, more than
+/// [`DELETE_OBJECTS_MAX`], an Object without a Key, or a Quiet that is not
+/// a boolean (`true`/`false`/`1`/`0`).
+pub fn parse_delete(body: &[u8]) -> Result<DeleteRequest, S3Error> {
+    const ROOT: &str = "Delete";
+    let mut request = DeleteRequest::default();
+    let mut quiet: Option<bool> = None;
+    let mut object: Option<(Option<String>, Option<String>)> = None;
+    walk(body, ROOT, |step| match step {
+        Step::Open(path) => {
+            if names_are(path, &[ROOT, "Object"]) {
+                if request.objects.len() >= DELETE_OBJECTS_MAX {
+                    return Err(malformed());
+                }
+                object = Some((None, None));
+            }
+            Ok(())
+        }
+        Step::Close(parents, element) => {
+            if names_are(parents, &[ROOT, "Object"]) {
+                let Some((key, version)) = object.as_mut() else {
+                    return Err(malformed());
+                };
+                match element.name.as_str() {
+                    "Key" => set_once(key, leaf(element)?),
+                    "VersionId" => set_once(version, leaf(element)?.trim().to_owned()),
+                    _ => Ok(()),
+                }
+            } else if names_are(parents, &[ROOT]) {
+                match element.name.as_str() {
+                    "Object" => match object.take() {
+                        Some((Some(key), version)) => {
+                            request.objects.push((key, version));
+                            Ok(())
+                        }
+                        _ => Err(malformed()),
+                    },
+                    "Quiet" => set_once(&mut quiet, parse_bool(&leaf(element)?)?),
+                    _ => Ok(()),
+                }
+            } else {
+                Ok(())
+            }
+        }
+    })?;
+    if request.objects.is_empty() {
+        return Err(malformed());
+    }
+    request.quiet = quiet.unwrap_or(false);
+    Ok(request)
+}
+
+fn parse_bool(text: &str) -> Result<bool, S3Error> {
+    match text.trim() {
+        t if t.eq_ignore_ascii_case("true") || t == "1" => Ok(true),
+        t if t.eq_ignore_ascii_case("false") || t == "0" => Ok(false),
+        _ => Err(malformed()),
+    }
+}
+
+/// A CreateBucket body: its LocationConstraint, `None` for an empty body
+/// (all whitespace counts as empty), no LocationConstraint or an empty one.
+pub fn parse_create_bucket(body: &[u8]) -> Result<Option<String>, S3Error> {
+    const ROOT: &str = "CreateBucketConfiguration";
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let mut location: Option<String> = None;
+    walk(body, ROOT, |step| match step {
+        Step::Close(parents, element)
+            if names_are(parents, &[ROOT]) && element.name == "LocationConstraint" =>
+        {
+            set_once(&mut location, leaf(element)?.trim().to_owned())
+        }
+        _ => Ok(()),
+    })?;
+    Ok(location.filter(|l| !l.is_empty()))
+}
+
+fn malformed() -> S3Error {
+    S3Error::new(
+        S3ErrorCode::MalformedXML,
+        "The XML you provided was not well-formed or did not validate against our published schema",
+    )
+}
+
+/// Stores `value` in an element's slot; a second one is `MalformedXML`.
+fn set_once<T>(slot: &mut Option<T>, value: T) -> Result<(), S3Error> {
+    if slot.is_some() {
+        return Err(malformed());
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// An element being read: its local name and text so far.
+struct Element {
+    name: String,
+    text: String,
+    has_children: bool,
+}
+
+/// The text of an element that must hold only text.
+fn leaf(element: Element) -> Result<String, S3Error> {
+    if element.has_children {
+        return Err(malformed());
+    }
+    Ok(element.text)
+}
+
+/// What [`walk`] reports.
+enum Step<'a> {
+    /// An element opened; the path from the root, itself last.
+    Open(&'a [Element]),
+    /// An element closed; the path to its parent, and the element.
+    Close(&'a [Element], Element),
+}
+
+fn names_are(path: &[Element], names: &[&str]) -> bool {
+    path.len() == names.len() && path.iter().zip(names).all(|(e, n)| e.name == *n)
+}
+
+/// Reads `body` as one well-formed XML document whose root's local name is
+/// `root`, reporting each element's opening and closing to `visit`.
+fn walk(
+    body: &[u8],
+    root: &str,
+    mut visit: impl FnMut(Step<'_>) -> Result<(), S3Error>,
+) -> Result<(), S3Error> {
+    let mut reader = Reader::from_reader(body);
+    let mut stack: Vec<Element> = Vec::new();
+    let (mut elements, mut root_done) = (0usize, false);
+    loop {
+        let event = reader.read_event().map_err(|_| malformed())?;
+        let start = match &event {
+            Event::Start(e) | Event::Empty(e) => Some(e),
+            _ => None,
+        };
+        if let Some(start) = start {
+            elements += 1;
+            if root_done || elements > ELEMENTS_MAX || stack.len() >= NESTING_MAX {
+                return Err(malformed());
+            }
+            let name = local_name(start)?;
+            if stack.is_empty() && name != root {
+                return Err(malformed());
+            }
+            if let Some(parent) = stack.last_mut() {
+                parent.has_children = true;
+            }
+            stack.push(Element {
+                name,
+                text: String::new(),
+                has_children: false,
+            });
+            visit(Step::Open(&stack))?;
+        }
+        match event {
+            Event::Start(_) | Event::Comment(_) | Event::PI(_) => {}
+            Event::Empty(_) | Event::End(_) => {
+                let element = stack.pop().ok_or_else(malformed)?;
+                visit(Step::Close(&stack, element))?;
+                root_done = stack.is_empty();
+            }
+            Event::Text(t) => append_text(&mut stack, &t, true)?,
+            Event::CData(t) => append_text(&mut stack, &t, false)?,
+            Event::Decl(_) if elements == 0 => {}
+            Event::Decl(_) | Event::DocType(_) => return Err(malformed()),
+            Event::Eof if root_done => return Ok(()),
+            Event::Eof => return Err(malformed()),
+        }
+    }
+}
+
+/// The element's name without a namespace prefix; its attributes must be
+/// well-formed (no duplicates, quoted values).
+fn local_name(start: &BytesStart<'_>) -> Result<String, S3Error> {
+    for attribute in start.attributes() {
+        attribute.map_err(|_| malformed())?;
+    }
+    let name = start.local_name();
+    std::str::from_utf8(name.as_ref())
+        .map(str::to_owned)
+        .map_err(|_| malformed())
+}
+
+/// Adds raw text (`escaped`: entity references still in it, as in a Text
+/// event; not, as in CDATA) to the innermost open element. Outside the root
+/// only whitespace is allowed.
+fn append_text(stack: &mut [Element], raw: &[u8], escaped: bool) -> Result<(), S3Error> {
+    let raw = std::str::from_utf8(raw).map_err(|_| malformed())?;
+    let Some(element) = stack.last_mut() else {
+        let blank = escaped && raw.bytes().all(|b| b.is_ascii_whitespace());
+        return if blank { Ok(()) } else { Err(malformed()) };
+    };
+    let normalized = normalize_line_ends(raw);
+    if escaped {
+        let text = quick_xml::escape::unescape(&normalized).map_err(|_| malformed())?;
+        element.text.push_str(&text);
+    } else {
+        element.text.push_str(&normalized);
+    }
+    Ok(())
+}
+
+/// XML 1.0 §2.11: `\r\n` and a lone `\r` read as `\n`.
+fn normalize_line_ends(raw: &str) -> Cow<'_, str> {
+    if raw.contains('\r') {
+        Cow::Owned(raw.replace("\r\n", "\n").replace('\r', "\n"))
+    } else {
+        Cow::Borrowed(raw)
+    }
+}

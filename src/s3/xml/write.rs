@@ -1,0 +1,393 @@
+//! Response documents. Each starts with the XML declaration and puts the
+//! S3 namespace on its root; every piece of text goes through
+//! [`escape_text`], and with `encoding_url` the key-like fields S3 lists for
+//! `encoding-type=url` go through [`url_encode`] first.
+//!
+//! The argument structs are plain data: times are already ISO 8601
+//! ([`crate::s3::time::iso8601_millis`]), ETags already quoted.
+
+use std::borrow::Cow;
+
+use super::{escape_text, url_encode, S3_XMLNS};
+
+/// An owner or initiator, `(ID, DisplayName)`.
+pub type Owner = (String, String);
+
+/// One object of a listing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListEntry {
+    pub key: String,
+    pub last_modified_iso: String,
+    pub etag_quoted: String,
+    pub size: u64,
+    pub storage_class: String,
+    /// `(ID, DisplayName)`; written by ListObjects (v1) when present, by
+    /// ListObjectsV2 only with `fetch_owner`.
+    pub owner: Option<Owner>,
+}
+
+/// One page of ListObjects (v1) or ListObjectsV2; each writer uses the
+/// fields of its version and ignores the others'.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListObjectsResult {
+    pub bucket: String,
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub max_keys: u32,
+    pub is_truncated: bool,
+    /// `encoding-type=url`: encode Key, Prefix, Delimiter, Marker,
+    /// NextMarker, StartAfter and common prefixes, and say so.
+    pub encoding_url: bool,
+    /// v1: the request's marker (written even when empty, as S3 does).
+    pub marker: String,
+    /// v1: written when `Some` (S3 sends it only for a truncated page of a
+    /// listing with a delimiter).
+    pub next_marker: Option<String>,
+    /// v2: echoed when the request had one.
+    pub continuation_token: Option<String>,
+    /// v2: written when `Some` (a truncated page).
+    pub next_continuation_token: Option<String>,
+    /// v2: echoed when the request had one.
+    pub start_after: Option<String>,
+    /// v2: contents plus common prefixes of this page.
+    pub key_count: u32,
+    /// v2: write each entry's owner.
+    pub fetch_owner: bool,
+    pub contents: Vec<ListEntry>,
+    pub common_prefixes: Vec<String>,
+}
+
+/// One part of ListParts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartEntry {
+    pub part_number: u32,
+    pub last_modified_iso: String,
+    pub etag_quoted: String,
+    pub size: u64,
+}
+
+/// One page of ListParts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListPartsResult {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+    pub initiator: Owner,
+    pub owner: Owner,
+    pub storage_class: String,
+    pub part_number_marker: u32,
+    pub next_part_number_marker: u32,
+    pub max_parts: u32,
+    pub is_truncated: bool,
+    pub parts: Vec<PartEntry>,
+}
+
+/// One upload of ListMultipartUploads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UploadEntry {
+    pub key: String,
+    pub upload_id: String,
+    pub initiator: Owner,
+    pub owner: Owner,
+    pub storage_class: String,
+    pub initiated_iso: String,
+}
+
+/// One page of ListMultipartUploads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListUploadsResult {
+    pub bucket: String,
+    /// The request's markers, written even when empty.
+    pub key_marker: String,
+    pub upload_id_marker: String,
+    /// Written when `Some` (a truncated page).
+    pub next_key_marker: Option<String>,
+    pub next_upload_id_marker: Option<String>,
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub max_uploads: u32,
+    pub is_truncated: bool,
+    /// `encoding-type=url`: encode Key, Prefix, Delimiter, KeyMarker,
+    /// NextKeyMarker and common prefixes, and say so.
+    pub encoding_url: bool,
+    pub uploads: Vec<UploadEntry>,
+    pub common_prefixes: Vec<String>,
+}
+
+/// A document being written: declaration, root with namespace, children.
+struct Doc {
+    out: String,
+    root: &'static str,
+}
+
+impl Doc {
+    fn new(root: &'static str) -> Doc {
+        let mut out = String::with_capacity(256);
+        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");
+        out.push_str(root);
+        out.push_str(" xmlns=\"");
+        out.push_str(S3_XMLNS);
+        out.push_str("\">");
+        Doc { out, root }
+    }
+
+    fn open(&mut self, name: &str) {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push('>');
+    }
+
+    fn close(&mut self, name: &str) {
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
+    }
+
+    /// `<name>text</name>`, the text escaped.
+    fn leaf(&mut self, name: &str, text: &str) {
+        self.open(name);
+        self.out.push_str(&escape_text(text));
+        self.close(name);
+    }
+
+    fn leaf_opt(&mut self, name: &str, text: Option<&str>) {
+        if let Some(text) = text {
+            self.leaf(name, text);
+        }
+    }
+
+    fn owner(&mut self, name: &str, owner: &Owner) {
+        self.open(name);
+        self.leaf("ID", &owner.0);
+        self.leaf("DisplayName", &owner.1);
+        self.close(name);
+    }
+
+    fn common_prefixes(&mut self, prefixes: &[String], enc: impl Fn(&str) -> Cow<'_, str>) {
+        for prefix in prefixes {
+            self.open("CommonPrefixes");
+            self.leaf("Prefix", &enc(prefix));
+            self.close("CommonPrefixes");
+        }
+    }
+
+    fn finish(mut self) -> String {
+        let root = self.root;
+        self.close(root);
+        self.out
+    }
+}
+
+/// The url-encoder of `encoding-type=url`, or none.
+fn encoder(encoding_url: bool) -> impl Fn(&str) -> Cow<'_, str> {
+    move |s| match encoding_url {
+        true => Cow::Owned(url_encode(s)),
+        false => Cow::Borrowed(s),
+    }
+}
+
+/// ListBuckets (`ListAllMyBucketsResult`); `buckets` are `(name, creation
+/// date in ISO 8601)`.
+pub fn list_buckets(owner_id: &str, owner_name: &str, buckets: &[(String, String)]) -> String {
+    let mut doc = Doc::new("ListAllMyBucketsResult");
+    doc.open("Owner");
+    doc.leaf("ID", owner_id);
+    doc.leaf("DisplayName", owner_name);
+    doc.close("Owner");
+    doc.open("Buckets");
+    for (name, creation_iso) in buckets {
+        doc.open("Bucket");
+        doc.leaf("Name", name);
+        doc.leaf("CreationDate", creation_iso);
+        doc.close("Bucket");
+    }
+    doc.close("Buckets");
+    doc.finish()
+}
+
+/// GetBucketLocation: an empty element for us-east-1 (`None` or
+/// `"us-east-1"`), as S3 answers.
+pub fn location_constraint(region: Option<&str>) -> String {
+    let mut doc = Doc::new("LocationConstraint");
+    if let Some(region) = region.filter(|r| !r.is_empty() && *r != "us-east-1") {
+        doc.out.push_str(&escape_text(region));
+    }
+    doc.finish()
+}
+
+/// CreateMultipartUpload (`InitiateMultipartUploadResult`).
+pub fn initiate_multipart(bucket: &str, key: &str, upload_id: &str) -> String {
+    let mut doc = Doc::new("InitiateMultipartUploadResult");
+    doc.leaf("Bucket", bucket);
+    doc.leaf("Key", key);
+    doc.leaf("UploadId", upload_id);
+    doc.finish()
+}
+
+/// CompleteMultipartUpload (`CompleteMultipartUploadResult`).
+pub fn complete_multipart(location: &str, bucket: &str, key: &str, etag_quoted: &str) -> String {
+    let mut doc = Doc::new("CompleteMultipartUploadResult");
+    doc.leaf("Location", location);
+    doc.leaf("Bucket", bucket);
+    doc.leaf("Key", key);
+    doc.leaf("ETag", etag_quoted);
+    doc.finish()
+}
+
+/// DeleteObjects (`DeleteResult`): the deleted `(key, version id)` (none in
+/// quiet mode; the caller leaves them out) and the failures `(key, code,
+/// message)`, code as [`crate::s3::S3ErrorCode::as_str`] spells it.
+pub fn delete_result(
+    deleted: &[(String, Option<String>)],
+    errors: &[(String, String, String)],
+) -> String {
+    let mut doc = Doc::new("DeleteResult");
+    for (key, version_id) in deleted {
+        doc.open("Deleted");
+        doc.leaf("Key", key);
+        doc.leaf_opt("VersionId", version_id.as_deref());
+        doc.close("Deleted");
+    }
+    for (key, code, message) in errors {
+        doc.open("Error");
+        doc.leaf("Key", key);
+        doc.leaf("Code", code);
+        doc.leaf("Message", message);
+        doc.close("Error");
+    }
+    doc.finish()
+}
+
+/// ListObjects, version 1 (`ListBucketResult`).
+pub fn list_objects_v1(r: &ListObjectsResult) -> String {
+    let enc = encoder(r.encoding_url);
+    let mut doc = Doc::new("ListBucketResult");
+    doc.leaf("Name", &r.bucket);
+    doc.leaf("Prefix", &enc(&r.prefix));
+    doc.leaf("Marker", &enc(&r.marker));
+    doc.leaf_opt("NextMarker", r.next_marker.as_deref().map(&enc).as_deref());
+    doc.leaf("MaxKeys", &r.max_keys.to_string());
+    doc.leaf_opt("Delimiter", r.delimiter.as_deref().map(&enc).as_deref());
+    doc.leaf("IsTruncated", bool_text(r.is_truncated));
+    if r.encoding_url {
+        doc.leaf("EncodingType", "url");
+    }
+    for entry in &r.contents {
+        contents(&mut doc, entry, entry.owner.as_ref(), &enc);
+    }
+    doc.common_prefixes(&r.common_prefixes, &enc);
+    doc.finish()
+}
+
+/// ListObjectsV2 (`ListBucketResult`).
+pub fn list_objects_v2(r: &ListObjectsResult) -> String {
+    let enc = encoder(r.encoding_url);
+    let mut doc = Doc::new("ListBucketResult");
+    doc.leaf("Name", &r.bucket);
+    doc.leaf("Prefix", &enc(&r.prefix));
+    doc.leaf_opt("ContinuationToken", r.continuation_token.as_deref());
+    doc.leaf_opt(
+        "NextContinuationToken",
+        r.next_continuation_token.as_deref(),
+    );
+    doc.leaf_opt("StartAfter", r.start_after.as_deref().map(&enc).as_deref());
+    doc.leaf("KeyCount", &r.key_count.to_string());
+    doc.leaf("MaxKeys", &r.max_keys.to_string());
+    doc.leaf_opt("Delimiter", r.delimiter.as_deref().map(&enc).as_deref());
+    doc.leaf("IsTruncated", bool_text(r.is_truncated));
+    if r.encoding_url {
+        doc.leaf("EncodingType", "url");
+    }
+    for entry in &r.contents {
+        let owner = entry.owner.as_ref().filter(|_| r.fetch_owner);
+        contents(&mut doc, entry, owner, &enc);
+    }
+    doc.common_prefixes(&r.common_prefixes, &enc);
+    doc.finish()
+}
+
+fn contents(
+    doc: &mut Doc,
+    entry: &ListEntry,
+    owner: Option<&Owner>,
+    enc: &impl Fn(&str) -> Cow<'_, str>,
+) {
+    doc.open("Contents");
+    doc.leaf("Key", &enc(&entry.key));
+    doc.leaf("LastModified", &entry.last_modified_iso);
+    doc.leaf("ETag", &entry.etag_quoted);
+    doc.leaf("Size", &entry.size.to_string());
+    if let Some(owner) = owner {
+        doc.owner("Owner", owner);
+    }
+    doc.leaf("StorageClass", &entry.storage_class);
+    doc.close("Contents");
+}
+
+/// ListParts (`ListPartsResult`).
+pub fn list_parts(r: &ListPartsResult) -> String {
+    let mut doc = Doc::new("ListPartsResult");
+    doc.leaf("Bucket", &r.bucket);
+    doc.leaf("Key", &r.key);
+    doc.leaf("UploadId", &r.upload_id);
+    doc.owner("Initiator", &r.initiator);
+    doc.owner("Owner", &r.owner);
+    doc.leaf("StorageClass", &r.storage_class);
+    doc.leaf("PartNumberMarker", &r.part_number_marker.to_string());
+    doc.leaf(
+        "NextPartNumberMarker",
+        &r.next_part_number_marker.to_string(),
+    );
+    doc.leaf("MaxParts", &r.max_parts.to_string());
+    doc.leaf("IsTruncated", bool_text(r.is_truncated));
+    for part in &r.parts {
+        doc.open("Part");
+        doc.leaf("PartNumber", &part.part_number.to_string());
+        doc.leaf("LastModified", &part.last_modified_iso);
+        doc.leaf("ETag", &part.etag_quoted);
+        doc.leaf("Size", &part.size.to_string());
+        doc.close("Part");
+    }
+    doc.finish()
+}
+
+/// ListMultipartUploads (`ListMultipartUploadsResult`).
+pub fn list_multipart_uploads(r: &ListUploadsResult) -> String {
+    let enc = encoder(r.encoding_url);
+    let mut doc = Doc::new("ListMultipartUploadsResult");
+    doc.leaf("Bucket", &r.bucket);
+    doc.leaf("KeyMarker", &enc(&r.key_marker));
+    doc.leaf("UploadIdMarker", &r.upload_id_marker);
+    doc.leaf_opt(
+        "NextKeyMarker",
+        r.next_key_marker.as_deref().map(&enc).as_deref(),
+    );
+    doc.leaf_opt("NextUploadIdMarker", r.next_upload_id_marker.as_deref());
+    doc.leaf_opt("Delimiter", r.delimiter.as_deref().map(&enc).as_deref());
+    doc.leaf("Prefix", &enc(&r.prefix));
+    doc.leaf("MaxUploads", &r.max_uploads.to_string());
+    doc.leaf("IsTruncated", bool_text(r.is_truncated));
+    if r.encoding_url {
+        doc.leaf("EncodingType", "url");
+    }
+    for upload in &r.uploads {
+        doc.open("Upload");
+        doc.leaf("Key", &enc(&upload.key));
+        doc.leaf("UploadId", &upload.upload_id);
+        doc.owner("Initiator", &upload.initiator);
+        doc.owner("Owner", &upload.owner);
+        doc.leaf("StorageClass", &upload.storage_class);
+        doc.leaf("Initiated", &upload.initiated_iso);
+        doc.close("Upload");
+    }
+    doc.common_prefixes(&r.common_prefixes, &enc);
+    doc.finish()
+}
+
+fn bool_text(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
+}

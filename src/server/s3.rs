@@ -1,0 +1,992 @@
+//! The S3 API: authenticate, route, run the operation on the object
+//! store, answer. Every failure is an [`S3Error`] rendered as S3 XML with
+//! the request id; nothing is changed by a request that fails before its
+//! commit point.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use tokio::sync::mpsc;
+
+use super::body::{Payload, RequestBody, ResponseBody};
+use crate::index::listing::ListParams;
+use crate::object::multipart::Uploads;
+use crate::object::store::{etag_string, FoundObject};
+use crate::object::ObjectStore;
+use crate::s3::chunked::{ChunkSigning, ChunkedDecoder};
+use crate::s3::sigv4::{self, PayloadHash, SecretLookup, SigningKeyCache, Verified};
+use crate::s3::{range, time, xml, S3Error, S3ErrorCode};
+
+/// Bytes of an XML request body shale reads (a 1000-key delete is ~100 KiB).
+const XML_BODY_MAX: usize = 2 * 1024 * 1024;
+
+/// One access key and its secret (the root credentials until users come).
+pub struct StaticSecrets {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl SecretLookup for StaticSecrets {
+    fn secret_for(&self, access_key: &str) -> Option<String> {
+        (access_key == self.access_key).then(|| self.secret_key.clone())
+    }
+}
+
+/// Everything a request needs.
+pub struct Node {
+    pub store: ObjectStore,
+    pub uploads: Uploads,
+    pub secrets: Box<dyn SecretLookup>,
+    pub keys: SigningKeyCache,
+    /// Virtual-hosted-style requests: `<bucket>.<base_domain>`.
+    pub base_domain: Option<String>,
+    pub region: String,
+    request_ids: AtomicU64,
+}
+
+impl Node {
+    pub fn new(
+        store: ObjectStore,
+        uploads: Uploads,
+        secrets: Box<dyn SecretLookup>,
+        base_domain: Option<String>,
+        region: String,
+    ) -> Node {
+        Node {
+            store,
+            uploads,
+            secrets,
+            keys: SigningKeyCache::new(),
+            base_domain,
+            region,
+            request_ids: AtomicU64::new(crate::clock::now_nanos() & 0x0000_FFFF_FFFF_FFFF),
+        }
+    }
+}
+
+fn err(code: S3ErrorCode, msg: impl Into<String>) -> S3Error {
+    S3Error::new(code, msg)
+}
+
+/// Percent-decodes a URI component into bytes ('+' stays '+').
+pub fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'%' {
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            if let Some(v) = hex {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+fn parse_query(q: Option<&str>) -> HashMap<String, String> {
+    let mut m = HashMap::new();
+    for pair in q.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        m.insert(
+            String::from_utf8_lossy(&percent_decode(k)).into_owned(),
+            String::from_utf8_lossy(&percent_decode(v)).into_owned(),
+        );
+    }
+    m
+}
+
+/// (bucket, key) the request addresses.
+fn address(node: &Node, req: &Request<Incoming>) -> (Option<String>, Option<Vec<u8>>) {
+    let path = req.uri().path();
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| {
+            h.rsplit_once(':')
+                .map_or(h, |(a, _)| a)
+                .to_ascii_lowercase()
+        });
+    let virtual_bucket = match (&node.base_domain, host) {
+        (Some(d), Some(h)) => h
+            .strip_suffix(d.as_str())
+            .and_then(|b| b.strip_suffix('.'))
+            .filter(|b| !b.is_empty())
+            .map(str::to_string),
+        _ => None,
+    };
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    match virtual_bucket {
+        Some(b) => {
+            let key = percent_decode(rest);
+            (Some(b), (!key.is_empty()).then_some(key))
+        }
+        None => {
+            let (b, k) = rest.split_once('/').unwrap_or((rest, ""));
+            let bucket = String::from_utf8_lossy(&percent_decode(b)).into_owned();
+            let key = percent_decode(k);
+            (
+                (!bucket.is_empty()).then_some(bucket),
+                (!key.is_empty()).then_some(key),
+            )
+        }
+    }
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn xml_response(status: StatusCode, body: String) -> Result<Response<ResponseBody>, S3Error> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/xml")
+        .body(ResponseBody::from_string(body))
+        .map_err(|e| err(S3ErrorCode::InternalError, e.to_string()))
+}
+
+fn empty(status: StatusCode) -> Result<Response<ResponseBody>, S3Error> {
+    Response::builder()
+        .status(status)
+        .body(ResponseBody::empty())
+        .map_err(|e| err(S3ErrorCode::InternalError, e.to_string()))
+}
+
+/// Serves one request.
+pub async fn handle(req: Request<Incoming>, node: Arc<Node>) -> Response<ResponseBody> {
+    let id = format!("{:016X}", node.request_ids.fetch_add(1, Ordering::Relaxed));
+    let resource = req.uri().path().to_string();
+    let head_request = req.method() == Method::HEAD;
+    let mut resp = match route(req, &node).await {
+        Ok(r) => r,
+        Err(e) => {
+            let body = if head_request {
+                ResponseBody::empty()
+            } else {
+                ResponseBody::from_string(e.to_xml(&resource, &id))
+            };
+            let mut r = Response::new(body);
+            *r.status_mut() = e.code.status();
+            if !head_request {
+                r.headers_mut()
+                    .insert("content-type", HeaderValue::from_static("application/xml"));
+            }
+            r
+        }
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert("x-amz-request-id", v);
+    }
+    h.insert("server", HeaderValue::from_static("shale"));
+    resp
+}
+
+async fn route(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseBody>, S3Error> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let auth = sigv4::verify(
+        req.method(),
+        req.uri(),
+        req.headers(),
+        now,
+        node.secrets.as_ref(),
+        &node.keys,
+    )?;
+    let (bucket, key) = address(node, &req);
+    let query = parse_query(req.uri().query());
+    let method = req.method().clone();
+    let headers = req.headers().clone();
+    let payload = payload_of(&auth, &headers)?;
+    let body = RequestBody::new(req.into_body(), payload);
+    let op = Op {
+        node,
+        headers: &headers,
+        query: &query,
+    };
+    match (method, bucket, key) {
+        (Method::GET, None, None) => op.list_buckets(),
+        (_, None, _) => Err(err(
+            S3ErrorCode::MethodNotAllowed,
+            "unsupported operation on the service",
+        )),
+        (m, Some(b), None) => op.bucket_op(m, &b, body).await,
+        (m, Some(b), Some(k)) => op.object_op(m, &b, &k, body).await,
+    }
+}
+
+/// How the request body is protected, from the verified signature.
+fn payload_of(auth: &Verified, headers: &HeaderMap) -> Result<Payload, S3Error> {
+    let signing = || ChunkSigning {
+        signing_key: auth.signing_key,
+        amz_date: auth.amz_date.clone(),
+        scope: auth.scope.clone(),
+        seed_signature: auth.signature.clone(),
+    };
+    let _ = headers;
+    Ok(match &auth.payload {
+        PayloadHash::Unsigned => Payload::Plain,
+        PayloadHash::Sha256(h) => Payload::Sha256(*h),
+        PayloadHash::StreamingSigned => {
+            Payload::Chunked(Box::new(ChunkedDecoder::new(Some(signing()), false)))
+        }
+        PayloadHash::StreamingSignedTrailer => {
+            Payload::Chunked(Box::new(ChunkedDecoder::new(Some(signing()), true)))
+        }
+        PayloadHash::StreamingUnsignedTrailer => {
+            Payload::Chunked(Box::new(ChunkedDecoder::new(None, true)))
+        }
+    })
+}
+
+/// The declared length of the object bytes: `x-amz-decoded-content-length`
+/// for aws-chunked bodies, else `Content-Length`.
+fn object_length(headers: &HeaderMap, chunked: bool) -> Result<Option<u64>, S3Error> {
+    let name = if chunked {
+        "x-amz-decoded-content-length"
+    } else {
+        "content-length"
+    };
+    match header(headers, name) {
+        Some(v) => v.trim().parse().map(Some).map_err(|_| {
+            err(
+                S3ErrorCode::InvalidArgument,
+                format!("{name} is not a number"),
+            )
+        }),
+        None if chunked => Err(err(
+            S3ErrorCode::MissingContentLength,
+            "x-amz-decoded-content-length is required with aws-chunked bodies",
+        )),
+        None => Ok(None),
+    }
+}
+
+fn content_md5(headers: &HeaderMap) -> Result<Option<[u8; 16]>, S3Error> {
+    match header(headers, "content-md5") {
+        None => Ok(None),
+        Some(v) => base64::engine::general_purpose::STANDARD
+            .decode(v.trim())
+            .ok()
+            .and_then(|b| <[u8; 16]>::try_from(b).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                err(
+                    S3ErrorCode::InvalidDigest,
+                    "The Content-MD5 you specified is not valid.",
+                )
+            }),
+    }
+}
+
+/// Headers stored with an object and returned on GET/HEAD.
+const STORED_HEADERS: [&str; 6] = [
+    "content-type",
+    "content-encoding",
+    "content-disposition",
+    "content-language",
+    "cache-control",
+    "expires",
+];
+
+fn object_meta(headers: &HeaderMap) -> Vec<(String, String)> {
+    let mut meta = Vec::new();
+    for (name, value) in headers {
+        let n = name.as_str();
+        let Ok(v) = value.to_str() else { continue };
+        if n == "content-encoding" {
+            // aws-chunked is transport framing, not the object's encoding.
+            let rest: Vec<&str> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.eq_ignore_ascii_case("aws-chunked") && !t.is_empty())
+                .collect();
+            if !rest.is_empty() {
+                meta.push((n.to_string(), rest.join(",")));
+            }
+        } else if n.starts_with("x-amz-meta-") || STORED_HEADERS.contains(&n) {
+            meta.push((n.to_string(), v.to_string()));
+        }
+    }
+    meta
+}
+
+struct Op<'a> {
+    node: &'a Node,
+    headers: &'a HeaderMap,
+    query: &'a HashMap<String, String>,
+}
+
+impl Op<'_> {
+    fn store(&self) -> &ObjectStore {
+        &self.node.store
+    }
+
+    fn q(&self, name: &str) -> Option<&str> {
+        self.query.get(name).map(String::as_str)
+    }
+
+    fn list_buckets(&self) -> Result<Response<ResponseBody>, S3Error> {
+        let buckets: Vec<(String, String)> = self
+            .store()
+            .list_buckets()
+            .into_iter()
+            .map(|(n, t)| (n, time::iso8601_millis(t)))
+            .collect();
+        let owner = self.store().owner();
+        xml_response(StatusCode::OK, xml::list_buckets(owner, owner, &buckets))
+    }
+
+    async fn bucket_op(
+        &self,
+        method: Method,
+        bucket: &str,
+        mut body: RequestBody,
+    ) -> Result<Response<ResponseBody>, S3Error> {
+        match method {
+            Method::PUT => {
+                if self.query.contains_key("versioning") || self.query.contains_key("acl") {
+                    return Err(err(S3ErrorCode::NotImplemented, "not implemented yet"));
+                }
+                let b = body.collect(XML_BODY_MAX).await?;
+                let location = xml::parse_create_bucket(&b)?;
+                self.store().create_bucket(bucket, location.as_deref())?;
+                let mut r = empty(StatusCode::OK)?;
+                if let Ok(v) = HeaderValue::from_str(&format!("/{bucket}")) {
+                    r.headers_mut().insert("location", v);
+                }
+                Ok(r)
+            }
+            Method::HEAD => {
+                self.store().bucket(bucket)?;
+                let mut r = empty(StatusCode::OK)?;
+                if let Ok(v) = HeaderValue::from_str(&self.node.region) {
+                    r.headers_mut().insert("x-amz-bucket-region", v);
+                }
+                Ok(r)
+            }
+            Method::DELETE => {
+                self.store().delete_bucket(bucket).await?;
+                empty(StatusCode::NO_CONTENT)
+            }
+            Method::GET if self.query.contains_key("location") => {
+                let b = self.store().bucket(bucket)?;
+                let loc = Some(b.meta.location.as_str()).filter(|l| !l.is_empty());
+                xml_response(StatusCode::OK, xml::location_constraint(loc))
+            }
+            Method::GET if self.query.contains_key("uploads") => {
+                self.store().bucket(bucket)?;
+                xml_response(StatusCode::OK, self.list_uploads(bucket)?)
+            }
+            Method::GET
+                if [
+                    "versioning",
+                    "acl",
+                    "policy",
+                    "lifecycle",
+                    "cors",
+                    "tagging",
+                    "versions",
+                ]
+                .iter()
+                .any(|q| self.query.contains_key(*q)) =>
+            {
+                Err(err(S3ErrorCode::NotImplemented, "not implemented yet"))
+            }
+            Method::GET => self.list_objects(bucket).await,
+            Method::POST if self.query.contains_key("delete") => {
+                self.delete_objects(bucket, body).await
+            }
+            _ => Err(err(
+                S3ErrorCode::MethodNotAllowed,
+                "The specified method is not allowed against this resource.",
+            )),
+        }
+    }
+
+    async fn list_objects(&self, bucket: &str) -> Result<Response<ResponseBody>, S3Error> {
+        let v2 = self.q("list-type") == Some("2");
+        let max_keys = match self.q("max-keys") {
+            Some(m) => m
+                .parse::<i64>()
+                .map_err(|_| err(S3ErrorCode::InvalidArgument, "max-keys must be an integer"))?,
+            None => 1000,
+        };
+        if max_keys < 0 {
+            return Err(err(
+                S3ErrorCode::InvalidArgument,
+                "max-keys must not be negative",
+            ));
+        }
+        let encoding_url = match self.q("encoding-type") {
+            None => false,
+            Some("url") => true,
+            Some(_) => {
+                return Err(err(
+                    S3ErrorCode::InvalidArgument,
+                    "Invalid Encoding Method specified in Request",
+                ))
+            }
+        };
+        let prefix = self.q("prefix").unwrap_or_default().to_string();
+        let delimiter = self
+            .q("delimiter")
+            .filter(|d| !d.is_empty())
+            .map(str::to_string);
+        let token = match self.q("continuation-token") {
+            Some(t) => Some(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(t)
+                    .map_err(|_| {
+                        err(
+                            S3ErrorCode::InvalidArgument,
+                            "The continuation token provided is incorrect",
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        let start_after = if v2 {
+            let sa = self.q("start-after").map(|s| s.as_bytes().to_vec());
+            match (sa, token.clone()) {
+                (Some(a), Some(t)) => Some(a.max(t)),
+                (a, t) => t.or(a),
+            }
+        } else {
+            self.q("marker").map(|s| s.as_bytes().to_vec())
+        };
+        let params = ListParams {
+            prefix: prefix.as_bytes().to_vec(),
+            delimiter: delimiter.as_ref().map(|d| d.as_bytes().to_vec()),
+            start_after,
+            max_keys: max_keys.clamp(0, 1000) as usize,
+        };
+        let page = if params.max_keys == 0 {
+            crate::index::listing::ListPage {
+                items: Vec::new(),
+                common_prefixes: Vec::new(),
+                truncated: false,
+                next_marker: None,
+            }
+        } else {
+            self.store().list_objects(bucket, &params).await?
+        };
+        let owner = (!v2 || self.q("fetch-owner") == Some("true")).then(|| {
+            (
+                self.store().owner().to_string(),
+                self.store().owner().to_string(),
+            )
+        });
+        let contents = page
+            .items
+            .iter()
+            .map(|(k, e)| xml::ListEntry {
+                key: String::from_utf8_lossy(k).into_owned(),
+                last_modified_iso: time::iso8601_millis(e.mtime_nanos),
+                etag_quoted: format!("\"{}\"", etag_string(&e.etag, e.etag_parts)),
+                size: e.size,
+                storage_class: "STANDARD".to_string(),
+                owner: owner.clone(),
+            })
+            .collect();
+        let next = page
+            .next_marker
+            .as_ref()
+            .filter(|_| page.truncated)
+            .map(|m| String::from_utf8_lossy(m).into_owned());
+        let result = xml::ListObjectsResult {
+            bucket: bucket.to_string(),
+            prefix,
+            delimiter,
+            max_keys: max_keys.clamp(0, 1000) as u32,
+            is_truncated: page.truncated,
+            encoding_url,
+            marker: self.q("marker").unwrap_or_default().to_string(),
+            next_marker: next.clone(),
+            continuation_token: self.q("continuation-token").map(str::to_string),
+            next_continuation_token: page
+                .next_marker
+                .as_ref()
+                .filter(|_| page.truncated)
+                .map(|m| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m)),
+            start_after: self.q("start-after").map(str::to_string),
+            key_count: (page.items.len() + page.common_prefixes.len()) as u32,
+            fetch_owner: owner.is_some(),
+            contents,
+            common_prefixes: page
+                .common_prefixes
+                .iter()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect(),
+        };
+        let body = if v2 {
+            xml::list_objects_v2(&result)
+        } else {
+            xml::list_objects_v1(&result)
+        };
+        xml_response(StatusCode::OK, body)
+    }
+
+    async fn delete_objects(
+        &self,
+        bucket: &str,
+        mut body: RequestBody,
+    ) -> Result<Response<ResponseBody>, S3Error> {
+        self.store().bucket(bucket)?;
+        let md5 = content_md5(self.headers)?;
+        let b = body.collect(XML_BODY_MAX).await?;
+        if let Some(m) = md5 {
+            use md5::Digest;
+            let got: [u8; 16] = md5::Md5::digest(&b).into();
+            if got != m {
+                return Err(err(
+                    S3ErrorCode::BadDigest,
+                    "The Content-MD5 you specified did not match what we received.",
+                ));
+            }
+        }
+        let req = xml::parse_delete(&b)?;
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for (key, version) in req.objects {
+            match self.store().delete_object(bucket, key.as_bytes()).await {
+                Ok(()) => {
+                    if !req.quiet {
+                        deleted.push((key, version));
+                    }
+                }
+                Err(e) => errors.push((key, e.code.as_str().to_string(), e.message)),
+            }
+        }
+        xml_response(StatusCode::OK, xml::delete_result(&deleted, &errors))
+    }
+
+    async fn object_op(
+        &self,
+        method: Method,
+        bucket: &str,
+        key: &[u8],
+        body: RequestBody,
+    ) -> Result<Response<ResponseBody>, S3Error> {
+        let upload_id = self.q("uploadId");
+        match method {
+            Method::PUT if self.headers.contains_key("x-amz-copy-source") => Err(err(
+                S3ErrorCode::NotImplemented,
+                "CopyObject is not implemented yet",
+            )),
+            Method::PUT if upload_id.is_some() => {
+                let part = self.part_number()?.ok_or_else(|| {
+                    err(
+                        S3ErrorCode::InvalidArgument,
+                        "partNumber is required with uploadId",
+                    )
+                })?;
+                self.upload_part(bucket, key, upload_id.unwrap_or_default(), part, body)
+                    .await
+            }
+            Method::PUT => self.put_object(bucket, key, body).await,
+            Method::GET if upload_id.is_some() => {
+                let out = self
+                    .list_parts(bucket, key, upload_id.unwrap_or_default())
+                    .await?;
+                xml_response(StatusCode::OK, out)
+            }
+            Method::GET | Method::HEAD => {
+                self.get_object(method == Method::HEAD, bucket, key).await
+            }
+            Method::DELETE if upload_id.is_some() => {
+                self.node
+                    .uploads
+                    .abort(bucket, key, upload_id.unwrap_or_default())?;
+                empty(StatusCode::NO_CONTENT)
+            }
+            Method::DELETE => {
+                self.store().delete_object(bucket, key).await?;
+                empty(StatusCode::NO_CONTENT)
+            }
+            Method::POST if self.query.contains_key("uploads") => {
+                self.store().bucket(bucket)?;
+                crate::s3::names::validate_object_key(key)?;
+                let id = self
+                    .node
+                    .uploads
+                    .create(bucket, key, object_meta(self.headers))?;
+                xml_response(
+                    StatusCode::OK,
+                    xml::initiate_multipart(bucket, &String::from_utf8_lossy(key), &id),
+                )
+            }
+            Method::POST if upload_id.is_some() => {
+                self.complete_multipart(bucket, key, upload_id.unwrap_or_default(), body)
+                    .await
+            }
+            _ => Err(err(
+                S3ErrorCode::MethodNotAllowed,
+                "The specified method is not allowed against this resource.",
+            )),
+        }
+    }
+
+    fn owner(&self) -> (String, String) {
+        let o = self.store().owner().to_string();
+        (o.clone(), o)
+    }
+
+    fn max_param(&self, name: &str) -> Result<u32, S3Error> {
+        match self.q(name) {
+            None => Ok(1000),
+            Some(v) => v
+                .parse::<u32>()
+                .map(|n| n.min(1000))
+                .map_err(|_| err(S3ErrorCode::InvalidArgument, format!("{name} must be an integer"))),
+        }
+    }
+
+    async fn list_parts(&self, bucket: &str, key: &[u8], id: &str) -> Result<String, S3Error> {
+        let m = self.node.uploads.manifest(bucket, key, id).await?;
+        let max = self.max_param("max-parts")?;
+        let marker: u32 = self
+            .q("part-number-marker")
+            .map(|m| m.parse().unwrap_or(0))
+            .unwrap_or(0);
+        let after: Vec<_> = m.parts.iter().filter(|p| p.number > marker).collect();
+        let page: Vec<_> = after.iter().take(max as usize).collect();
+        let truncated = after.len() > page.len();
+        let parts = page
+            .iter()
+            .map(|p| xml::PartEntry {
+                part_number: p.number,
+                last_modified_iso: time::iso8601_millis(p.mtime_nanos),
+                etag_quoted: format!("\"{}\"", p.md5_hex),
+                size: p.size,
+            })
+            .collect();
+        Ok(xml::list_parts(&xml::ListPartsResult {
+            bucket: bucket.to_string(),
+            key: String::from_utf8_lossy(key).into_owned(),
+            upload_id: id.to_string(),
+            initiator: self.owner(),
+            owner: self.owner(),
+            storage_class: "STANDARD".to_string(),
+            part_number_marker: marker,
+            next_part_number_marker: page.last().map_or(marker, |p| p.number),
+            max_parts: max,
+            is_truncated: truncated,
+            parts,
+        }))
+    }
+
+    fn list_uploads(&self, bucket: &str) -> Result<String, S3Error> {
+        let max = self.max_param("max-uploads")?;
+        let prefix = self.q("prefix").unwrap_or_default();
+        let delimiter = self.q("delimiter").filter(|d| !d.is_empty());
+        let key_marker = self.q("key-marker").unwrap_or_default();
+        let id_marker = self.q("upload-id-marker").unwrap_or_default();
+        let mut uploads = Vec::new();
+        let mut prefixes: Vec<String> = Vec::new();
+        let mut truncated = false;
+        let mut last: Option<(String, String)> = None;
+        for (key, id, initiated) in self.node.uploads.uploads_of(bucket) {
+            let k = String::from_utf8_lossy(&key).into_owned();
+            if !k.starts_with(prefix) {
+                continue;
+            }
+            let after_marker = k.as_str() > key_marker
+                || (k == key_marker && !id_marker.is_empty() && id.as_str() > id_marker);
+            if !key_marker.is_empty() && !after_marker {
+                continue;
+            }
+            if let Some(d) = delimiter {
+                if let Some(at) = k.get(prefix.len()..).and_then(|r| r.find(d)) {
+                    let cp = k.get(..prefix.len() + at + d.len()).unwrap_or_default().to_string();
+                    if prefixes.last() != Some(&cp) {
+                        if uploads.len() + prefixes.len() >= max as usize {
+                            truncated = true;
+                            break;
+                        }
+                        prefixes.push(cp);
+                    }
+                    continue;
+                }
+            }
+            if uploads.len() + prefixes.len() >= max as usize {
+                truncated = true;
+                break;
+            }
+            last = Some((k.clone(), id.clone()));
+            uploads.push(xml::UploadEntry {
+                key: k,
+                upload_id: id,
+                initiator: self.owner(),
+                owner: self.owner(),
+                storage_class: "STANDARD".to_string(),
+                initiated_iso: time::iso8601_millis(initiated),
+            });
+        }
+        Ok(xml::list_multipart_uploads(&xml::ListUploadsResult {
+            bucket: bucket.to_string(),
+            key_marker: key_marker.to_string(),
+            upload_id_marker: id_marker.to_string(),
+            next_key_marker: last.as_ref().filter(|_| truncated).map(|l| l.0.clone()),
+            next_upload_id_marker: last.filter(|_| truncated).map(|l| l.1),
+            prefix: prefix.to_string(),
+            delimiter: delimiter.map(str::to_string),
+            max_uploads: max,
+            is_truncated: truncated,
+            encoding_url: self.q("encoding-type") == Some("url"),
+            uploads,
+            common_prefixes: prefixes,
+        }))
+    }
+
+    fn part_number(&self) -> Result<Option<u32>, S3Error> {
+        match self.q("partNumber") {
+            None => Ok(None),
+            Some(p) => p
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .map(Some)
+                .ok_or_else(|| {
+                    err(
+                        S3ErrorCode::InvalidArgument,
+                        "Part number must be an integer between 1 and 10000, inclusive",
+                    )
+                }),
+        }
+    }
+
+    async fn put_object(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        mut body: RequestBody,
+    ) -> Result<Response<ResponseBody>, S3Error> {
+        let chunked = body.is_chunked();
+        let len = object_length(self.headers, chunked)?;
+        let md5 = content_md5(self.headers)?;
+        let out = self
+            .store()
+            .put_object(bucket, key, object_meta(self.headers), len, md5, &mut body)
+            .await?;
+        let mut r = empty(StatusCode::OK)?;
+        if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", etag_string(&out.etag, 0))) {
+            r.headers_mut().insert("etag", v);
+        }
+        Ok(r)
+    }
+
+    async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        upload_id: &str,
+        part: u32,
+        mut body: RequestBody,
+    ) -> Result<Response<ResponseBody>, S3Error> {
+        let chunked = body.is_chunked();
+        let len = object_length(self.headers, chunked)?;
+        let md5 = content_md5(self.headers)?;
+        let etag = self
+            .node
+            .uploads
+            .upload_part(
+                self.store(),
+                bucket,
+                key,
+                upload_id,
+                part,
+                len,
+                md5,
+                &mut body,
+            )
+            .await?;
+        let mut r = empty(StatusCode::OK)?;
+        if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", etag_string(&etag, 0))) {
+            r.headers_mut().insert("etag", v);
+        }
+        Ok(r)
+    }
+
+    async fn complete_multipart(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        upload_id: &str,
+        mut body: RequestBody,
+    ) -> Result<Response<ResponseBody>, S3Error> {
+        let b = body.collect(XML_BODY_MAX).await?;
+        let parts = xml::parse_complete_multipart(&b)?;
+        let (etag, parts_n) = self
+            .node
+            .uploads
+            .complete(self.store(), bucket, key, upload_id, &parts)
+            .await?;
+        let key_s = String::from_utf8_lossy(key);
+        xml_response(
+            StatusCode::OK,
+            xml::complete_multipart(
+                &format!("/{bucket}/{key_s}"),
+                bucket,
+                &key_s,
+                &format!("\"{}\"", etag_string(&etag, parts_n)),
+            ),
+        )
+    }
+
+    async fn get_object(
+        &self,
+        head_only: bool,
+        bucket: &str,
+        key: &[u8],
+    ) -> Result<Response<ResponseBody>, S3Error> {
+        let found = self.store().get_object(bucket, key).await?;
+        let size = found.head.size;
+        let part = self.part_number()?;
+        // The byte range to send, and whether it is partial.
+        let (first, last, partial) = match part {
+            Some(n) => part_range(&found, n)?,
+            None => match header(self.headers, "range")
+                .map(range::parse_range)
+                .transpose()?
+                .flatten()
+            {
+                Some(spec) => {
+                    let (f, l) = range::resolve(spec, size)?;
+                    (f, l, true)
+                }
+                None => (0, size.saturating_sub(1), false),
+            },
+        };
+        let len = if size == 0 { 0 } else { last - first + 1 };
+        let mut builder = Response::builder()
+            .status(if partial {
+                StatusCode::PARTIAL_CONTENT
+            } else {
+                StatusCode::OK
+            })
+            .header("content-length", len)
+            .header("accept-ranges", "bytes")
+            .header(
+                "etag",
+                format!(
+                    "\"{}\"",
+                    etag_string(&found.head.etag, found.head.etag_parts)
+                ),
+            )
+            .header("last-modified", time::http_date(found.head.mtime_nanos));
+        if partial {
+            builder = builder.header("content-range", range::content_range(first, last, size));
+        }
+        if !found.head.parts.is_empty() {
+            builder = builder.header("x-amz-mp-parts-count", found.head.parts.len());
+        }
+        let mut has_type = false;
+        for (n, v) in &found.head.meta {
+            has_type |= n == "content-type";
+            if let Ok(v) = HeaderValue::from_str(v) {
+                builder = builder.header(n.as_str(), v);
+            }
+        }
+        if !has_type {
+            builder = builder.header("content-type", "binary/octet-stream");
+        }
+        let mut resp = builder
+            .body(ResponseBody::empty())
+            .map_err(|e| err(S3ErrorCode::InternalError, e.to_string()))?;
+        for (q, h) in [
+            ("response-content-type", "content-type"),
+            ("response-content-language", "content-language"),
+            ("response-expires", "expires"),
+            ("response-cache-control", "cache-control"),
+            ("response-content-disposition", "content-disposition"),
+            ("response-content-encoding", "content-encoding"),
+        ] {
+            if let Some(v) = self.q(q).and_then(|v| HeaderValue::from_str(v).ok()) {
+                resp.headers_mut().insert(h, v);
+            }
+        }
+        if head_only || len == 0 {
+            return Ok(resp);
+        }
+        *resp.body_mut() = stream_object(self.node, found, first, last);
+        Ok(resp)
+    }
+}
+
+/// Bytes [first, last] of part `n` of a multipart object (part 1 of a
+/// single-part object is all of it).
+fn part_range(found: &FoundObject, n: u32) -> Result<(u64, u64, bool), S3Error> {
+    let size = found.head.size;
+    if found.head.parts.is_empty() {
+        return if n == 1 {
+            Ok((0, size.saturating_sub(1), false))
+        } else {
+            Err(err(
+                S3ErrorCode::InvalidRange,
+                "The requested partnumber is not satisfiable",
+            ))
+        };
+    }
+    let mut start = 0u64;
+    for (i, p) in found.head.parts.iter().enumerate() {
+        if i + 1 == n as usize {
+            return Ok((start, start + p.size.saturating_sub(1), true));
+        }
+        start += p.size;
+    }
+    Err(err(
+        S3ErrorCode::InvalidRange,
+        "The requested partnumber is not satisfiable",
+    ))
+}
+
+/// A body that streams bytes [first, last] of the object, chunk by chunk
+/// (each verified when read), one chunk ahead of the socket.
+fn stream_object(node: &Node, found: FoundObject, first: u64, last: u64) -> ResponseBody {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+    let segments = node.store.segments().clone();
+    tokio::task::spawn_local(async move {
+        let mut at = 0u64;
+        for c in &found.head.chunks {
+            let (start, end) = (at, at + u64::from(c.len));
+            at = end;
+            if end <= first || start > last {
+                continue;
+            }
+            let from = first.saturating_sub(start) as usize;
+            let to = ((last + 1).min(end) - start) as usize;
+            let piece = match segments.read(c.loc).await {
+                Ok(rec) if rec.payload.len() == c.len as usize && to <= rec.payload.len() => {
+                    Ok(rec.payload.slice(from..to))
+                }
+                Ok(_) => Err(std::io::Error::other(
+                    "object chunk length differs from its head",
+                )),
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            };
+            let failed = piece.is_err();
+            if tx.send(piece).await.is_err() || failed {
+                // The client went away, or the data is unreadable: the
+                // response is cut short (never filled with wrong bytes).
+                return;
+            }
+        }
+    });
+    ResponseBody::Stream(rx)
+}
