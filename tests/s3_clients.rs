@@ -29,14 +29,21 @@ fn tool(env: &str, fallback: &str) -> PathBuf {
 }
 
 fn which(name: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {name}")]).output().is_ok_and(|o| o.status.success())
+    Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn run(cmd: &mut Command, what: &str) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{what} failed ({}):\n{stdout}\n{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
     stdout + &stderr
 }
 
@@ -50,7 +57,10 @@ fn boto3_suite() {
     let node = start(tmp.path(), &creds_env());
     let out = run(
         Command::new(python)
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/boto3_suite.py"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/clients/boto3_suite.py"
+            ))
             .env("S3_ENDPOINT", format!("http://{}", node.addr))
             .env("S3_ACCESS_KEY", ACCESS_KEY)
             .env("S3_SECRET_KEY", SECRET_KEY),
@@ -61,10 +71,23 @@ fn boto3_suite() {
 
 fn write_tree(root: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for (i, rel) in ["a.txt", "dir/b.bin", "dir/sub/c d.txt", "dir/sub/ü+%.dat", "empty"].iter().enumerate() {
+    for (i, rel) in [
+        "a.txt",
+        "dir/b.bin",
+        "dir/sub/c d.txt",
+        "dir/sub/ü+%.dat",
+        "empty",
+    ]
+    .iter()
+    .enumerate()
+    {
         let p = root.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        let len = if *rel == "empty" { 0 } else { 1000 * (i + 1) * (i + 1) * 37 };
+        let len = if *rel == "empty" {
+            0
+        } else {
+            1000 * (i + 1) * (i + 1) * 37
+        };
         let data: Vec<u8> = (0..len).map(|j| (j * 31 + i) as u8).collect();
         std::fs::write(&p, data).unwrap();
         files.push(p);
@@ -91,25 +114,73 @@ fn aws_cli_copies_100_mib_multipart_and_syncs_a_tree() {
     };
     run(&mut aws_cmd(&["s3", "mb", "s3://cli-bucket"]), "aws s3 mb");
     let big = tmp.path().join("big.bin");
-    let data: Vec<u8> = (0..100 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let data: Vec<u8> = (0..100 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     std::fs::write(&big, &data).unwrap();
-    run(&mut aws_cmd(&["s3", "cp", big.to_str().unwrap(), "s3://cli-bucket/big.bin"]), "aws s3 cp up");
+    run(
+        &mut aws_cmd(&["s3", "cp", big.to_str().unwrap(), "s3://cli-bucket/big.bin"]),
+        "aws s3 cp up",
+    );
     let back = tmp.path().join("back.bin");
-    run(&mut aws_cmd(&["s3", "cp", "s3://cli-bucket/big.bin", back.to_str().unwrap()]), "aws s3 cp down");
-    assert!(std::fs::read(&back).unwrap() == data, "100 MiB round trip differs");
-    let head = run(&mut aws_cmd(&["s3api", "head-object", "--bucket", "cli-bucket", "--key", "big.bin"]), "head-object");
+    run(
+        &mut aws_cmd(&[
+            "s3",
+            "cp",
+            "s3://cli-bucket/big.bin",
+            back.to_str().unwrap(),
+        ]),
+        "aws s3 cp down",
+    );
+    assert!(
+        std::fs::read(&back).unwrap() == data,
+        "100 MiB round trip differs"
+    );
+    let head = run(
+        &mut aws_cmd(&[
+            "s3api",
+            "head-object",
+            "--bucket",
+            "cli-bucket",
+            "--key",
+            "big.bin",
+        ]),
+        "head-object",
+    );
     assert!(head.contains("\"ETag\": \"\\\""), "{head}");
-    assert!(head.contains("-"), "a 100 MiB aws cli upload is multipart: {head}");
+    assert!(
+        head.contains("-"),
+        "a 100 MiB aws cli upload is multipart: {head}"
+    );
     let src = tmp.path().join("tree");
     write_tree(&src);
-    run(&mut aws_cmd(&["s3", "sync", src.to_str().unwrap(), "s3://cli-bucket/tree"]), "aws s3 sync up");
+    run(
+        &mut aws_cmd(&["s3", "sync", src.to_str().unwrap(), "s3://cli-bucket/tree"]),
+        "aws s3 sync up",
+    );
     let dst = tmp.path().join("tree-back");
-    run(&mut aws_cmd(&["s3", "sync", "s3://cli-bucket/tree", dst.to_str().unwrap()]), "aws s3 sync down");
-    for rel in ["a.txt", "dir/b.bin", "dir/sub/c d.txt", "dir/sub/ü+%.dat", "empty"] {
-        assert_eq!(std::fs::read(src.join(rel)).unwrap(), std::fs::read(dst.join(rel)).unwrap(), "{rel}");
+    run(
+        &mut aws_cmd(&["s3", "sync", "s3://cli-bucket/tree", dst.to_str().unwrap()]),
+        "aws s3 sync down",
+    );
+    for rel in [
+        "a.txt",
+        "dir/b.bin",
+        "dir/sub/c d.txt",
+        "dir/sub/ü+%.dat",
+        "empty",
+    ] {
+        assert_eq!(
+            std::fs::read(src.join(rel)).unwrap(),
+            std::fs::read(dst.join(rel)).unwrap(),
+            "{rel}"
+        );
     }
     // A second sync has nothing to do.
-    let again = run(&mut aws_cmd(&["s3", "sync", src.to_str().unwrap(), "s3://cli-bucket/tree"]), "aws s3 sync again");
+    let again = run(
+        &mut aws_cmd(&["s3", "sync", src.to_str().unwrap(), "s3://cli-bucket/tree"]),
+        "aws s3 sync again",
+    );
     assert!(!again.contains("upload:"), "{again}");
 }
 
@@ -120,19 +191,41 @@ fn rclone_copies_and_checks_a_tree() {
     let node = start(&tmp.path().join("data"), &creds_env());
     let src = tmp.path().join("tree");
     write_tree(&src);
-    let remote = format!(
-        ":s3,provider=Other,access_key_id={ACCESS_KEY},secret_access_key={SECRET_KEY},endpoint=http://{},region=us-east-1,force_path_style=true:rc-bucket/tree",
-        node.addr
-    );
+    // The remote is configured through rclone's environment variables:
+    // the inline `:s3,endpoint=http://host:port` form trips on the colon.
+    let remote = "shale:rc-bucket/tree".to_string();
+    let endpoint = format!("http://{}", node.addr);
     let rc = |args: &[&str]| {
         let mut c = Command::new(&rclone);
-        c.args(args).env("RCLONE_CONFIG", tmp.path().join("rclone.conf"));
+        // A CA bundle from the environment makes rclone refuse plain http.
+        c.args(args)
+            .env("RCLONE_CONFIG", tmp.path().join("rclone.conf"))
+            .env("RCLONE_CONFIG_SHALE_TYPE", "s3")
+            .env("RCLONE_CONFIG_SHALE_PROVIDER", "Other")
+            .env("RCLONE_CONFIG_SHALE_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("RCLONE_CONFIG_SHALE_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("RCLONE_CONFIG_SHALE_ENDPOINT", &endpoint)
+            .env("RCLONE_CONFIG_SHALE_REGION", "us-east-1")
+            .env("RCLONE_CONFIG_SHALE_FORCE_PATH_STYLE", "true")
+            .env_remove("AWS_CA_BUNDLE");
         c
     };
     run(&mut rc(&["mkdir", &remote]), "rclone mkdir");
-    run(&mut rc(&["copy", src.to_str().unwrap(), &remote]), "rclone copy");
-    run(&mut rc(&["check", src.to_str().unwrap(), &remote]), "rclone check");
+    run(
+        &mut rc(&["copy", src.to_str().unwrap(), &remote]),
+        "rclone copy",
+    );
+    run(
+        &mut rc(&["check", src.to_str().unwrap(), &remote]),
+        "rclone check",
+    );
     let dst = tmp.path().join("back");
-    run(&mut rc(&["copy", &remote, dst.to_str().unwrap()]), "rclone copy back");
-    run(&mut rc(&["check", src.to_str().unwrap(), dst.to_str().unwrap()]), "rclone check local");
+    run(
+        &mut rc(&["copy", &remote, dst.to_str().unwrap()]),
+        "rclone copy back",
+    );
+    run(
+        &mut rc(&["check", src.to_str().unwrap(), dst.to_str().unwrap()]),
+        "rclone check local",
+    );
 }

@@ -945,6 +945,9 @@ fn malformed_or_unsupported_authorization_gets_the_s3_error_code() {
         (format!("AWS4-HMAC-SHA256 Credential={AK}/20130525/us-east-1/s3/aws4_request,SignedHeaders={signed},Signature={good_sig}"), AuthorizationHeaderMalformed),
         (auth("range;x-amz-content-sha256;x-amz-date", good_sig), AuthorizationHeaderMalformed),
         (auth("host;;range", good_sig), AuthorizationHeaderMalformed),
+        (auth("host;a:b;range", good_sig), AuthorizationHeaderMalformed),
+        // Not a header name http accepts: it is simply absent.
+        (auth("host;{x};range", good_sig), SignatureDoesNotMatch),
         (format!("{},Signature=x", auth(signed, good_sig)), AuthorizationHeaderMalformed),
         (format!("{},Foo=x", auth(signed, good_sig)), AuthorizationHeaderMalformed),
         (auth(signed, good_sig).replace(AK, "NOBODY"), InvalidAccessKeyId),
@@ -955,6 +958,9 @@ fn malformed_or_unsupported_authorization_gets_the_s3_error_code() {
     for (a, want) in cases {
         assert_eq!(code(with(&[("authorization", &a)])), want, "{a}");
     }
+    // Signed header names are compared lowercase.
+    let a = auth("Host;Range;X-Amz-Content-Sha256;X-Amz-Date", good_sig);
+    with(&[("authorization", &a)]).unwrap();
     // No credentials at all.
     assert_eq!(code(with(&[])), AccessDenied);
     let a = auth(signed, good_sig);

@@ -650,3 +650,11 @@ fn text_and_url_encodings() {
     assert_eq!(url_encode("test_file(3).png"), "test_file%283%29.png");
     assert_eq!(url_encode("é\u{1}%"), "%C3%A9%01%25");
 }
+
+#[test]
+fn a_byte_order_mark_is_tolerated() {
+    let body = "\u{FEFF}<?xml version=\"1.0\"?><Delete><Object><Key>k</Key></Object></Delete>";
+    assert_eq!(parse_delete(body.as_bytes()).unwrap().objects.len(), 1);
+    let body = "\u{FEFF}<Delete><Object><Key>k</Key></Object></Delete>";
+    assert_eq!(parse_delete(body.as_bytes()).unwrap().objects.len(), 1);
+}

@@ -208,18 +208,13 @@ pub fn verify(
     let auth_count = headers.get_all(AUTHORIZATION).iter().count();
     let claim = match (auth_count, presign) {
         (0, true) => parse_presigned(&query, headers, now_unix_secs)?,
-        (0, false) => {
-            let v2 = query.iter().any(|(n, _)| n == b"AWSAccessKeyId");
-            return Err(if v2 { unsupported() } else { err(S3ErrorCode::AccessDenied, "anonymous access is not allowed") });
+        (0, false) if query.iter().any(|(n, _)| n == b"AWSAccessKeyId") => {
+            return Err(unsupported())
         }
+        (0, false) => return Err(err(S3ErrorCode::AccessDenied, ANONYMOUS)),
         (1, false) => parse_header_auth(headers, now_unix_secs)?,
-        (_, true) => {
-            return Err(err(
-                S3ErrorCode::InvalidArgument,
-                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified",
-            ))
-        }
-        (_, false) => return Err(err(S3ErrorCode::AuthorizationHeaderMalformed, "more than one Authorization header")),
+        (_, true) => return Err(err(S3ErrorCode::InvalidArgument, TWO_MECHANISMS)),
+        (_, false) => return Err(err(S3ErrorCode::AuthorizationHeaderMalformed, TWO_HEADERS)),
     };
     let Some(secret) = secrets.secret_for(&claim.access_key) else {
         return Err(err(
@@ -800,6 +795,10 @@ fn civil_from_days(z: u64) -> (u64, u64, u64) {
 }
 
 // ---- errors ----
+
+const ANONYMOUS: &str = "anonymous access is not allowed";
+const TWO_MECHANISMS: &str = "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified";
+const TWO_HEADERS: &str = "more than one Authorization header";
 
 fn err(code: S3ErrorCode, message: impl Into<String>) -> S3Error {
     S3Error::new(code, message)

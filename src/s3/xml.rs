@@ -65,11 +65,11 @@ fn needs_char_ref(c: char) -> bool {
 /// (`%XX`, upper-case hex) except the RFC 3986 unreserved characters
 /// `A-Z a-z 0-9 - . _ ~` and `/`, which S3 leaves literal.
 ///
-/// In particular a space is `%20` and `+` is `%2B`, never a bare `+`: AWS
-/// itself writes spaces as `+`, and botocore decodes with `unquote_plus`,
-/// the Go SDK with `QueryUnescape` and others with plain `unquote`; only a
-/// string with neither a space nor a `+` in it decodes the same under all of
-/// them.
+/// In particular a space is `%20` and `+` is `%2B`, never a bare `+` or
+/// space: servers disagree on spaces (MinIO writes `+`), and clients decode
+/// differently — botocore with `unquote_plus` (`+` is a space), the Go SDK
+/// with `QueryUnescape` (likewise), others with a plain percent-decode (`+`
+/// stays `+`). Without a bare `+` or space all of them read the same key.
 pub fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {

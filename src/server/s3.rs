@@ -650,10 +650,12 @@ impl Op<'_> {
     fn max_param(&self, name: &str) -> Result<u32, S3Error> {
         match self.q(name) {
             None => Ok(1000),
-            Some(v) => v
-                .parse::<u32>()
-                .map(|n| n.min(1000))
-                .map_err(|_| err(S3ErrorCode::InvalidArgument, format!("{name} must be an integer"))),
+            Some(v) => v.parse::<u32>().map(|n| n.min(1000)).map_err(|_| {
+                err(
+                    S3ErrorCode::InvalidArgument,
+                    format!("{name} must be an integer"),
+                )
+            }),
         }
     }
 
@@ -713,7 +715,10 @@ impl Op<'_> {
             }
             if let Some(d) = delimiter {
                 if let Some(at) = k.get(prefix.len()..).and_then(|r| r.find(d)) {
-                    let cp = k.get(..prefix.len() + at + d.len()).unwrap_or_default().to_string();
+                    let cp = k
+                        .get(..prefix.len() + at + d.len())
+                        .unwrap_or_default()
+                        .to_string();
                     if prefixes.last() != Some(&cp) {
                         if uploads.len() + prefixes.len() >= max as usize {
                             truncated = true;

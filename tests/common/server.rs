@@ -43,14 +43,21 @@ pub fn start_with(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Node 
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut banner = Vec::new();
     let addr = loop {
-        let line = lines.next().expect("serve exited before listening").unwrap();
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
         banner.push(line.clone());
         if let Some(rest) = line.strip_prefix("shale listening on http://") {
             break rest.split_whitespace().next().unwrap().parse().unwrap();
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    Node { child, addr, banner }
+    Node {
+        child,
+        addr,
+        banner,
+    }
 }
 
 /// SIGTERM, wait; (exited successfully, stderr).
@@ -59,7 +66,12 @@ pub fn stop(mut node: Node) -> (bool, String) {
     unsafe { libc::kill(node.child.id() as i32, libc::SIGTERM) };
     let status = node.child.wait().unwrap();
     let mut err = String::new();
-    node.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    node.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     (status.success(), err)
 }
 
@@ -68,5 +80,8 @@ pub const ACCESS_KEY: &str = "SHALETESTACCESSKEY01";
 pub const SECRET_KEY: &str = "shale-test-secret-key-0123456789abcdefghij";
 
 pub fn creds_env() -> [(&'static str, &'static str); 2] {
-    [("SHALE_ROOT_ACCESS_KEY", ACCESS_KEY), ("SHALE_ROOT_SECRET_KEY", SECRET_KEY)]
+    [
+        ("SHALE_ROOT_ACCESS_KEY", ACCESS_KEY),
+        ("SHALE_ROOT_SECRET_KEY", SECRET_KEY),
+    ]
 }
