@@ -11,6 +11,7 @@
 )]
 
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod datadir;
 pub mod index;

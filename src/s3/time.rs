@@ -43,6 +43,18 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
     Some(t.duration_since(UNIX_EPOCH).ok()?.as_secs())
 }
 
+/// `20261122T080000Z`: the SigV4 `x-amz-date` of `unix_secs`.
+pub fn amz_date(unix_secs: u64) -> String {
+    let (year, month, day) = civil_from_days(unix_secs / SECS_PER_DAY);
+    let rem = unix_secs % SECS_PER_DAY;
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Seconds since the epoch of a SigV4 `x-amz-date` (`20261122T080000Z`,
 /// exactly); `None` for anything else, including impossible dates
 /// (`20260230`), leap seconds and years before 1970.
@@ -108,4 +120,28 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + u64::from(month <= 2);
     (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip_through_civil_conversion() {
+        for t in [
+            0u64,
+            951_782_400,
+            1_369_353_600,
+            4_102_444_799,
+            253_402_300_799,
+        ] {
+            assert_eq!(parse_amz_date(&amz_date(t)), Some(t), "{t}");
+        }
+        assert_eq!(parse_amz_date("20130524T000000Z"), Some(1_369_353_600));
+        assert_eq!(parse_amz_date("20130230T000000Z"), None);
+        assert_eq!(parse_amz_date("20000229T235959Z"), Some(951_868_799));
+        assert_eq!(parse_amz_date("19000229T000000Z"), None);
+        assert_eq!(parse_amz_date("2013052AT000000Z"), None);
+        assert_eq!(parse_amz_date("20130524T240000Z"), None);
+    }
 }
