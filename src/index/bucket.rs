@@ -66,6 +66,10 @@ pub enum Resolved {
     Completed {
         key: SortKey,
         entry: Option<IndexEntry>,
+        /// When the head was written: a found outcome older than what the
+        /// key shows now is dropped (it was never acknowledged and must not
+        /// hide a newer acknowledged write), deletes included.
+        mtime_nanos: u64,
     },
 }
 
@@ -379,10 +383,25 @@ impl BucketIndex {
         let Some(resolver) = resolver.filter(|_| !dead.is_empty()) else {
             return Ok(page);
         };
+        self.resolve_dead(dead, resolver).await?;
+        self.list_once(params, mode, None)
+    }
+
+    /// Ends dead transactions `(key, tag)` with what their head records
+    /// say (dir suggest).
+    async fn resolve_dead(
+        &self,
+        dead: Vec<(Vec<u8>, u64)>,
+        resolver: &dyn HeadResolver,
+    ) -> Result<(), IndexError> {
         for (key, tag) in dead {
             let resolved = match resolver.resolve(&key, tag).map_err(IndexError::Resolve)? {
                 Resolved::NotWritten => None,
-                Resolved::Completed { key, entry } => Some((key, entry)),
+                Resolved::Completed {
+                    key,
+                    entry,
+                    mtime_nanos,
+                } => Some((key, entry, mtime_nanos)),
             };
             self.on_shard(&key, |s| {
                 let (k, resolved) = (key.clone(), resolved.clone());
@@ -390,7 +409,28 @@ impl BucketIndex {
             })
             .await?;
         }
-        self.list_once(params, mode, None)
+        Ok(())
+    }
+
+    /// [`current`](Self::current) after resolving the key's dead
+    /// transactions with `resolver`, so GET and HEAD agree with a listing
+    /// after a crash.
+    pub async fn current_resolved(
+        &self,
+        key: &[u8],
+        resolver: &dyn HeadResolver,
+    ) -> Result<Option<IndexEntry>, IndexError> {
+        let head = self.get(&SortKey::Head { key: key.to_vec() })?;
+        let dead: Vec<(Vec<u8>, u64)> = head
+            .iter()
+            .flat_map(|e| e.pending.iter())
+            .filter(|t| !self.is_live(key, **t))
+            .map(|t| (key.to_vec(), *t))
+            .collect();
+        if !dead.is_empty() {
+            self.resolve_dead(dead, resolver).await?;
+        }
+        self.current(key)
     }
 
     /// One pass of [`list`](Self::list); collects the dead transactions

@@ -257,25 +257,22 @@ impl IndexShard {
         &self,
         key: &[u8],
         tag: u64,
-        resolved: Option<(SortKey, Option<IndexEntry>)>,
+        resolved: Option<(SortKey, Option<IndexEntry>, u64)>,
     ) -> Result<bool, IndexError> {
         let head_key = SortKey::Head { key: key.to_vec() };
         let still_pending = |s: &Shard| -> Result<Option<IndexEntry>, IndexError> {
             Ok(s.get(&head_key)?.filter(|h| h.pending.contains(&tag)))
         };
-        let newer = |head: &IndexEntry, found: &Option<IndexEntry>| {
-            head.placeholder
-                || found
-                    .as_ref()
-                    .is_none_or(|f| f.mtime_nanos > head.mtime_nanos)
+        let newer = |head: &IndexEntry, found_mtime: u64| {
+            head.placeholder || found_mtime > head.mtime_nanos
         };
         let done = match resolved {
-            Some((sk, found)) => {
+            Some((sk, found, found_mtime)) => {
                 let stale = std::cell::Cell::new(false);
                 let logged = self
                     .step_if(BilogOp::Complete, &sk, Some(tag), found.clone(), |s| {
                         Ok(match still_pending(s)? {
-                            Some(h) if newer(&h, &found) => true,
+                            Some(h) if newer(&h, found_mtime) => true,
                             Some(_) => {
                                 stale.set(true);
                                 false

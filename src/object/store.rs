@@ -435,7 +435,8 @@ impl ObjectStore {
         let b = self.bucket(bucket)?;
         let entry = b
             .index
-            .current(key)
+            .current_resolved(key, &self.resolver(bucket))
+            .await
             .map_err(|e| internal("index lookup", e))?
             .ok_or_else(|| {
                 S3Error::new(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
@@ -601,7 +602,11 @@ impl HeadResolver for SegmentResolver {
                     SortKey::Head { key: key.to_vec() }
                 };
                 let entry = (!h.delete).then(|| head_entry(&h, loc));
-                return Ok(Resolved::Completed { key: target, entry });
+                return Ok(Resolved::Completed {
+                    key: target,
+                    entry,
+                    mtime_nanos: h.mtime_nanos,
+                });
             }
         }
         Ok(Resolved::NotWritten)

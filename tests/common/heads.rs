@@ -79,6 +79,9 @@ impl HeadResolver for StoreResolver {
             Some((k, e)) => Resolved::Completed {
                 key: k.clone(),
                 entry: e.clone(),
+                // Test deletes carry no time: they win, as an unconditional
+                // delete would.
+                mtime_nanos: e.as_ref().map_or(u64::MAX, |e| e.mtime_nanos),
             },
             None => Resolved::NotWritten,
         })
