@@ -16,6 +16,11 @@ use crate::object::BodySource;
 use crate::s3::chunked::ChunkedDecoder;
 use crate::s3::{S3Error, S3ErrorCode};
 
+/// A request body that sends nothing for this long is abandoned with
+/// RequestTimeout, so a stalled client cannot hold a connection slot and
+/// an open index transaction forever.
+pub const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// How the payload is protected.
 pub enum Payload {
     /// UNSIGNED-PAYLOAD.
@@ -92,19 +97,26 @@ impl BodySource for RequestBody {
             if self.done {
                 return None;
             }
-            let frame = match self.body.frame().await {
-                None => {
+            let frame = match tokio::time::timeout(BODY_IDLE_TIMEOUT, self.body.frame()).await {
+                Err(_) => {
+                    self.done = true;
+                    return Some(Err(S3Error::new(
+                        S3ErrorCode::RequestTimeout,
+                        "Your socket connection to the server was not read from or written to within the timeout period.",
+                    )));
+                }
+                Ok(None) => {
                     self.done = true;
                     return self.finish().err().map(Err);
                 }
-                Some(Err(e)) => {
+                Ok(Some(Err(e))) => {
                     self.done = true;
                     return Some(Err(S3Error::new(
                         S3ErrorCode::IncompleteBody,
                         format!("reading the request body: {e}"),
                     )));
                 }
-                Some(Ok(f)) => f,
+                Ok(Some(Ok(f))) => f,
             };
             let Ok(data) = frame.into_data() else {
                 continue; // HTTP trailers: not used by S3 clients

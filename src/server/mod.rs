@@ -32,6 +32,9 @@ pub struct ServerOptions {
     pub header_read_timeout: Duration,
     /// Bytes hyper buffers for a request head.
     pub header_bytes_max: usize,
+    /// On shutdown, how long requests in progress may take to finish
+    /// before their connections are dropped.
+    pub drain_timeout: Duration,
 }
 
 impl Default for ServerOptions {
@@ -42,6 +45,7 @@ impl Default for ServerOptions {
             connections_per_thread_max: 4096,
             header_read_timeout: Duration::from_secs(30),
             header_bytes_max: 64 * 1024,
+            drain_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -95,7 +99,9 @@ impl Server {
         self.local_addr
     }
 
-    /// Stops accepting and waits for the threads to finish.
+    /// Stops accepting, lets requests in progress finish (up to the drain
+    /// timeout; idle keep-alive connections close at once) and waits for
+    /// the threads.
     pub fn shutdown(self) {
         let _ = self.stop.send(true);
         for t in self.threads {
@@ -122,11 +128,12 @@ async fn accept_loop(
     node: Arc<s3::Node>,
 ) -> io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let slots = Arc::new(Semaphore::new(opts.connections_per_thread_max.max(1)));
+    let slots_max = opts.connections_per_thread_max.max(1);
+    let slots = Arc::new(Semaphore::new(slots_max));
     loop {
         let permit = tokio::select! {
             p = Arc::clone(&slots).acquire_owned() => p.map_err(io::Error::other)?,
-            _ = stop.changed() => return Ok(()),
+            _ = stop.changed() => break,
         };
         let (stream, _peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -135,24 +142,42 @@ async fn accept_loop(
                 // keep serving the others.
                 Err(_) => continue,
             },
-            _ = stop.changed() => return Ok(()),
+            _ = stop.changed() => break,
         };
         let _ = stream.set_nodelay(true);
         let node = Arc::clone(&node);
         let opts = opts.clone();
+        let mut stop = stop.clone();
         tokio::task::spawn_local(async move {
             let service = hyper::service::service_fn(move |req| {
                 let node = Arc::clone(&node);
                 async move { Ok::<_, Infallible>(s3::handle(req, node).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
+            let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(opts.header_read_timeout)
                 .max_buf_size(opts.header_bytes_max.max(8192))
                 .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+                .serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            let stopping = *stop.borrow();
+            if stopping {
+                conn.as_mut().graceful_shutdown();
+            }
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed(), if !stopping => {
+                    // Finish the request in progress, then close.
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
             drop(permit);
         });
     }
+    drop(listener);
+    // Drain: every connection gives its slot back when it ends.
+    let all = u32::try_from(slots_max).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(opts.drain_timeout, slots.acquire_many(all)).await;
+    Ok(())
 }
