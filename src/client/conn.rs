@@ -42,6 +42,8 @@ pub enum Body<'a> {
     Bytes(&'a [u8]),
     /// Already encoded (e.g. aws-chunked) bytes; Content-Length is theirs.
     Encoded(Vec<u8>),
+    /// `len` bytes streamed from a reader (large objects never held whole).
+    Reader(std::cell::RefCell<&'a mut dyn Read>, u64),
 }
 
 pub struct Conn {
@@ -84,7 +86,10 @@ impl Conn {
     ) -> Result<Response, ConnError> {
         let reused = self.stream.is_some();
         match self.try_request(method, target, headers, body) {
-            Err(ConnError::Io(e)) if reused && is_stale(&e) => {
+            // A streamed body cannot be sent twice.
+            Err(ConnError::Io(e))
+                if reused && is_stale(&e) && !matches!(body, Body::Reader(..)) =>
+            {
                 self.stream = None;
                 self.try_request(method, target, headers, body)
             }
@@ -103,9 +108,13 @@ impl Conn {
         let r = (|| {
             let stream = self.stream()?;
             let payload: &[u8] = match body {
-                Body::Empty => &[],
+                Body::Empty | Body::Reader(..) => &[],
                 Body::Bytes(b) => b,
                 Body::Encoded(b) => b,
+            };
+            let payload_len = match body {
+                Body::Reader(_, len) => *len,
+                _ => payload.len() as u64,
             };
             let mut head = format!("{method} {target} HTTP/1.1\r\nhost: {addr}\r\n");
             for (n, v) in headers {
@@ -115,7 +124,7 @@ impl Conn {
                 head.push_str("\r\n");
             }
             if !matches!(body, Body::Empty) || method == "PUT" || method == "POST" {
-                head.push_str(&format!("content-length: {}\r\n", payload.len()));
+                head.push_str(&format!("content-length: {payload_len}\r\n"));
             }
             head.push_str("\r\n");
             let s = stream.get_mut();
@@ -126,6 +135,13 @@ impl Conn {
             } else {
                 s.write_all(head.as_bytes())?;
                 s.write_all(payload)?;
+            }
+            if let Body::Reader(reader, len) = body {
+                let mut reader = reader.borrow_mut();
+                let copied = io::copy(&mut (&mut **reader).take(*len), s)?;
+                if copied < *len {
+                    return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+                }
             }
             read_response(stream, method == "HEAD")
         })();

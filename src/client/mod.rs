@@ -198,6 +198,36 @@ impl S3Client {
         self.send("PUT", bucket, key, req, mode)
     }
 
+    /// PutObject of `len` bytes read from `reader`, UNSIGNED-PAYLOAD: the
+    /// object is streamed, never held whole.
+    pub fn put_object_from(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        len: u64,
+        reader: &mut dyn std::io::Read,
+    ) -> Result<Response, ConnError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let path = sign::object_path(bucket, key);
+        let signed = sign::sign(
+            &self.creds,
+            &sign::RequestToSign {
+                method: "PUT",
+                path: &path,
+                query: &[],
+                host: &self.host,
+                headers: &[],
+                payload_line: "UNSIGNED-PAYLOAD",
+            },
+            now,
+        );
+        let body = Body::Reader(std::cell::RefCell::new(reader), len);
+        self.conn.request("PUT", &path, &signed.headers, &body)
+    }
+
     pub fn get_object(&mut self, bucket: &str, key: &str) -> Result<Response, ConnError> {
         self.send(
             "GET",
@@ -330,6 +360,34 @@ impl S3Client {
             ..Request::default()
         };
         self.send("POST", bucket, key, req, PayloadMode::Signed)
+    }
+    /// DeleteObjects (`POST ?delete`) of up to 1000 keys, sent with the
+    /// Content-MD5 that S3 requires on it; `quiet` asks for errors only.
+    /// The per-key results are in the body (`Deleted` / `Error`).
+    pub fn delete_objects<K: AsRef<str>>(
+        &mut self,
+        bucket: &str,
+        keys: &[K],
+        quiet: bool,
+    ) -> Result<Response, ConnError> {
+        use md5::Digest;
+        let mut xml = String::from("<Delete>");
+        if quiet {
+            xml.push_str("<Quiet>true</Quiet>");
+        }
+        for key in keys {
+            xml.push_str("<Object><Key>");
+            xml.push_str(&quick_xml::escape::escape(key.as_ref()));
+            xml.push_str("</Key></Object>");
+        }
+        xml.push_str("</Delete>");
+        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&xml));
+        let req = Request {
+            query: vec![("delete".to_owned(), String::new())],
+            headers: vec![("content-md5".to_owned(), md5)],
+            body: xml.as_bytes(),
+        };
+        self.send("POST", bucket, "", req, PayloadMode::Signed)
     }
 }
 

@@ -110,13 +110,19 @@ impl Uploads {
         let dir = data_dir.join("uploads");
         io.create_dir_all(&dir)
             .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        io.sync_dir(data_dir)
+            .map_err(|e| format!("syncing {}: {e}", data_dir.display()))?;
         let mut open = HashMap::new();
         for name in io
             .list_dir(&dir)
             .map_err(|e| format!("listing {}: {e}", dir.display()))?
         {
             let Some(id) = name.strip_suffix(".json") else {
-                continue; // a temporary file of an unfinished replace
+                if name.ends_with(".json.tmp") {
+                    // The temporary file of a replace that did not finish.
+                    let _ = io.remove_file(&dir.join(&name));
+                }
+                continue;
             };
             let path = dir.join(&name);
             let bytes = io
@@ -124,6 +130,9 @@ impl Uploads {
                 .map_err(|e| format!("reading {}: {e}", path.display()))?;
             let m: Manifest = serde_json::from_slice(&bytes)
                 .map_err(|e| format!("{}: not a multipart manifest: {e}", path.display()))?;
+            if from_hex(&m.key_hex).is_none() {
+                return Err(format!("{}: key_hex is not hex", path.display()));
+            }
             if m.version != 1 || m.upload_id != id {
                 return Err(format!(
                     "{}: unknown manifest version or id",

@@ -111,6 +111,8 @@ impl ObjectStore {
         let bdir = data_dir.join("buckets");
         io.create_dir_all(&bdir)
             .map_err(|e| format!("creating {}: {e}", bdir.display()))?;
+        io.sync_dir(data_dir)
+            .map_err(|e| format!("syncing {}: {e}", data_dir.display()))?;
         let mut buckets = HashMap::new();
         for name in io
             .list_dir(&bdir)
@@ -118,12 +120,19 @@ impl ObjectStore {
         {
             let dir = bdir.join(&name);
             let meta_path = dir.join("BUCKET");
-            if !io.exists(&meta_path).unwrap_or(false) {
+            // An error here must stop the open: guessing "absent" would
+            // remove a live bucket.
+            let exists = io
+                .exists(&meta_path)
+                .map_err(|e| format!("checking {}: {e}", meta_path.display()))?;
+            if !exists {
                 // A bucket whose creation did not finish, or whose delete
                 // did: nothing was acknowledged in it.
                 remove_tree(&dir);
                 continue;
             }
+            // The temporary file of a record replace that did not finish.
+            let _ = io.remove_file(&dir.join("BUCKET.tmp"));
             let b = io
                 .read_file(&meta_path)
                 .map_err(|e| format!("reading {}: {e}", meta_path.display()))?;
@@ -206,6 +215,10 @@ impl ObjectStore {
         self.io
             .write_file_atomic(&dir.join("BUCKET"), &bytes, 0o644)
             .map_err(|e| internal("writing the bucket record", e))?;
+        // The bucket's directory entry must be durable too.
+        self.io
+            .sync_dir(&self.data_dir.join("buckets"))
+            .map_err(|e| internal("syncing the buckets directory", e))?;
         buckets.insert(
             name.to_string(),
             Arc::new(Bucket {
