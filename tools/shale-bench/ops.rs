@@ -1,0 +1,276 @@
+//! One S3 operation each, checked the way a benchmark must (status, size,
+//! every byte): what a worker times. A failure is a line for the person
+//! reading the report, with the S3 error code when the server sent one.
+
+use std::net::SocketAddr;
+
+use shale::client::{xml_texts, ConnError, Credentials, PayloadMode, Request, Response, S3Client};
+
+use crate::content;
+
+/// What every worker of a run shares.
+pub struct Ctx {
+    pub addr: SocketAddr,
+    pub creds: Credentials,
+    pub bucket: String,
+    /// This run's objects are `{prefix}/{n:010}`.
+    pub prefix: String,
+    pub size: usize,
+    pub mode: PayloadMode,
+}
+
+impl Ctx {
+    /// A client with its own keep-alive connection.
+    pub fn client(&self) -> S3Client {
+        S3Client::new(self.addr, self.creds.clone())
+    }
+
+    pub fn key(&self, n: u64) -> String {
+        format!("{}/{n:010}", self.prefix)
+    }
+
+    /// The prefix to list or clean up: this run's keys and nothing else.
+    pub fn list_prefix(&self) -> String {
+        format!("{}/", self.prefix)
+    }
+}
+
+/// What a successful operation moved.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Done {
+    /// Object bytes sent or received.
+    pub bytes: u64,
+    /// Keys listed or deleted.
+    pub objects: u64,
+}
+
+/// A failed operation: a line for the report.
+pub type OpResult = Result<Done, String>;
+
+/// Creates the bucket; one that exists and is ours is fine.
+pub fn create_bucket(c: &mut S3Client, bucket: &str) -> Result<(), String> {
+    let r = c
+        .create_bucket(bucket)
+        .map_err(|e| transport("create bucket", bucket, &e))?;
+    match (r.status, s3_code(&r).as_deref()) {
+        (200, _) | (409, Some("BucketAlreadyOwnedByYou")) => Ok(()),
+        _ => Err(failed("create bucket", bucket, &r)),
+    }
+}
+
+/// PUTs the object `key` of `ctx.size` bytes; `buf` is scratch space.
+pub fn put(c: &mut S3Client, ctx: &Ctx, key: &str, buf: &mut Vec<u8>) -> OpResult {
+    buf.resize(ctx.size, 0);
+    content::fill(content::seed(key), 0, buf);
+    let r = c
+        .put_object(&ctx.bucket, key, buf, ctx.mode)
+        .map_err(|e| transport("PUT", key, &e))?;
+    if !ok(r.status) {
+        return Err(failed("PUT", key, &r));
+    }
+    Ok(Done {
+        bytes: ctx.size as u64,
+        objects: 1,
+    })
+}
+
+/// GETs `key`, checking its size and every byte.
+pub fn get(c: &mut S3Client, ctx: &Ctx, key: &str) -> OpResult {
+    let r = c
+        .get_object(&ctx.bucket, key)
+        .map_err(|e| transport("GET", key, &e))?;
+    if r.status != 200 {
+        return Err(failed("GET", key, &r));
+    }
+    if r.body.len() != ctx.size {
+        return Err(format!(
+            "GET {key}: {} bytes, expected {}",
+            r.body.len(),
+            ctx.size
+        ));
+    }
+    if let Some(at) = content::first_difference(content::seed(key), &r.body) {
+        return Err(format!("GET {key}: content differs at byte {at}"));
+    }
+    Ok(Done {
+        bytes: r.body.len() as u64,
+        objects: 1,
+    })
+}
+
+/// HEADs `key`, checking its Content-Length.
+pub fn stat(c: &mut S3Client, ctx: &Ctx, key: &str) -> OpResult {
+    let r = c
+        .head_object(&ctx.bucket, key)
+        .map_err(|e| transport("HEAD", key, &e))?;
+    if r.status != 200 {
+        return Err(failed("HEAD", key, &r));
+    }
+    let len = r.header("content-length").unwrap_or("(none)");
+    if len.trim().parse::<usize>() != Ok(ctx.size) {
+        return Err(format!(
+            "HEAD {key}: Content-Length {len}, expected {}",
+            ctx.size
+        ));
+    }
+    Ok(Done {
+        bytes: 0,
+        objects: 1,
+    })
+}
+
+/// DELETEs one object.
+pub fn delete(c: &mut S3Client, ctx: &Ctx, key: &str) -> OpResult {
+    let r = c
+        .delete_object(&ctx.bucket, key)
+        .map_err(|e| transport("DELETE", key, &e))?;
+    if !ok(r.status) {
+        return Err(failed("DELETE", key, &r));
+    }
+    Ok(Done {
+        bytes: 0,
+        objects: 1,
+    })
+}
+
+/// One DeleteObjects request for `keys`; every key must be deleted.
+pub fn delete_batch(c: &mut S3Client, bucket: &str, keys: &[String]) -> OpResult {
+    let what = format!("DeleteObjects ({} keys from", keys.len());
+    let first = keys.first().map(String::as_str).unwrap_or("");
+    let r = c
+        .delete_objects(bucket, keys, true)
+        .map_err(|e| transport(&what, &format!("{first})"), &e))?;
+    if r.status != 200 {
+        return Err(failed(&what, &format!("{first})"), &r));
+    }
+    // Quiet mode: the body names only the keys that failed.
+    let codes = xml_texts(&r.body, "Error", "Code");
+    if let Some(code) = codes.first() {
+        let key = xml_texts(&r.body, "Error", "Key").into_iter().next();
+        return Err(format!(
+            "DeleteObjects: {} of {} keys failed, first {}: {code}",
+            codes.len(),
+            keys.len(),
+            key.unwrap_or_default()
+        ));
+    }
+    Ok(Done {
+        bytes: 0,
+        objects: keys.len() as u64,
+    })
+}
+
+/// Every key under the run's prefix (a full ListObjectsV2 walk).
+pub fn list_keys(c: &mut S3Client, ctx: &Ctx) -> Result<Vec<String>, String> {
+    let prefix = ctx.list_prefix();
+    match c.list_all(&ctx.bucket, &prefix) {
+        Ok(Ok(keys)) => Ok(keys),
+        Ok(Err(r)) => Err(failed("LIST", &prefix, &r)),
+        Err(e) => Err(transport("LIST", &prefix, &e)),
+    }
+}
+
+/// Lists the run's prefix in full; when `expect` is given the key count
+/// must be that.
+pub fn list(c: &mut S3Client, ctx: &Ctx, expect: Option<u64>) -> OpResult {
+    let n = list_keys(c, ctx)?.len() as u64;
+    match expect {
+        Some(want) if want != n => Err(format!(
+            "LIST {}: {n} keys, expected {want}",
+            ctx.list_prefix()
+        )),
+        _ => Ok(Done {
+            bytes: 0,
+            objects: n,
+        }),
+    }
+}
+
+/// Uploads `key` (`ctx.size` bytes) as a multipart upload of
+/// `part_bytes` parts; aborts the upload when a part fails.
+pub fn multipart(
+    c: &mut S3Client,
+    ctx: &Ctx,
+    key: &str,
+    part_bytes: usize,
+    buf: &mut Vec<u8>,
+) -> OpResult {
+    let id = match c.create_multipart(&ctx.bucket, key) {
+        Ok(Ok(id)) => id,
+        Ok(Err(r)) => return Err(failed("CreateMultipartUpload", key, &r)),
+        Err(e) => return Err(transport("CreateMultipartUpload", key, &e)),
+    };
+    let seed = content::seed(key);
+    let mut parts = Vec::new();
+    let mut offset = 0usize;
+    while offset < ctx.size {
+        let len = part_bytes.min(ctx.size - offset);
+        buf.resize(len, 0);
+        content::fill(seed, offset as u64, buf);
+        let number = parts.len() as u32 + 1;
+        let what = format!("UploadPart {number} of");
+        let etag = match c.upload_part(&ctx.bucket, key, &id, number, buf, ctx.mode) {
+            Ok(r) if r.status == 200 => r
+                .header("etag")
+                .map(str::to_owned)
+                .ok_or_else(|| format!("UploadPart {number} of {key}: no ETag in the response")),
+            Ok(r) => Err(failed(&what, key, &r)),
+            Err(e) => Err(transport(&what, key, &e)),
+        };
+        match etag {
+            Ok(etag) => parts.push((number, etag)),
+            Err(e) => {
+                abort(c, ctx, key, &id);
+                return Err(e);
+            }
+        }
+        offset += len;
+    }
+    let r = c
+        .complete_multipart(&ctx.bucket, key, &id, &parts)
+        .map_err(|e| transport("CompleteMultipartUpload", key, &e))?;
+    // S3 may answer 200 and still fail, with an Error document.
+    if r.status != 200 || s3_code(&r).is_some() {
+        return Err(failed("CompleteMultipartUpload", key, &r));
+    }
+    Ok(Done {
+        bytes: ctx.size as u64,
+        objects: 1,
+    })
+}
+
+/// AbortMultipartUpload, best effort (the run has failed already).
+fn abort(c: &mut S3Client, ctx: &Ctx, key: &str, id: &str) {
+    let req = Request {
+        query: vec![("uploadId".to_owned(), id.to_owned())],
+        ..Request::default()
+    };
+    let _ = c.send("DELETE", &ctx.bucket, key, req, PayloadMode::Unsigned);
+}
+
+fn ok(status: u16) -> bool {
+    (200..300).contains(&status)
+}
+
+/// The `<Code>` of an S3 error document.
+fn s3_code(r: &Response) -> Option<String> {
+    xml_texts(&r.body, "Error", "Code").into_iter().next()
+}
+
+fn failed(what: &str, key: &str, r: &Response) -> String {
+    match s3_code(r) {
+        Some(code) => {
+            let message = xml_texts(&r.body, "Error", "Message")
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            format!("{what} {key}: HTTP {} {code}: {message}", r.status)
+        }
+        None if r.body.is_empty() => format!("{what} {key}: HTTP {} (no error body)", r.status),
+        None => format!("{what} {key}: HTTP {} (no S3 error code)", r.status),
+    }
+}
+
+fn transport(what: &str, key: &str, e: &ConnError) -> String {
+    format!("{what} {key}: {e}")
+}
