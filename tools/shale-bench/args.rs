@@ -116,6 +116,12 @@ struct Common {
     /// Leave the objects in the bucket at the end.
     #[arg(long)]
     keep: bool,
+    /// The endpoint is a plain HTTP file server (nginx with WebDAV PUT),
+    /// measured as the box's ceiling: no bucket is created, bodies are sent
+    /// raw (UNSIGNED-PAYLOAD) and nothing is cleaned up (implies --keep).
+    /// Only put and get.
+    #[arg(long)]
+    plain_http: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -199,6 +205,7 @@ pub struct Config {
     pub json: bool,
     pub progress: bool,
     pub keep: bool,
+    pub plain_http: bool,
 }
 
 impl Config {
@@ -273,6 +280,14 @@ impl Config {
         if objects == Some(0) {
             return Err("--objects must be at least 1".into());
         }
+        if c.plain_http && !matches!(op, Op::Put | Op::Get) {
+            return Err("--plain-http works with put and get only".into());
+        }
+        let payload = if c.plain_http {
+            Payload::Unsigned
+        } else {
+            c.payload
+        };
         Ok(Config {
             op,
             endpoint: c.endpoint,
@@ -287,11 +302,12 @@ impl Config {
             size,
             objects,
             duration,
-            payload: c.payload,
-            mode: c.payload.mode(),
+            payload,
+            mode: payload.mode(),
             json: c.json,
             progress: !c.no_progress,
-            keep: c.keep,
+            keep: c.keep || c.plain_http,
+            plain_http: c.plain_http,
         })
     }
 }

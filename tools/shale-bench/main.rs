@@ -79,7 +79,9 @@ fn run(cfg: &Config) -> Result<Report, String> {
         mode: cfg.mode,
     };
     let mut report = Report::new(cfg, &ctx.prefix);
-    ops::create_bucket(&mut ctx.client(), &cfg.bucket)?;
+    if !cfg.plain_http {
+        ops::create_bucket(&mut ctx.client(), &cfg.bucket)?;
+    }
     let mut prepared = 0;
     if cfg.op.prepares() {
         let want = cfg.objects.unwrap_or(0);
