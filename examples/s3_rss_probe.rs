@@ -96,12 +96,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sampler = {
         let done = Arc::clone(&done);
         std::thread::spawn(move || {
-            let mut max_rss = 0;
+            let (mut max_rss, mut max_anon) = (0, 0);
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 max_rss = max_rss.max(status_kib(pid, "VmRSS:"));
+                max_anon = max_anon.max(status_kib(pid, "RssAnon:"));
                 std::thread::sleep(Duration::from_millis(100));
             }
-            max_rss
+            (max_rss, max_anon)
         })
     };
     let workers: Vec<_> = (0..concurrency)
@@ -139,18 +140,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let secs = t0.elapsed().as_secs_f64();
     done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let sampled_kib = sampler.join().unwrap_or(0);
+    let (sampled_kib, anon_kib) = sampler.join().unwrap_or((0, 0));
     let hwm_kib = status_kib(pid, "VmHWM:");
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&data_dir);
     let total_mib = size_mib * concurrency as u64;
     println!(
-        "{concurrency} concurrent PUTs of {size_mib} MiB ({total_mib} MiB in {secs:.1} s, {:.0} MiB/s): idle RSS {:.1} MiB, peak RSS {:.1} MiB (VmHWM; sampled max {:.1} MiB)",
+        "{concurrency} concurrent PUTs of {size_mib} MiB ({total_mib} MiB in {secs:.1} s, {:.0} MiB/s): idle RSS {:.1} MiB, peak RSS {:.1} MiB (VmHWM; sampled max {:.1} MiB, of it anonymous {:.1} MiB)",
         total_mib as f64 / secs,
         idle_kib as f64 / 1024.0,
         hwm_kib as f64 / 1024.0,
-        sampled_kib as f64 / 1024.0
+        sampled_kib as f64 / 1024.0,
+        anon_kib as f64 / 1024.0
     );
     if errors.is_empty() {
         Ok(())

@@ -6,7 +6,11 @@
 //! Memory per upload is bounded: the body is cut into chunks of
 //! [`CHUNK_BYTES`] and at most [`CHUNKS_IN_FLIGHT`] chunk appends are
 //! outstanding, so a PUT holds at most about
-//! `(CHUNKS_IN_FLIGHT + 1) * CHUNK_BYTES` of body whatever its size.
+//! `(CHUNKS_IN_FLIGHT + 1) * CHUNK_BYTES` of body whatever its size. Every
+//! chunk buffer also holds a permit of a node-wide budget
+//! ([`UPLOAD_BUFFER_CHUNKS_DEFAULT`] chunks), so the number of concurrent
+//! uploads cannot raise memory past it either: beyond it, uploads wait
+//! (and TCP pushes back on their clients).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -30,6 +34,9 @@ use crate::segment::{PayloadCrc, RecordKind, RecordLoc, SegmentStore};
 pub const CHUNK_BYTES: usize = 1024 * 1024;
 /// Chunk appends one upload may have outstanding.
 pub const CHUNKS_IN_FLIGHT: usize = 2;
+/// Chunk buffers all uploads together may hold (256 MiB: most of a second
+/// of this class of disk's write bandwidth).
+pub const UPLOAD_BUFFER_CHUNKS_DEFAULT: usize = 256;
 /// Largest single PUT (S3's limit).
 pub const PUT_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -56,6 +63,8 @@ impl Bucket {
 }
 
 pub struct ObjectStore {
+    /// Permits for upload chunk buffers, one per [`CHUNK_BYTES`].
+    upload_buffers: Arc<tokio::sync::Semaphore>,
     io: Io,
     data_dir: PathBuf,
     segments: SegmentStore,
@@ -152,6 +161,7 @@ impl ObjectStore {
             );
         }
         Ok(ObjectStore {
+            upload_buffers: Arc::new(tokio::sync::Semaphore::new(UPLOAD_BUFFER_CHUNKS_DEFAULT)),
             io: io.clone(),
             data_dir: data_dir.to_path_buf(),
             segments,
@@ -383,13 +393,16 @@ impl ObjectStore {
         limit: u64,
     ) -> Result<StoredData, S3Error> {
         let mut md5 = Md5::new();
-        let mut buf = BytesMut::with_capacity(CHUNK_BYTES);
+        // Allocated only under a budget permit.
+        let mut buf = BytesMut::new();
         let mut size = 0u64;
         let mut in_flight: VecDeque<tokio::task::JoinHandle<Result<Vec<RecordLoc>, String>>> =
             VecDeque::new();
         let mut chunks = Vec::new();
         let mut lens = Vec::new();
         let mut ended = false;
+        // The budget permit of the chunk being filled.
+        let mut permit = None;
         while !ended {
             match body.next().await {
                 Some(Ok(frame)) => {
@@ -399,6 +412,10 @@ impl ObjectStore {
                             S3ErrorCode::EntityTooLarge,
                             "Your proposed upload exceeds the maximum allowed size",
                         ));
+                    }
+                    if permit.is_none() && !frame.is_empty() {
+                        permit = Some(self.upload_buffer().await?);
+                        buf.reserve(CHUNK_BYTES);
                     }
                     buf.extend_from_slice(&frame);
                 }
@@ -412,19 +429,26 @@ impl ObjectStore {
                 let crc = PayloadCrc::of(&chunk);
                 lens.push(chunk.len() as u32);
                 let segments = self.segments.clone();
+                let held = permit.take();
                 in_flight.push_back(tokio::task::spawn_local(async move {
-                    segments
+                    let r = segments
                         .append_many_checksummed(vec![(RecordKind::DataChunk, chunk, crc)])
                         .await
-                        .map_err(|e| e.to_string())
+                        .map_err(|e| e.to_string());
+                    drop(held); // the chunk's memory is free once written
+                    r
                 }));
+                if buf.is_empty() {
+                    // Let go of the written chunk's allocation.
+                    buf = BytesMut::new();
+                } else {
+                    permit = Some(self.upload_buffer().await?);
+                    buf.reserve(CHUNK_BYTES);
+                }
                 if in_flight.len() >= CHUNKS_IN_FLIGHT {
                     if let Some(h) = in_flight.pop_front() {
                         chunks.extend(join_append(h).await?);
                     }
-                }
-                if buf.capacity() < CHUNK_BYTES {
-                    buf.reserve(CHUNK_BYTES);
                 }
             }
         }
@@ -441,6 +465,15 @@ impl ObjectStore {
             md5: md5.finalize().into(),
             chunks,
         })
+    }
+
+    /// A permit for one chunk buffer; waits while the node-wide upload
+    /// budget is spent.
+    async fn upload_buffer(&self) -> Result<tokio::sync::OwnedSemaphorePermit, S3Error> {
+        Arc::clone(&self.upload_buffers)
+            .acquire_owned()
+            .await
+            .map_err(|e| internal("upload buffer budget", e))
     }
 
     /// The current version of `key`, with its head.
