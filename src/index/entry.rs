@@ -81,8 +81,6 @@ pub enum EntryError {
     PendingMismatch,
     #[error("pending tags are not strictly ascending")]
     PendingUnordered,
-    #[error("a placeholder entry without pending transactions")]
-    EmptyPlaceholder,
 }
 
 impl IndexEntry {
@@ -203,9 +201,6 @@ impl IndexEntry {
         let u16_at = |at: usize| u16::from_le_bytes([byte(at), byte(at + 1)]);
         let u32_at =
             |at: usize| u32::from_le_bytes([byte(at), byte(at + 1), byte(at + 2), byte(at + 3)]);
-        if flags & FLAG_PLACEHOLDER != 0 && pending.is_empty() {
-            return Err(EntryError::EmptyPlaceholder);
-        }
         Ok(IndexEntry {
             placeholder: flags & FLAG_PLACEHOLDER != 0,
             delete_marker: flags & FLAG_DELETE_MARKER != 0,

@@ -263,11 +263,20 @@ impl IndexShard {
         let still_pending = |s: &Shard| -> Result<Option<IndexEntry>, IndexError> {
             Ok(s.get(&head_key)?.filter(|h| h.pending.contains(&tag)))
         };
-        let newer = |head: &IndexEntry, found_mtime: u64| {
-            head.placeholder || found_mtime > head.mtime_nanos
-        };
+        // A placeholder's time is when the key was last deleted (0 if it
+        // never held data): a write found from before it stays dead.
+        let newer = |head: &IndexEntry, found_mtime: u64| found_mtime > head.mtime_nanos;
         let done = match resolved {
             Some((sk, found, found_mtime)) => {
+                // A delete of the logical head is logged with its time.
+                let found = match (&sk, found) {
+                    (SortKey::Head { .. }, None) => Some(IndexEntry {
+                        placeholder: true,
+                        mtime_nanos: found_mtime,
+                        ..IndexEntry::default()
+                    }),
+                    (_, f) => f,
+                };
                 let stale = std::cell::Cell::new(false);
                 let logged = self
                     .step_if(BilogOp::Complete, &sk, Some(tag), found.clone(), |s| {

@@ -23,8 +23,10 @@ use super::key::VERSION_ID_LEN;
 /// What a completed transaction did to the key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The key now reads as this entry (its pending and placeholder fields
-    /// are ignored).
+    /// The key now reads as this entry (its pending field is ignored). A
+    /// placeholder entry is a delete that keeps its time: while other
+    /// transactions stay pending, the placeholder remembers when the key
+    /// was deleted, so a dead older write found later cannot revive it.
     Write(IndexEntry),
     Delete,
     /// A new version (or delete marker) `e.version_id` becomes current.
@@ -83,8 +85,9 @@ fn counted(e: Option<&IndexEntry>) -> (i64, i64) {
 }
 
 /// The entry with `tags` pending and data from `data`, or `None` if
-/// there is neither data nor a pending tag.
-fn rebuild(data: Option<IndexEntry>, tags: Vec<u64>) -> Option<IndexEntry> {
+/// there is neither data nor a pending tag. A placeholder (no data, tags
+/// pending) carries `deleted_at`, the time of the key's last delete.
+fn rebuild(data: Option<IndexEntry>, tags: Vec<u64>, deleted_at: u64) -> Option<IndexEntry> {
     match data {
         Some(mut e) => {
             e.placeholder = false;
@@ -95,6 +98,7 @@ fn rebuild(data: Option<IndexEntry>, tags: Vec<u64>) -> Option<IndexEntry> {
         None => Some(IndexEntry {
             placeholder: true,
             pending: tags,
+            mtime_nanos: deleted_at,
             ..IndexEntry::default()
         }),
     }
@@ -107,6 +111,9 @@ pub fn apply(
     step: &TxnStep,
 ) -> Result<(Option<IndexEntry>, StatsDelta), TxnError> {
     let data = current.filter(|e| !e.placeholder).cloned();
+    let deleted_at = current
+        .filter(|e| e.placeholder)
+        .map_or(0, |e| e.mtime_nanos);
     let mut tags: Vec<u64> = current.map(|e| e.pending.clone()).unwrap_or_default();
     let next = match step {
         TxnStep::Prepare { tag } => {
@@ -116,25 +123,29 @@ pub fn apply(
                 }
                 tags.insert(at, *tag);
             }
-            rebuild(data, tags)
+            rebuild(data, tags, deleted_at)
         }
         TxnStep::Complete { tag, outcome } => {
             tags.retain(|t| t != tag);
             match outcome {
-                Outcome::Write(e) => rebuild(Some(e.clone()), tags),
-                Outcome::Delete => rebuild(None, tags),
+                Outcome::Write(e) if e.placeholder => rebuild(None, tags, e.mtime_nanos),
+                Outcome::Write(e) => rebuild(Some(e.clone()), tags, 0),
+                Outcome::Delete => rebuild(None, tags, deleted_at),
                 // The head alone (see `apply_key` for the versions).
-                Outcome::WriteVersion(e) => rebuild(Some(head_mirror(e, Vec::new())), tags),
-                Outcome::DeleteVersion(_) => rebuild(data, tags),
+                Outcome::WriteVersion(e) => rebuild(Some(head_mirror(e, Vec::new())), tags, 0),
+                Outcome::DeleteVersion(_) => rebuild(data, tags, deleted_at),
             }
         }
         TxnStep::Cancel { tag } => {
             tags.retain(|t| t != tag);
-            rebuild(data, tags)
+            rebuild(data, tags, deleted_at)
         }
         TxnStep::Suggest { stale, resolved } => {
             tags.retain(|t| !stale.contains(t));
-            rebuild(resolved.clone(), tags)
+            match resolved {
+                Some(e) if e.placeholder => rebuild(None, tags, e.mtime_nanos),
+                r => rebuild(r.clone(), tags, deleted_at),
+            }
         }
     };
     let (o0, b0) = counted(current);
@@ -209,6 +220,9 @@ pub fn apply_key(
     let (tag, outcome) = match (step, outcome) {
         // An unversioned write or delete of a versioned key acts on its
         // null version.
+        (TxnStep::Complete { tag, .. }, Outcome::Write(e)) if versioned && e.placeholder => {
+            (*tag, Outcome::DeleteVersion([0; VERSION_ID_LEN]))
+        }
         (TxnStep::Complete { tag, .. }, Outcome::Write(e)) if versioned => (
             *tag,
             Outcome::WriteVersion(IndexEntry {
@@ -281,7 +295,7 @@ pub fn apply_key(
             up.head = if was_current {
                 match versions.iter().find(|v| v.version_id != id) {
                     Some(next) => Some(head_mirror(next, tags)),
-                    None => rebuild(None, tags),
+                    None => rebuild(None, tags, 0),
                 }
             } else {
                 head.map(|h| IndexEntry {

@@ -5,6 +5,25 @@
 //! alone what happened (dir suggest); and it lists the data chunks.
 //! `format-spec/object.md` is normative. Pure encode/decode; the segment
 //! record around it carries the checksum.
+//!
+//! ```text
+//!  0  4  magic "SOBJ"        48 16  version_id
+//!  4  2  version 1           64  2  etag_parts
+//!  6  2  flags               66  1  storage_class   0..=7
+//!  8  8  tag                 67  1  bucket_len
+//! 16  8  mtime_nanos         68  2  key_len
+//! 24  8  size                70  2  reserved        zero
+//! 32 16  etag                72  4  meta_count
+//!                            76  4  chunk_count
+//!                            80  4  part_count
+//!                            84  4  meta_len
+//!                            88  8  reserved        zero
+//! 96 .. bucket, key, meta entries, chunk entries (24 bytes), part
+//!       entries (16 bytes: size 8, chunks 4, reserved 4 zero)
+//! ```
+//!
+//! The encoder refuses exactly the heads the decoder would refuse
+//! (`ObjectHead::validate`), so a head it writes always reads back.
 
 use thiserror::Error;
 
@@ -19,11 +38,22 @@ pub const HEAD_FIXED_LEN: usize = 96;
 /// allows 2 KiB of user metadata; headers such as Content-Type add some).
 pub const META_BYTES_MAX: usize = 8 * 1024;
 pub const PARTS_MAX: usize = 10_000;
+/// The largest storage class: 0 STANDARD ... 7 GLACIER_IR, the range of
+/// the index entry (`format-spec/index.md`), into which a head's class is
+/// copied (`store::head_entry`).
+pub const STORAGE_CLASS_MAX: u8 = 7;
 const CHUNK_LEN: usize = 24;
 const PART_LEN: usize = 16;
+/// Reserved byte ranges of the fixed part: written as zero, refused
+/// otherwise.
+const FIXED_RESERVED: [(usize, usize); 2] = [(70, 72), (88, 96)];
+/// Reserved bytes of a part entry, from this offset to its end.
+const PART_RESERVED_AT: usize = 12;
 
 const FLAG_DELETE: u16 = 1;
 const FLAG_DELETE_MARKER: u16 = 2;
+const FLAG_VERSIONED: u16 = 4;
+const FLAGS_KNOWN: u16 = FLAG_DELETE | FLAG_DELETE_MARKER | FLAG_VERSIONED;
 
 /// One chunk of the object's bytes: a data record and how much of the
 /// object it holds.
@@ -51,6 +81,7 @@ pub struct ObjectHead {
     pub size: u64,
     pub etag: [u8; 16],
     pub etag_parts: u16,
+    /// 0..=`STORAGE_CLASS_MAX`.
     pub storage_class: u8,
     pub version_id: [u8; VERSION_ID_LEN],
     /// Whether the write targeted a version (versioned bucket) rather
@@ -75,6 +106,10 @@ pub enum HeadError {
     UnknownVersion(u16),
     #[error("unknown flag bits {0:#06x}")]
     UnknownFlags(u16),
+    #[error("reserved object head byte {offset} is not zero")]
+    ReservedNotZero { offset: usize },
+    #[error("unknown storage class {0}")]
+    UnknownStorageClass(u8),
     #[error("object head has {0} bytes past its end")]
     TrailingBytes(usize),
     #[error("{0} is not valid UTF-8")]
@@ -87,72 +122,97 @@ pub enum HeadError {
     PartsMismatch { parts: u64, chunks: usize },
 }
 
-const FLAG_VERSIONED: u16 = 4;
-const FLAGS_KNOWN: u16 = FLAG_DELETE | FLAG_DELETE_MARKER | FLAG_VERSIONED;
+/// The fixed part's lengths and counts, as encoded.
+#[derive(Clone, Copy, Debug)]
+struct Counts {
+    bucket_len: u8,
+    key_len: u16,
+    meta_count: u32,
+    chunk_count: u32,
+    part_count: u32,
+    meta_len: u32,
+}
+
+impl Counts {
+    /// The whole head's length; saturates (a head that long is refused
+    /// as truncated).
+    fn total_len(&self) -> usize {
+        let n = |x: u32| usize::try_from(x).unwrap_or(usize::MAX);
+        HEAD_FIXED_LEN
+            .saturating_add(usize::from(self.bucket_len))
+            .saturating_add(usize::from(self.key_len))
+            .saturating_add(n(self.meta_len))
+            .saturating_add(n(self.chunk_count).saturating_mul(CHUNK_LEN))
+            .saturating_add(n(self.part_count).saturating_mul(PART_LEN))
+    }
+}
 
 impl ObjectHead {
-    fn meta_len(&self) -> usize {
-        self.meta
-            .iter()
-            .map(|(n, v)| 2 + n.len() + 4 + v.len())
-            .sum()
+    /// Bytes of the encoded metadata entries; `None` past `usize`.
+    fn meta_len(&self) -> Option<usize> {
+        self.meta.iter().try_fold(0usize, |sum, (n, v)| {
+            sum.checked_add(6)?
+                .checked_add(n.len())?
+                .checked_add(v.len())
+        })
     }
 
+    /// The encoded length (saturating for a head too large to encode).
     pub fn encoded_len(&self) -> usize {
         HEAD_FIXED_LEN
-            + self.bucket.len()
-            + self.key.len()
-            + self.meta_len()
-            + CHUNK_LEN * self.chunks.len()
-            + PART_LEN * self.parts.len()
+            .saturating_add(self.bucket.len())
+            .saturating_add(self.key.len())
+            .saturating_add(self.meta_len().unwrap_or(usize::MAX))
+            .saturating_add(self.chunks.len().saturating_mul(CHUNK_LEN))
+            .saturating_add(self.parts.len().saturating_mul(PART_LEN))
     }
 
-    pub fn encode(&self) -> Result<Vec<u8>, HeadError> {
+    /// Checks everything the decoder would refuse, in the decoder's
+    /// order, plus what the format cannot represent (a bucket name over
+    /// 255 bytes, a key over 65 535, more than 2^32 - 1 chunks).
+    pub fn validate(&self) -> Result<(), HeadError> {
+        self.validated_counts().map(|_| ())
+    }
+
+    /// `validate`, returning the fixed part's counts.
+    fn validated_counts(&self) -> Result<Counts, HeadError> {
+        check_storage_class(self.storage_class)?;
+        let counts = self.counts()?;
+        check_totals(self.size, &self.chunks, &self.parts)?;
+        Ok(counts)
+    }
+
+    fn counts(&self) -> Result<Counts, HeadError> {
         let too = |what, len| HeadError::TooLarge { what, len };
-        if self.bucket.len() > 255 {
-            return Err(too("bucket name", self.bucket.len()));
-        }
-        if self.key.len() > u16::MAX as usize {
-            return Err(too("key", self.key.len()));
-        }
-        if self.meta_len() > META_BYTES_MAX {
-            return Err(too("metadata", self.meta_len()));
+        let meta_len = self.meta_len().unwrap_or(usize::MAX);
+        if meta_len > META_BYTES_MAX {
+            return Err(too("metadata", meta_len));
         }
         if self.parts.len() > PARTS_MAX {
             return Err(too("part list", self.parts.len()));
         }
-        let chunks =
-            u32::try_from(self.chunks.len()).map_err(|_| too("chunk list", self.chunks.len()))?;
-        let mut b = vec![0u8; HEAD_FIXED_LEN];
-        let mut flags = 0;
-        if self.delete {
-            flags |= FLAG_DELETE;
-        }
-        if self.delete_marker {
-            flags |= FLAG_DELETE_MARKER;
-        }
-        if self.versioned {
-            flags |= FLAG_VERSIONED;
-        }
-        put(&mut b, 0, &HEAD_MAGIC);
-        put(&mut b, 4, &HEAD_VERSION.to_le_bytes());
-        put(&mut b, 6, &flags.to_le_bytes());
-        put(&mut b, 8, &self.tag.to_le_bytes());
-        put(&mut b, 16, &self.mtime_nanos.to_le_bytes());
-        put(&mut b, 24, &self.size.to_le_bytes());
-        put(&mut b, 32, &self.etag);
-        put(&mut b, 48, &self.version_id);
-        put(&mut b, 64, &self.etag_parts.to_le_bytes());
-        put(&mut b, 66, &[self.storage_class, self.bucket.len() as u8]);
-        put(&mut b, 68, &(self.key.len() as u16).to_le_bytes());
-        put(&mut b, 72, &(self.meta.len() as u32).to_le_bytes());
-        put(&mut b, 76, &chunks.to_le_bytes());
-        put(&mut b, 80, &(self.parts.len() as u32).to_le_bytes());
-        put(&mut b, 84, &(self.meta_len() as u32).to_le_bytes());
-        b.reserve(self.encoded_len() - HEAD_FIXED_LEN);
+        let fit = |what, len: usize| u32::try_from(len).map_err(|_| too(what, len));
+        Ok(Counts {
+            bucket_len: u8::try_from(self.bucket.len())
+                .map_err(|_| too("bucket name", self.bucket.len()))?,
+            key_len: u16::try_from(self.key.len()).map_err(|_| too("key", self.key.len()))?,
+            meta_count: fit("metadata", self.meta.len())?,
+            chunk_count: fit("chunk list", self.chunks.len())?,
+            part_count: fit("part list", self.parts.len())?,
+            meta_len: fit("metadata", meta_len)?,
+        })
+    }
+
+    /// The encoded head; refuses (and writes nothing for) a head that
+    /// `validate` refuses. Reserved bytes are written as zero.
+    pub fn encode(&self) -> Result<Vec<u8>, HeadError> {
+        let counts = self.validated_counts()?;
+        let mut b = Vec::with_capacity(self.encoded_len());
+        b.extend_from_slice(&self.encode_fixed(&counts));
         b.extend_from_slice(self.bucket.as_bytes());
         b.extend_from_slice(&self.key);
         for (n, v) in &self.meta {
+            // Both fit: each is at most META_BYTES_MAX (counts()).
             b.extend_from_slice(&(n.len() as u16).to_le_bytes());
             b.extend_from_slice(n.as_bytes());
             b.extend_from_slice(&(v.len() as u32).to_le_bytes());
@@ -167,152 +227,280 @@ impl ObjectHead {
         for p in &self.parts {
             b.extend_from_slice(&p.size.to_le_bytes());
             b.extend_from_slice(&p.chunks.to_le_bytes());
-            b.extend_from_slice(&[0u8; 4]);
+            b.extend_from_slice(&[0u8; PART_LEN - PART_RESERVED_AT]);
         }
+        debug_assert_eq!(b.len(), counts.total_len());
         Ok(b)
     }
 
+    fn encode_fixed(&self, c: &Counts) -> [u8; HEAD_FIXED_LEN] {
+        let mut flags = 0;
+        if self.delete {
+            flags |= FLAG_DELETE;
+        }
+        if self.delete_marker {
+            flags |= FLAG_DELETE_MARKER;
+        }
+        if self.versioned {
+            flags |= FLAG_VERSIONED;
+        }
+        // Reserved bytes (70..72, 88..96) stay zero.
+        let mut b = [0u8; HEAD_FIXED_LEN];
+        put(&mut b, 0, &HEAD_MAGIC);
+        put(&mut b, 4, &HEAD_VERSION.to_le_bytes());
+        put(&mut b, 6, &flags.to_le_bytes());
+        put(&mut b, 8, &self.tag.to_le_bytes());
+        put(&mut b, 16, &self.mtime_nanos.to_le_bytes());
+        put(&mut b, 24, &self.size.to_le_bytes());
+        put(&mut b, 32, &self.etag);
+        put(&mut b, 48, &self.version_id);
+        put(&mut b, 64, &self.etag_parts.to_le_bytes());
+        put(&mut b, 66, &[self.storage_class, c.bucket_len]);
+        put(&mut b, 68, &c.key_len.to_le_bytes());
+        put(&mut b, 72, &c.meta_count.to_le_bytes());
+        put(&mut b, 76, &c.chunk_count.to_le_bytes());
+        put(&mut b, 80, &c.part_count.to_le_bytes());
+        put(&mut b, 84, &c.meta_len.to_le_bytes());
+        b
+    }
+
+    /// Decodes a head, checking it in the order `format-spec/object.md`
+    /// gives ("What a decoder checks").
     pub fn decode(b: &[u8]) -> Result<ObjectHead, HeadError> {
-        let trunc = |need| HeadError::Truncated {
-            need,
-            have: b.len(),
-        };
-        if b.len() < HEAD_FIXED_LEN {
-            return Err(trunc(HEAD_FIXED_LEN));
-        }
-        if b.get(..4) != Some(&HEAD_MAGIC[..]) {
-            return Err(HeadError::BadMagic);
-        }
-        let r16 = |at| u16_at(b, at).unwrap_or_default();
-        let r32 = |at| u32_at(b, at).unwrap_or_default();
-        let r64 = |at| u64_at(b, at).unwrap_or_default();
-        let version = r16(4);
-        if version != HEAD_VERSION {
-            return Err(HeadError::UnknownVersion(version));
-        }
-        let flags = r16(6);
-        if flags & !FLAGS_KNOWN != 0 {
-            return Err(HeadError::UnknownFlags(flags & !FLAGS_KNOWN));
-        }
-        let arr16 = |at: usize| -> [u8; 16] {
-            b.get(at..at + 16)
-                .and_then(|s| s.try_into().ok())
-                .unwrap_or_default()
-        };
-        let byte = |at: usize| b.get(at).copied().unwrap_or_default();
-        let bucket_len = usize::from(byte(67));
-        let key_len = usize::from(r16(68));
-        let meta_count = r32(72) as usize;
-        let chunk_count = r32(76) as usize;
-        let part_count = r32(80) as usize;
-        let meta_len = r32(84) as usize;
-        if meta_len > META_BYTES_MAX {
-            return Err(HeadError::TooLarge {
-                what: "metadata",
-                len: meta_len,
-            });
-        }
-        if part_count > PARTS_MAX {
-            return Err(HeadError::TooLarge {
-                what: "part list",
-                len: part_count,
-            });
-        }
-        let need = HEAD_FIXED_LEN
-            .saturating_add(bucket_len)
-            .saturating_add(key_len)
-            .saturating_add(meta_len)
-            .saturating_add(chunk_count.saturating_mul(CHUNK_LEN))
-            .saturating_add(part_count.saturating_mul(PART_LEN));
+        let (mut h, counts) = decode_fixed(b)?;
+        let need = counts.total_len();
         if b.len() < need {
-            return Err(trunc(need));
+            return Err(HeadError::Truncated {
+                need,
+                have: b.len(),
+            });
         }
         if b.len() > need {
             return Err(HeadError::TrailingBytes(b.len() - need));
         }
-        let mut at = HEAD_FIXED_LEN;
-        let mut take = |n: usize| -> &[u8] {
-            let s = b.get(at..at + n).unwrap_or_default();
-            at += n;
-            s
+        let mut cur = Cursor {
+            b,
+            at: HEAD_FIXED_LEN,
         };
-        let bucket = String::from_utf8(take(bucket_len).to_vec())
+        let n = |x: u32| usize::try_from(x).unwrap_or(usize::MAX);
+        h.bucket = String::from_utf8(cur.take(usize::from(counts.bucket_len))?.to_vec())
             .map_err(|_| HeadError::NotUtf8("bucket name"))?;
-        let key = take(key_len).to_vec();
-        let meta_bytes = take(meta_len);
-        let mut meta = Vec::with_capacity(meta_count.min(256));
-        let mut m = 0usize;
-        for _ in 0..meta_count {
-            let nl = usize::from(u16_at(meta_bytes, m).ok_or(trunc(need))?);
-            let n = meta_bytes.get(m + 2..m + 2 + nl).ok_or(trunc(need))?;
-            let vl = u32_at(meta_bytes, m + 2 + nl).ok_or(trunc(need))? as usize;
-            let v = meta_bytes
-                .get(m + 6 + nl..m + 6 + nl + vl)
-                .ok_or(trunc(need))?;
-            let n =
-                String::from_utf8(n.to_vec()).map_err(|_| HeadError::NotUtf8("metadata name"))?;
-            let v =
-                String::from_utf8(v.to_vec()).map_err(|_| HeadError::NotUtf8("metadata value"))?;
-            meta.push((n, v));
-            m += 6 + nl + vl;
-        }
-        if m != meta_len {
-            return Err(HeadError::Truncated {
-                need: meta_len,
-                have: m,
-            });
-        }
-        let chunk_bytes = take(chunk_count * CHUNK_LEN);
-        let chunks: Vec<Chunk> = chunk_bytes
+        h.key = cur.take(usize::from(counts.key_len))?.to_vec();
+        h.meta = decode_meta(cur.take(n(counts.meta_len))?, counts.meta_count)?;
+        let chunk_bytes = cur.take(n(counts.chunk_count).saturating_mul(CHUNK_LEN))?;
+        h.chunks = chunk_bytes
             .chunks_exact(CHUNK_LEN)
-            .map(|c| Chunk {
-                loc: RecordLoc {
-                    segment: u64_at(c, 0).unwrap_or_default(),
-                    offset: u64_at(c, 8).unwrap_or_default(),
-                    len: u32_at(c, 16).unwrap_or_default(),
-                },
-                len: u32_at(c, 20).unwrap_or_default(),
-            })
+            .map(decode_chunk)
             .collect();
-        let part_bytes = take(part_count * PART_LEN);
-        let parts: Vec<Part> = part_bytes
-            .chunks_exact(PART_LEN)
-            .map(|p| Part {
+        let parts_at = cur.at;
+        let part_bytes = cur.take(n(counts.part_count).saturating_mul(PART_LEN))?;
+        h.parts = decode_parts(part_bytes, parts_at)?;
+        check_totals(h.size, &h.chunks, &h.parts)?;
+        Ok(h)
+    }
+}
+
+/// Steps 1 and 2 of the decoder: the fixed part's own checks, and the
+/// limits that come before any length arithmetic.
+fn decode_fixed(b: &[u8]) -> Result<(ObjectHead, Counts), HeadError> {
+    if b.len() < HEAD_FIXED_LEN {
+        return Err(HeadError::Truncated {
+            need: HEAD_FIXED_LEN,
+            have: b.len(),
+        });
+    }
+    if b.get(..4) != Some(&HEAD_MAGIC[..]) {
+        return Err(HeadError::BadMagic);
+    }
+    // In range: b holds the whole fixed part.
+    let r16 = |at| u16_at(b, at).unwrap_or_default();
+    let r32 = |at| u32_at(b, at).unwrap_or_default();
+    let r64 = |at| u64_at(b, at).unwrap_or_default();
+    let byte = |at: usize| b.get(at).copied().unwrap_or_default();
+    let arr16 = |at: usize| -> [u8; 16] {
+        b.get(at..at + 16)
+            .and_then(|s| s.try_into().ok())
+            .unwrap_or_default()
+    };
+    let version = r16(4);
+    if version != HEAD_VERSION {
+        return Err(HeadError::UnknownVersion(version));
+    }
+    let flags = r16(6);
+    if flags & !FLAGS_KNOWN != 0 {
+        return Err(HeadError::UnknownFlags(flags & !FLAGS_KNOWN));
+    }
+    for (from, to) in FIXED_RESERVED {
+        check_zero(b, from, to)?;
+    }
+    check_storage_class(byte(66))?;
+    let counts = Counts {
+        bucket_len: byte(67),
+        key_len: r16(68),
+        meta_count: r32(72),
+        chunk_count: r32(76),
+        part_count: r32(80),
+        meta_len: r32(84),
+    };
+    let meta_len = usize::try_from(counts.meta_len).unwrap_or(usize::MAX);
+    if meta_len > META_BYTES_MAX {
+        return Err(HeadError::TooLarge {
+            what: "metadata",
+            len: meta_len,
+        });
+    }
+    let part_count = usize::try_from(counts.part_count).unwrap_or(usize::MAX);
+    if part_count > PARTS_MAX {
+        return Err(HeadError::TooLarge {
+            what: "part list",
+            len: part_count,
+        });
+    }
+    let h = ObjectHead {
+        delete: flags & FLAG_DELETE != 0,
+        delete_marker: flags & FLAG_DELETE_MARKER != 0,
+        versioned: flags & FLAG_VERSIONED != 0,
+        tag: r64(8),
+        mtime_nanos: r64(16),
+        size: r64(24),
+        etag: arr16(32),
+        version_id: arr16(48),
+        etag_parts: r16(64),
+        storage_class: byte(66),
+        ..ObjectHead::default()
+    };
+    Ok((h, counts))
+}
+
+/// Reads the variable part front to back.
+struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// The next `n` bytes; `Truncated` past the end (offsets checked:
+    /// a `value_len` near 2^32 must not wrap a 32-bit `usize`).
+    fn take(&mut self, n: usize) -> Result<&'a [u8], HeadError> {
+        let end = self.at.checked_add(n);
+        match end.and_then(|end| Some((end, self.b.get(self.at..end)?))) {
+            Some((end, s)) => {
+                self.at = end;
+                Ok(s)
+            }
+            None => Err(HeadError::Truncated {
+                need: end.unwrap_or(usize::MAX),
+                have: self.b.len(),
+            }),
+        }
+    }
+}
+
+/// `count` metadata entries that fill `b` exactly.
+fn decode_meta(b: &[u8], count: u32) -> Result<Vec<(String, String)>, HeadError> {
+    let text = |s: &[u8], what| String::from_utf8(s.to_vec()).map_err(|_| HeadError::NotUtf8(what));
+    let len = |s: &[u8]| match *s {
+        [a, b] => usize::from(u16::from_le_bytes([a, b])),
+        [a, b, c, d] => usize::try_from(u32::from_le_bytes([a, b, c, d])).unwrap_or(usize::MAX),
+        _ => 0,
+    };
+    let mut cur = Cursor { b, at: 0 };
+    // Each entry is at least 6 bytes, so a large count fails on the
+    // bytes before it allocates much.
+    let mut meta = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(256));
+    for _ in 0..count {
+        let name_len = len(cur.take(2)?);
+        let name = cur.take(name_len)?;
+        let value_len = len(cur.take(4)?);
+        let value = cur.take(value_len)?;
+        meta.push((text(name, "metadata name")?, text(value, "metadata value")?));
+    }
+    if cur.at != b.len() {
+        return Err(HeadError::Truncated {
+            need: b.len(),
+            have: cur.at,
+        });
+    }
+    Ok(meta)
+}
+
+fn decode_chunk(c: &[u8]) -> Chunk {
+    // In range: `c` is one whole chunk entry (chunks_exact).
+    Chunk {
+        loc: RecordLoc {
+            segment: u64_at(c, 0).unwrap_or_default(),
+            offset: u64_at(c, 8).unwrap_or_default(),
+            len: u32_at(c, 16).unwrap_or_default(),
+        },
+        len: u32_at(c, 20).unwrap_or_default(),
+    }
+}
+
+/// Part entries; `at` is where they start in the head (for the offset
+/// of a non-zero reserved byte).
+fn decode_parts(b: &[u8], at: usize) -> Result<Vec<Part>, HeadError> {
+    b.chunks_exact(PART_LEN)
+        .enumerate()
+        .map(|(i, p)| {
+            check_zero(p, PART_RESERVED_AT, PART_LEN)
+                .map_err(|e| shift(e, at.saturating_add(i.saturating_mul(PART_LEN))))?;
+            Ok(Part {
                 size: u64_at(p, 0).unwrap_or_default(),
                 chunks: u32_at(p, 8).unwrap_or_default(),
             })
-            .collect();
-        let size = r64(24);
-        let chunk_total: u64 = chunks.iter().map(|c| u64::from(c.len)).sum();
-        if chunk_total != size {
-            return Err(HeadError::SizeMismatch {
-                chunks: chunk_total,
-                size,
-            });
-        }
-        let spanned: u64 = parts.iter().map(|p| u64::from(p.chunks)).sum();
-        if !parts.is_empty() && spanned != chunks.len() as u64 {
-            return Err(HeadError::PartsMismatch {
-                parts: spanned,
-                chunks: chunks.len(),
-            });
-        }
-        Ok(ObjectHead {
-            delete: flags & FLAG_DELETE != 0,
-            delete_marker: flags & FLAG_DELETE_MARKER != 0,
-            versioned: flags & FLAG_VERSIONED != 0,
-            tag: r64(8),
-            mtime_nanos: r64(16),
-            size,
-            etag: arr16(32),
-            version_id: arr16(48),
-            etag_parts: r16(64),
-            storage_class: byte(66),
-            bucket,
-            key,
-            meta,
-            chunks,
-            parts,
         })
+        .collect()
+}
+
+/// `ReservedNotZero` at the first non-zero byte of `b[from..to]`.
+fn check_zero(b: &[u8], from: usize, to: usize) -> Result<(), HeadError> {
+    let r = b.get(from..to).ok_or(HeadError::Truncated {
+        need: to,
+        have: b.len(),
+    })?;
+    match r.iter().position(|&x| x != 0) {
+        Some(i) => Err(HeadError::ReservedNotZero { offset: from + i }),
+        None => Ok(()),
     }
+}
+
+/// Moves a `ReservedNotZero` found in an entry to its offset in the head.
+fn shift(e: HeadError, by: usize) -> HeadError {
+    match e {
+        HeadError::ReservedNotZero { offset } => HeadError::ReservedNotZero {
+            offset: offset.saturating_add(by),
+        },
+        e => e,
+    }
+}
+
+fn check_storage_class(class: u8) -> Result<(), HeadError> {
+    if class > STORAGE_CLASS_MAX {
+        return Err(HeadError::UnknownStorageClass(class));
+    }
+    Ok(())
+}
+
+/// The chunks hold exactly `size` bytes, and a part list (if any) spans
+/// exactly the chunks. Shared by `validate` and `decode`.
+fn check_totals(size: u64, chunks: &[Chunk], parts: &[Part]) -> Result<(), HeadError> {
+    let total = chunks
+        .iter()
+        .try_fold(0u64, |sum, c| sum.checked_add(u64::from(c.len)));
+    if total != Some(size) {
+        return Err(HeadError::SizeMismatch {
+            chunks: total.unwrap_or(u64::MAX),
+            size,
+        });
+    }
+    let spanned = parts
+        .iter()
+        .try_fold(0u64, |sum, p| sum.checked_add(u64::from(p.chunks)));
+    if !parts.is_empty() && spanned != u64::try_from(chunks.len()).ok() {
+        return Err(HeadError::PartsMismatch {
+            parts: spanned.unwrap_or(u64::MAX),
+            chunks: chunks.len(),
+        });
+    }
+    Ok(())
 }

@@ -534,8 +534,15 @@ impl ObjectStore {
             let _ = b.index.cancel(txn).await;
             return Err(e);
         }
+        // Logged with its time (a placeholder entry), so a dead older
+        // write found after a crash cannot bring the key back.
+        let deleted = IndexEntry {
+            placeholder: true,
+            mtime_nanos: head.mtime_nanos,
+            ..IndexEntry::default()
+        };
         b.index
-            .complete(txn, SortKey::Head { key: key.to_vec() }, None)
+            .complete(txn, SortKey::Head { key: key.to_vec() }, Some(deleted))
             .await
             .map_err(|e| internal("completing the index", e))
     }
