@@ -4,8 +4,13 @@
 //! the log below what every consumer has confirmed; opening replays the
 //! log past the checkpoint.
 //!
-//! Steps on one shard are serialized (one writer per shard); different
-//! shards proceed in parallel. Readers never take the writer's lock: they
+//! Steps on one shard are serialized (one writer per shard) and group
+//! committed: a step is checked and applied to the writer's tree under the
+//! lock, then waits while one of the waiting steps (the leader) logs
+//! every step applied so far in one append and fsync and publishes the
+//! tree as of the last of them. So concurrent writers of a shard share an
+//! fsync, and readers only ever see logged steps. Different shards
+//! proceed in parallel. Readers never take the writer's lock: they
 //! read the view the last step published. A step that failed to reach the
 //! log leaves the shard refusing further steps until it is reopened,
 //! because the log may or may not hold it. A shard retired by resharding
@@ -13,6 +18,7 @@
 //! bucket's new layout.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam::epoch;
@@ -63,14 +69,45 @@ pub(crate) struct Inner {
     poisoned: bool,
     retired: bool,
     consumers: Consumers,
+    /// Applied to the writer's tree, not yet logged (nor published).
+    unlogged: Vec<BilogEntry>,
+    /// A leader is logging a batch.
+    logging: bool,
+    /// The last marker in the log (and published).
+    logged: u64,
+}
+
+impl Inner {
+    fn quiet(&self) -> bool {
+        self.unlogged.is_empty() && !self.logging
+    }
 }
 
 pub struct IndexShard {
     log: BilogFile,
     published: Arc<Published>,
     inner: Mutex<Inner>,
+    /// Woken when a batch has been logged (or failed).
+    batch_done: tokio::sync::Notify,
+    /// A leader was dropped mid-append: the shard is poisoned.
+    abandoned: AtomicBool,
     zone: u64,
     generation: u32,
+}
+
+/// Poisons the shard if a leader's append is abandoned.
+struct LeaderGuard<'a> {
+    shard: &'a IndexShard,
+    armed: bool,
+}
+
+impl Drop for LeaderGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shard.abandoned.store(true, Ordering::Release);
+            self.shard.batch_done.notify_waiters();
+        }
+    }
 }
 
 /// A shard held still: no step runs until it is dropped.
@@ -147,11 +184,16 @@ impl IndexShard {
             log,
             published: Arc::clone(s.published()),
             inner: Mutex::new(Inner {
+                logged: s.applied(),
                 shard: s,
                 poisoned: false,
                 retired: false,
                 consumers,
+                unlogged: Vec::new(),
+                logging: false,
             }),
+            batch_done: tokio::sync::Notify::new(),
+            abandoned: AtomicBool::new(false),
             zone,
             generation,
         }
@@ -209,12 +251,81 @@ impl IndexShard {
         };
         // Refuse what the entry cannot take before logging it.
         g.shard.plan(&e)?;
-        if let Err(err) = self.log.append(std::slice::from_ref(&e)).await {
-            g.poisoned = true;
-            return Err(err.into());
+        g.shard.apply_unpublished(&e)?;
+        g.unlogged.push(e);
+        loop {
+            if g.logged >= marker {
+                return Ok(Some(tag.unwrap_or(marker)));
+            }
+            if g.poisoned || self.abandoned.load(Ordering::Acquire) {
+                g.poisoned = true;
+                return Err(IndexError::Poisoned);
+            }
+            g = if g.logging {
+                self.wait_batch(g).await
+            } else {
+                self.lead(g).await
+            };
         }
-        g.shard.apply(&e)?;
-        Ok(Some(e.tag))
+    }
+
+    /// Waits (without the lock) until the batch being logged ends.
+    async fn wait_batch<'a>(&'a self, g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
+        let done = self.batch_done.notified();
+        let mut done = std::pin::pin!(done);
+        done.as_mut().enable();
+        drop(g);
+        done.await;
+        self.inner.lock().await
+    }
+
+    /// Logs every step applied so far in one append (one fsync), then
+    /// publishes the tree as of the last of them. A failed append poisons
+    /// the shard: the log may or may not hold the batch, and the writer's
+    /// tree is ahead of it.
+    async fn lead<'a>(&'a self, mut g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
+        g.logging = true;
+        let batch = std::mem::take(&mut g.unlogged);
+        let snap = g.shard.snapshot();
+        drop(g);
+        // If this future is dropped mid-append, nobody knows what the log
+        // holds: the guard poisons the shard and wakes the waiters.
+        let mut guard = LeaderGuard {
+            shard: self,
+            armed: true,
+        };
+        let r = self.log.append(&batch).await;
+        guard.armed = false;
+        let mut g = self.inner.lock().await;
+        g.logging = false;
+        match r {
+            Ok(()) => {
+                g.logged = snap.applied();
+                g.shard.publish_snapshot(snap);
+            }
+            Err(_) => g.poisoned = true,
+        }
+        self.batch_done.notify_waiters();
+        g
+    }
+
+    /// The writer's lock once every applied step is logged and published,
+    /// so the tree is exactly what the log holds (checkpoint, freeze).
+    async fn lock_quiet(&self) -> MutexGuard<'_, Inner> {
+        let mut g = self.inner.lock().await;
+        loop {
+            if self.abandoned.load(Ordering::Acquire) {
+                g.poisoned = true;
+            }
+            if g.quiet() || g.poisoned {
+                return g;
+            }
+            g = if g.logging {
+                self.wait_batch(g).await
+            } else {
+                self.lead(g).await
+            };
+        }
     }
 
     /// Step 1: a write or delete of `key` (an object key) begins; returns
@@ -360,7 +471,10 @@ impl IndexShard {
     /// Commits the tree as of the last logged step and trims the log
     /// below what every consumer confirmed.
     pub async fn checkpoint(&self) -> Result<u64, IndexError> {
-        let mut g = self.inner.lock().await;
+        let mut g = self.lock_quiet().await;
+        if g.poisoned {
+            return Err(IndexError::Poisoned);
+        }
         let marker = g.shard.checkpoint()?;
         g.consumers.confirm(CHECKPOINT_CONSUMER, marker)?;
         let trim = g.consumers.trim_point();
@@ -373,12 +487,12 @@ impl IndexShard {
     /// Holds the shard still (resharding's final catch-up).
     pub async fn freeze(&self) -> FrozenShard<'_> {
         FrozenShard {
-            guard: self.inner.lock().await,
+            guard: self.lock_quiet().await,
             log: &self.log,
         }
     }
 
     pub async fn entries(&self) -> Result<Vec<(SortKey, IndexEntry)>, IndexError> {
-        Ok(self.inner.lock().await.shard.entries()?)
+        Ok(self.lock_quiet().await.shard.entries()?)
     }
 }

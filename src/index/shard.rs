@@ -113,6 +113,19 @@ fn needs_versions(head: Option<&IndexEntry>, step: &TxnStep) -> bool {
     }
 }
 
+/// A shard's view at one marker, kept while its batch is being logged.
+pub struct Snapshot {
+    view: ShardView,
+    /// Pages freed up to this view (a prefix of the file's retiring list).
+    retiring: usize,
+}
+
+impl Snapshot {
+    pub fn applied(&self) -> u64 {
+        self.view.applied
+    }
+}
+
 /// One shard: its index file, where it stands in its log, and the view
 /// its readers see.
 pub struct Shard {
@@ -207,6 +220,44 @@ impl Shard {
         self.applied = e.marker;
         self.publish();
         Ok(())
+    }
+
+    /// Applies the next log entry without publishing it: group commit
+    /// applies a batch while its log append is in flight, and publishes
+    /// the batch's [`snapshot`](Self::snapshot) once the log holds it.
+    pub fn apply_unpublished(&mut self, e: &BilogEntry) -> Result<(), ShardError> {
+        if e.marker != self.applied + 1 {
+            return Err(ShardError::MarkerGap {
+                applied: self.applied,
+                got: e.marker,
+            });
+        }
+        self.apply_step(e)?;
+        self.applied = e.marker;
+        Ok(())
+    }
+
+    /// The view as of the last applied entry, to publish later with
+    /// [`publish_snapshot`](Self::publish_snapshot).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            view: ShardView {
+                arena: Arc::clone(self.file.arena()),
+                root: self.file.root(),
+                applied: self.applied,
+                objects: self.objects,
+                bytes: self.bytes,
+            },
+            retiring: self.file.retiring_len(),
+        }
+    }
+
+    /// Publishes an earlier snapshot: readers see it, and the pages freed
+    /// by the steps up to it (and only those: later steps' freed pages are
+    /// still reachable from it) start their way back to reuse.
+    pub fn publish_snapshot(&mut self, snap: Snapshot) {
+        self.published.replace(snap.view);
+        self.file.retire_first(snap.retiring);
     }
 
     /// Applies `e`'s step without the marker bookkeeping: resharding

@@ -315,6 +315,23 @@ impl ShardFile {
         retire(&self.reusable, ids);
     }
 
+    /// Pages freed by the steps applied so far and not yet retired.
+    pub fn retiring_len(&self) -> usize {
+        self.retiring.len()
+    }
+
+    /// Retires the pages freed by the first steps only (their view is
+    /// published; later steps' are not).
+    pub fn retire_first(&mut self, n: usize) {
+        let n = n.min(self.retiring.len());
+        if n == 0 {
+            return;
+        }
+        let ids: Vec<u64> = self.retiring.drain(..n).collect();
+        self.limbo.extend(&ids);
+        retire(&self.reusable, ids);
+    }
+
     /// Makes the transaction durable: tree pages and the new free list,
     /// fdatasync, then the meta in the other slot, fdatasync.
     pub fn commit(&mut self) -> Result<Meta, ShardFileError> {
