@@ -116,7 +116,7 @@ fn needs_versions(head: Option<&IndexEntry>, step: &TxnStep) -> bool {
 /// A shard's view at one marker, kept while its batch is being logged.
 pub struct Snapshot {
     view: ShardView,
-    /// Pages freed up to this view (a prefix of the file's retiring list).
+    /// The file's retiring mark at this view.
     retiring: usize,
 }
 
@@ -131,6 +131,8 @@ impl Snapshot {
 pub struct Shard {
     file: ShardFile,
     applied: u64,
+    /// The marker readers see.
+    published_at: u64,
     objects: u64,
     bytes: u64,
     published: Arc<Published>,
@@ -163,6 +165,7 @@ impl Shard {
         Shard {
             file,
             applied: m.checkpoint_marker,
+            published_at: m.checkpoint_marker,
             objects: m.objects,
             bytes: m.bytes,
             published: Arc::new(Published::new(view)),
@@ -248,16 +251,22 @@ impl Shard {
                 objects: self.objects,
                 bytes: self.bytes,
             },
-            retiring: self.file.retiring_len(),
+            retiring: self.file.retiring_mark(),
         }
     }
 
     /// Publishes an earlier snapshot: readers see it, and the pages freed
     /// by the steps up to it (and only those: later steps' freed pages are
     /// still reachable from it) start their way back to reuse.
+    /// A snapshot older than what readers already see is dropped (the
+    /// newer one covers it).
     pub fn publish_snapshot(&mut self, snap: Snapshot) {
+        if snap.view.applied <= self.published_at {
+            return;
+        }
+        self.published_at = snap.view.applied;
         self.published.replace(snap.view);
-        self.file.retire_first(snap.retiring);
+        self.file.retire_through(snap.retiring);
     }
 
     /// Applies `e`'s step without the marker bookkeeping: resharding
@@ -328,6 +337,7 @@ impl Shard {
     }
 
     fn publish(&mut self) {
+        self.published_at = self.applied;
         self.published.replace(ShardView {
             arena: Arc::clone(self.file.arena()),
             root: self.file.root(),

@@ -75,6 +75,9 @@ pub struct ShardFile {
     dirty: BTreeSet<u64>,
     /// Freed by the current step; retired when the step is published.
     retiring: Vec<u64>,
+    /// How many freed pages have left `retiring` so far: with
+    /// `retiring.len()` it makes an absolute mark a snapshot can keep.
+    retired_count: usize,
     /// Retired, not yet back: a reader may still see them. Free as far as
     /// the durable free list is concerned.
     limbo: BTreeSet<u64>,
@@ -227,6 +230,7 @@ impl ShardFile {
             freed_now: Vec::new(),
             dirty: BTreeSet::new(),
             retiring: Vec::new(),
+            retired_count: 0,
             limbo: BTreeSet::new(),
             reusable: Arc::new(SegQueue::new()),
             free_list_pages: Vec::new(),
@@ -311,23 +315,27 @@ impl ShardFile {
             return;
         }
         let ids = std::mem::take(&mut self.retiring);
+        self.retired_count += ids.len();
         self.limbo.extend(&ids);
         retire(&self.reusable, ids);
     }
 
-    /// Pages freed by the steps applied so far and not yet retired.
-    pub fn retiring_len(&self) -> usize {
-        self.retiring.len()
+    /// An absolute mark of the pages freed by the steps applied so far.
+    pub fn retiring_mark(&self) -> usize {
+        self.retired_count + self.retiring.len()
     }
 
-    /// Retires the pages freed by the first steps only (their view is
-    /// published; later steps' are not).
-    pub fn retire_first(&mut self, n: usize) {
-        let n = n.min(self.retiring.len());
+    /// Retires the pages freed up to `mark` (a [`retiring_mark`](Self::retiring_mark)
+    /// taken earlier): their steps' view is published, later steps' is not.
+    pub fn retire_through(&mut self, mark: usize) {
+        let n = mark
+            .saturating_sub(self.retired_count)
+            .min(self.retiring.len());
         if n == 0 {
             return;
         }
         let ids: Vec<u64> = self.retiring.drain(..n).collect();
+        self.retired_count += n;
         self.limbo.extend(&ids);
         retire(&self.reusable, ids);
     }

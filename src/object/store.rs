@@ -305,12 +305,13 @@ impl ObjectStore {
         }
         let b = self.bucket(bucket)?;
         let _gate = b.gate.read().await;
-        let txn = b
-            .index
-            .prepare(key)
-            .await
-            .map_err(|e| internal("preparing the index", e))?;
-        let stored = match self.write_data(body, PUT_BYTES_MAX).await {
+        // The prepare is logged while the data streams in: only the head
+        // record must follow it (a head without a logged prepare is never
+        // found, and was never acknowledged).
+        let (txn, stored) =
+            tokio::join!(b.index.prepare(key), self.write_data(body, PUT_BYTES_MAX));
+        let txn = txn.map_err(|e| internal("preparing the index", e))?;
+        let stored = match stored {
             Ok(s) => s,
             Err(e) => {
                 let _ = b.index.cancel(txn).await;
