@@ -94,6 +94,38 @@ pub enum ListMode {
 /// (object key, tag) of transactions whose writer is at work.
 type LiveTxns = Arc<Mutex<HashSet<(Vec<u8>, u64)>>>;
 
+/// Keys with a prepare under way, and how many.
+type PreparingKeys = Mutex<std::collections::HashMap<Vec<u8>, usize>>;
+
+/// Marks a key as being prepared until dropped (also when the prepare's
+/// future is dropped).
+struct Preparing<'a> {
+    keys: &'a PreparingKeys,
+    key: Vec<u8>,
+}
+
+impl<'a> Preparing<'a> {
+    fn start(keys: &'a PreparingKeys, key: &[u8]) -> Preparing<'a> {
+        *keys.lock().entry(key.to_vec()).or_insert(0) += 1;
+        Preparing {
+            keys,
+            key: key.to_vec(),
+        }
+    }
+}
+
+impl Drop for Preparing<'_> {
+    fn drop(&mut self) {
+        let mut keys = self.keys.lock();
+        if let Some(n) = keys.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                keys.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// A page of an unordered listing and where the next one starts.
 pub struct UnorderedPage {
     pub items: Vec<(Vec<u8>, IndexEntry)>,
@@ -162,6 +194,8 @@ pub struct BucketIndex {
     current: RwLock<Arc<Shards>>,
     /// Transactions whose writer is still at work (this process).
     live: LiveTxns,
+    /// Keys with a prepare under way (see `is_live`).
+    preparing: PreparingKeys,
     /// One reshard at a time.
     resharding: tokio::sync::Mutex<()>,
 }
@@ -246,6 +280,7 @@ impl BucketIndex {
             options,
             current: RwLock::new(Arc::new(Shards { layout, shards })),
             live: Arc::new(Mutex::new(HashSet::new())),
+            preparing: Mutex::new(std::collections::HashMap::new()),
             resharding: tokio::sync::Mutex::new(()),
         })
     }
@@ -281,10 +316,12 @@ impl BucketIndex {
 
     /// Step 1 of a write or delete of `key`.
     pub async fn prepare(&self, key: &[u8]) -> Result<Txn, IndexError> {
+        let preparing = Preparing::start(&self.preparing, key);
         let tag = self
             .on_shard(key, |s| async move { s.prepare(key).await })
             .await?;
         self.live.lock().insert((key.to_vec(), tag));
+        drop(preparing);
         Ok(Txn {
             key: key.to_vec(),
             tag,
@@ -362,8 +399,12 @@ impl BucketIndex {
             .fold((0, 0), |(o, b), (o1, b1)| (o + o1, b + b1))
     }
 
+    /// Whether `tag` on `key` may belong to a writer of this process: a
+    /// registered transaction, or any tag of a key whose prepare is under
+    /// way (its tag is published before the prepare returns and is
+    /// registered, and must not be taken for a dead writer's meanwhile).
     fn is_live(&self, key: &[u8], tag: u64) -> bool {
-        self.live.lock().contains(&(key.to_vec(), tag))
+        self.live.lock().contains(&(key.to_vec(), tag)) || self.preparing.lock().contains_key(key)
     }
 
     /// One page of an ordered listing. Pending entries whose writer is
