@@ -342,7 +342,7 @@ impl ObjectStore {
             return Err(e);
         }
         let mtime = crate::clock::now_nanos();
-        let head = ObjectHead {
+        let mut head = ObjectHead {
             tag: txn.tag(),
             mtime_nanos: mtime,
             size: stored.size,
@@ -353,7 +353,11 @@ impl ObjectStore {
             chunks: stored.chunks,
             ..ObjectHead::default()
         };
-        let entry = match self.write_head(&head).await {
+        let written = match stored.tail {
+            Some(tail) => self.write_head_with_tail(&mut head, tail).await,
+            None => self.write_head(&head).await,
+        };
+        let entry = match written {
             Ok(loc) => head_entry(&head, loc),
             Err(e) => {
                 let _ = b.index.cancel(txn).await;
@@ -369,6 +373,57 @@ impl ObjectStore {
             size: stored.size,
             mtime_nanos: mtime,
         })
+    }
+
+    /// Appends the last data chunk and the head naming it in one batch
+    /// (one fdatasync); returns where the head is. `head.chunks` gets the
+    /// chunk's location.
+    async fn write_head_with_tail(
+        &self,
+        head: &mut ObjectHead,
+        tail: HeldChunk,
+    ) -> Result<RecordLoc, S3Error> {
+        let len = tail.data.len() as u32;
+        // Encoded once with a stand-in location: a location's encoding
+        // has a fixed width, so the head's length is known before the
+        // chunk's place is.
+        head.chunks.push(Chunk {
+            loc: RecordLoc::default(),
+            len,
+        });
+        let invalid =
+            |e: super::head::HeadError| S3Error::new(S3ErrorCode::InvalidArgument, e.to_string());
+        let head_len = head.encode().map_err(invalid)?.len();
+        let mut built = head.clone();
+        let locs = self
+            .segments
+            .append_chained(
+                vec![(RecordKind::DataChunk, tail.data, tail.crc)],
+                vec![head_len],
+                move |locs| {
+                    if let (Some(c), Some(loc)) = (built.chunks.last_mut(), locs.first()) {
+                        c.loc = *loc;
+                    }
+                    // Cannot fail: the same head encoded above.
+                    let bytes = Bytes::from(built.encode().unwrap_or_default());
+                    let crc = PayloadCrc::of(&bytes);
+                    vec![(RecordKind::ObjectHead, bytes, crc)]
+                },
+            )
+            .await
+            .map_err(|e| internal("writing the object", e))?;
+        match (locs.first(), locs.get(1)) {
+            (Some(chunk), Some(head_loc)) => {
+                if let Some(c) = head.chunks.last_mut() {
+                    c.loc = *chunk;
+                }
+                Ok(*head_loc)
+            }
+            _ => Err(internal(
+                "writing the object",
+                "the store returned no location",
+            )),
+        }
     }
 
     /// Appends an object head (or tombstone); returns where it is.
@@ -393,6 +448,18 @@ impl ObjectStore {
         body: &mut B,
         limit: u64,
     ) -> Result<StoredData, S3Error> {
+        self.stream_data(body, limit, false).await
+    }
+
+    /// Like [`write_data`](Self::write_data); with `hold_tail` the last
+    /// chunk is not appended but returned, to go to disk with the head
+    /// record under one fdatasync.
+    async fn stream_data<B: BodySource>(
+        &self,
+        body: &mut B,
+        limit: u64,
+        hold_tail: bool,
+    ) -> Result<StoredData, S3Error> {
         let mut md5 = Md5::new();
         // Allocated only under a budget permit.
         let mut buf = BytesMut::new();
@@ -404,6 +471,7 @@ impl ObjectStore {
         let mut ended = false;
         // The budget permit of the chunk being filled.
         let mut permit = None;
+        let mut tail = None;
         while !ended {
             match body.next().await {
                 Some(Ok(frame)) => {
@@ -428,6 +496,14 @@ impl ObjectStore {
                 let chunk = buf.split_to(take).freeze();
                 md5.update(&chunk);
                 let crc = PayloadCrc::of(&chunk);
+                if hold_tail && ended && buf.is_empty() {
+                    tail = Some(HeldChunk {
+                        data: chunk,
+                        crc,
+                        _permit: permit.take(),
+                    });
+                    break;
+                }
                 lens.push(chunk.len() as u32);
                 let segments = self.segments.clone();
                 let held = permit.take();
@@ -465,6 +541,7 @@ impl ObjectStore {
             size,
             md5: md5.finalize().into(),
             chunks,
+            tail,
         })
     }
 
@@ -579,7 +656,18 @@ impl ObjectStore {
 pub struct StoredData {
     pub size: u64,
     pub md5: [u8; 16],
+    /// Appended already.
     pub chunks: Vec<Chunk>,
+    /// The last chunk, not yet appended (see `stream_data`).
+    pub tail: Option<HeldChunk>,
+}
+
+/// A data chunk held back to be appended with its head.
+pub struct HeldChunk {
+    pub data: Bytes,
+    pub crc: PayloadCrc,
+    /// Its share of the upload buffer budget, until it is written.
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 async fn join_append(

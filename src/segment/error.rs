@@ -36,6 +36,8 @@ pub enum SegmentError {
     ChecksumOfOtherBytes,
     #[error("seal records are written by the store itself")]
     ReservedKind,
+    #[error("follow-up records differ from the lengths declared for them")]
+    FollowUpMismatch,
     #[error("segment {0:016x} does not exist")]
     NoSuchSegment(u64),
     #[error("the segment writer has stopped")]

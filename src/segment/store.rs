@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::format::{self, RecordKind, RECORD_HEADER_LEN, RECORD_PAYLOAD_BYTES_MAX};
 use super::recover::{self, RecoveryReport};
-use super::writer::{self, AppendRequest};
+use super::writer::{self, AppendRequest, FollowUp};
 use super::{segment_path, SegmentError};
 use crate::io::{Io, IoFile, OpenMode};
 
@@ -231,7 +231,57 @@ impl SegmentStore {
         &self,
         records: Vec<(RecordKind, Bytes, PayloadCrc)>,
     ) -> Result<Vec<RecordLoc>, SegmentError> {
-        for (kind, payload, crc) in &records {
+        Self::check_records(&records)?;
+        self.send(records, None).await
+    }
+
+    /// Appends `records`, then, in the same batch and right after them,
+    /// the records `build` makes from their locations (payload lengths
+    /// `lens`, declared up front): an object head naming its last data
+    /// chunk goes to disk with it, under one fdatasync. Returns the
+    /// locations of all of them.
+    pub async fn append_chained(
+        &self,
+        records: Vec<(RecordKind, Bytes, PayloadCrc)>,
+        lens: Vec<usize>,
+        build: impl FnOnce(&[RecordLoc]) -> Vec<(RecordKind, Bytes, PayloadCrc)> + Send + 'static,
+    ) -> Result<Vec<RecordLoc>, SegmentError> {
+        Self::check_records(&records)?;
+        if let Some(len) = lens
+            .iter()
+            .find(|l| **l > RECORD_PAYLOAD_BYTES_MAX as usize)
+        {
+            return Err(SegmentError::RecordTooLarge {
+                len: *len,
+                max: RECORD_PAYLOAD_BYTES_MAX,
+            });
+        }
+        let then = FollowUp {
+            lens,
+            build: Box::new(build),
+        };
+        self.send(records, Some(then)).await
+    }
+
+    async fn send(
+        &self,
+        records: Vec<(RecordKind, Bytes, PayloadCrc)>,
+        then: Option<FollowUp>,
+    ) -> Result<Vec<RecordLoc>, SegmentError> {
+        let tx = self.shared.tx.as_ref().ok_or(SegmentError::Closed)?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(AppendRequest {
+            records,
+            then,
+            reply,
+        })
+        .await
+        .map_err(|_| SegmentError::Closed)?;
+        rx.await.map_err(|_| SegmentError::Closed)?
+    }
+
+    fn check_records(records: &[(RecordKind, Bytes, PayloadCrc)]) -> Result<(), SegmentError> {
+        for (kind, payload, crc) in records {
             if crc.len() != payload.len() as u64 {
                 return Err(SegmentError::ChecksumOfOtherBytes);
             }
@@ -246,12 +296,7 @@ impl SegmentStore {
                 });
             }
         }
-        let tx = self.shared.tx.as_ref().ok_or(SegmentError::Closed)?;
-        let (reply, rx) = oneshot::channel();
-        tx.send(AppendRequest { records, reply })
-            .await
-            .map_err(|_| SegmentError::Closed)?;
-        rx.await.map_err(|_| SegmentError::Closed)?
+        Ok(())
     }
 
     /// Reads the record at `loc` and verifies it before returning it.

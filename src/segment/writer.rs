@@ -30,15 +30,41 @@ pub(crate) struct AppendRequest {
     /// appender, so checksumming runs in parallel, off this thread: the
     /// writer only lays out headers and does I/O).
     pub records: Vec<(RecordKind, Bytes, PayloadCrc)>,
+    /// Records that name where `records` landed (an object head naming
+    /// its last data chunk), laid out right after them in the same batch.
+    pub then: Option<FollowUp>,
     pub reply: oneshot::Sender<Result<Vec<RecordLoc>, SegmentError>>,
 }
 
+/// Builds the follow-up records from the locations of the first ones.
+/// Their payload lengths are declared up front (`lens`), so room is made
+/// before the locations are known; a builder that returns other lengths
+/// fails the request.
+pub(crate) struct FollowUp {
+    pub lens: Vec<usize>,
+    pub build: BuildFollowUp,
+}
+
+/// Makes the follow-up records from the first records' locations.
+pub(crate) type BuildFollowUp = Box<dyn FnOnce(&[RecordLoc]) -> Vec<Checksummed> + Send>;
+
+/// A record to append: kind, payload, the payload's CRC32C.
+pub(crate) type Checksummed = (RecordKind, Bytes, PayloadCrc);
+
 impl AppendRequest {
     fn footprint(&self) -> u64 {
-        self.records
+        let first: u64 = self
+            .records
             .iter()
             .map(|(_, p, _)| format::record_footprint(p.len() as u32))
-            .sum()
+            .sum();
+        let then: u64 = self.then.as_ref().map_or(0, |t| {
+            t.lens
+                .iter()
+                .map(|l| format::record_footprint(*l as u32))
+                .sum()
+        });
+        first + then
     }
 }
 
@@ -169,16 +195,46 @@ impl Writer {
         let segment = self.active.as_ref().map_or(0, |a| a.id);
         let mut locs = Vec::with_capacity(req.records.len());
         for (kind, payload, crc) in &req.records {
-            let offset = end + self.batch.len();
-            self.batch
-                .push(segment, *kind, self.next_batch, payload, crc.value());
-            locs.push(RecordLoc {
-                segment,
-                offset,
-                len: (RECORD_HEADER_LEN + payload.len()) as u32,
-            });
+            locs.push(self.push_record(segment, end, *kind, payload, crc.value()));
+        }
+        if let Some(then) = req.then {
+            let first = locs.clone();
+            let more = (then.build)(&first);
+            let fits = more.len() == then.lens.len()
+                && more.iter().zip(&then.lens).all(|((kind, p, crc), l)| {
+                    p.len() == *l && crc.len() == *l as u64 && *kind != RecordKind::Seal
+                });
+            if !fits {
+                // The first records are staged already; unreferenced, they
+                // are garbage for compaction. The caller learns it failed.
+                let _ = req.reply.send(Err(SegmentError::FollowUpMismatch));
+                return;
+            }
+            for (kind, payload, crc) in &more {
+                locs.push(self.push_record(segment, end, *kind, payload, crc.value()));
+            }
         }
         staged.push((req.reply, locs));
+    }
+
+    /// Adds one record to the batch; where it will be (`end`: the active
+    /// segment's end before the batch).
+    fn push_record(
+        &mut self,
+        segment: u64,
+        end: u64,
+        kind: RecordKind,
+        payload: &Bytes,
+        crc: u32,
+    ) -> RecordLoc {
+        let offset = end + self.batch.len();
+        self.batch
+            .push(segment, kind, self.next_batch, payload, crc);
+        RecordLoc {
+            segment,
+            offset,
+            len: (RECORD_HEADER_LEN + payload.len()) as u32,
+        }
     }
 
     fn active_pos(&self) -> (u64, u64) {
