@@ -160,6 +160,79 @@ fn keep_leaves_the_objects_and_put_can_stop_at_a_count() {
 }
 
 #[test]
+fn list_walks_an_existing_prefix_with_or_without_a_delimiter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = start(&tmp.path().join("data"), &creds_env());
+    let fill = |prefix: &str, n: &str| {
+        let v = run_ok(
+            node.addr,
+            &[
+                "put",
+                "--bucket",
+                "tree",
+                "--prefix",
+                prefix,
+                "--size",
+                "0B",
+                "--objects",
+                n,
+                "--duration",
+                "0",
+                "--keep",
+            ],
+        );
+        assert_eq!(v["prefix"].as_str(), Some(prefix), "{v}");
+    };
+    // d/ holds 1100 keys (two pages) and two "directories" of 20 keys.
+    fill("d", "1100");
+    fill("d/s1", "20");
+    fill("d/s2", "20");
+    let list = |prefix: &str, extra: &[&str]| {
+        let args = [
+            &["list", "--bucket", "tree", "--existing-prefix", prefix][..],
+            extra,
+        ]
+        .concat();
+        let v = run_ok(node.addr, &args);
+        assert_eq!(v["prepared"].as_u64(), Some(0), "{v}");
+        assert_eq!(v["cleaned_up"].as_u64(), Some(0), "{v}");
+        let o = &v["operations"][0];
+        let per_walk = o["objects"].as_u64().unwrap() / o["ops"].as_u64().unwrap();
+        (v["list_prefix"].as_str().unwrap().to_owned(), per_walk)
+    };
+    // The whole bucket, checked against --objects.
+    assert_eq!(list("", &["--objects", "1140"]), ("".into(), 1140));
+    // A directory listing: d/'s 1100 keys and its 2 common prefixes.
+    assert_eq!(
+        list("d/", &["--delimiter", "/", "--objects", "1102"]),
+        ("d/".into(), 1102)
+    );
+    assert_eq!(list("d/s1/", &["--delimiter", "/"]).1, 20);
+    // A wrong count fails the run.
+    let out = bench(
+        node.addr,
+        SECRET_KEY,
+        &[
+            "list",
+            "--bucket",
+            "tree",
+            "--existing-prefix",
+            "d/",
+            "--delimiter",
+            "/",
+            "--objects",
+            "1140",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("1102 entries, expected 1140"), "{stderr}");
+    // Listing wrote and removed nothing.
+    let left = client(node.addr).list_all("tree", "").unwrap().unwrap();
+    assert_eq!(left.len(), 1140);
+}
+
+#[test]
 fn a_wrong_secret_key_fails_with_the_s3_code() {
     let tmp = tempfile::tempdir().unwrap();
     let node = start(&tmp.path().join("data"), &creds_env());
@@ -195,6 +268,9 @@ fn bad_flags_are_usage_errors() {
         ),
         (&["delete", "--batch", "5000"][..], "--batch"),
         (&["put", "--concurrency", "0"][..], "--concurrency"),
+        (&["put", "--prefix", "a/"][..], "--prefix"),
+        (&["list", "--delimiter", ""][..], "--delimiter"),
+        (&["stat", "--plain-http"][..], "--plain-http"),
         (&["frobnicate"][..], "unrecognized subcommand"),
     ] {
         let out = run(args);

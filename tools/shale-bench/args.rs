@@ -62,7 +62,21 @@ enum OpCommand {
     },
     /// Prepare --objects objects, then list the bucket's run prefix in full
     /// (ListObjectsV2, following continuation tokens) again and again.
-    List(Common),
+    List {
+        #[command(flatten)]
+        common: Common,
+        /// List what is already under this prefix ("" for the whole
+        /// bucket) instead of objects of its own: nothing is prepared or
+        /// cleaned up, and --objects, when given, is the number of entries
+        /// (keys and common prefixes) every listing must return.
+        #[arg(long, value_name = "PREFIX")]
+        existing_prefix: Option<String>,
+        /// Group keys by this delimiter (ListObjectsV2 delimiter): a
+        /// listing returns the keys before it and one common prefix per
+        /// group, and its entries count both.
+        #[arg(long)]
+        delimiter: Option<String>,
+    },
     /// Prepare --objects objects, then 45% GET, 15% PUT, 30% HEAD, 10%
     /// DELETE (warp's default mix); deleted objects are put again later.
     Mixed(Common),
@@ -90,6 +104,10 @@ struct Common {
     /// Created if missing; objects go under a fresh prefix per run.
     #[arg(long, default_value = "shale-bench")]
     bucket: String,
+    /// The run's keys are PREFIX/NNNNNNNNNN instead of under a fresh
+    /// bench-XXXXXXXX/ (cleanup removes everything under PREFIX/).
+    #[arg(long)]
+    prefix: Option<String>,
     /// Worker threads, each with its own keep-alive connection.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
@@ -119,7 +137,7 @@ struct Common {
     /// The endpoint is a plain HTTP file server (nginx with WebDAV PUT),
     /// measured as the box's ceiling: no bucket is created, bodies are sent
     /// raw (UNSIGNED-PAYLOAD) and nothing is cleaned up (implies --keep).
-    /// Only put and get.
+    /// Only put, get and mixed (its HEAD and DELETE are plain HTTP too).
     #[arg(long)]
     plain_http: bool,
 }
@@ -181,7 +199,7 @@ impl Op {
     }
 
     /// Whether the operation works on a set of objects written first.
-    pub fn prepares(self) -> bool {
+    fn prepares(self) -> bool {
         !matches!(self, Op::Put | Op::Multipart { .. })
     }
 }
@@ -193,10 +211,17 @@ pub struct Config {
     pub addr: SocketAddr,
     pub creds: Credentials,
     pub bucket: String,
+    /// --prefix: the run's keys go under it instead of a fresh one.
+    pub prefix: Option<String>,
+    /// list --existing-prefix: list this, prepare nothing.
+    pub existing_prefix: Option<String>,
+    /// list --delimiter.
+    pub delimiter: Option<String>,
     pub concurrency: usize,
     pub size: usize,
-    /// put, multipart: the most objects to write; others: how many to
-    /// prepare.
+    /// put, multipart: the most objects to write; list
+    /// --existing-prefix: the entries a listing must return (if given);
+    /// others: how many to prepare.
     pub objects: Option<u64>,
     /// None: no time limit.
     pub duration: Option<Duration>,
@@ -214,7 +239,13 @@ impl Config {
         Config::from_cli(Cli::parse())
     }
 
+    /// Whether the run writes the objects it works on first.
+    pub fn prepares(&self) -> bool {
+        self.op.prepares() && self.existing_prefix.is_none()
+    }
+
     fn from_cli(cli: Cli) -> Result<Config, String> {
+        let (mut existing_prefix, mut delimiter) = (None, None);
         let (op, common, part_size) = match cli.op {
             OpCommand::Put(c) => (Op::Put, c, None),
             OpCommand::Get(c) => (Op::Get, c, None),
@@ -225,7 +256,17 @@ impl Config {
                 }
                 (Op::Delete { batch }, common, None)
             }
-            OpCommand::List(c) => (Op::List, c, None),
+            OpCommand::List {
+                common,
+                existing_prefix: existing,
+                delimiter: delim,
+            } => {
+                if delim.as_deref() == Some("") {
+                    return Err("--delimiter must not be empty".into());
+                }
+                (existing_prefix, delimiter) = (existing, delim);
+                (Op::List, common, None)
+            }
             OpCommand::Mixed(c) => (Op::Mixed, c, None),
             OpCommand::Multipart { common, part_size } => {
                 (Op::Multipart { part_bytes: 0 }, common, Some(part_size))
@@ -241,6 +282,12 @@ impl Config {
         }
         if c.bucket.is_empty() {
             return Err("--bucket must not be empty".into());
+        }
+        if c.prefix
+            .as_deref()
+            .is_some_and(|p| p.is_empty() || p.ends_with('/'))
+        {
+            return Err("--prefix must not be empty or end with /".into());
         }
         if c.access_key.is_empty() || c.secret_key.is_empty() {
             return Err("--access-key and --secret-key must not be empty".into());
@@ -270,6 +317,12 @@ impl Config {
                 c.objects
             }
             Op::Delete { .. } => Some(c.objects.unwrap_or(5_000)),
+            Op::List if existing_prefix.is_some() => {
+                if duration.is_none() {
+                    return Err("list needs a --duration above 0".into());
+                }
+                c.objects
+            }
             Op::Get | Op::Stat | Op::List | Op::Mixed => {
                 if duration.is_none() {
                     return Err(format!("{} needs a --duration above 0", op.name()));
@@ -280,8 +333,8 @@ impl Config {
         if objects == Some(0) {
             return Err("--objects must be at least 1".into());
         }
-        if c.plain_http && !matches!(op, Op::Put | Op::Get) {
-            return Err("--plain-http works with put and get only".into());
+        if c.plain_http && !matches!(op, Op::Put | Op::Get | Op::Mixed) {
+            return Err("--plain-http works with put, get and mixed only".into());
         }
         let payload = if c.plain_http {
             Payload::Unsigned
@@ -298,6 +351,11 @@ impl Config {
                 region: c.region,
             },
             bucket: c.bucket,
+            prefix: c.prefix,
+            // Nothing of its own to clean up.
+            keep: c.keep || c.plain_http || existing_prefix.is_some(),
+            existing_prefix,
+            delimiter,
             concurrency: c.concurrency,
             size,
             objects,
@@ -306,7 +364,6 @@ impl Config {
             mode: payload.mode(),
             json: c.json,
             progress: !c.no_progress,
-            keep: c.keep || c.plain_http,
             plain_http: c.plain_http,
         })
     }

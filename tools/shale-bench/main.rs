@@ -8,7 +8,9 @@
 //! works on (the prepare phase, not counted); run the benchmark; remove
 //! everything the run wrote (unless --keep). Objects live under a fresh
 //! prefix per run and their bytes follow from their key (`content`), so
-//! every GET is checked in full without keeping the data.
+//! every GET is checked in full without keeping the data. `list
+//! --existing-prefix` lists objects already there instead (a large bucket
+//! filled once by `put --prefix P --keep`), writing nothing.
 //!
 //! Exit status: 0 when every operation succeeded, 1 when any failed (the
 //! first few errors are printed with their S3 codes), 2 on a usage error.
@@ -70,20 +72,29 @@ fn main() -> ExitCode {
 
 /// The phases of a run; Err only when the bucket can't be had.
 fn run(cfg: &Config) -> Result<Report, String> {
+    let prefix = cfg
+        .prefix
+        .clone()
+        .unwrap_or_else(|| format!("bench-{}", run_id()));
     let ctx = Ctx {
         addr: cfg.addr,
         creds: cfg.creds.clone(),
         bucket: cfg.bucket.clone(),
-        prefix: format!("bench-{}", run_id()),
+        list_prefix: cfg
+            .existing_prefix
+            .clone()
+            .unwrap_or_else(|| format!("{prefix}/")),
+        delimiter: cfg.delimiter.clone(),
+        prefix,
         size: cfg.size,
         mode: cfg.mode,
     };
-    let mut report = Report::new(cfg, &ctx.prefix);
+    let mut report = Report::new(cfg, &ctx.prefix, &ctx.list_prefix);
     if !cfg.plain_http {
         ops::create_bucket(&mut ctx.client(), &cfg.bucket)?;
     }
     let mut prepared = 0;
-    if cfg.op.prepares() {
+    if cfg.prepares() {
         let want = cfg.objects.unwrap_or(0);
         let (tally, took) = workers::prepare(cfg, &ctx, want);
         prepared = tally.objects();

@@ -15,6 +15,11 @@ pub struct Ctx {
     pub bucket: String,
     /// This run's objects are `{prefix}/{n:010}`.
     pub prefix: String,
+    /// What the list operation lists: this run's keys (`{prefix}/`) or
+    /// the existing objects under --existing-prefix.
+    pub list_prefix: String,
+    /// The list operation's delimiter.
+    pub delimiter: Option<String>,
     pub size: usize,
     pub mode: PayloadMode,
 }
@@ -29,8 +34,8 @@ impl Ctx {
         format!("{}/{n:010}", self.prefix)
     }
 
-    /// The prefix to list or clean up: this run's keys and nothing else.
-    pub fn list_prefix(&self) -> String {
+    /// The prefix to clean up: this run's keys and nothing else.
+    pub fn own_prefix(&self) -> String {
         format!("{}/", self.prefix)
     }
 }
@@ -162,7 +167,7 @@ pub fn delete_batch(c: &mut S3Client, bucket: &str, keys: &[String]) -> OpResult
 
 /// Every key under the run's prefix (a full ListObjectsV2 walk).
 pub fn list_keys(c: &mut S3Client, ctx: &Ctx) -> Result<Vec<String>, String> {
-    let prefix = ctx.list_prefix();
+    let prefix = ctx.own_prefix();
     match c.list_all(&ctx.bucket, &prefix) {
         Ok(Ok(keys)) => Ok(keys),
         Ok(Err(r)) => Err(failed("LIST", &prefix, &r)),
@@ -170,19 +175,126 @@ pub fn list_keys(c: &mut S3Client, ctx: &Ctx) -> Result<Vec<String>, String> {
     }
 }
 
-/// Lists the run's prefix in full; when `expect` is given the key count
-/// must be that.
+/// One full ListObjectsV2 walk of `ctx.list_prefix` (with
+/// `ctx.delimiter`, if any), following continuation tokens; the entries
+/// (keys and common prefixes) must come in strictly ascending order,
+/// and, when `expect` is given, number that many.
 pub fn list(c: &mut S3Client, ctx: &Ctx, expect: Option<u64>) -> OpResult {
-    let n = list_keys(c, ctx)?.len() as u64;
+    let prefix = &ctx.list_prefix;
+    let mut token: Option<String> = None;
+    let mut last: Option<String> = None;
+    let mut n = 0u64;
+    loop {
+        let mut query = vec![
+            ("list-type".to_owned(), "2".to_owned()),
+            ("prefix".to_owned(), prefix.clone()),
+        ];
+        if let Some(d) = &ctx.delimiter {
+            query.push(("delimiter".to_owned(), d.clone()));
+        }
+        if let Some(t) = token.take() {
+            query.push(("continuation-token".to_owned(), t));
+        }
+        let req = Request {
+            query,
+            ..Request::default()
+        };
+        let r = c
+            .send("GET", &ctx.bucket, "", req, PayloadMode::Unsigned)
+            .map_err(|e| transport("LIST", prefix, &e))?;
+        if r.status != 200 {
+            return Err(failed("LIST", prefix, &r));
+        }
+        let page = ListPage::parse(&r.body);
+        for entry in page.entries() {
+            if last.as_ref().is_some_and(|l| entry.as_str() <= l.as_str()) {
+                return Err(format!(
+                    "LIST {prefix}: {entry:?} after {:?}: out of order or repeated",
+                    last.unwrap_or_default()
+                ));
+            }
+            if !entry.starts_with(prefix.as_str()) {
+                return Err(format!("LIST {prefix}: {entry:?} is outside the prefix"));
+            }
+            last = Some(entry);
+            n += 1;
+        }
+        match page.next_token {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
     match expect {
-        Some(want) if want != n => Err(format!(
-            "LIST {}: {n} keys, expected {want}",
-            ctx.list_prefix()
-        )),
+        Some(want) if want != n => Err(format!("LIST {prefix}: {n} entries, expected {want}")),
         _ => Ok(Done {
             bytes: 0,
             objects: n,
         }),
+    }
+}
+
+/// What one ListObjectsV2 page says, read in one pass.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ListPage {
+    keys: Vec<String>,
+    prefixes: Vec<String>,
+    next_token: Option<String>,
+}
+
+impl ListPage {
+    fn parse(xml: &[u8]) -> ListPage {
+        use quick_xml::events::Event;
+        let mut reader = quick_xml::Reader::from_reader(xml);
+        let mut path: Vec<Vec<u8>> = Vec::new();
+        let mut page = ListPage::default();
+        let mut buf = Vec::new();
+        loop {
+            match reader.read_event_into(&mut buf) {
+                Ok(Event::Start(e)) => path.push(e.local_name().as_ref().to_vec()),
+                Ok(Event::End(_)) => {
+                    path.pop();
+                }
+                Ok(Event::Text(t)) => {
+                    let Ok(text) = t.unescape() else { continue };
+                    let n = path.len();
+                    let at = |i: usize| path.get(n.wrapping_sub(i)).map(Vec::as_slice);
+                    match (at(2), at(1)) {
+                        (Some(b"Contents"), Some(b"Key")) => page.keys.push(text.into_owned()),
+                        (Some(b"CommonPrefixes"), Some(b"Prefix")) => {
+                            page.prefixes.push(text.into_owned())
+                        }
+                        (Some(b"ListBucketResult"), Some(b"NextContinuationToken")) => {
+                            page.next_token = Some(text.into_owned())
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(Event::Eof) | Err(_) => break,
+                _ => {}
+            }
+            buf.clear();
+        }
+        page
+    }
+
+    /// Keys and common prefixes in the order S3 sorts them (as one list).
+    /// Each list must be ascending on its own; merging them keeps a wrong
+    /// order within either visible to the caller's check.
+    fn entries(&self) -> Vec<String> {
+        let (mut k, mut p) = (self.keys.iter().peekable(), self.prefixes.iter().peekable());
+        let mut out = Vec::with_capacity(self.keys.len() + self.prefixes.len());
+        loop {
+            let next = match (k.peek(), p.peek()) {
+                (Some(a), Some(b)) if a <= b => k.next(),
+                (Some(_), Some(_)) => p.next(),
+                (Some(_), None) => k.next(),
+                (None, _) => p.next(),
+            };
+            match next {
+                Some(e) => out.push(e.clone()),
+                None => return out,
+            }
+        }
     }
 }
 
@@ -273,4 +385,23 @@ fn failed(what: &str, key: &str, r: &Response) -> String {
 
 fn transport(what: &str, key: &str, e: &ConnError) -> String {
     format!("{what} {key}: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_page_reads_keys_prefixes_and_the_token() {
+        let xml = br#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>d/</Prefix>
+<Contents><Key>d/a</Key><Size>0</Size></Contents><Contents><Key>d/c&amp;</Key></Contents>
+<CommonPrefixes><Prefix>d/b/</Prefix></CommonPrefixes><CommonPrefixes><Prefix>d/e/</Prefix></CommonPrefixes>
+<IsTruncated>true</IsTruncated><NextContinuationToken>tok</NextContinuationToken></ListBucketResult>"#;
+        let page = ListPage::parse(xml);
+        assert_eq!(page.keys, ["d/a", "d/c&"]);
+        assert_eq!(page.prefixes, ["d/b/", "d/e/"]);
+        assert_eq!(page.next_token.as_deref(), Some("tok"));
+        assert_eq!(page.entries(), ["d/a", "d/b/", "d/c&", "d/e/"]);
+    }
 }

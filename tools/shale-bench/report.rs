@@ -16,6 +16,11 @@ pub struct Report {
     pub bucket: String,
     /// The run's keys are `{prefix}/{n:010}`.
     pub prefix: String,
+    /// list: what each listing walks (ListObjectsV2 prefix, delimiter).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list_prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
     pub concurrency: usize,
     pub size_bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,12 +47,14 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(cfg: &Config, prefix: &str) -> Report {
+    pub fn new(cfg: &Config, prefix: &str, list_prefix: &str) -> Report {
         Report {
             op: cfg.op.name(),
             endpoint: cfg.endpoint.clone(),
             bucket: cfg.bucket.clone(),
             prefix: prefix.to_owned(),
+            list_prefix: (cfg.op == Op::List).then(|| list_prefix.to_owned()),
+            delimiter: cfg.delimiter.clone(),
             concurrency: cfg.concurrency,
             size_bytes: cfg.size as u64,
             part_size_bytes: match cfg.op {
@@ -120,10 +127,15 @@ impl Report {
             self.payload,
             self.duration_secs
         );
+        let keys = match (&self.list_prefix, &self.delimiter) {
+            (Some(p), Some(d)) => format!("lists {p}* with delimiter {d:?}"),
+            (Some(p), None) => format!("lists {p}*"),
+            _ => format!("keys {}/*", self.prefix),
+        };
         let _ = writeln!(
             out,
-            "endpoint {}, bucket {}, keys {}/*",
-            self.endpoint, self.bucket, self.prefix
+            "endpoint {}, bucket {}, {keys}",
+            self.endpoint, self.bucket
         );
         if self.prepared > 0 || self.prepare_secs > 0.0 {
             let _ = writeln!(

@@ -237,9 +237,15 @@ pub fn bench(cfg: &Config, ctx: &Ctx, prepared: u64) -> (Tally, Duration) {
                 }
             }
             Op::List => {
+                // Its own objects: all of them; existing ones: --objects.
+                let expect = if cfg.prepares() {
+                    Some(prepared)
+                } else {
+                    cfg.objects
+                };
                 while sh.go_on() {
                     let started = Instant::now();
-                    let r = ops::list(&mut c, ctx, Some(prepared));
+                    let r = ops::list(&mut c, ctx, expect);
                     sh.record(t, Kind::List, started, r);
                 }
             }
