@@ -468,9 +468,11 @@ impl BucketIndex {
             .filter(|t| !self.is_live(key, **t))
             .map(|t| (key.to_vec(), *t))
             .collect();
-        if !dead.is_empty() {
-            self.resolve_dead(dead, resolver).await?;
+        if dead.is_empty() {
+            // The common case: one lookup.
+            return Ok(head.filter(|e| !e.placeholder && !e.delete_marker));
         }
+        self.resolve_dead(dead, resolver).await?;
         self.current(key)
     }
 
