@@ -10,8 +10,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::server::{creds_env, start, ACCESS_KEY, SECRET_KEY};
-use shale::client::{Credentials, S3Client};
+use common::server::{client, creds_env, start, ACCESS_KEY, SECRET_KEY};
 
 /// Runs shale-bench with `args`, 4 workers, JSON out, for 1 s unless
 /// `args` say otherwise.
@@ -50,17 +49,6 @@ fn run_ok(addr: std::net::SocketAddr, args: &[&str]) -> serde_json::Value {
         );
     }
     v
-}
-
-fn client(addr: std::net::SocketAddr) -> S3Client {
-    S3Client::new(
-        addr,
-        Credentials {
-            access_key: ACCESS_KEY.into(),
-            secret_key: SECRET_KEY.into(),
-            region: "us-east-1".into(),
-        },
-    )
 }
 
 #[test]

@@ -11,24 +11,16 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::server::{creds_env, start, stop, ACCESS_KEY, SECRET_KEY};
-use shale::client::sign::{self, Credentials, RequestToSign};
+use common::server::{creds_env, start, stop, test_credentials};
+use shale::client::sign::{self, RequestToSign};
 use shale::client::{PayloadMode, S3Client};
-
-fn creds() -> Credentials {
-    Credentials {
-        access_key: ACCESS_KEY.into(),
-        secret_key: SECRET_KEY.into(),
-        region: "us-east-1".into(),
-    }
-}
 
 #[test]
 fn sigterm_lets_a_put_in_progress_finish() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let node = start(&data, &creds_env());
-    let mut c = S3Client::new(node.addr, creds());
+    let mut c = S3Client::new(node.addr, test_credentials());
     assert_eq!(c.create_bucket("drain").unwrap().status, 200);
     // An idle keep-alive connection: closed by the drain, not waited for.
     let idle = TcpStream::connect(node.addr).unwrap();
@@ -38,7 +30,7 @@ fn sigterm_lets_a_put_in_progress_finish() {
     let len = body.len().to_string();
     let headers = vec![("content-length".to_owned(), len)];
     let signed = sign::sign(
-        &creds(),
+        &test_credentials(),
         &RequestToSign {
             method: "PUT",
             path: "/drain/slow",
@@ -82,7 +74,7 @@ fn sigterm_lets_a_put_in_progress_finish() {
     assert!(ok, "{err}");
 
     let node = start(&data, &creds_env());
-    let mut c = S3Client::new(node.addr, creds());
+    let mut c = S3Client::new(node.addr, test_credentials());
     let g = c.get_object("drain", "slow").unwrap();
     assert_eq!(g.status, 200);
     assert!(g.body == body);

@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::server::{creds_env, start_with, ACCESS_KEY, SECRET_KEY};
-use shale::client::{Credentials, PayloadMode, Response, S3Client};
+use common::server::{client, creds_env, start_with};
+use shale::client::{PayloadMode, Response, S3Client};
 
 const BUCKET: &str = "crash";
 const WORKERS: u64 = 6;
@@ -47,17 +47,6 @@ struct KeyState {
     /// Operations sent since the last acknowledged one (more than one
     /// when a round starts without verifying the previous kill).
     in_flight: Vec<Value>,
-}
-
-fn client(addr: SocketAddr) -> S3Client {
-    S3Client::new(
-        addr,
-        Credentials {
-            access_key: ACCESS_KEY.into(),
-            secret_key: SECRET_KEY.into(),
-            region: "us-east-1".into(),
-        },
-    )
 }
 
 fn key_name(worker: u64, k: u64) -> String {

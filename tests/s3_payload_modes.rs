@@ -8,19 +8,8 @@
 
 mod common;
 
-use common::server::{creds_env, start, ACCESS_KEY, SECRET_KEY};
-use shale::client::{Credentials, PayloadMode, S3Client};
-
-fn client(addr: std::net::SocketAddr) -> S3Client {
-    S3Client::new(
-        addr,
-        Credentials {
-            access_key: ACCESS_KEY.into(),
-            secret_key: SECRET_KEY.into(),
-            region: "us-east-1".into(),
-        },
-    )
-}
+use common::server::{client, creds_env, start};
+use shale::client::PayloadMode;
 
 fn data(len: usize, seed: u8) -> Vec<u8> {
     (0..len)

@@ -213,14 +213,7 @@ impl Shard {
         if e.marker <= self.applied {
             return Ok(());
         }
-        if e.marker != self.applied + 1 {
-            return Err(ShardError::MarkerGap {
-                applied: self.applied,
-                got: e.marker,
-            });
-        }
-        self.apply_step(e)?;
-        self.applied = e.marker;
+        self.apply_unpublished(e)?;
         self.publish();
         Ok(())
     }

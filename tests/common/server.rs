@@ -85,3 +85,17 @@ pub fn creds_env() -> [(&'static str, &'static str); 2] {
         ("SHALE_ROOT_SECRET_KEY", SECRET_KEY),
     ]
 }
+
+/// The test credentials as a client signs with them.
+pub fn test_credentials() -> shale::client::Credentials {
+    shale::client::Credentials {
+        access_key: ACCESS_KEY.into(),
+        secret_key: SECRET_KEY.into(),
+        region: "us-east-1".into(),
+    }
+}
+
+/// An S3 client of the node at `addr` with the test credentials.
+pub fn client(addr: std::net::SocketAddr) -> shale::client::S3Client {
+    shale::client::S3Client::new(addr, test_credentials())
+}
