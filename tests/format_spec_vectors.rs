@@ -1,16 +1,12 @@
 //! The test vectors in format-spec/segment.md match what the code encodes
 //! and decodes, byte for byte.
 
+mod common;
+
+use common::spec::unhex;
 use std::collections::HashMap;
 
 use shale::segment::format::{self, RecordKind, SegmentHeader};
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 fn num(s: &str) -> u64 {
     match s.strip_prefix("0x") {
@@ -20,26 +16,7 @@ fn num(s: &str) -> u64 {
 }
 
 fn vectors() -> Vec<HashMap<String, String>> {
-    let spec = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/format-spec/segment.md"
-    ))
-    .unwrap();
-    let mut out = Vec::new();
-    let mut cur: Option<HashMap<String, String>> = None;
-    for line in spec.lines() {
-        if line.trim() == "```vector" {
-            cur = Some(HashMap::new());
-        } else if line.trim() == "```" {
-            if let Some(v) = cur.take() {
-                out.push(v);
-            }
-        } else if let Some(v) = cur.as_mut() {
-            let (k, val) = line.split_once(':').unwrap();
-            v.insert(k.trim().to_string(), val.trim().to_string());
-        }
-    }
-    out
+    common::spec::vectors("segment.md")
 }
 
 #[test]

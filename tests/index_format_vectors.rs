@@ -1,36 +1,16 @@
 //! The test vectors in format-spec/index.md match the code byte for byte.
 
+mod common;
+
+use common::spec::unhex;
 use std::collections::HashMap;
 
 use shale::index::entry::IndexEntry;
 use shale::index::key::SortKey;
 use shale::segment::RecordLoc;
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 fn vectors() -> Vec<HashMap<String, String>> {
-    let spec =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/format-spec/index.md"))
-            .unwrap();
-    let mut out = Vec::new();
-    let mut cur: Option<HashMap<String, String>> = None;
-    for line in spec.lines() {
-        match (line.trim(), cur.as_mut()) {
-            ("```vector", _) => cur = Some(HashMap::new()),
-            ("```", Some(_)) => out.extend(cur.take()),
-            (l, Some(v)) => {
-                let (k, val) = l.split_once(':').unwrap();
-                v.insert(k.trim().to_string(), val.trim().to_string());
-            }
-            _ => {}
-        }
-    }
-    out
+    common::spec::vectors("index.md")
 }
 
 #[test]

@@ -8,6 +8,9 @@
 //! records round-trip, and what decodes from arbitrary bytes re-encodes
 //! to exactly those bytes (property tests).
 
+mod common;
+
+use common::spec::unhex;
 use std::collections::{BTreeSet, HashMap};
 
 use proptest::prelude::*;
@@ -19,14 +22,6 @@ use shale::object::multipart::{Manifest, Uploads};
 use shale::segment::format::{self, RecordKind, RECORD_HEADER_LEN};
 use shale::segment::RecordLoc;
 
-fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -36,25 +31,7 @@ fn arr16(s: &str) -> [u8; 16] {
 }
 
 fn vectors() -> Vec<HashMap<String, String>> {
-    let spec = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/format-spec/object.md"
-    ))
-    .unwrap();
-    let mut out = Vec::new();
-    let mut cur: Option<HashMap<String, String>> = None;
-    for line in spec.lines() {
-        match (line.trim(), cur.as_mut()) {
-            ("```vector", _) => cur = Some(HashMap::new()),
-            ("```", Some(_)) => out.extend(cur.take()),
-            (l, Some(v)) => {
-                let (k, val) = l.split_once(':').unwrap();
-                v.insert(k.trim().to_string(), val.trim().to_string());
-            }
-            _ => {}
-        }
-    }
-    out
+    common::spec::vectors("object.md")
 }
 
 fn of_kind(kind: &str) -> Vec<HashMap<String, String>> {

@@ -9,6 +9,7 @@ use shale::io::{Io, SimDisk};
 
 pub mod heads;
 pub mod server;
+pub mod spec;
 
 /// The real backends available on this machine: portable always, io_uring
 /// when the kernel allows it (the suite runs on both).
