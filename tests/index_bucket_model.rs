@@ -276,7 +276,7 @@ async fn observe(node: &Node, io: &Io) -> Result<Observed, String> {
             .await
             .map_err(|e| e.to_string())?;
         for (k, e) in &page.items {
-            check_head(node, k, e).await;
+            check_head(node, k, e).await?;
             cur.push((k.clone(), e.size));
         }
         if !page.truncated {
@@ -295,21 +295,25 @@ async fn observe(node: &Node, io: &Io) -> Result<Observed, String> {
         .map_err(|e| e.to_string())?;
     let mut vers = Vec::new();
     for (k, e) in &page.items {
-        check_head(node, k, e).await;
+        check_head(node, k, e).await?;
         let id = u128::from_be_bytes(e.version_id);
         vers.push((k.clone(), id, (!e.delete_marker).then_some(e.size)));
     }
     Ok((cur, vers, node.index.stats()))
 }
 
-async fn check_head(node: &Node, key: &[u8], e: &IndexEntry) {
+/// A read error is returned: an injected fault, for the caller to look
+/// again without faults (a head that is really missing fails that second
+/// look); a head of another key fails the test.
+async fn check_head(node: &Node, key: &[u8], e: &IndexEntry) -> Result<(), String> {
     let rec = node
         .store
         .read(e.head)
         .await
-        .unwrap_or_else(|err| panic!("{key:?} points at a missing head: {err}"));
+        .map_err(|err| format!("reading the head of {key:?}: {err}"))?;
     let (_, target, _) = heads::decode(&rec.payload);
     assert_eq!(target.object_key(), key, "head record of another key");
+    Ok(())
 }
 
 proptest! {

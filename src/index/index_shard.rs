@@ -75,12 +75,22 @@ pub(crate) struct Inner {
     logging: bool,
     /// The last marker in the log (and published).
     logged: u64,
+    /// The last tag handed to a prepare.
+    last_tag: u64,
 }
 
 impl Inner {
     fn quiet(&self) -> bool {
         self.unlogged.is_empty() && !self.logging
     }
+}
+
+/// Whether a step returns once its batch is logged (fsynced), or at once,
+/// to be carried to the log by the next batch.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Durability {
+    Logged,
+    Carried,
 }
 
 pub struct IndexShard {
@@ -191,6 +201,7 @@ impl IndexShard {
                 consumers,
                 unlogged: Vec::new(),
                 logging: false,
+                last_tag: 0,
             }),
             batch_done: tokio::sync::Notify::new(),
             abandoned: AtomicBool::new(false),
@@ -210,7 +221,7 @@ impl IndexShard {
         tag: Option<u64>,
         entry: Option<IndexEntry>,
     ) -> Result<u64, IndexError> {
-        self.step_if(op, key, tag, entry, |_| Ok(true))
+        self.step_if(op, key, tag, entry, Durability::Logged, |_| Ok(true))
             .await
             .map(|t| t.unwrap_or_default())
     }
@@ -223,6 +234,7 @@ impl IndexShard {
         key: &SortKey,
         tag: Option<u64>,
         entry: Option<IndexEntry>,
+        durability: Durability,
         check: impl FnOnce(&Shard) -> Result<bool, IndexError>,
     ) -> Result<Option<u64>, IndexError> {
         let mut g = self.inner.lock().await;
@@ -236,15 +248,25 @@ impl IndexShard {
             return Ok(None);
         }
         let marker = g.shard.applied() + 1;
+        let now = crate::clock::now_nanos();
+        // A prepare's tag is the time it was taken, made strictly
+        // increasing within the shard. Not its marker: a prepare is carried
+        // to the log by a later batch (see `prepare`), so a crash can lose
+        // it while a head record naming its tag is durable, and the next
+        // process would hand the same marker out again; a time-based tag
+        // is never reused across restarts (as long as the clock does not
+        // step back over the downtime), so a dead transaction is never
+        // resolved to an older process's orphan head.
+        let tag = tag.unwrap_or_else(|| {
+            g.last_tag = now.max(g.last_tag + 1);
+            g.last_tag
+        });
         let e = BilogEntry {
             op,
             generation: self.generation,
             marker,
-            // A prepare's tag is its own marker: unique within the shard,
-            // and markers of a bucket's next generation start above every
-            // marker of this one.
-            tag: tag.unwrap_or(marker),
-            mtime_nanos: crate::clock::now_nanos(),
+            tag,
+            mtime_nanos: now,
             source_zone: self.zone,
             key: key.clone(),
             entry,
@@ -253,9 +275,12 @@ impl IndexShard {
         g.shard.plan(&e)?;
         g.shard.apply_unpublished(&e)?;
         g.unlogged.push(e);
+        if durability == Durability::Carried {
+            return Ok(Some(tag));
+        }
         loop {
             if g.logged >= marker {
-                return Ok(Some(tag.unwrap_or(marker)));
+                return Ok(Some(tag));
             }
             if g.poisoned || self.abandoned.load(Ordering::Acquire) {
                 g.poisoned = true;
@@ -330,9 +355,25 @@ impl IndexShard {
 
     /// Step 1: a write or delete of `key` (an object key) begins; returns
     /// its tag. The tag is pending on the key's logical head.
+    ///
+    /// The prepare is not waited for: it reaches the log with the next
+    /// batch, at the latest with its own complete or cancel (same log,
+    /// after it), whose fsync covers both. A crash before then loses an
+    /// unacknowledged write only: a head record with no logged prepare is
+    /// never found (an orphan for the space reclaimer), and one with a
+    /// logged prepare is resolved by the dir suggest as before.
     pub async fn prepare(&self, key: &[u8]) -> Result<u64, IndexError> {
         let head = SortKey::Head { key: key.to_vec() };
-        self.step(BilogOp::Prepare, &head, None, None).await
+        self.step_if(
+            BilogOp::Prepare,
+            &head,
+            None,
+            None,
+            Durability::Carried,
+            |_| Ok(true),
+        )
+        .await
+        .map(|t| t.unwrap_or_default())
     }
 
     /// Step 3: the head record was written (`Some`) or the object deleted
@@ -390,31 +431,48 @@ impl IndexShard {
                 };
                 let stale = std::cell::Cell::new(false);
                 let logged = self
-                    .step_if(BilogOp::Complete, &sk, Some(tag), found.clone(), |s| {
-                        Ok(match still_pending(s)? {
-                            Some(h) if newer(&h, found_mtime) => true,
-                            Some(_) => {
-                                stale.set(true);
-                                false
-                            }
-                            None => false,
-                        })
-                    })
+                    .step_if(
+                        BilogOp::Complete,
+                        &sk,
+                        Some(tag),
+                        found.clone(),
+                        Durability::Logged,
+                        |s| {
+                            Ok(match still_pending(s)? {
+                                Some(h) if newer(&h, found_mtime) => true,
+                                Some(_) => {
+                                    stale.set(true);
+                                    false
+                                }
+                                None => false,
+                            })
+                        },
+                    )
                     .await?;
                 if stale.get() {
                     return self
-                        .step_if(BilogOp::Cancel, &head_key, Some(tag), None, |s| {
-                            Ok(still_pending(s)?.is_some())
-                        })
+                        .step_if(
+                            BilogOp::Cancel,
+                            &head_key,
+                            Some(tag),
+                            None,
+                            Durability::Logged,
+                            |s| Ok(still_pending(s)?.is_some()),
+                        )
                         .await
                         .map(|t| t.is_some());
                 }
                 logged
             }
             None => {
-                self.step_if(BilogOp::Cancel, &head_key, Some(tag), None, |s| {
-                    Ok(still_pending(s)?.is_some())
-                })
+                self.step_if(
+                    BilogOp::Cancel,
+                    &head_key,
+                    Some(tag),
+                    None,
+                    Durability::Logged,
+                    |s| Ok(still_pending(s)?.is_some()),
+                )
                 .await?
             }
         };

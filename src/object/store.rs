@@ -1,7 +1,8 @@
 //! The object layer: buckets (each with its bucket index) and objects
 //! (data chunks and a head in the node's segment store), joined by the
-//! index transaction: prepare on the key's shard -> data chunks -> head
-//! (the commit point, fsynced) -> complete -> acknowledge.
+//! index transaction: prepare on the key's shard (not waited for) -> data
+//! chunks -> the last chunk and the head (one fsync) -> complete (the
+//! commit point: its fsync carries the prepare too) -> acknowledge.
 //!
 //! Memory per upload is bounded: the body is cut into chunks of
 //! [`CHUNK_BYTES`] and at most [`CHUNKS_IN_FLIGHT`] chunk appends are
@@ -305,11 +306,13 @@ impl ObjectStore {
         }
         let b = self.bucket(bucket)?;
         let _gate = b.gate.read().await;
-        // The prepare is logged while the data streams in: only the head
-        // record must follow it (a head without a logged prepare is never
-        // found, and was never acknowledged).
-        let (txn, stored) =
-            tokio::join!(b.index.prepare(key), self.write_data(body, PUT_BYTES_MAX));
+        // The prepare returns at once and reaches the log with the next
+        // batch (at the latest with the complete). The last chunk is held
+        // back to go to disk with the head, in one fsync.
+        let (txn, stored) = tokio::join!(
+            b.index.prepare(key),
+            self.stream_data(body, PUT_BYTES_MAX, true, expected_len)
+        );
         let txn = txn.map_err(|e| internal("preparing the index", e))?;
         let stored = match stored {
             Ok(s) => s,
@@ -448,7 +451,7 @@ impl ObjectStore {
         body: &mut B,
         limit: u64,
     ) -> Result<StoredData, S3Error> {
-        self.stream_data(body, limit, false).await
+        self.stream_data(body, limit, false, None).await
     }
 
     /// Like [`write_data`](Self::write_data); with `hold_tail` the last
@@ -459,6 +462,7 @@ impl ObjectStore {
         body: &mut B,
         limit: u64,
         hold_tail: bool,
+        expected_len: Option<u64>,
     ) -> Result<StoredData, S3Error> {
         let mut md5 = Md5::new();
         // Allocated only under a budget permit.
@@ -484,7 +488,7 @@ impl ObjectStore {
                     }
                     if permit.is_none() && !frame.is_empty() {
                         permit = Some(self.upload_buffer().await?);
-                        buf.reserve(CHUNK_BYTES);
+                        buf.reserve(chunk_capacity(expected_len, size - frame.len() as u64));
                     }
                     buf.extend_from_slice(&frame);
                 }
@@ -520,7 +524,8 @@ impl ObjectStore {
                     buf = BytesMut::new();
                 } else {
                     permit = Some(self.upload_buffer().await?);
-                    buf.reserve(CHUNK_BYTES);
+                    let taken = size - buf.len() as u64;
+                    buf.reserve(chunk_capacity(expected_len, taken));
                 }
                 if in_flight.len() >= CHUNKS_IN_FLIGHT {
                     if let Some(h) = in_flight.pop_front() {
@@ -752,6 +757,17 @@ impl HeadResolver for SegmentResolver {
             }
         }
         Ok(Resolved::NotWritten)
+    }
+}
+
+/// How much a chunk buffer reserves when `taken` bytes of the body are
+/// already in earlier chunks: what is left of a known length (a 4 KiB PUT
+/// does not map a 1 MiB buffer, fault its pages in and unmap it), else a
+/// whole chunk.
+fn chunk_capacity(expected_len: Option<u64>, taken: u64) -> usize {
+    match expected_len {
+        Some(n) => n.saturating_sub(taken).clamp(1, CHUNK_BYTES as u64) as usize,
+        None => CHUNK_BYTES,
     }
 }
 
