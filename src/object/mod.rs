@@ -2,6 +2,7 @@
 //! (`format-spec/object.md`).
 
 pub mod bucket_meta;
+pub mod chunk_pool;
 pub mod head;
 pub mod multipart;
 pub mod store;

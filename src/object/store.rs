@@ -17,11 +17,12 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use md5::{Digest, Md5};
 use parking_lot::RwLock;
 
 use super::bucket_meta::BucketMeta;
+use super::chunk_pool::{ChunkBuf, ChunkPool};
 use super::head::{Chunk, ObjectHead};
 use crate::index::bucket::{BucketIndex, BucketIndexOptions, HeadResolver, ListMode, Resolved};
 use crate::index::entry::IndexEntry;
@@ -38,6 +39,9 @@ pub const CHUNKS_IN_FLIGHT: usize = 2;
 /// Chunk buffers all uploads together may hold (256 MiB: most of a second
 /// of this class of disk's write bandwidth).
 pub const UPLOAD_BUFFER_CHUNKS_DEFAULT: usize = 256;
+/// Whole-chunk buffers kept for reuse when no upload holds them (16 MiB
+/// of idle memory at most).
+pub const IDLE_CHUNK_BUFFERS_MAX: usize = 16;
 /// Largest single PUT (S3's limit).
 pub const PUT_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -64,8 +68,8 @@ impl Bucket {
 }
 
 pub struct ObjectStore {
-    /// Permits for upload chunk buffers, one per [`CHUNK_BYTES`].
-    upload_buffers: Arc<tokio::sync::Semaphore>,
+    /// Upload chunk buffers under the node-wide budget.
+    chunk_pool: Arc<ChunkPool>,
     io: Io,
     data_dir: PathBuf,
     segments: SegmentStore,
@@ -162,7 +166,11 @@ impl ObjectStore {
             );
         }
         Ok(ObjectStore {
-            upload_buffers: Arc::new(tokio::sync::Semaphore::new(UPLOAD_BUFFER_CHUNKS_DEFAULT)),
+            chunk_pool: ChunkPool::new(
+                CHUNK_BYTES,
+                UPLOAD_BUFFER_CHUNKS_DEFAULT,
+                IDLE_CHUNK_BUFFERS_MAX,
+            ),
             io: io.clone(),
             data_dir: data_dir.to_path_buf(),
             segments,
@@ -465,73 +473,76 @@ impl ObjectStore {
         expected_len: Option<u64>,
     ) -> Result<StoredData, S3Error> {
         let mut md5 = Md5::new();
-        // Allocated only under a budget permit.
-        let mut buf = BytesMut::new();
         let mut size = 0u64;
+        // Bytes in chunks already cut.
+        let mut cut = 0u64;
         let mut in_flight: VecDeque<tokio::task::JoinHandle<Result<Vec<RecordLoc>, String>>> =
             VecDeque::new();
         let mut chunks = Vec::new();
         let mut lens = Vec::new();
-        let mut ended = false;
-        // The budget permit of the chunk being filled.
-        let mut permit = None;
+        // The chunk being filled (taken under a budget permit).
+        let mut filling: Option<ChunkBuf> = None;
         let mut tail = None;
-        while !ended {
-            match body.next().await {
-                Some(Ok(frame)) => {
-                    size += frame.len() as u64;
-                    if size > limit {
-                        return Err(S3Error::new(
-                            S3ErrorCode::EntityTooLarge,
-                            "Your proposed upload exceeds the maximum allowed size",
-                        ));
-                    }
-                    if permit.is_none() && !frame.is_empty() {
-                        permit = Some(self.upload_buffer().await?);
-                        buf.reserve(chunk_capacity(expected_len, size - frame.len() as u64));
-                    }
-                    buf.extend_from_slice(&frame);
-                }
+        loop {
+            let frame = match body.next().await {
+                Some(Ok(frame)) => Some(frame),
                 Some(Err(e)) => return Err(e),
-                None => ended = true,
+                None => None,
+            };
+            let ended = frame.is_none();
+            let frame = frame.unwrap_or_default();
+            size += frame.len() as u64;
+            if size > limit {
+                return Err(S3Error::new(
+                    S3ErrorCode::EntityTooLarge,
+                    "Your proposed upload exceeds the maximum allowed size",
+                ));
             }
-            while buf.len() >= CHUNK_BYTES || (ended && !buf.is_empty()) {
-                let take = buf.len().min(CHUNK_BYTES);
-                let chunk = buf.split_to(take).freeze();
+            let mut rest = &frame[..];
+            while !rest.is_empty() || (ended && filling.is_some()) {
+                let mut buf = match filling.take() {
+                    Some(b) => b,
+                    None => self.chunk_buffer(chunk_capacity(expected_len, cut)).await?,
+                };
+                let (now, later) = rest.split_at(buf.room().min(rest.len()));
+                buf.extend_from_slice(now);
+                rest = later;
+                if buf.room() > 0 && !ended {
+                    filling = Some(buf);
+                    continue;
+                }
+                if buf.is_empty() {
+                    break;
+                }
+                cut += buf.len() as u64;
+                let chunk = buf.freeze();
                 md5.update(&chunk);
                 let crc = PayloadCrc::of(&chunk);
-                if hold_tail && ended && buf.is_empty() {
-                    tail = Some(HeldChunk {
-                        data: chunk,
-                        crc,
-                        _permit: permit.take(),
-                    });
+                if hold_tail && ended {
+                    tail = Some(HeldChunk { data: chunk, crc });
                     break;
                 }
                 lens.push(chunk.len() as u32);
                 let segments = self.segments.clone();
-                let held = permit.take();
+                // The buffer (and its budget permit) is free once the
+                // writer has written it and dropped its reference.
                 in_flight.push_back(tokio::task::spawn_local(async move {
-                    let r = segments
+                    segments
                         .append_many_checksummed(vec![(RecordKind::DataChunk, chunk, crc)])
                         .await
-                        .map_err(|e| e.to_string());
-                    drop(held); // the chunk's memory is free once written
-                    r
+                        .map_err(|e| e.to_string())
                 }));
-                if buf.is_empty() {
-                    // Let go of the written chunk's allocation.
-                    buf = BytesMut::new();
-                } else {
-                    permit = Some(self.upload_buffer().await?);
-                    let taken = size - buf.len() as u64;
-                    buf.reserve(chunk_capacity(expected_len, taken));
-                }
                 if in_flight.len() >= CHUNKS_IN_FLIGHT {
                     if let Some(h) = in_flight.pop_front() {
                         chunks.extend(join_append(h).await?);
                     }
                 }
+                if ended {
+                    break;
+                }
+            }
+            if ended {
+                break;
             }
         }
         while let Some(h) = in_flight.pop_front() {
@@ -550,13 +561,13 @@ impl ObjectStore {
         })
     }
 
-    /// A permit for one chunk buffer; waits while the node-wide upload
-    /// budget is spent.
-    async fn upload_buffer(&self) -> Result<tokio::sync::OwnedSemaphorePermit, S3Error> {
-        Arc::clone(&self.upload_buffers)
-            .acquire_owned()
+    /// A buffer for the next chunk (`want` bytes expected); waits while
+    /// the node-wide upload budget is spent.
+    async fn chunk_buffer(&self, want: usize) -> Result<ChunkBuf, S3Error> {
+        self.chunk_pool
+            .take(want)
             .await
-            .map_err(|e| internal("upload buffer budget", e))
+            .ok_or_else(|| internal("upload buffer budget", "closed"))
     }
 
     /// The current version of `key`, with its head.
@@ -669,10 +680,9 @@ pub struct StoredData {
 
 /// A data chunk held back to be appended with its head.
 pub struct HeldChunk {
+    /// Holds its share of the upload buffer budget until written.
     pub data: Bytes,
     pub crc: PayloadCrc,
-    /// Its share of the upload buffer budget, until it is written.
-    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 async fn join_append(
