@@ -929,7 +929,7 @@ impl Op<'_> {
         if head_only || len == 0 {
             return Ok(resp);
         }
-        *resp.body_mut() = stream_object(self.node, found, first, last);
+        *resp.body_mut() = object_body(self.node, found, first, last).await?;
         Ok(resp)
     }
 }
@@ -959,6 +959,44 @@ fn part_range(found: &FoundObject, n: u32) -> Result<(u64, u64, bool), S3Error> 
         S3ErrorCode::InvalidRange,
         "The requested partnumber is not satisfiable",
     ))
+}
+
+/// The body for bytes [first, last] of the object. Within one chunk (every
+/// object up to a chunk's size) the chunk is read and verified before the
+/// response starts, so headers and body leave in one write and an
+/// unreadable chunk is an error response; a longer range is streamed.
+async fn object_body(
+    node: &Node,
+    found: FoundObject,
+    first: u64,
+    last: u64,
+) -> Result<ResponseBody, S3Error> {
+    let mut at = 0u64;
+    for c in &found.head.chunks {
+        let (start, end) = (at, at + u64::from(c.len));
+        at = end;
+        if end <= first {
+            continue;
+        }
+        if last >= end {
+            break; // spans more than this chunk
+        }
+        let rec = node.store.segments().read(c.loc).await.map_err(|e| {
+            err(
+                S3ErrorCode::InternalError,
+                format!("reading the object: {e}"),
+            )
+        })?;
+        let (from, to) = ((first - start) as usize, (last + 1 - start) as usize);
+        if rec.payload.len() != c.len as usize || to > rec.payload.len() {
+            return Err(err(
+                S3ErrorCode::InternalError,
+                "object chunk length differs from its head",
+            ));
+        }
+        return Ok(ResponseBody::Full(Some(rec.payload.slice(from..to))));
+    }
+    Ok(stream_object(node, found, first, last))
 }
 
 /// A body that streams bytes [first, last] of the object, chunk by chunk
