@@ -17,8 +17,11 @@ use proptest::prelude::*;
 use shale::index::entry::IndexEntry;
 use shale::io::Io;
 use shale::object::bucket_meta::{BucketMeta, BucketMetaError, VERSIONING_MAX};
-use shale::object::head::{Chunk, HeadError, ObjectHead, Part, HEAD_FIXED_LEN, STORAGE_CLASS_MAX};
+use shale::object::head::{
+    Chunk, HeadChecksum, HeadError, ObjectHead, Part, HEAD_FIXED_LEN, STORAGE_CLASS_MAX,
+};
 use shale::object::multipart::{Manifest, Uploads};
+use shale::s3::checksum::Algorithm;
 use shale::segment::format::{self, RecordKind, RECORD_HEADER_LEN};
 use shale::segment::RecordLoc;
 
@@ -92,6 +95,17 @@ fn head_of(v: &HashMap<String, String>) -> ObjectHead {
                 chunks: p[1] as u32,
             })
             .collect(),
+        checksum: v.get("checksum_alg").map(|a| HeadChecksum {
+            algorithm: Algorithm::from_name(a).unwrap(),
+            digest: unhex(&v["checksum_hex"]),
+            parts: v["checksum_parts"].parse().unwrap(),
+            part_digests: v["part_checksums_hex"]
+                .split(';')
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(unhex)
+                .collect(),
+        }),
     }
 }
 
@@ -107,12 +121,23 @@ fn bucket_of(v: &HashMap<String, String>) -> BucketMeta {
 
 /// Offsets of an encoded head that the page reserves (must be zero).
 fn reserved_head_bytes(h: &ObjectHead, len: usize) -> BTreeSet<usize> {
-    let mut s: BTreeSet<usize> = (70..72).chain(88..96).collect();
-    let parts_at = len - 16 * h.parts.len();
+    let mut s: BTreeSet<usize> = match h.checksum {
+        None => (70..72).chain(88..96).collect(),
+        // Version 2: 88 and 90..92 are the checksum's algorithm and parts.
+        Some(_) => (70..72).chain(89..90).chain(92..96).collect(),
+    };
+    let parts_at = len - 16 * h.parts.len() - checksum_len(h);
     for p in 0..h.parts.len() {
         s.extend(parts_at + 16 * p + 12..parts_at + 16 * p + 16);
     }
     s
+}
+
+/// Bytes of the checksum section (after the part entries).
+fn checksum_len(h: &ObjectHead) -> usize {
+    h.checksum
+        .as_ref()
+        .map_or(0, |c| c.algorithm.digest_len() * (1 + c.part_digests.len()))
 }
 
 /// The bytes the page's tables give for `h`, checked or not: `h` with
@@ -131,7 +156,7 @@ fn spec_bytes(h: &ObjectHead) -> Vec<u8> {
     let mut b = ok.encode().unwrap();
     b[66] = h.storage_class;
     b[24..32].copy_from_slice(&h.size.to_le_bytes());
-    let parts_at = b.len() - 16 * h.parts.len();
+    let parts_at = b.len() - 16 * h.parts.len() - checksum_len(h);
     for (i, p) in h.parts.iter().enumerate() {
         let at = parts_at + 16 * i + 8;
         b[at..at + 4].copy_from_slice(&p.chunks.to_le_bytes());
@@ -166,7 +191,7 @@ fn bucket_record_with(b: &[u8], at: usize, x: u8) -> Vec<u8> {
 #[test]
 fn head_vectors_match_the_code() {
     let vs = of_kind("head");
-    assert_eq!(vs.len(), 4, "the page's head vectors");
+    assert_eq!(vs.len(), 5, "the page's head vectors");
     for v in vs {
         let name = &v["name"];
         let h = head_of(&v);
@@ -233,7 +258,8 @@ fn a_non_zero_reserved_head_byte_is_refused_with_its_offset() {
         let h = head_of(&v);
         let b = unhex(&v["hex"]);
         let reserved = reserved_head_bytes(&h, b.len());
-        assert_eq!(reserved.len(), 10 + 4 * h.parts.len(), "{name}");
+        let fixed = if h.checksum.is_some() { 7 } else { 10 };
+        assert_eq!(reserved.len(), fixed + 4 * h.parts.len(), "{name}");
         for &i in &reserved {
             assert_eq!(b[i], 0, "{name}: the encoder writes byte {i} as zero");
             for x in [0x01u8, 0x80, 0xFF] {
@@ -504,7 +530,7 @@ fn a_new_upload_writes_its_manifest_whole_with_mode_0600() {
     let io = Io::portable();
     let uploads = Uploads::open(&io, dir.path()).unwrap();
     let meta = vec![("content-type".to_string(), "text/plain".to_string())];
-    let id = uploads.create("photos", b"k\x00\xff", meta).unwrap();
+    let id = uploads.create("photos", b"k\x00\xff", meta, None).unwrap();
     assert_eq!(id.len(), 32);
     assert!(id
         .bytes()
@@ -591,6 +617,32 @@ fn head() -> impl Strategy<Value = ObjectHead> {
                 .into_iter()
                 .map(|(size, chunks)| Part { size, chunks })
                 .collect(),
+            checksum: None,
+        })
+        .prop_flat_map(|h| (Just(h), 0u8..=5, any::<bool>(), any::<u64>()))
+        .prop_map(|(mut h, alg, composite, seed)| {
+            // Version 2 heads: a checksum of each algorithm, whole or
+            // composite (when there are parts).
+            h.checksum = Algorithm::from_code(alg).map(|algorithm| {
+                let len = algorithm.digest_len();
+                let bytes = |k: u64| -> Vec<u8> {
+                    (0..len)
+                        .map(|i| (seed.rotate_left(i as u32 * 7) ^ k) as u8)
+                        .collect()
+                };
+                let composite = composite && !h.parts.is_empty();
+                HeadChecksum {
+                    algorithm,
+                    digest: bytes(0),
+                    parts: if composite { h.parts.len() as u16 } else { 0 },
+                    part_digests: if composite {
+                        (1..=h.parts.len() as u64).map(bytes).collect()
+                    } else {
+                        Vec::new()
+                    },
+                }
+            });
+            h
         })
 }
 

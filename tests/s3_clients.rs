@@ -1,6 +1,7 @@
 //! Real S3 clients against the real binary over 127.0.0.1: the boto3
 //! suite (`tests/clients/boto3_suite.py`, every operation and error case,
-//! default client settings), the aws cli (`s3 cp` of a 100 MiB file, which
+//! default client settings), boto3 conditional requests and copies
+//! (`boto3_depth.py`), the aws cli (`s3 cp` of a 100 MiB file, which
 //! goes multipart, and `s3 sync` of a tree) and rclone (`copy` and
 //! `check`). `bash tools/test.sh` installs the clients (pinned boto3 in a
 //! venv, aws cli and rclone from Debian) and says where they are.
@@ -47,26 +48,41 @@ fn run(cmd: &mut Command, what: &str) -> String {
     stdout + &stderr
 }
 
-#[test]
-fn boto3_suite() {
+/// Runs one boto3 script (`tests/clients/NAME`) against a fresh node.
+fn boto3_script(name: &str) {
     let python = tool(
         "SHALE_TEST_PYTHON",
         concat!(env!("CARGO_MANIFEST_DIR"), "/target/s3-venv/bin/python"),
     );
     let tmp = tempfile::tempdir().unwrap();
     let node = start(tmp.path(), &creds_env());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(name);
     let out = run(
         Command::new(python)
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/clients/boto3_suite.py"
-            ))
+            .arg(script)
             .env("S3_ENDPOINT", format!("http://{}", node.addr))
             .env("S3_ACCESS_KEY", ACCESS_KEY)
-            .env("S3_SECRET_KEY", SECRET_KEY),
-        "boto3 suite",
+            .env("S3_SECRET_KEY", SECRET_KEY)
+            .env("S3_SERVER_PID", node.child.id().to_string()),
+        name,
     );
     eprintln!("{out}");
+}
+
+#[test]
+fn boto3_suite() {
+    boto3_script("boto3_suite.py");
+}
+
+/// Conditional reads (RFC 9110 precedence) and writes (`If-None-Match: *`,
+/// `If-Match`), including racing conditional writers (exactly one wins);
+/// CopyObject and UploadPartCopy, including a 1 GiB copy with the
+/// server's memory flat.
+#[test]
+fn boto3_s3_depth() {
+    boto3_script("boto3_depth.py");
 }
 
 fn write_tree(root: &Path) -> Vec<PathBuf> {

@@ -348,6 +348,32 @@ impl BucketIndex {
         r
     }
 
+    /// Step 3 of a conditional write (see [`IndexShard::complete_if`]):
+    /// `check` sees the key's logical head; if it says no, nothing is
+    /// logged but the cancel, and `false` is returned.
+    pub async fn complete_if(
+        &self,
+        txn: Txn,
+        target: SortKey,
+        entry: Option<IndexEntry>,
+        check: impl Fn(Option<&IndexEntry>) -> bool,
+    ) -> Result<bool, IndexError> {
+        let (key, tag) = (txn.key.clone(), txn.tag);
+        let check = &check;
+        let done = self
+            .on_shard(&key, |s| {
+                let (target, entry) = (target.clone(), entry.clone());
+                async move { s.complete_if(&target, tag, entry, check).await }
+            })
+            .await?;
+        if done {
+            drop(txn);
+            return Ok(true);
+        }
+        self.cancel(txn).await?;
+        Ok(false)
+    }
+
     /// Step 3 when the head write failed.
     pub async fn cancel(&self, txn: Txn) -> Result<(), IndexError> {
         let (key, tag) = (txn.key.clone(), txn.tag);

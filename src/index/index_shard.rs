@@ -390,6 +390,34 @@ impl IndexShard {
             .map(|_| ())
     }
 
+    /// Step 3 of a conditional write: taken only if `check`, given the
+    /// key's logical head as it is at this instant (every step before it
+    /// applied, under the writer's lock), says so. Returns whether it was
+    /// taken; if not, the transaction is still open (cancel it). Among
+    /// racing conditional writers of one key the checks run one at a
+    /// time, each seeing the writes that passed before it.
+    pub async fn complete_if(
+        &self,
+        key: &SortKey,
+        tag: u64,
+        entry: Option<IndexEntry>,
+        check: impl FnOnce(Option<&IndexEntry>) -> bool,
+    ) -> Result<bool, IndexError> {
+        let head = SortKey::Head {
+            key: key.object_key().to_vec(),
+        };
+        self.step_if(
+            BilogOp::Complete,
+            key,
+            Some(tag),
+            entry,
+            Durability::Logged,
+            |s| Ok(check(s.get(&head)?.as_ref())),
+        )
+        .await
+        .map(|t| t.is_some())
+    }
+
     /// Step 3 when step 2 failed.
     pub async fn cancel(&self, key: &[u8], tag: u64) -> Result<(), IndexError> {
         let head = SortKey::Head { key: key.to_vec() };

@@ -17,10 +17,18 @@
 //!                            76  4  chunk_count
 //!                            80  4  part_count
 //!                            84  4  meta_len
-//!                            88  8  reserved        zero
+//!                            88  1  checksum_alg    v2: 1..=5
+//!                            89  1  reserved        zero
+//!                            90  2  checksum_parts  v2
+//!                            92  4  reserved        zero
 //! 96 .. bucket, key, meta entries, chunk entries (24 bytes), part
-//!       entries (16 bytes: size 8, chunks 4, reserved 4 zero)
+//!       entries (16 bytes: size 8, chunks 4, reserved 4 zero);
+//!       v2: the checksum, then (composite) one per part
 //! ```
+//!
+//! Version 1 is a head without an additional checksum (bytes 88..96
+//! zero); version 2 carries one. The encoder writes version 1 whenever it
+//! can, so heads without a checksum are byte for byte what they were.
 //!
 //! The encoder refuses exactly the heads the decoder would refuse
 //! (`ObjectHead::validate`), so a head it writes always reads back.
@@ -29,10 +37,14 @@ use thiserror::Error;
 
 use crate::index::key::VERSION_ID_LEN;
 use crate::le::{put, u16_at, u32_at, u64_at};
+use crate::s3::checksum::Algorithm;
 use crate::segment::RecordLoc;
 
 pub const HEAD_MAGIC: [u8; 4] = *b"SOBJ";
+/// A head without an additional checksum.
 pub const HEAD_VERSION: u16 = 1;
+/// A head with one (`checksum_alg` set).
+pub const HEAD_VERSION_CHECKSUM: u16 = 2;
 pub const HEAD_FIXED_LEN: usize = 96;
 /// Bytes of user metadata and system headers one object may carry (S3
 /// allows 2 KiB of user metadata; headers such as Content-Type add some).
@@ -47,6 +59,8 @@ const PART_LEN: usize = 16;
 /// Reserved byte ranges of the fixed part: written as zero, refused
 /// otherwise.
 const FIXED_RESERVED: [(usize, usize); 2] = [(70, 72), (88, 96)];
+/// Reserved in version 2, where 88 and 90..92 hold the checksum fields.
+const FIXED_RESERVED_V2: [(usize, usize); 3] = [(70, 72), (89, 90), (92, 96)];
 /// Reserved bytes of a part entry, from this offset to its end.
 const PART_RESERVED_AT: usize = 12;
 
@@ -94,6 +108,38 @@ pub struct ObjectHead {
     pub meta: Vec<(String, String)>,
     pub chunks: Vec<Chunk>,
     pub parts: Vec<Part>,
+    /// The additional checksum (x-amz-checksum-*), if the write had one.
+    pub checksum: Option<HeadChecksum>,
+}
+
+/// An object's additional checksum: of the whole object, or composite
+/// (`parts` > 0: the checksum of the parts' checksums, which are kept
+/// too, one per part).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeadChecksum {
+    pub algorithm: Algorithm,
+    pub digest: Vec<u8>,
+    /// 0 for a whole-object checksum, else the part count.
+    pub parts: u16,
+    /// Composite only: each part's own checksum, in part order.
+    pub part_digests: Vec<Vec<u8>>,
+}
+
+impl HeadChecksum {
+    fn encoded_len(&self) -> usize {
+        self.algorithm
+            .digest_len()
+            .saturating_mul(1 + self.part_digests.len())
+    }
+
+    /// What S3 headers and XML show.
+    pub fn stored(&self) -> crate::s3::checksum::Stored {
+        crate::s3::checksum::Stored {
+            algorithm: Some(self.algorithm),
+            digest: self.digest.clone(),
+            parts: self.parts,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -120,6 +166,10 @@ pub enum HeadError {
     SizeMismatch { chunks: u64, size: u64 },
     #[error("parts span {parts} chunks of {chunks}")]
     PartsMismatch { parts: u64, chunks: usize },
+    #[error("unknown checksum algorithm {0}")]
+    UnknownChecksum(u8),
+    #[error("checksum is malformed: {0}")]
+    BadChecksum(&'static str),
 }
 
 /// The fixed part's lengths and counts, as encoded.
@@ -131,6 +181,8 @@ struct Counts {
     chunk_count: u32,
     part_count: u32,
     meta_len: u32,
+    /// Bytes of the checksum section (0 in version 1).
+    checksum_len: usize,
 }
 
 impl Counts {
@@ -144,6 +196,7 @@ impl Counts {
             .saturating_add(n(self.meta_len))
             .saturating_add(n(self.chunk_count).saturating_mul(CHUNK_LEN))
             .saturating_add(n(self.part_count).saturating_mul(PART_LEN))
+            .saturating_add(self.checksum_len)
     }
 }
 
@@ -165,6 +218,7 @@ impl ObjectHead {
             .saturating_add(self.meta_len().unwrap_or(usize::MAX))
             .saturating_add(self.chunks.len().saturating_mul(CHUNK_LEN))
             .saturating_add(self.parts.len().saturating_mul(PART_LEN))
+            .saturating_add(self.checksum.as_ref().map_or(0, HeadChecksum::encoded_len))
     }
 
     /// Checks everything the decoder would refuse, in the decoder's
@@ -179,6 +233,9 @@ impl ObjectHead {
         check_storage_class(self.storage_class)?;
         let counts = self.counts()?;
         check_totals(self.size, &self.chunks, &self.parts)?;
+        if let Some(c) = &self.checksum {
+            check_checksum(c, self.parts.len())?;
+        }
         Ok(counts)
     }
 
@@ -200,6 +257,7 @@ impl ObjectHead {
             chunk_count: fit("chunk list", self.chunks.len())?,
             part_count: fit("part list", self.parts.len())?,
             meta_len: fit("metadata", meta_len)?,
+            checksum_len: self.checksum.as_ref().map_or(0, HeadChecksum::encoded_len),
         })
     }
 
@@ -229,6 +287,12 @@ impl ObjectHead {
             b.extend_from_slice(&p.chunks.to_le_bytes());
             b.extend_from_slice(&[0u8; PART_LEN - PART_RESERVED_AT]);
         }
+        if let Some(c) = &self.checksum {
+            b.extend_from_slice(&c.digest);
+            for d in &c.part_digests {
+                b.extend_from_slice(d);
+            }
+        }
         debug_assert_eq!(b.len(), counts.total_len());
         Ok(b)
     }
@@ -247,7 +311,11 @@ impl ObjectHead {
         // Reserved bytes (70..72, 88..96) stay zero.
         let mut b = [0u8; HEAD_FIXED_LEN];
         put(&mut b, 0, &HEAD_MAGIC);
-        put(&mut b, 4, &HEAD_VERSION.to_le_bytes());
+        let version = match &self.checksum {
+            None => HEAD_VERSION,
+            Some(_) => HEAD_VERSION_CHECKSUM,
+        };
+        put(&mut b, 4, &version.to_le_bytes());
         put(&mut b, 6, &flags.to_le_bytes());
         put(&mut b, 8, &self.tag.to_le_bytes());
         put(&mut b, 16, &self.mtime_nanos.to_le_bytes());
@@ -261,6 +329,10 @@ impl ObjectHead {
         put(&mut b, 76, &c.chunk_count.to_le_bytes());
         put(&mut b, 80, &c.part_count.to_le_bytes());
         put(&mut b, 84, &c.meta_len.to_le_bytes());
+        if let Some(ck) = &self.checksum {
+            put(&mut b, 88, &[ck.algorithm.code()]);
+            put(&mut b, 90, &ck.parts.to_le_bytes());
+        }
         b
     }
 
@@ -296,6 +368,18 @@ impl ObjectHead {
         let part_bytes = cur.take(n(counts.part_count).saturating_mul(PART_LEN))?;
         h.parts = decode_parts(part_bytes, parts_at)?;
         check_totals(h.size, &h.chunks, &h.parts)?;
+        if let Some(c) = &mut h.checksum {
+            let len = c.algorithm.digest_len();
+            c.digest = cur.take(len)?.to_vec();
+            if c.parts > 0 {
+                c.part_digests = cur
+                    .take(len.saturating_mul(h.parts.len()))?
+                    .chunks_exact(len)
+                    .map(<[u8]>::to_vec)
+                    .collect();
+            }
+            check_checksum(c, h.parts.len())?;
+        }
         Ok(h)
     }
 }
@@ -323,16 +407,39 @@ fn decode_fixed(b: &[u8]) -> Result<(ObjectHead, Counts), HeadError> {
             .unwrap_or_default()
     };
     let version = r16(4);
-    if version != HEAD_VERSION {
+    if version != HEAD_VERSION && version != HEAD_VERSION_CHECKSUM {
         return Err(HeadError::UnknownVersion(version));
     }
     let flags = r16(6);
     if flags & !FLAGS_KNOWN != 0 {
         return Err(HeadError::UnknownFlags(flags & !FLAGS_KNOWN));
     }
-    for (from, to) in FIXED_RESERVED {
+    let reserved: &[(usize, usize)] = if version == HEAD_VERSION {
+        &FIXED_RESERVED
+    } else {
+        &FIXED_RESERVED_V2
+    };
+    for &(from, to) in reserved {
         check_zero(b, from, to)?;
     }
+    let checksum = if version == HEAD_VERSION {
+        None
+    } else {
+        let alg = byte(88);
+        let algorithm = Algorithm::from_code(alg).ok_or(HeadError::UnknownChecksum(alg))?;
+        let parts = r16(90);
+        if usize::from(parts) != 0 && usize::try_from(r32(80)).ok() != Some(usize::from(parts)) {
+            return Err(HeadError::BadChecksum(
+                "a composite checksum must cover every part",
+            ));
+        }
+        Some(HeadChecksum {
+            algorithm,
+            digest: Vec::new(),
+            parts,
+            part_digests: Vec::new(),
+        })
+    };
     check_storage_class(byte(66))?;
     let counts = Counts {
         bucket_len: byte(67),
@@ -341,6 +448,14 @@ fn decode_fixed(b: &[u8]) -> Result<(ObjectHead, Counts), HeadError> {
         chunk_count: r32(76),
         part_count: r32(80),
         meta_len: r32(84),
+        checksum_len: checksum.as_ref().map_or(0, |c| {
+            let n = if c.parts > 0 {
+                1 + usize::from(c.parts)
+            } else {
+                1
+            };
+            c.algorithm.digest_len().saturating_mul(n)
+        }),
     };
     let meta_len = usize::try_from(counts.meta_len).unwrap_or(usize::MAX);
     if meta_len > META_BYTES_MAX {
@@ -367,6 +482,7 @@ fn decode_fixed(b: &[u8]) -> Result<(ObjectHead, Counts), HeadError> {
         version_id: arr16(48),
         etag_parts: r16(64),
         storage_class: byte(66),
+        checksum,
         ..ObjectHead::default()
     };
     Ok((h, counts))
@@ -472,6 +588,25 @@ fn shift(e: HeadError, by: usize) -> HeadError {
         },
         e => e,
     }
+}
+
+/// A checksum's digests have its algorithm's length; a composite one
+/// covers exactly the head's parts and has one digest per part; a whole
+/// one has no part digests.
+fn check_checksum(c: &HeadChecksum, parts: usize) -> Result<(), HeadError> {
+    let len = c.algorithm.digest_len();
+    if c.digest.len() != len || c.part_digests.iter().any(|d| d.len() != len) {
+        return Err(HeadError::BadChecksum(
+            "a digest's length is not its algorithm's",
+        ));
+    }
+    let want = if c.parts > 0 { parts } else { 0 };
+    if (c.parts > 0 && usize::from(c.parts) != parts) || c.part_digests.len() != want {
+        return Err(HeadError::BadChecksum(
+            "a composite checksum must cover every part",
+        ));
+    }
+    Ok(())
 }
 
 fn check_storage_class(class: u8) -> Result<(), HeadError> {

@@ -15,10 +15,12 @@ use md5::{Digest, Md5};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::head::{Chunk, ObjectHead, Part};
-use super::store::{head_entry, BodySource, ObjectStore};
+use super::head::{Chunk, HeadChecksum, ObjectHead, Part};
+use super::store::{complete_checked, current_etag, head_entry, BodySource, ObjectStore};
 use crate::index::key::SortKey;
 use crate::io::Io;
+use crate::s3::checksum::{self, Algorithm, Expected};
+use crate::s3::conditional::WriteCondition;
 use crate::s3::{S3Error, S3ErrorCode};
 use crate::segment::RecordLoc;
 
@@ -36,6 +38,10 @@ pub struct PartRecord {
     pub mtime_nanos: u64,
     /// (segment, offset, record length, payload length) per chunk.
     pub chunks: Vec<(u64, u64, u32, u32)>,
+    /// The part's additional checksum (base64), when the upload has an
+    /// algorithm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -48,6 +54,10 @@ pub struct Manifest {
     pub initiated_nanos: u64,
     pub meta: Vec<(String, String)>,
     pub parts: Vec<PartRecord>,
+    /// `x-amz-checksum-algorithm` of CreateMultipartUpload (`CRC32`, ...):
+    /// every part gets one, and the object a composite of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<String>,
 }
 
 impl Manifest {
@@ -86,6 +96,7 @@ struct Slot {
     bucket: String,
     key: Vec<u8>,
     initiated_nanos: u64,
+    checksum: Option<Algorithm>,
     manifest: tokio::sync::Mutex<Manifest>,
 }
 
@@ -100,6 +111,10 @@ fn slot(m: Manifest) -> Arc<Slot> {
         bucket: m.bucket.clone(),
         key: m.key(),
         initiated_nanos: m.initiated_nanos,
+        checksum: m
+            .checksum_algorithm
+            .as_deref()
+            .and_then(Algorithm::from_name),
         manifest: tokio::sync::Mutex::new(m),
     })
 }
@@ -174,6 +189,7 @@ impl Uploads {
         bucket: &str,
         key: &[u8],
         meta: Vec<(String, String)>,
+        checksum: Option<Algorithm>,
     ) -> Result<String, S3Error> {
         let mut raw = [0u8; 16];
         getrandom::getrandom(&mut raw).map_err(|e| internal("random upload id", e))?;
@@ -186,6 +202,7 @@ impl Uploads {
             initiated_nanos: crate::clock::now_nanos(),
             meta,
             parts: Vec::new(),
+            checksum_algorithm: checksum.map(|a| a.name().to_string()),
         };
         self.save(&m)?;
         self.open.lock().insert(id.clone(), slot(m));
@@ -203,11 +220,30 @@ impl Uploads {
         number: u32,
         expected_len: Option<u64>,
         content_md5: Option<[u8; 16]>,
+        checksum: Option<Expected>,
         body: &mut B,
-    ) -> Result<[u8; 16], S3Error> {
+    ) -> Result<([u8; 16], Option<String>), S3Error> {
         store.bucket(bucket)?;
         let upload = self.get(bucket, key, id)?;
-        let stored = store.write_data(body, PART_BYTES_MAX).await?;
+        let upload_alg = upload.checksum;
+        let algorithm = match (upload_alg, &checksum) {
+            (Some(a), Some(c)) if a != c.algorithm => {
+                return Err(S3Error::new(
+                    S3ErrorCode::InvalidRequest,
+                    format!(
+                        "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                        a.name().to_lowercase(),
+                        c.algorithm.name().to_lowercase()
+                    ),
+                ))
+            }
+            (Some(a), _) => Some(a),
+            (None, c) => c.as_ref().map(|c| c.algorithm),
+        };
+        let stored = store.write_data(body, PART_BYTES_MAX, algorithm).await?;
+        if let (Some(c), Some(got)) = (&checksum, &stored.checksum) {
+            c.verify(got, body.trailer(c.algorithm.header()))?;
+        }
         if expected_len.is_some_and(|n| n != stored.size) {
             return Err(S3Error::new(
                 S3ErrorCode::IncompleteBody,
@@ -234,6 +270,13 @@ impl Uploads {
                 .iter()
                 .map(|c| (c.loc.segment, c.loc.offset, c.loc.len, c.len))
                 .collect(),
+            // Kept only for the upload's own algorithm: the composite is
+            // over those.
+            checksum: stored
+                .checksum
+                .as_deref()
+                .filter(|_| upload_alg.is_some())
+                .map(checksum::encode),
         };
         let mut next = m.clone();
         next.parts.retain(|p| p.number != number);
@@ -241,7 +284,8 @@ impl Uploads {
         next.parts.sort_by_key(|p| p.number);
         self.save(&next)?;
         *m = next;
-        Ok(stored.md5)
+        let shown = stored.checksum.as_deref().map(checksum::encode);
+        Ok((stored.md5, shown))
     }
 
     /// Completes the upload with `parts` (number, ETag as sent); returns
@@ -253,8 +297,17 @@ impl Uploads {
         key: &[u8],
         id: &str,
         parts: &[(u32, String)],
+        condition: Option<&WriteCondition>,
     ) -> Result<([u8; 16], u16), S3Error> {
         let b = store.bucket(bucket)?;
+        if let Some(c) = condition {
+            // Early; the check that counts is made with the completion.
+            let current = b
+                .index
+                .current(key)
+                .map_err(|e| internal("reading the index", e))?;
+            c.check(current_etag(current.as_ref()).as_deref())?;
+        }
         let upload = self.get(bucket, key, id)?;
         let m = upload.manifest.lock().await;
         if !self.open.lock().contains_key(id) {
@@ -273,6 +326,7 @@ impl Uploads {
             ));
         }
         let mut md5s = Md5::new();
+        let mut part_digests = Vec::new();
         let mut chunks = Vec::new();
         let mut head_parts = Vec::new();
         let mut size = 0u64;
@@ -295,6 +349,19 @@ impl Uploads {
                 ));
             }
             md5s.update(from_hex(&p.md5_hex).unwrap_or_default());
+            if let Some(a) = upload.checksum {
+                let d = p
+                    .checksum
+                    .as_deref()
+                    .and_then(|c| a.parse_value(c).ok())
+                    .ok_or_else(|| {
+                        S3Error::new(
+                            S3ErrorCode::InvalidPart,
+                            format!("Part {number} has no {} checksum", a.name()),
+                        )
+                    })?;
+                part_digests.push(d);
+            }
             size += p.size;
             head_parts.push(Part {
                 size: p.size,
@@ -328,6 +395,12 @@ impl Uploads {
             meta: m.meta.clone(),
             chunks,
             parts: head_parts,
+            checksum: upload.checksum.map(|a| HeadChecksum {
+                algorithm: a,
+                digest: checksum::composite(a, &part_digests),
+                parts: parts_n,
+                part_digests,
+            }),
             ..ObjectHead::default()
         };
         let loc = match store.write_head(&head).await {
@@ -337,14 +410,15 @@ impl Uploads {
                 return Err(e);
             }
         };
-        b.index
-            .complete(
-                txn,
-                SortKey::Head { key: key.to_vec() },
-                Some(head_entry(&head, loc)),
-            )
-            .await
-            .map_err(|e| internal("completing the index", e))?;
+        // A refused condition leaves the upload open, to retry or abort.
+        complete_checked(
+            &b.index,
+            txn,
+            SortKey::Head { key: key.to_vec() },
+            head_entry(&head, loc),
+            condition,
+        )
+        .await?;
         self.open.lock().remove(id);
         // The object is committed; a manifest left by a crash here is an
         // upload that still lists (and can be aborted).

@@ -23,12 +23,14 @@ use parking_lot::RwLock;
 
 use super::bucket_meta::BucketMeta;
 use super::chunk_pool::{ChunkBuf, ChunkPool};
-use super::head::{Chunk, ObjectHead};
+use super::head::{Chunk, HeadChecksum, ObjectHead};
 use crate::index::bucket::{BucketIndex, BucketIndexOptions, HeadResolver, ListMode, Resolved};
 use crate::index::entry::IndexEntry;
 use crate::index::key::SortKey;
 use crate::index::listing::{ListPage, ListParams};
 use crate::io::{Io, OpenMode};
+use crate::s3::checksum::{Algorithm, Expected};
+use crate::s3::conditional::WriteCondition;
 use crate::s3::{S3Error, S3ErrorCode};
 use crate::segment::{PayloadCrc, RecordKind, RecordLoc, SegmentStore};
 
@@ -49,6 +51,12 @@ pub const PUT_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
 pub trait BodySource {
     /// The next bytes, `None` at the end.
     fn next(&mut self) -> impl std::future::Future<Output = Option<Result<Bytes, S3Error>>>;
+
+    /// A trailer that came after the body (`x-amz-checksum-*` of an
+    /// aws-chunked body), once `next` has returned `None`.
+    fn trailer(&self, _name: &str) -> Option<&str> {
+        None
+    }
 }
 
 pub struct Bucket {
@@ -95,6 +103,8 @@ pub struct PutOutcome {
     pub etag: [u8; 16],
     pub size: u64,
     pub mtime_nanos: u64,
+    /// The additional checksum's digest, if one was asked for.
+    pub checksum: Option<Vec<u8>>,
 }
 
 /// An object found for GET/HEAD: its index entry and head.
@@ -300,11 +310,16 @@ impl ObjectStore {
         &self,
         bucket: &str,
         key: &[u8],
-        meta: Vec<(String, String)>,
-        expected_len: Option<u64>,
-        content_md5: Option<[u8; 16]>,
+        put: PutOptions,
         body: &mut B,
     ) -> Result<PutOutcome, S3Error> {
+        let PutOptions {
+            meta,
+            expected_len,
+            content_md5,
+            condition,
+            checksum,
+        } = put;
         crate::s3::names::validate_object_key(key)?;
         if expected_len.is_some_and(|n| n > PUT_BYTES_MAX) {
             return Err(S3Error::new(
@@ -313,13 +328,28 @@ impl ObjectStore {
             ));
         }
         let b = self.bucket(bucket)?;
+        if let Some(c) = &condition {
+            // Fails early, before the body is read; the check that counts
+            // is the one made atomically with the completion.
+            let current = b
+                .index
+                .current(key)
+                .map_err(|e| internal("reading the index", e))?;
+            c.check(current_etag(current.as_ref()).as_deref())?;
+        }
         let _gate = b.gate.read().await;
         // The prepare returns at once and reaches the log with the next
         // batch (at the latest with the complete). The last chunk is held
         // back to go to disk with the head, in one fsync.
         let (txn, stored) = tokio::join!(
             b.index.prepare(key),
-            self.stream_data(body, PUT_BYTES_MAX, true, expected_len)
+            self.stream_data(
+                body,
+                PUT_BYTES_MAX,
+                true,
+                expected_len,
+                checksum.as_ref().map(|c| c.algorithm)
+            )
         );
         let txn = txn.map_err(|e| internal("preparing the index", e))?;
         let stored = match stored {
@@ -346,6 +376,9 @@ impl ObjectStore {
                     ));
                 }
             }
+            if let (Some(c), Some(got)) = (&checksum, &stored.checksum) {
+                c.verify(got, body.trailer(c.algorithm.header()))?;
+            }
             Ok(())
         };
         if let Err(e) = check() {
@@ -362,6 +395,14 @@ impl ObjectStore {
             key: key.to_vec(),
             meta,
             chunks: stored.chunks,
+            checksum: checksum
+                .zip(stored.checksum)
+                .map(|(c, digest)| HeadChecksum {
+                    algorithm: c.algorithm,
+                    digest,
+                    parts: 0,
+                    part_digests: Vec::new(),
+                }),
             ..ObjectHead::default()
         };
         let written = match stored.tail {
@@ -375,15 +416,55 @@ impl ObjectStore {
                 return Err(e);
             }
         };
-        b.index
-            .complete(txn, SortKey::Head { key: key.to_vec() }, Some(entry))
-            .await
-            .map_err(|e| internal("completing the index", e))?;
+        complete_checked(
+            &b.index,
+            txn,
+            SortKey::Head { key: key.to_vec() },
+            entry,
+            condition.as_ref(),
+        )
+        .await?;
         Ok(PutOutcome {
             etag: stored.md5,
             size: stored.size,
             mtime_nanos: mtime,
+            checksum: head.checksum.map(|c| c.digest),
         })
+    }
+
+    /// CopyObject: writes `source` (a current object) as a new object
+    /// `bucket`/`key` with `meta`, streaming its data chunk by chunk into
+    /// new chunks (the copy owns its data: reclaiming one never touches
+    /// the other). The ETag is the MD5 of the data, as for any PUT.
+    pub async fn copy_object(
+        &self,
+        source: &FoundObject,
+        bucket: &str,
+        key: &[u8],
+        meta: Vec<(String, String)>,
+        condition: Option<WriteCondition>,
+    ) -> Result<PutOutcome, S3Error> {
+        if source.head.size > PUT_BYTES_MAX {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                format!("The specified copy source is larger than the maximum allowable size for a copy source: {PUT_BYTES_MAX}"),
+            ));
+        }
+        let mut body = ObjectRange::whole(self, &source.head);
+        let put = PutOptions {
+            meta,
+            expected_len: Some(source.head.size),
+            content_md5: None,
+            condition,
+            // The copy keeps the source's kind of checksum (a composite
+            // one becomes a whole-object checksum: the copy is one part).
+            checksum: source.head.checksum.as_ref().map(|c| Expected {
+                algorithm: c.algorithm,
+                value: None,
+                trailer: false,
+            }),
+        };
+        self.put_object(bucket, key, put, &mut body).await
     }
 
     /// Appends the last data chunk and the head naming it in one batch
@@ -458,8 +539,9 @@ impl ObjectStore {
         &self,
         body: &mut B,
         limit: u64,
+        checksum: Option<Algorithm>,
     ) -> Result<StoredData, S3Error> {
-        self.stream_data(body, limit, false, None).await
+        self.stream_data(body, limit, false, None, checksum).await
     }
 
     /// Like [`write_data`](Self::write_data); with `hold_tail` the last
@@ -471,8 +553,12 @@ impl ObjectStore {
         limit: u64,
         hold_tail: bool,
         expected_len: Option<u64>,
+        checksum: Option<Algorithm>,
     ) -> Result<StoredData, S3Error> {
         let mut md5 = Md5::new();
+        // The additional checksum, in the same pass as the MD5 and the
+        // record CRC (chunk by chunk, while the chunk is in cache).
+        let mut hasher = checksum.map(Algorithm::hasher);
         let mut size = 0u64;
         // Bytes in chunks already cut.
         let mut cut = 0u64;
@@ -517,6 +603,9 @@ impl ObjectStore {
                 cut += buf.len() as u64;
                 let chunk = buf.freeze();
                 md5.update(&chunk);
+                if let Some(h) = &mut hasher {
+                    h.update(&chunk);
+                }
                 let crc = PayloadCrc::of(&chunk);
                 if hold_tail && ended {
                     tail = Some(HeldChunk { data: chunk, crc });
@@ -556,6 +645,7 @@ impl ObjectStore {
         Ok(StoredData {
             size,
             md5: md5.finalize().into(),
+            checksum: hasher.map(|h| h.finish()),
             chunks,
             tail,
         })
@@ -672,6 +762,8 @@ impl ObjectStore {
 pub struct StoredData {
     pub size: u64,
     pub md5: [u8; 16],
+    /// The digest of the algorithm asked for, if any.
+    pub checksum: Option<Vec<u8>>,
     /// Appended already.
     pub chunks: Vec<Chunk>,
     /// The last chunk, not yet appended (see `stream_data`).
@@ -767,6 +859,126 @@ impl HeadResolver for SegmentResolver {
             }
         }
         Ok(Resolved::NotWritten)
+    }
+}
+
+/// Bytes `[first, last]` of a stored object as a body, a chunk at a time
+/// (each verified when read): what a copy streams from. Holds at most one
+/// chunk in memory, whatever the object's size.
+pub struct ObjectRange {
+    segments: SegmentStore,
+    chunks: std::vec::IntoIter<Chunk>,
+    /// Object offset of the next chunk.
+    at: u64,
+    first: u64,
+    /// One past the last byte.
+    end: u64,
+}
+
+impl ObjectRange {
+    /// The whole object.
+    pub fn whole(store: &ObjectStore, head: &ObjectHead) -> ObjectRange {
+        ObjectRange::new(store, head, 0, head.size)
+    }
+
+    /// Bytes `[first, end)` of the object (clamped to its size).
+    pub fn new(store: &ObjectStore, head: &ObjectHead, first: u64, end: u64) -> ObjectRange {
+        ObjectRange {
+            segments: store.segments.clone(),
+            chunks: head.chunks.clone().into_iter(),
+            at: 0,
+            first,
+            end: end.min(head.size),
+        }
+    }
+}
+
+impl BodySource for ObjectRange {
+    async fn next(&mut self) -> Option<Result<Bytes, S3Error>> {
+        loop {
+            if self.at >= self.end {
+                return None;
+            }
+            let c = self.chunks.next()?;
+            let (start, stop) = (self.at, self.at + u64::from(c.len));
+            self.at = stop;
+            if stop <= self.first {
+                continue;
+            }
+            let rec = match self.segments.read(c.loc).await {
+                Ok(rec) if rec.payload.len() == c.len as usize => rec,
+                Ok(_) => {
+                    return Some(Err(internal(
+                        "reading the copy source",
+                        "chunk length differs from its head",
+                    )))
+                }
+                Err(e) => return Some(Err(internal("reading the copy source", e))),
+            };
+            let from = self.first.saturating_sub(start) as usize;
+            let to = (self.end.min(stop) - start) as usize;
+            return Some(Ok(rec.payload.slice(from..to)));
+        }
+    }
+}
+
+/// What a PUT carries besides its bucket, key and body.
+#[derive(Clone, Debug, Default)]
+pub struct PutOptions {
+    /// Content headers and `x-amz-meta-*`, stored and returned.
+    pub meta: Vec<(String, String)>,
+    /// Content-Length (or the decoded length of an aws-chunked body).
+    pub expected_len: Option<u64>,
+    pub content_md5: Option<[u8; 16]>,
+    /// `If-None-Match: *` / `If-Match`, checked atomically at completion.
+    pub condition: Option<WriteCondition>,
+    /// An additional checksum to compute, check (if a value came) and
+    /// store.
+    pub checksum: Option<Expected>,
+}
+
+/// The ETag (unquoted) of the object a logical head entry shows, if it
+/// shows one (not a placeholder, not a delete marker).
+pub fn current_etag(head: Option<&IndexEntry>) -> Option<String> {
+    head.filter(|e| !e.placeholder && !e.delete_marker)
+        .map(|e| etag_string(&e.etag, e.etag_parts))
+}
+
+/// Step 3 of a write, under `condition` if there is one: the condition is
+/// checked against the key as it is when the completion is applied, under
+/// the shard's writer lock, so of racing conditional writers exactly the
+/// ones it allows win. A write it refuses is cancelled and answered with
+/// the condition's error.
+pub(crate) async fn complete_checked(
+    index: &BucketIndex,
+    txn: crate::index::bucket::Txn,
+    target: SortKey,
+    entry: IndexEntry,
+    condition: Option<&WriteCondition>,
+) -> Result<(), S3Error> {
+    let Some(c) = condition else {
+        return index
+            .complete(txn, target, Some(entry))
+            .await
+            .map_err(|e| internal("completing the index", e));
+    };
+    let refused = std::cell::RefCell::new(None);
+    let done = index
+        .complete_if(txn, target, Some(entry), |head| {
+            match c.check(current_etag(head).as_deref()) {
+                Ok(()) => true,
+                Err(e) => {
+                    *refused.borrow_mut() = Some(e);
+                    false
+                }
+            }
+        })
+        .await
+        .map_err(|e| internal("completing the index", e))?;
+    match (done, refused.into_inner()) {
+        (true, _) => Ok(()),
+        (false, Some(e)) => Err(e),
+        (false, None) => Err(internal("completing the index", "refused without a reason")),
     }
 }
 

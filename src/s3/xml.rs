@@ -18,9 +18,10 @@ pub use read::{
     DELETE_OBJECTS_MAX, ELEMENTS_MAX, NESTING_MAX,
 };
 pub use write::{
-    complete_multipart, delete_result, initiate_multipart, list_buckets, list_multipart_uploads,
-    list_objects_v1, list_objects_v2, list_parts, location_constraint, ListEntry,
-    ListObjectsResult, ListPartsResult, ListUploadsResult, Owner, PartEntry, UploadEntry,
+    complete_multipart, copy_result, delete_result, initiate_multipart, list_buckets,
+    list_multipart_uploads, list_objects_v1, list_objects_v2, list_parts, location_constraint,
+    object_attributes, ListEntry, ListObjectsResult, ListPartsResult, ListUploadsResult,
+    ObjectAttributes, ObjectPartsPage, Owner, PartEntry, UploadEntry,
 };
 
 /// The namespace on the root element of every S3 response document.

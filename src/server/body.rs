@@ -92,6 +92,13 @@ impl RequestBody {
 }
 
 impl BodySource for RequestBody {
+    fn trailer(&self, name: &str) -> Option<&str> {
+        self.trailers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     async fn next(&mut self) -> Option<Result<Bytes, S3Error>> {
         loop {
             if self.done {

@@ -17,11 +17,14 @@ use tokio::sync::mpsc;
 use super::body::{Payload, RequestBody, ResponseBody};
 use crate::index::listing::ListParams;
 use crate::object::multipart::Uploads;
-use crate::object::store::{etag_string, FoundObject};
+use crate::object::store::{etag_string, FoundObject, ObjectRange, PutOptions};
 use crate::object::ObjectStore;
+use crate::s3::checksum::{self, Algorithm, Expected};
 use crate::s3::chunked::{ChunkSigning, ChunkedDecoder};
+use crate::s3::conditional::{ReadConditions, ReadVerdict, WriteCondition};
+use crate::s3::copy_source::{parse_copy_range, parse_copy_source, CopySource};
 use crate::s3::sigv4::{self, PayloadHash, SecretLookup, SigningKeyCache, Verified};
-use crate::s3::{range, time, xml, S3Error, S3ErrorCode};
+use crate::s3::{percent_decode, range, time, xml, S3Error, S3ErrorCode};
 
 /// Bytes of an XML request body shale reads (a 1000-key delete is ~100 KiB).
 const XML_BODY_MAX: usize = 2 * 1024 * 1024;
@@ -72,29 +75,6 @@ impl Node {
 
 fn err(code: S3ErrorCode, msg: impl Into<String>) -> S3Error {
     S3Error::new(code, msg)
-}
-
-/// Percent-decodes a URI component into bytes ('+' stays '+').
-pub fn percent_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        if c == b'%' {
-            let hex = b
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            if let Some(v) = hex {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(c);
-        i += 1;
-    }
-    out
 }
 
 fn parse_query(q: Option<&str>) -> HashMap<String, String> {
@@ -585,10 +565,10 @@ impl Op<'_> {
     ) -> Result<Response<ResponseBody>, S3Error> {
         let upload_id = self.q("uploadId");
         match method {
-            Method::PUT if self.headers.contains_key("x-amz-copy-source") => Err(err(
-                S3ErrorCode::NotImplemented,
-                "CopyObject is not implemented yet",
-            )),
+            Method::PUT if self.headers.contains_key("x-amz-copy-source") => match upload_id {
+                Some(id) => self.upload_part_copy(bucket, key, id).await,
+                None => self.copy_object(bucket, key).await,
+            },
             Method::PUT if upload_id.is_some() => {
                 let part = self.part_number()?.ok_or_else(|| {
                     err(
@@ -606,6 +586,9 @@ impl Op<'_> {
                     .await?;
                 xml_response(StatusCode::OK, out)
             }
+            Method::GET if self.query.contains_key("attributes") => {
+                self.object_attributes(bucket, key).await
+            }
             Method::GET | Method::HEAD => {
                 self.get_object(method == Method::HEAD, bucket, key).await
             }
@@ -622,14 +605,30 @@ impl Op<'_> {
             Method::POST if self.query.contains_key("uploads") => {
                 self.store().bucket(bucket)?;
                 crate::s3::names::validate_object_key(key)?;
-                let id = self
-                    .node
-                    .uploads
-                    .create(bucket, key, object_meta(self.headers))?;
-                xml_response(
+                let algorithm = match header(self.headers, "x-amz-checksum-algorithm") {
+                    None => None,
+                    Some(n) => Some(Algorithm::from_name(n).ok_or_else(|| {
+                        err(
+                            S3ErrorCode::InvalidRequest,
+                            format!("Checksum algorithm provided is unsupported: {n}"),
+                        )
+                    })?),
+                };
+                let id =
+                    self.node
+                        .uploads
+                        .create(bucket, key, object_meta(self.headers), algorithm)?;
+                let mut r = xml_response(
                     StatusCode::OK,
                     xml::initiate_multipart(bucket, &String::from_utf8_lossy(key), &id),
-                )
+                )?;
+                if let Some(a) = algorithm {
+                    r.headers_mut().insert(
+                        "x-amz-checksum-algorithm",
+                        HeaderValue::from_static(a.name()),
+                    );
+                }
+                Ok(r)
             }
             Method::POST if upload_id.is_some() => {
                 self.complete_multipart(bucket, key, upload_id.unwrap_or_default(), body)
@@ -759,6 +758,239 @@ impl Op<'_> {
         }))
     }
 
+    /// The current object `x-amz-copy-source` names, once its
+    /// `x-amz-copy-source-if-*` conditions hold (412 otherwise, including
+    /// where a GET would answer 304).
+    async fn copy_source(&self) -> Result<(CopySource, FoundObject), S3Error> {
+        let source =
+            parse_copy_source(header(self.headers, "x-amz-copy-source").unwrap_or_default())?;
+        if let Some(v) = source.version_id.as_deref().filter(|v| *v != "null") {
+            return Err(err(
+                S3ErrorCode::NoSuchVersion,
+                format!("The specified version does not exist: {v}"),
+            ));
+        }
+        let found = self.store().get_object(&source.bucket, &source.key).await?;
+        let conditions = ReadConditions::from_headers(|n| {
+            header(self.headers, &format!("x-amz-copy-source-{n}"))
+        });
+        let etag = etag_string(&found.head.etag, found.head.etag_parts);
+        match conditions.evaluate(&etag, found.head.mtime_nanos / 1_000_000_000) {
+            ReadVerdict::Proceed => Ok((source, found)),
+            ReadVerdict::NotModified => Err(err(
+                S3ErrorCode::PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold (x-amz-copy-source-if-none-match / if-modified-since)",
+            )),
+            ReadVerdict::PreconditionFailed(which) => Err(err(
+                S3ErrorCode::PreconditionFailed,
+                format!("At least one of the pre-conditions you specified did not hold (x-amz-copy-source-{})", which.to_ascii_lowercase()),
+            )),
+        }
+    }
+
+    /// CopyObject: a new object from a current one, metadata copied
+    /// (`x-amz-metadata-directive: COPY`, the default) or replaced by the
+    /// request's (`REPLACE`); copying an object onto itself must replace.
+    async fn copy_object(
+        &self,
+        bucket: &str,
+        key: &[u8],
+    ) -> Result<Response<ResponseBody>, S3Error> {
+        let replace =
+            match header(self.headers, "x-amz-metadata-directive") {
+                None | Some("COPY") => false,
+                Some("REPLACE") => true,
+                Some(_) => return Err(err(
+                    S3ErrorCode::InvalidArgument,
+                    "Unknown metadata directive: x-amz-metadata-directive takes COPY or REPLACE",
+                )),
+            };
+        let (source, found) = self.copy_source().await?;
+        if !replace && source.bucket == bucket && source.key == key {
+            return Err(err(
+                S3ErrorCode::InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+            ));
+        }
+        let meta = if replace {
+            object_meta(self.headers)
+        } else {
+            found.head.meta.clone()
+        };
+        let out = self
+            .store()
+            .copy_object(&found, bucket, key, meta, self.write_condition()?)
+            .await?;
+        xml_response(
+            StatusCode::OK,
+            xml::copy_result(
+                false,
+                &time::iso8601_millis(out.mtime_nanos),
+                &format!("\"{}\"", etag_string(&out.etag, 0)),
+            ),
+        )
+    }
+
+    /// UploadPartCopy: a part from a current object, whole or
+    /// `x-amz-copy-source-range`.
+    async fn upload_part_copy(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        upload_id: &str,
+    ) -> Result<Response<ResponseBody>, S3Error> {
+        let part = self.part_number()?.ok_or_else(|| {
+            err(
+                S3ErrorCode::InvalidArgument,
+                "partNumber is required with uploadId",
+            )
+        })?;
+        let (_, found) = self.copy_source().await?;
+        let size = found.head.size;
+        let (first, end) = match header(self.headers, "x-amz-copy-source-range") {
+            Some(r) => {
+                let (f, l) = parse_copy_range(r, size)?;
+                (f, l + 1)
+            }
+            None => (0, size),
+        };
+        let mut body = ObjectRange::new(self.store(), &found.head, first, end);
+        let (etag, _) = self
+            .node
+            .uploads
+            .upload_part(
+                self.store(),
+                bucket,
+                key,
+                upload_id,
+                part,
+                Some(end - first),
+                None,
+                None,
+                &mut body,
+            )
+            .await?;
+        xml_response(
+            StatusCode::OK,
+            xml::copy_result(
+                true,
+                &time::iso8601_millis(crate::clock::now_nanos()),
+                &format!("\"{}\"", etag_string(&etag, 0)),
+            ),
+        )
+    }
+
+    /// GetObjectAttributes: what `x-amz-object-attributes` asks for (ETag,
+    /// Checksum, ObjectParts, StorageClass, ObjectSize), parts paged by
+    /// `x-amz-max-parts` and `x-amz-part-number-marker`.
+    async fn object_attributes(
+        &self,
+        bucket: &str,
+        key: &[u8],
+    ) -> Result<Response<ResponseBody>, S3Error> {
+        let asked: Vec<String> = header(self.headers, "x-amz-object-attributes")
+            .unwrap_or_default()
+            .split(',')
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty())
+            .collect();
+        const KNOWN: [&str; 5] = [
+            "ETag",
+            "Checksum",
+            "ObjectParts",
+            "StorageClass",
+            "ObjectSize",
+        ];
+        if asked.is_empty() {
+            return Err(err(
+                S3ErrorCode::InvalidArgument,
+                "x-amz-object-attributes must name at least one of ETag, Checksum, ObjectParts, StorageClass, ObjectSize",
+            ));
+        }
+        if let Some(a) = asked.iter().find(|a| !KNOWN.contains(&a.as_str())) {
+            return Err(err(
+                S3ErrorCode::InvalidArgument,
+                format!("Invalid attribute name specified: {a}"),
+            ));
+        }
+        let number = |name: &str, default: u32| -> Result<u32, S3Error> {
+            match header(self.headers, name) {
+                None => Ok(default),
+                Some(v) => v.trim().parse().map_err(|_| {
+                    err(
+                        S3ErrorCode::InvalidArgument,
+                        format!("{name} must be a non-negative integer"),
+                    )
+                }),
+            }
+        };
+        let max_parts = number("x-amz-max-parts", 1000)?.min(1000);
+        let marker = number("x-amz-part-number-marker", 0)?;
+        let found = self.store().get_object(bucket, key).await?;
+        let h = &found.head;
+        let wants = |a: &str| asked.iter().any(|x| x == a);
+        let checksum = h.checksum.as_ref();
+        let mut attrs = xml::ObjectAttributes {
+            etag: wants("ETag").then(|| etag_string(&h.etag, h.etag_parts)),
+            checksum: checksum.filter(|_| wants("Checksum")).map(|c| {
+                let s = c.stored();
+                (c.algorithm.xml_element(), s.value(), s.kind())
+            }),
+            storage_class: wants("StorageClass")
+                .then(|| storage_class_name(h.storage_class).to_string()),
+            size: wants("ObjectSize").then_some(h.size),
+            parts: None,
+        };
+        if wants("ObjectParts") && !h.parts.is_empty() {
+            let total = h.parts.len() as u32;
+            let page: Vec<_> = h
+                .parts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (i as u32 + 1, p))
+                .filter(|(n, _)| *n > marker)
+                .take(max_parts as usize)
+                .map(|(n, p)| {
+                    // Parts are listed with their checksums, when the
+                    // object has per-part ones.
+                    let ck = checksum.and_then(|c| {
+                        let d = c.part_digests.get(n as usize - 1)?;
+                        Some((c.algorithm.xml_element(), checksum::encode(d)))
+                    });
+                    (n, p.size, ck)
+                })
+                .collect();
+            let last = page.last().map(|p| p.0);
+            let truncated = last.is_some_and(|l| l < total);
+            attrs.parts = Some(xml::ObjectPartsPage {
+                total,
+                marker,
+                next_marker: last.filter(|_| truncated),
+                max_parts,
+                truncated,
+                parts: page,
+            });
+        }
+        let mut r = xml_response(StatusCode::OK, xml::object_attributes(&attrs))?;
+        if let Ok(v) = HeaderValue::from_str(&time::http_date(h.mtime_nanos)) {
+            r.headers_mut().insert("last-modified", v);
+        }
+        Ok(r)
+    }
+
+    /// The additional checksum the request's body carries or announces.
+    fn checksum(&self) -> Result<Option<Expected>, S3Error> {
+        Expected::from_headers(self.headers.keys().map(|k| k.as_str()), |n| {
+            header(self.headers, n)
+        })
+    }
+
+    /// `If-None-Match: *` or `If-Match` of a PutObject or
+    /// CompleteMultipartUpload.
+    fn write_condition(&self) -> Result<Option<WriteCondition>, S3Error> {
+        WriteCondition::from_headers(|n| header(self.headers, n))
+    }
+
     fn part_number(&self) -> Result<Option<u32>, S3Error> {
         match self.q("partNumber") {
             None => Ok(None),
@@ -784,12 +1016,21 @@ impl Op<'_> {
     ) -> Result<Response<ResponseBody>, S3Error> {
         let chunked = body.is_chunked();
         let len = object_length(self.headers, chunked)?;
-        let md5 = content_md5(self.headers)?;
-        let out = self
-            .store()
-            .put_object(bucket, key, object_meta(self.headers), len, md5, &mut body)
-            .await?;
+        let put = PutOptions {
+            meta: object_meta(self.headers),
+            expected_len: len,
+            content_md5: content_md5(self.headers)?,
+            condition: self.write_condition()?,
+            checksum: self.checksum()?,
+        };
+        let algorithm = put.checksum.as_ref().map(|c| c.algorithm);
+        let out = self.store().put_object(bucket, key, put, &mut body).await?;
         let mut r = empty(StatusCode::OK)?;
+        if let (Some(a), Some(d)) = (algorithm, &out.checksum) {
+            if let Ok(v) = HeaderValue::from_str(&checksum::encode(d)) {
+                r.headers_mut().insert(a.header(), v);
+            }
+        }
         if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", etag_string(&out.etag, 0))) {
             r.headers_mut().insert("etag", v);
         }
@@ -807,7 +1048,9 @@ impl Op<'_> {
         let chunked = body.is_chunked();
         let len = object_length(self.headers, chunked)?;
         let md5 = content_md5(self.headers)?;
-        let etag = self
+        let expected = self.checksum()?;
+        let algorithm = expected.as_ref().map(|c| c.algorithm);
+        let (etag, shown) = self
             .node
             .uploads
             .upload_part(
@@ -818,12 +1061,19 @@ impl Op<'_> {
                 part,
                 len,
                 md5,
+                expected,
                 &mut body,
             )
             .await?;
         let mut r = empty(StatusCode::OK)?;
         if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", etag_string(&etag, 0))) {
             r.headers_mut().insert("etag", v);
+        }
+        if let (Some(a), Some(v)) = (
+            algorithm,
+            shown.and_then(|s| HeaderValue::from_str(&s).ok()),
+        ) {
+            r.headers_mut().insert(a.header(), v);
         }
         Ok(r)
     }
@@ -835,12 +1085,20 @@ impl Op<'_> {
         upload_id: &str,
         mut body: RequestBody,
     ) -> Result<Response<ResponseBody>, S3Error> {
+        let condition = self.write_condition()?;
         let b = body.collect(XML_BODY_MAX).await?;
         let parts = xml::parse_complete_multipart(&b)?;
         let (etag, parts_n) = self
             .node
             .uploads
-            .complete(self.store(), bucket, key, upload_id, &parts)
+            .complete(
+                self.store(),
+                bucket,
+                key,
+                upload_id,
+                &parts,
+                condition.as_ref(),
+            )
             .await?;
         let key_s = String::from_utf8_lossy(key);
         xml_response(
@@ -862,6 +1120,33 @@ impl Op<'_> {
     ) -> Result<Response<ResponseBody>, S3Error> {
         let found = self.store().get_object(bucket, key).await?;
         let size = found.head.size;
+        let etag_quoted = format!(
+            "\"{}\"",
+            etag_string(&found.head.etag, found.head.etag_parts)
+        );
+        let conditions = ReadConditions::from_headers(|n| header(self.headers, n));
+        match conditions.evaluate(
+            etag_quoted.trim_matches('"'),
+            found.head.mtime_nanos / 1_000_000_000,
+        ) {
+            ReadVerdict::Proceed => {}
+            ReadVerdict::NotModified => {
+                return Response::builder()
+                    .status(StatusCode::NOT_MODIFIED)
+                    .header("etag", &etag_quoted)
+                    .header("last-modified", time::http_date(found.head.mtime_nanos))
+                    .body(ResponseBody::empty())
+                    .map_err(|e| err(S3ErrorCode::InternalError, e.to_string()));
+            }
+            ReadVerdict::PreconditionFailed(which) => {
+                return Err(err(
+                    S3ErrorCode::PreconditionFailed,
+                    format!(
+                        "At least one of the pre-conditions you specified did not hold ({which})"
+                    ),
+                ));
+            }
+        }
         let part = self.part_number()?;
         // The byte range to send, and whether it is partial.
         let (first, last, partial) = match part {
@@ -887,19 +1172,32 @@ impl Op<'_> {
             })
             .header("content-length", len)
             .header("accept-ranges", "bytes")
-            .header(
-                "etag",
-                format!(
-                    "\"{}\"",
-                    etag_string(&found.head.etag, found.head.etag_parts)
-                ),
-            )
+            .header("etag", &etag_quoted)
             .header("last-modified", time::http_date(found.head.mtime_nanos));
         if partial {
             builder = builder.header("content-range", range::content_range(first, last, size));
         }
         if !found.head.parts.is_empty() {
             builder = builder.header("x-amz-mp-parts-count", found.head.parts.len());
+        }
+        let checksum_mode = header(self.headers, "x-amz-checksum-mode")
+            .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"));
+        if let (true, Some(c)) = (checksum_mode, &found.head.checksum) {
+            // A whole object shows its checksum; a part (partNumber) of a
+            // composite one shows the part's; other ranges show none.
+            let shown = match (part, partial) {
+                (None, false) => Some(c.stored().value()),
+                (Some(n), _) => usize::try_from(n)
+                    .ok()
+                    .and_then(|n| c.part_digests.get(n.checked_sub(1)?))
+                    .map(|d| checksum::encode(d)),
+                (None, true) => None,
+            };
+            if let Some(v) = shown {
+                builder = builder
+                    .header(c.algorithm.header(), v)
+                    .header("x-amz-checksum-type", c.stored().kind());
+            }
         }
         let mut has_type = false;
         for (n, v) in &found.head.meta {
@@ -959,6 +1257,20 @@ fn part_range(found: &FoundObject, n: u32) -> Result<(u64, u64, bool), S3Error> 
         S3ErrorCode::InvalidRange,
         "The requested partnumber is not satisfiable",
     ))
+}
+
+/// S3's name of a storage class code (`format-spec/index.md`).
+fn storage_class_name(code: u8) -> &'static str {
+    match code {
+        1 => "REDUCED_REDUNDANCY",
+        2 => "STANDARD_IA",
+        3 => "ONEZONE_IA",
+        4 => "INTELLIGENT_TIERING",
+        5 => "GLACIER",
+        6 => "DEEP_ARCHIVE",
+        7 => "GLACIER_IR",
+        _ => "STANDARD",
+    }
 }
 
 /// The body for bytes [first, last] of the object. Within one chunk (every

@@ -234,6 +234,84 @@ pub fn complete_multipart(location: &str, bucket: &str, key: &str, etag_quoted: 
     doc.finish()
 }
 
+/// CopyObject (`CopyObjectResult`) or UploadPartCopy (`CopyPartResult`,
+/// with `part`).
+pub fn copy_result(part: bool, last_modified_iso: &str, etag_quoted: &str) -> String {
+    let mut doc = Doc::new(if part {
+        "CopyPartResult"
+    } else {
+        "CopyObjectResult"
+    });
+    doc.leaf("LastModified", last_modified_iso);
+    doc.leaf("ETag", etag_quoted);
+    doc.finish()
+}
+
+/// What GetObjectAttributes was asked for and found; `None` fields were
+/// not asked for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectAttributes {
+    /// Unquoted.
+    pub etag: Option<String>,
+    /// (element such as `ChecksumCRC32`, value, `FULL_OBJECT`/`COMPOSITE`).
+    pub checksum: Option<(&'static str, String, &'static str)>,
+    pub parts: Option<ObjectPartsPage>,
+    pub storage_class: Option<String>,
+    pub size: Option<u64>,
+}
+
+/// One page of an object's parts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectPartsPage {
+    pub total: u32,
+    pub marker: u32,
+    pub next_marker: Option<u32>,
+    pub max_parts: u32,
+    pub truncated: bool,
+    pub parts: Vec<ObjectPartEntry>,
+}
+
+/// (part number, size, the checksum's element and value if the object
+/// has per-part checksums).
+pub type ObjectPartEntry = (u32, u64, Option<(&'static str, String)>);
+
+/// GetObjectAttributes (`GetObjectAttributesResponse`).
+pub fn object_attributes(a: &ObjectAttributes) -> String {
+    let mut doc = Doc::new("GetObjectAttributesResponse");
+    doc.leaf_opt("ETag", a.etag.as_deref());
+    if let Some((element, value, kind)) = &a.checksum {
+        doc.open("Checksum");
+        doc.leaf(element, value);
+        doc.leaf("ChecksumType", kind);
+        doc.close("Checksum");
+    }
+    if let Some(p) = &a.parts {
+        doc.open("ObjectParts");
+        doc.leaf("PartsCount", &p.total.to_string());
+        doc.leaf("PartNumberMarker", &p.marker.to_string());
+        if let Some(n) = p.next_marker {
+            doc.leaf("NextPartNumberMarker", &n.to_string());
+        }
+        doc.leaf("MaxParts", &p.max_parts.to_string());
+        doc.leaf("IsTruncated", if p.truncated { "true" } else { "false" });
+        for (number, size, checksum) in &p.parts {
+            doc.open("Part");
+            if let Some((element, value)) = checksum {
+                doc.leaf(element, value);
+            }
+            doc.leaf("PartNumber", &number.to_string());
+            doc.leaf("Size", &size.to_string());
+            doc.close("Part");
+        }
+        doc.close("ObjectParts");
+    }
+    doc.leaf_opt("StorageClass", a.storage_class.as_deref());
+    if let Some(n) = a.size {
+        doc.leaf("ObjectSize", &n.to_string());
+    }
+    doc.finish()
+}
+
 /// DeleteObjects (`DeleteResult`): the deleted `(key, version id)` (none in
 /// quiet mode; the caller leaves them out) and the failures `(key, code,
 /// message)`, code as [`crate::s3::S3ErrorCode::as_str`] spells it.
