@@ -114,7 +114,7 @@ proptest! {
     fn merged_listing_equals_the_model(keys in proptest::collection::vec(key(), 0..300), n in 1u32..12,
             prefix in key(), delimiter in proptest::option::of(prop_oneof![Just(b"/".to_vec()), Just(b"a/".to_vec()), Just(vec![0u8])]),
             start_after in proptest::option::of(key()), max_keys in 0usize..40) {
-        let p = ListParams { prefix: prefix.iter().take(2).copied().collect(), delimiter, start_after, max_keys };
+        let p = ListParams { prefix: prefix.iter().take(2).copied().collect(), delimiter, start_after, start_after_version: None, max_keys };
         let shards = shards_of(&keys, n);
         let got = list(&shards, &p, pick).unwrap();
         prop_assert_eq!(got, model(&keys, &p));
@@ -123,7 +123,7 @@ proptest! {
     #[test]
     fn paging_visits_everything_once(keys in proptest::collection::vec(key(), 0..600), n in 1u32..12, page_size in 1usize..50) {
         let shards = shards_of(&keys, n);
-        let mut p = ListParams { prefix: Vec::new(), delimiter: Some(b"/".to_vec()), start_after: None, max_keys: page_size };
+        let mut p = ListParams { prefix: Vec::new(), delimiter: Some(b"/".to_vec()), start_after: None, start_after_version: None, max_keys: page_size };
         let mut seen = Vec::new();
         loop {
             let page = list(&shards, &p, pick).unwrap();

@@ -11,7 +11,8 @@ use shale::s3::xml::{
     self, complete_multipart, delete_result, escape_text, initiate_multipart, list_buckets,
     list_multipart_uploads, list_objects_v1, list_objects_v2, list_parts, location_constraint,
     parse_complete_multipart, parse_create_bucket, parse_delete, url_encode, DeleteRequest,
-    ListEntry, ListObjectsResult, ListPartsResult, ListUploadsResult, PartEntry, UploadEntry,
+    DeletedEntry, ListEntry, ListObjectsResult, ListPartsResult, ListUploadsResult, PartEntry,
+    UploadEntry,
 };
 use shale::s3::S3ErrorCode;
 
@@ -139,13 +140,27 @@ proptest! {
             .iter()
             .map(|(k, m)| (k.clone(), "AccessDenied".to_string(), m.clone()))
             .collect();
-        let doc = delete_result(&deleted, &errors);
+        let entries: Vec<DeletedEntry> = deleted
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| DeletedEntry {
+                key: k.clone(),
+                version_id: v.clone(),
+                delete_marker: i % 2 == 0,
+                delete_marker_version_id: (i % 4 == 0).then(|| format!("{i:032x}")),
+            })
+            .collect();
+        let doc = delete_result(&entries, &errors);
         let head = format!("{DECL}<DeleteResult {NS}>");
         prop_assert!(doc.starts_with(&head));
         let keys: Vec<String> = deleted.iter().map(|(k, _)| k.clone()).collect();
         prop_assert_eq!(texts(&doc, "DeleteResult/Deleted/Key"), keys);
         let versions: Vec<String> = deleted.iter().filter_map(|(_, v)| v.clone()).collect();
         prop_assert_eq!(texts(&doc, "DeleteResult/Deleted/VersionId"), versions);
+        let markers: Vec<String> = entries.iter().filter(|e| e.delete_marker).map(|_| "true".to_string()).collect();
+        prop_assert_eq!(texts(&doc, "DeleteResult/Deleted/DeleteMarker"), markers);
+        let marker_ids: Vec<String> = entries.iter().filter_map(|e| e.delete_marker_version_id.clone()).collect();
+        prop_assert_eq!(texts(&doc, "DeleteResult/Deleted/DeleteMarkerVersionId"), marker_ids);
         let keys: Vec<String> = failed.iter().map(|(k, _)| k.clone()).collect();
         prop_assert_eq!(texts(&doc, "DeleteResult/Error/Key"), keys);
         let messages: Vec<String> = failed.iter().map(|(_, m)| m.clone()).collect();

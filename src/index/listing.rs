@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use super::key::{encode_prefix, prefix_end, SortKey};
+use super::key::{encode_prefix, prefix_end, SortKey, VERSION_ID_LEN};
 use super::tree::TreeError;
 
 /// Entries read from one shard per refill.
@@ -30,11 +30,15 @@ pub struct ListParams {
     /// Only object keys after this one (marker, start-after, or the key a
     /// continuation token stands for).
     pub start_after: Option<Vec<u8>>,
+    /// With `start_after`, in a versions listing: resume after this
+    /// version of that key (ListObjectVersions' version-id-marker) instead
+    /// of after the whole key.
+    pub start_after_version: Option<[u8; VERSION_ID_LEN]>,
     /// Items plus common prefixes to return, at most [`MAX_KEYS_MAX`].
     pub max_keys: usize,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListPage<T> {
     /// (object key, what `pick` made of its entry), in order.
     pub items: Vec<(Vec<u8>, T)>,
@@ -103,7 +107,21 @@ where
     let max_keys = p.max_keys.min(MAX_KEYS_MAX);
     let mut start = encode_prefix(&p.prefix);
     if let Some(m) = &p.start_after {
-        start = start.max(after_object_key(m));
+        let after = match p.start_after_version {
+            // Versions of a key sort after its head, newest first; a
+            // null version (all zero) sorts last.
+            Some(version) => {
+                let mut s = SortKey::Version {
+                    key: m.clone(),
+                    version,
+                }
+                .encode();
+                s.push(0);
+                s
+            }
+            None => after_object_key(m),
+        };
+        start = start.max(after);
     }
     let end = prefix_end(&p.prefix);
     let mut cursors: Vec<Cursor<'_, S>> = shards

@@ -6,5 +6,6 @@ pub mod chunk_pool;
 pub mod head;
 pub mod multipart;
 pub mod store;
+pub mod versioning;
 
 pub use store::{BodySource, ObjectStore};

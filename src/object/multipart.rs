@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::head::{Chunk, HeadChecksum, ObjectHead, Part};
 use super::store::{complete_checked, current_etag, head_entry, BodySource, ObjectStore};
-use crate::index::key::SortKey;
+use super::versioning::VersionId;
 use crate::io::Io;
 use crate::s3::checksum::{self, Algorithm, Expected};
 use crate::s3::conditional::WriteCondition;
@@ -298,7 +298,7 @@ impl Uploads {
         id: &str,
         parts: &[(u32, String)],
         condition: Option<&WriteCondition>,
-    ) -> Result<([u8; 16], u16), S3Error> {
+    ) -> Result<([u8; 16], u16, Option<VersionId>), S3Error> {
         let b = store.bucket(bucket)?;
         if let Some(c) = condition {
             // Early; the check that counts is made with the completion.
@@ -384,9 +384,19 @@ impl Uploads {
             .prepare(key)
             .await
             .map_err(|e| internal("preparing the index", e))?;
+        let now = crate::clock::now_nanos();
+        let (versioned, version_id, target) = match b.new_object_target(key, now) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = b.index.cancel(txn).await;
+                return Err(e);
+            }
+        };
         let head = ObjectHead {
             tag: txn.tag(),
-            mtime_nanos: crate::clock::now_nanos(),
+            mtime_nanos: now,
+            versioned,
+            version_id,
             size,
             etag,
             etag_parts: parts_n,
@@ -411,19 +421,12 @@ impl Uploads {
             }
         };
         // A refused condition leaves the upload open, to retry or abort.
-        complete_checked(
-            &b.index,
-            txn,
-            SortKey::Head { key: key.to_vec() },
-            head_entry(&head, loc),
-            condition,
-        )
-        .await?;
+        complete_checked(&b.index, txn, target, head_entry(&head, loc), condition).await?;
         self.open.lock().remove(id);
         // The object is committed; a manifest left by a crash here is an
         // upload that still lists (and can be aborted).
         let _ = self.io.remove_file(&self.path(id));
-        Ok((etag, parts_n))
+        Ok((etag, parts_n, b.shown_version(version_id)))
     }
 
     pub fn abort(&self, bucket: &str, key: &[u8], id: &str) -> Result<(), S3Error> {

@@ -15,6 +15,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -24,6 +25,7 @@ use parking_lot::RwLock;
 use super::bucket_meta::BucketMeta;
 use super::chunk_pool::{ChunkBuf, ChunkPool};
 use super::head::{Chunk, HeadChecksum, ObjectHead};
+use super::versioning::{format_version_id, new_version_id, VersionId, Versioning, NULL_VERSION};
 use crate::index::bucket::{BucketIndex, BucketIndexOptions, HeadResolver, ListMode, Resolved};
 use crate::index::entry::IndexEntry;
 use crate::index::key::SortKey;
@@ -61,17 +63,68 @@ pub trait BodySource {
 
 pub struct Bucket {
     pub name: String,
+    /// As created; the versioning state is `versioning`.
     pub meta: BucketMeta,
     pub index: BucketIndex,
     dir: PathBuf,
+    /// The bucket record's versioning byte, as last written.
+    versioning: AtomicU8,
     /// Writers hold it shared; DeleteBucket holds it exclusively.
     gate: tokio::sync::RwLock<()>,
 }
 
 impl Bucket {
+    fn new(name: String, meta: BucketMeta, index: BucketIndex, dir: PathBuf) -> Bucket {
+        Bucket {
+            name,
+            versioning: AtomicU8::new(meta.versioning),
+            meta,
+            index,
+            dir,
+            gate: tokio::sync::RwLock::new(()),
+        }
+    }
+
     /// Held by writers while they write into the bucket.
     pub async fn gate_read(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
         self.gate.read().await
+    }
+
+    pub fn versioning(&self) -> Versioning {
+        Versioning::from_code(self.versioning.load(Ordering::Acquire))
+    }
+
+    /// Where a new object (or delete marker) of `key` goes: whether its
+    /// head is a version, its version id, and the index target. With
+    /// versioning enabled, a new version; otherwise the key's logical head
+    /// (the index makes that the null version of a versioned key).
+    pub fn new_object_target(
+        &self,
+        key: &[u8],
+        now_nanos: u64,
+    ) -> Result<(bool, VersionId, SortKey), S3Error> {
+        match self.versioning() {
+            Versioning::Enabled => {
+                let version = new_version_id(now_nanos)?;
+                Ok((
+                    true,
+                    version,
+                    SortKey::Version {
+                        key: key.to_vec(),
+                        version,
+                    },
+                ))
+            }
+            Versioning::Never | Versioning::Suspended => {
+                Ok((false, NULL_VERSION, SortKey::Head { key: key.to_vec() }))
+            }
+        }
+    }
+
+    /// The version id a response shows for a write: none in a bucket that
+    /// never had versioning, else the id (`null` when suspended).
+    pub fn shown_version(&self, id: VersionId) -> Option<VersionId> {
+        (self.versioning() != Versioning::Never).then_some(id)
     }
 }
 
@@ -97,6 +150,15 @@ fn no_bucket(name: &str) -> S3Error {
     )
 }
 
+/// What a DELETE did, for its response headers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// The delete marker made, or the version removed.
+    pub version_id: Option<VersionId>,
+    /// A delete marker was made, or the version removed was one.
+    pub delete_marker: bool,
+}
+
 /// What a PUT stored.
 #[derive(Clone, Debug)]
 pub struct PutOutcome {
@@ -105,6 +167,8 @@ pub struct PutOutcome {
     pub mtime_nanos: u64,
     /// The additional checksum's digest, if one was asked for.
     pub checksum: Option<Vec<u8>>,
+    /// The version written, if the bucket has (or had) versioning.
+    pub version_id: Option<VersionId>,
 }
 
 /// An object found for GET/HEAD: its index entry and head.
@@ -164,16 +228,7 @@ impl ObjectStore {
                 BucketMeta::decode(&b).map_err(|e| format!("{}: {e}", meta_path.display()))?;
             let index = BucketIndex::open(io, &dir.join("index"), index_options)
                 .map_err(|e| format!("opening the index of bucket {name}: {e}"))?;
-            buckets.insert(
-                name.clone(),
-                Arc::new(Bucket {
-                    name,
-                    meta,
-                    index,
-                    dir,
-                    gate: tokio::sync::RwLock::new(()),
-                }),
-            );
+            buckets.insert(name.clone(), Arc::new(Bucket::new(name, meta, index, dir)));
         }
         Ok(ObjectStore {
             chunk_pool: ChunkPool::new(
@@ -250,13 +305,7 @@ impl ObjectStore {
             .map_err(|e| internal("syncing the buckets directory", e))?;
         buckets.insert(
             name.to_string(),
-            Arc::new(Bucket {
-                name: name.to_string(),
-                meta,
-                index,
-                dir,
-                gate: tokio::sync::RwLock::new(()),
-            }),
+            Arc::new(Bucket::new(name.to_string(), meta, index, dir)),
         );
         Ok(())
     }
@@ -386,9 +435,18 @@ impl ObjectStore {
             return Err(e);
         }
         let mtime = crate::clock::now_nanos();
+        let (versioned, version_id, target) = match b.new_object_target(key, mtime) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = b.index.cancel(txn).await;
+                return Err(e);
+            }
+        };
         let mut head = ObjectHead {
             tag: txn.tag(),
             mtime_nanos: mtime,
+            versioned,
+            version_id,
             size: stored.size,
             etag: stored.md5,
             bucket: bucket.to_string(),
@@ -416,19 +474,13 @@ impl ObjectStore {
                 return Err(e);
             }
         };
-        complete_checked(
-            &b.index,
-            txn,
-            SortKey::Head { key: key.to_vec() },
-            entry,
-            condition.as_ref(),
-        )
-        .await?;
+        complete_checked(&b.index, txn, target, entry, condition.as_ref()).await?;
         Ok(PutOutcome {
             etag: stored.md5,
             size: stored.size,
             mtime_nanos: mtime,
             checksum: head.checksum.map(|c| c.digest),
+            version_id: b.shown_version(version_id),
         })
     }
 
@@ -667,17 +719,25 @@ impl ObjectStore {
             .index
             .current_resolved(key, &self.resolver(bucket))
             .await
-            .map_err(|e| internal("index lookup", e))?
-            .ok_or_else(|| {
-                S3Error::new(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
-            })?;
-        let rec = self
-            .segments
-            .read(entry.head)
-            .await
-            .map_err(|e| internal("reading the object head", e))?;
-        let head = ObjectHead::decode(&rec.payload).map_err(|e| internal("object head", e))?;
-        Ok(FoundObject { entry, head })
+            .map_err(|e| internal("index lookup", e))?;
+        match entry {
+            Some(e) => self.found(e).await,
+            None => {
+                let mut e =
+                    S3Error::new(S3ErrorCode::NoSuchKey, "The specified key does not exist.");
+                // A current delete marker says so.
+                let head = b
+                    .index
+                    .get(&SortKey::Head { key: key.to_vec() })
+                    .map_err(|e| internal("index lookup", e))?;
+                if let Some(h) = head.filter(|h| h.delete_marker) {
+                    e = e
+                        .with_header("x-amz-delete-marker", "true")
+                        .with_header("x-amz-version-id", format_version_id(&h.version_id));
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Reads one chunk (verified) and returns bytes `from..to` of it.
@@ -696,39 +756,242 @@ impl ObjectStore {
         Ok(rec.payload.slice(from..to))
     }
 
-    /// Deletes `key` (a no-op success if it does not exist, as in S3).
-    pub async fn delete_object(&self, bucket: &str, key: &[u8]) -> Result<(), S3Error> {
+    /// Deletes `key` (a no-op success if it does not exist, as in S3), or
+    /// with `version` that version of it. Without a version id, a bucket
+    /// with versioning enabled gets a delete marker as the new current
+    /// version, a suspended one a null delete marker; with one, the version
+    /// (or delete marker) is removed for good and the newest remaining
+    /// version becomes current.
+    pub async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        version: Option<VersionId>,
+    ) -> Result<DeleteOutcome, S3Error> {
         crate::s3::names::validate_object_key(key)?;
         let b = self.bucket(bucket)?;
+        let state = b.versioning();
+        // What the response says of a version delete: was it a marker.
+        let removed_marker = match version {
+            Some(v) => self
+                .version_entry(&b, key, v)?
+                .is_some_and(|e| e.delete_marker),
+            None => false,
+        };
         let _gate = b.gate.read().await;
         let txn = b
             .index
             .prepare(key)
             .await
             .map_err(|e| internal("preparing the index", e))?;
-        let head = ObjectHead {
-            delete: true,
+        let now = crate::clock::now_nanos();
+        let mut head = ObjectHead {
             tag: txn.tag(),
-            mtime_nanos: crate::clock::now_nanos(),
+            mtime_nanos: now,
             bucket: bucket.to_string(),
             key: key.to_vec(),
             ..ObjectHead::default()
         };
-        if let Err(e) = self.write_head(&head).await {
-            let _ = b.index.cancel(txn).await;
-            return Err(e);
-        }
-        // Logged with its time (a placeholder entry), so a dead older
-        // write found after a crash cannot bring the key back.
-        let deleted = IndexEntry {
-            placeholder: true,
-            mtime_nanos: head.mtime_nanos,
-            ..IndexEntry::default()
+        // (index target, entry, outcome)
+        let plan = match (version, state) {
+            (Some(v), _) => {
+                // A tombstone of the version.
+                head.delete = true;
+                head.versioned = true;
+                head.version_id = v;
+                let target = SortKey::Version {
+                    key: key.to_vec(),
+                    version: v,
+                };
+                Ok((
+                    target,
+                    None,
+                    DeleteOutcome {
+                        version_id: Some(v),
+                        delete_marker: removed_marker,
+                    },
+                ))
+            }
+            (None, Versioning::Never) => {
+                head.delete = true;
+                // Logged with its time (a placeholder entry), so a dead
+                // older write found after a crash cannot bring it back.
+                let deleted = IndexEntry {
+                    placeholder: true,
+                    mtime_nanos: now,
+                    ..IndexEntry::default()
+                };
+                Ok((
+                    SortKey::Head { key: key.to_vec() },
+                    Some(deleted),
+                    DeleteOutcome::default(),
+                ))
+            }
+            (None, Versioning::Enabled | Versioning::Suspended) => {
+                let v = if state == Versioning::Enabled {
+                    new_version_id(now)
+                } else {
+                    Ok(NULL_VERSION)
+                };
+                v.map(|v| {
+                    head.delete_marker = true;
+                    head.versioned = true;
+                    head.version_id = v;
+                    let target = SortKey::Version {
+                        key: key.to_vec(),
+                        version: v,
+                    };
+                    (
+                        target,
+                        None,
+                        DeleteOutcome {
+                            version_id: Some(v),
+                            delete_marker: true,
+                        },
+                    )
+                })
+            }
+        };
+        let (target, entry, outcome) = match plan {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = b.index.cancel(txn).await;
+                return Err(e);
+            }
+        };
+        let loc = match self.write_head(&head).await {
+            Ok(loc) => loc,
+            Err(e) => {
+                let _ = b.index.cancel(txn).await;
+                return Err(e);
+            }
+        };
+        // A delete marker is a version written; its entry names its head.
+        let entry = if head.delete_marker {
+            Some(head_entry(&head, loc))
+        } else {
+            entry
         };
         b.index
-            .complete(txn, SortKey::Head { key: key.to_vec() }, Some(deleted))
+            .complete(txn, target, entry)
             .await
-            .map_err(|e| internal("completing the index", e))
+            .map_err(|e| internal("completing the index", e))?;
+        Ok(outcome)
+    }
+
+    /// The index entry of version `v` of `key`: a version entry, or for
+    /// `null` the unversioned object a key without versions holds.
+    fn version_entry(
+        &self,
+        b: &Bucket,
+        key: &[u8],
+        v: VersionId,
+    ) -> Result<Option<IndexEntry>, S3Error> {
+        let lookup = |sk: SortKey| b.index.get(&sk).map_err(|e| internal("index lookup", e));
+        if v == NULL_VERSION {
+            if let Some(h) = lookup(SortKey::Head { key: key.to_vec() })? {
+                if !h.versioned {
+                    return Ok((!h.placeholder).then_some(h));
+                }
+            }
+        }
+        lookup(SortKey::Version {
+            key: key.to_vec(),
+            version: v,
+        })
+    }
+
+    /// GET/HEAD with `versionId`: that version. A missing one is
+    /// `NoSuchVersion`; a delete marker is `MethodNotAllowed` (405) with
+    /// `x-amz-delete-marker`.
+    pub async fn get_object_version(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        v: VersionId,
+    ) -> Result<FoundObject, S3Error> {
+        let b = self.bucket(bucket)?;
+        let entry = self.version_entry(&b, key, v)?.ok_or_else(|| {
+            S3Error::new(
+                S3ErrorCode::NoSuchVersion,
+                "The specified version does not exist.",
+            )
+        })?;
+        if entry.delete_marker {
+            return Err(S3Error::new(
+                S3ErrorCode::MethodNotAllowed,
+                "The specified method is not allowed against this resource (a delete marker).",
+            )
+            .with_header("x-amz-delete-marker", "true")
+            .with_header("x-amz-version-id", format_version_id(&v)));
+        }
+        self.found(entry).await
+    }
+
+    async fn found(&self, entry: IndexEntry) -> Result<FoundObject, S3Error> {
+        let rec = self
+            .segments
+            .read(entry.head)
+            .await
+            .map_err(|e| internal("reading the object head", e))?;
+        let head = ObjectHead::decode(&rec.payload).map_err(|e| internal("object head", e))?;
+        Ok(FoundObject { entry, head })
+    }
+
+    /// Turns versioning on (`true`) or suspends it: the bucket record is
+    /// rewritten (atomically, synced) before the new state takes effect.
+    pub async fn set_versioning(&self, bucket: &str, enabled: bool) -> Result<(), S3Error> {
+        let b = self.bucket(bucket)?;
+        // Writers finish under the old state first.
+        let _held = b.gate.write().await;
+        let mut meta = b.meta.clone();
+        meta.versioning = if enabled {
+            super::bucket_meta::VERSIONING_ENABLED
+        } else {
+            super::bucket_meta::VERSIONING_SUSPENDED
+        };
+        let bytes = meta.encode().map_err(|e| internal("bucket record", e))?;
+        self.io
+            .write_file_atomic(&b.dir.join("BUCKET"), &bytes, 0o644)
+            .map_err(|e| internal("writing the bucket record", e))?;
+        b.versioning.store(meta.versioning, Ordering::Release);
+        Ok(())
+    }
+
+    /// One page of every version and delete marker (ListObjectVersions),
+    /// with the current version id of each key listed.
+    pub async fn list_versions(
+        &self,
+        bucket: &str,
+        params: &ListParams,
+    ) -> Result<(ListPage<IndexEntry>, HashMap<Vec<u8>, VersionId>), S3Error> {
+        let b = self.bucket(bucket)?;
+        let resolver = self.resolver(bucket);
+        let page = b
+            .index
+            .list(params, ListMode::Versions, Some(&resolver))
+            .await
+            .map_err(|e| internal("listing", e))?;
+        let mut current = HashMap::new();
+        for (k, _) in &page.items {
+            if current.contains_key(k) {
+                continue;
+            }
+            let head = b
+                .index
+                .get(&SortKey::Head { key: k.clone() })
+                .map_err(|e| internal("index lookup", e))?;
+            if let Some(h) = head.filter(|h| !h.placeholder) {
+                // An unversioned key's object is its null version.
+                let v = if h.versioned {
+                    h.version_id
+                } else {
+                    NULL_VERSION
+                };
+                current.insert(k.clone(), v);
+            }
+        }
+        Ok((page, current))
     }
 
     /// One page of the current objects.

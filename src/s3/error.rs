@@ -9,6 +9,9 @@ use http::StatusCode;
 pub struct S3Error {
     pub code: S3ErrorCode,
     pub message: String,
+    /// Response headers the error carries (a GET of a key whose current
+    /// version is a delete marker answers 404 with `x-amz-delete-marker`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// The S3 error codes shale answers with.
@@ -141,7 +144,14 @@ impl S3Error {
         S3Error {
             code,
             message: message.into(),
+            headers: Vec::new(),
         }
+    }
+
+    /// The error with a response header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> S3Error {
+        self.headers.push((name, value.into()));
+        self
     }
 
     /// The S3 XML error document for this error.

@@ -18,6 +18,7 @@ use super::body::{Payload, RequestBody, ResponseBody};
 use crate::index::listing::ListParams;
 use crate::object::multipart::Uploads;
 use crate::object::store::{etag_string, FoundObject, ObjectRange, PutOptions};
+use crate::object::versioning::{format_version_id, parse_version_id, NULL_VERSION};
 use crate::object::ObjectStore;
 use crate::s3::checksum::{self, Algorithm, Expected};
 use crate::s3::chunked::{ChunkSigning, ChunkedDecoder};
@@ -161,6 +162,11 @@ pub async fn handle(req: Request<Incoming>, node: Arc<Node>) -> Response<Respons
             };
             let mut r = Response::new(body);
             *r.status_mut() = e.code.status();
+            for (name, value) in &e.headers {
+                if let Ok(v) = HeaderValue::from_str(value) {
+                    r.headers_mut().insert(*name, v);
+                }
+            }
             if !head_request {
                 r.headers_mut()
                     .insert("content-type", HeaderValue::from_static("application/xml"));
@@ -339,8 +345,15 @@ impl Op<'_> {
         mut body: RequestBody,
     ) -> Result<Response<ResponseBody>, S3Error> {
         match method {
+            Method::PUT if self.query.contains_key("versioning") => {
+                self.store().bucket(bucket)?;
+                let b = body.collect(XML_BODY_MAX).await?;
+                let enabled = xml::parse_versioning(&b)?;
+                self.store().set_versioning(bucket, enabled).await?;
+                empty(StatusCode::OK)
+            }
             Method::PUT => {
-                if self.query.contains_key("versioning") || self.query.contains_key("acl") {
+                if self.query.contains_key("acl") {
                     return Err(err(S3ErrorCode::NotImplemented, "not implemented yet"));
                 }
                 let b = body.collect(XML_BODY_MAX).await?;
@@ -373,18 +386,15 @@ impl Op<'_> {
                 self.store().bucket(bucket)?;
                 xml_response(StatusCode::OK, self.list_uploads(bucket)?)
             }
+            Method::GET if self.query.contains_key("versioning") => {
+                let b = self.store().bucket(bucket)?;
+                xml_response(StatusCode::OK, xml::versioning(b.versioning().status()))
+            }
+            Method::GET if self.query.contains_key("versions") => self.list_versions(bucket).await,
             Method::GET
-                if [
-                    "versioning",
-                    "acl",
-                    "policy",
-                    "lifecycle",
-                    "cors",
-                    "tagging",
-                    "versions",
-                ]
-                .iter()
-                .any(|q| self.query.contains_key(*q)) =>
+                if ["acl", "policy", "lifecycle", "cors", "tagging"]
+                    .iter()
+                    .any(|q| self.query.contains_key(*q)) =>
             {
                 Err(err(S3ErrorCode::NotImplemented, "not implemented yet"))
             }
@@ -454,6 +464,7 @@ impl Op<'_> {
             prefix: prefix.as_bytes().to_vec(),
             delimiter: delimiter.as_ref().map(|d| d.as_bytes().to_vec()),
             start_after,
+            start_after_version: None,
             max_keys: max_keys.clamp(0, 1000) as usize,
         };
         let page = if params.max_keys == 0 {
@@ -522,6 +533,116 @@ impl Op<'_> {
         xml_response(StatusCode::OK, body)
     }
 
+    /// ListObjectVersions: every version and delete marker, key ascending
+    /// and newest first within a key; `key-marker` and
+    /// `version-id-marker` resume after a version.
+    async fn list_versions(&self, bucket: &str) -> Result<Response<ResponseBody>, S3Error> {
+        let max_keys = match self.q("max-keys") {
+            Some(m) => m
+                .parse::<i64>()
+                .map_err(|_| err(S3ErrorCode::InvalidArgument, "max-keys must be an integer"))?,
+            None => 1000,
+        };
+        if max_keys < 0 {
+            return Err(err(
+                S3ErrorCode::InvalidArgument,
+                "max-keys must not be negative",
+            ));
+        }
+        let encoding_url = match self.q("encoding-type") {
+            None => false,
+            Some("url") => true,
+            Some(_) => {
+                return Err(err(
+                    S3ErrorCode::InvalidArgument,
+                    "Invalid Encoding Method specified in Request",
+                ))
+            }
+        };
+        let prefix = self.q("prefix").unwrap_or_default().to_string();
+        let delimiter = self
+            .q("delimiter")
+            .filter(|d| !d.is_empty())
+            .map(str::to_string);
+        let key_marker = self.q("key-marker").filter(|m| !m.is_empty());
+        let version_marker = self.q("version-id-marker").filter(|m| !m.is_empty());
+        if version_marker.is_some() && key_marker.is_none() {
+            return Err(err(
+                S3ErrorCode::InvalidArgument,
+                "A version-id marker cannot be specified without a key marker.",
+            ));
+        }
+        let params = ListParams {
+            prefix: prefix.as_bytes().to_vec(),
+            delimiter: delimiter.as_ref().map(|d| d.as_bytes().to_vec()),
+            start_after: key_marker.map(|m| m.as_bytes().to_vec()),
+            start_after_version: version_marker.map(parse_version_id).transpose()?,
+            max_keys: max_keys.clamp(0, 1000) as usize,
+        };
+        let (page, current) = if params.max_keys == 0 {
+            Default::default()
+        } else {
+            self.store().list_versions(bucket, &params).await?
+        };
+        let owner = (
+            self.store().owner().to_string(),
+            self.store().owner().to_string(),
+        );
+        let entries: Vec<xml::VersionEntry> = page
+            .items
+            .iter()
+            .map(|(k, e)| {
+                // An unversioned key's object is its null version (id 0).
+                let id = e.version_id;
+                xml::VersionEntry {
+                    key: String::from_utf8_lossy(k).into_owned(),
+                    version_id: format_version_id(&id),
+                    is_latest: current.get(k) == Some(&id),
+                    delete_marker: e.delete_marker,
+                    last_modified_iso: time::iso8601_millis(e.mtime_nanos),
+                    etag_quoted: format!("\"{}\"", etag_string(&e.etag, e.etag_parts)),
+                    size: e.size,
+                    storage_class: storage_class_name(e.storage_class).to_string(),
+                    owner: owner.clone(),
+                }
+            })
+            .collect();
+        // Where the next page starts: after the last version listed, or
+        // after the last common prefix if that came last.
+        let (next_key, next_version) = match (page.truncated, page.next_marker.as_ref()) {
+            (true, Some(m)) => {
+                let last_item = page.items.last().filter(|(k, _)| k == m);
+                let v = last_item.map(|_| {
+                    entries
+                        .last()
+                        .map(|e| e.version_id.clone())
+                        .unwrap_or_default()
+                });
+                (Some(String::from_utf8_lossy(m).into_owned()), v)
+            }
+            _ => (None, None),
+        };
+        let result = xml::ListVersionsResult {
+            bucket: bucket.to_string(),
+            prefix,
+            delimiter,
+            key_marker: key_marker.unwrap_or_default().to_string(),
+            version_id_marker: version_marker.unwrap_or_default().to_string(),
+            next_key_marker: next_key,
+            next_version_id_marker: next_version,
+            max_keys: max_keys.clamp(0, 1000) as u32,
+            is_truncated: page.truncated,
+            encoding_url,
+            entries,
+            common_prefixes: page
+                .common_prefixes
+                .iter()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect(),
+        };
+        xml_response(StatusCode::OK, xml::list_versions(&result))
+    }
+
     async fn delete_objects(
         &self,
         bucket: &str,
@@ -544,10 +665,26 @@ impl Op<'_> {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for (key, version) in req.objects {
-            match self.store().delete_object(bucket, key.as_bytes()).await {
-                Ok(()) => {
+            let id = match version.as_deref().map(parse_version_id).transpose() {
+                Ok(id) => id,
+                Err(e) => {
+                    errors.push((key, e.code.as_str().to_string(), e.message));
+                    continue;
+                }
+            };
+            match self.store().delete_object(bucket, key.as_bytes(), id).await {
+                Ok(out) => {
                     if !req.quiet {
-                        deleted.push((key, version));
+                        deleted.push(xml::DeletedEntry {
+                            key,
+                            delete_marker: out.delete_marker,
+                            // A marker made (no version named) has its id.
+                            delete_marker_version_id: out
+                                .version_id
+                                .filter(|_| version.is_none() && out.delete_marker)
+                                .map(|v| format_version_id(&v)),
+                            version_id: version,
+                        });
                     }
                 }
                 Err(e) => errors.push((key, e.code.as_str().to_string(), e.message)),
@@ -599,8 +736,16 @@ impl Op<'_> {
                 empty(StatusCode::NO_CONTENT)
             }
             Method::DELETE => {
-                self.store().delete_object(bucket, key).await?;
-                empty(StatusCode::NO_CONTENT)
+                let version = self.q("versionId").map(parse_version_id).transpose()?;
+                let out = self.store().delete_object(bucket, key, version).await?;
+                let mut r = empty(StatusCode::NO_CONTENT)?;
+                if let Some(v) = out.version_id {
+                    set_header(&mut r, "x-amz-version-id", &format_version_id(&v));
+                }
+                if out.delete_marker {
+                    set_header(&mut r, "x-amz-delete-marker", "true");
+                }
+                Ok(r)
             }
             Method::POST if self.query.contains_key("uploads") => {
                 self.store().bucket(bucket)?;
@@ -764,13 +909,24 @@ impl Op<'_> {
     async fn copy_source(&self) -> Result<(CopySource, FoundObject), S3Error> {
         let source =
             parse_copy_source(header(self.headers, "x-amz-copy-source").unwrap_or_default())?;
-        if let Some(v) = source.version_id.as_deref().filter(|v| *v != "null") {
-            return Err(err(
-                S3ErrorCode::NoSuchVersion,
-                format!("The specified version does not exist: {v}"),
-            ));
-        }
-        let found = self.store().get_object(&source.bucket, &source.key).await?;
+        let found = match source.version_id.as_deref() {
+            Some(v) => {
+                let v = parse_version_id(v)?;
+                let found = self
+                    .store()
+                    .get_object_version(&source.bucket, &source.key, v)
+                    .await;
+                // A delete marker cannot be copied: 400, as S3 answers.
+                found.map_err(|e| match e.code {
+                    S3ErrorCode::MethodNotAllowed => err(
+                        S3ErrorCode::InvalidRequest,
+                        "The source of a copy request may not specifically refer to a delete marker by version id.",
+                    ),
+                    _ => e,
+                })?
+            }
+            None => self.store().get_object(&source.bucket, &source.key).await?,
+        };
         let conditions = ReadConditions::from_headers(|n| {
             header(self.headers, &format!("x-amz-copy-source-{n}"))
         });
@@ -821,14 +977,22 @@ impl Op<'_> {
             .store()
             .copy_object(&found, bucket, key, meta, self.write_condition()?)
             .await?;
-        xml_response(
+        let mut r = xml_response(
             StatusCode::OK,
             xml::copy_result(
                 false,
                 &time::iso8601_millis(out.mtime_nanos),
                 &format!("\"{}\"", etag_string(&out.etag, 0)),
             ),
-        )
+        )?;
+        if let Some(v) = out.version_id {
+            set_header(&mut r, "x-amz-version-id", &format_version_id(&v));
+        }
+        if found.head.versioned {
+            let v = format_version_id(&found.head.version_id);
+            set_header(&mut r, "x-amz-copy-source-version-id", &v);
+        }
+        Ok(r)
     }
 
     /// UploadPartCopy: a part from a current object, whole or
@@ -1026,6 +1190,9 @@ impl Op<'_> {
         let algorithm = put.checksum.as_ref().map(|c| c.algorithm);
         let out = self.store().put_object(bucket, key, put, &mut body).await?;
         let mut r = empty(StatusCode::OK)?;
+        if let Some(v) = out.version_id {
+            set_header(&mut r, "x-amz-version-id", &format_version_id(&v));
+        }
         if let (Some(a), Some(d)) = (algorithm, &out.checksum) {
             if let Ok(v) = HeaderValue::from_str(&checksum::encode(d)) {
                 r.headers_mut().insert(a.header(), v);
@@ -1088,7 +1255,7 @@ impl Op<'_> {
         let condition = self.write_condition()?;
         let b = body.collect(XML_BODY_MAX).await?;
         let parts = xml::parse_complete_multipart(&b)?;
-        let (etag, parts_n) = self
+        let (etag, parts_n, version) = self
             .node
             .uploads
             .complete(
@@ -1101,7 +1268,7 @@ impl Op<'_> {
             )
             .await?;
         let key_s = String::from_utf8_lossy(key);
-        xml_response(
+        let mut r = xml_response(
             StatusCode::OK,
             xml::complete_multipart(
                 &format!("/{bucket}/{key_s}"),
@@ -1109,7 +1276,11 @@ impl Op<'_> {
                 &key_s,
                 &format!("\"{}\"", etag_string(&etag, parts_n)),
             ),
-        )
+        )?;
+        if let Some(v) = version {
+            set_header(&mut r, "x-amz-version-id", &format_version_id(&v));
+        }
+        Ok(r)
     }
 
     async fn get_object(
@@ -1118,7 +1289,18 @@ impl Op<'_> {
         bucket: &str,
         key: &[u8],
     ) -> Result<Response<ResponseBody>, S3Error> {
-        let found = self.store().get_object(bucket, key).await?;
+        let found = match self.q("versionId") {
+            Some(v) => {
+                let v = parse_version_id(v)?;
+                self.store().get_object_version(bucket, key, v).await?
+            }
+            None => self.store().get_object(bucket, key).await?,
+        };
+        let shown_version = if found.head.versioned {
+            Some(found.head.version_id)
+        } else {
+            self.store().bucket(bucket)?.shown_version(NULL_VERSION)
+        };
         let size = found.head.size;
         let etag_quoted = format!(
             "\"{}\"",
@@ -1176,6 +1358,9 @@ impl Op<'_> {
             .header("last-modified", time::http_date(found.head.mtime_nanos));
         if partial {
             builder = builder.header("content-range", range::content_range(first, last, size));
+        }
+        if let Some(v) = shown_version {
+            builder = builder.header("x-amz-version-id", format_version_id(&v));
         }
         if !found.head.parts.is_empty() {
             builder = builder.header("x-amz-mp-parts-count", found.head.parts.len());
@@ -1257,6 +1442,14 @@ fn part_range(found: &FoundObject, n: u32) -> Result<(u64, u64, bool), S3Error> 
         S3ErrorCode::InvalidRange,
         "The requested partnumber is not satisfiable",
     ))
+}
+
+/// Sets a response header whose value may not be a valid header value
+/// (then it is left out).
+fn set_header(r: &mut Response<ResponseBody>, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        r.headers_mut().insert(name, v);
+    }
 }
 
 /// S3's name of a storage class code (`format-spec/index.md`).

@@ -1,5 +1,5 @@
-"""boto3 against a running shale node: conditional reads and writes,
-copies, and additional checksums. Run by tests/s3_clients.rs with S3_ENDPOINT, S3_ACCESS_KEY,
+"""boto3 against a running shale node: versioning, conditional reads and
+writes, copies, and additional checksums. Run by tests/s3_clients.rs with S3_ENDPOINT, S3_ACCESS_KEY,
 S3_SECRET_KEY and S3_SERVER_PID set."""
 
 import base64
@@ -545,6 +545,176 @@ class Checksums(unittest.TestCase):
             self.s3.upload_part(
                 Bucket=self.bucket, Key="mp/x", UploadId=up, PartNumber=1, Body=b"z", ChecksumAlgorithm="SHA1"
             )
+        self.assertEqual(status(cm.exception), 400)
+
+
+class Versioning(unittest.TestCase):
+    def setUp(self):
+        self.s3 = client()
+        self.bucket = "ver-" + uuid.uuid4().hex[:12]
+        self.s3.create_bucket(Bucket=self.bucket)
+
+    def versions(self, **kw):
+        """Every (key, version id, is latest, is delete marker), in listing order."""
+        out, km, vm = [], None, None
+        while True:
+            args = dict(Bucket=self.bucket, **kw)
+            if km is not None:
+                args.update(KeyMarker=km, VersionIdMarker=vm or "")
+            r = self.s3.list_object_versions(**args)
+            items = [(v["Key"], v["VersionId"], v["IsLatest"], False, v["LastModified"]) for v in r.get("Versions", [])]
+            items += [(d["Key"], d["VersionId"], d["IsLatest"], True, d["LastModified"]) for d in r.get("DeleteMarkers", [])]
+            # boto3 splits versions and markers; the page's order is by key,
+            # then newest first.
+            items.sort(key=lambda x: (x[0], -x[4].timestamp()))
+            out += [i[:4] for i in items]
+            if not r["IsTruncated"]:
+                return out
+            km, vm = r["NextKeyMarker"], r.get("NextVersionIdMarker")
+
+    def test_state_round_trips(self):
+        self.assertNotIn("Status", self.s3.get_bucket_versioning(Bucket=self.bucket))
+        self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        self.assertEqual(self.s3.get_bucket_versioning(Bucket=self.bucket)["Status"], "Enabled")
+        self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Suspended"})
+        self.assertEqual(self.s3.get_bucket_versioning(Bucket=self.bucket)["Status"], "Suspended")
+        with self.assertRaises(ClientError) as cm:
+            self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Sometimes"})
+        self.assertEqual(code(cm.exception), "MalformedXML")
+
+    def test_overwrite_delete_and_restore(self):
+        s3, b = self.s3, self.bucket
+        s3.put_object(Bucket=b, Key="k", Body=b"before")  # the null version
+        s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+        v1 = s3.put_object(Bucket=b, Key="k", Body=b"one")["VersionId"]
+        v2 = s3.put_object(Bucket=b, Key="k", Body=b"two")["VersionId"]
+        self.assertNotIn(v1, ("null", v2))
+        got = s3.get_object(Bucket=b, Key="k")
+        self.assertEqual((got["Body"].read(), got["VersionId"]), (b"two", v2))
+        self.assertEqual(s3.get_object(Bucket=b, Key="k", VersionId=v1)["Body"].read(), b"one")
+        self.assertEqual(s3.get_object(Bucket=b, Key="k", VersionId="null")["Body"].read(), b"before")
+        self.assertEqual(
+            self.versions(), [("k", v2, True, False), ("k", v1, False, False), ("k", "null", False, False)]
+        )
+        # A delete makes a marker: 404 with the marker's headers.
+        d = s3.delete_object(Bucket=b, Key="k")
+        self.assertTrue(d["DeleteMarker"])
+        marker = d["VersionId"]
+        with self.assertRaises(ClientError) as cm:
+            s3.get_object(Bucket=b, Key="k")
+        self.assertEqual(status(cm.exception), 404)
+        hdrs = cm.exception.response["ResponseMetadata"]["HTTPHeaders"]
+        self.assertEqual((hdrs.get("x-amz-delete-marker"), hdrs.get("x-amz-version-id")), ("true", marker))
+        self.assertNotIn("Contents", s3.list_objects_v2(Bucket=b))
+        # The marker by version id: 405.
+        with self.assertRaises(ClientError) as cm:
+            s3.head_object(Bucket=b, Key="k", VersionId=marker)
+        self.assertEqual(status(cm.exception), 405)
+        self.assertEqual(self.versions()[0], ("k", marker, True, True))
+        # Deleting the marker restores v2.
+        d = s3.delete_object(Bucket=b, Key="k", VersionId=marker)
+        self.assertTrue(d.get("DeleteMarker"))
+        self.assertEqual(s3.get_object(Bucket=b, Key="k")["Body"].read(), b"two")
+        # Deleting the current version makes the next newest current.
+        s3.delete_object(Bucket=b, Key="k", VersionId=v2)
+        got = s3.get_object(Bucket=b, Key="k")
+        self.assertEqual((got["Body"].read(), got["VersionId"]), (b"one", v1))
+        with self.assertRaises(ClientError) as cm:
+            s3.get_object(Bucket=b, Key="k", VersionId=v2)
+        self.assertEqual(code(cm.exception), "NoSuchVersion")
+        with self.assertRaises(ClientError) as cm:
+            s3.get_object(Bucket=b, Key="k", VersionId="not-a-version")
+        self.assertEqual(status(cm.exception), 400)
+        self.assertEqual(self.versions(), [("k", v1, True, False), ("k", "null", False, False)])
+
+    def test_suspended_writes_replace_the_null_version(self):
+        s3, b = self.s3, self.bucket
+        s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+        v1 = s3.put_object(Bucket=b, Key="s", Body=b"v1")["VersionId"]
+        s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Suspended"})
+        r = s3.put_object(Bucket=b, Key="s", Body=b"n1")
+        self.assertEqual(r["VersionId"], "null")
+        s3.put_object(Bucket=b, Key="s", Body=b"n2")
+        self.assertEqual(s3.get_object(Bucket=b, Key="s")["Body"].read(), b"n2")
+        vs = self.versions()
+        self.assertEqual(sorted((v[1], v[2]) for v in vs), sorted([("null", True), (v1, False)]))
+        # A suspended delete is a null delete marker, replacing the null version.
+        d = s3.delete_object(Bucket=b, Key="s")
+        self.assertEqual((d.get("DeleteMarker"), d.get("VersionId")), (True, "null"))
+        vs = self.versions()
+        self.assertEqual(sorted((v[1], v[3]) for v in vs), sorted([("null", True), (v1, False)]))
+        self.assertEqual(s3.get_object(Bucket=b, Key="s", VersionId=v1)["Body"].read(), b"v1")
+
+    def test_listing_pages_by_key_and_version_marker(self):
+        s3, b = self.s3, self.bucket
+        s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+        want = []
+        for k in ["a", "b/1", "b/2", "c"]:
+            ids = [s3.put_object(Bucket=b, Key=k, Body=k.encode() * i)["VersionId"] for i in range(3)]
+            want += [(k, v, v == ids[-1], False) for v in reversed(ids)]
+        for page in (1, 2, 5, 1000):
+            with self.subTest(page=page):
+                self.assertEqual(self.versions(MaxKeys=page), want)
+        r = s3.list_object_versions(Bucket=b, Delimiter="/")
+        self.assertEqual([p["Prefix"] for p in r["CommonPrefixes"]], ["b/"])
+        self.assertEqual(sorted({v["Key"] for v in r["Versions"]}), ["a", "c"])
+        r = s3.list_object_versions(Bucket=b, Prefix="b/")
+        self.assertEqual(len(r["Versions"]), 6)
+        # A version id marker without a key marker is refused.
+        with self.assertRaises(ClientError) as cm:
+            s3.list_object_versions(Bucket=b, VersionIdMarker=want[0][1])
+        self.assertEqual(status(cm.exception), 400)
+
+    def test_delete_objects_with_version_ids(self):
+        s3, b = self.s3, self.bucket
+        s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+        v1 = s3.put_object(Bucket=b, Key="d1", Body=b"1")["VersionId"]
+        v2 = s3.put_object(Bucket=b, Key="d1", Body=b"2")["VersionId"]
+        s3.put_object(Bucket=b, Key="d2", Body=b"x")
+        r = s3.delete_objects(
+            Bucket=b,
+            Delete={"Objects": [{"Key": "d1", "VersionId": v2}, {"Key": "d2"}, {"Key": "d1", "VersionId": "bogus"}]},
+        )
+        deleted = {(d["Key"], d.get("VersionId")): d for d in r["Deleted"]}
+        self.assertIn(("d1", v2), deleted)
+        self.assertTrue(deleted[("d2", None)]["DeleteMarker"])
+        self.assertTrue(deleted[("d2", None)]["DeleteMarkerVersionId"])
+        self.assertEqual([e["Key"] for e in r.get("Errors", [])], ["d1"])
+        self.assertEqual(s3.get_object(Bucket=b, Key="d1")["VersionId"], v1)
+        with self.assertRaises(ClientError):
+            s3.get_object(Bucket=b, Key="d2")
+
+    def test_concurrent_puts_leave_one_current_version(self):
+        s3, b = self.s3, self.bucket
+        s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+        clients = [client() for _ in range(WRITERS)]
+        done = [None] * WRITERS
+
+        def writer(i):
+            done[i] = clients[i].put_object(Bucket=b, Key="race", Body=f"w{i}".encode())["VersionId"]
+
+        threads = [threading.Thread(target=writer, args=(i,)) for i in range(WRITERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        vs = self.versions()
+        self.assertEqual(sorted(v[1] for v in vs), sorted(done))
+        latest = [v for v in vs if v[2]]
+        self.assertEqual(len(latest), 1)
+        self.assertEqual(s3.get_object(Bucket=b, Key="race")["VersionId"], latest[0][1])
+
+    def test_copy_a_specific_version(self):
+        s3, b = self.s3, self.bucket
+        s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+        v1 = s3.put_object(Bucket=b, Key="src", Body=b"old")["VersionId"]
+        s3.put_object(Bucket=b, Key="src", Body=b"new")
+        r = s3.copy_object(Bucket=b, Key="dst", CopySource={"Bucket": b, "Key": "src", "VersionId": v1})
+        self.assertEqual(r.get("CopySourceVersionId"), v1)
+        self.assertEqual(s3.get_object(Bucket=b, Key="dst")["Body"].read(), b"old")
+        marker = s3.delete_object(Bucket=b, Key="src")["VersionId"]
+        with self.assertRaises(ClientError) as cm:
+            s3.copy_object(Bucket=b, Key="x", CopySource={"Bucket": b, "Key": "src", "VersionId": marker})
         self.assertEqual(status(cm.exception), 400)
 
 

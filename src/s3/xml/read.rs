@@ -1,5 +1,5 @@
-//! Request bodies: CompleteMultipartUpload, DeleteObjects (`Delete`) and
-//! CreateBucketConfiguration.
+//! Request bodies: CompleteMultipartUpload, DeleteObjects (`Delete`),
+//! CreateBucketConfiguration and VersioningConfiguration.
 //!
 //! What is accepted: namespace prefixes (only local names are compared),
 //! attributes, comments, processing instructions, whitespace between
@@ -184,6 +184,41 @@ pub fn parse_create_bucket(body: &[u8]) -> Result<Option<String>, S3Error> {
         _ => Ok(()),
     })?;
     Ok(location.filter(|l| !l.is_empty()))
+}
+
+/// A PutBucketVersioning body's `Status`: `true` Enabled, `false`
+/// Suspended. `MfaDelete` may be given as `Disabled`; `Enabled` needs MFA,
+/// which shale does not do (`NotImplemented`). No or another Status is
+/// `MalformedXML`.
+pub fn parse_versioning(body: &[u8]) -> Result<bool, S3Error> {
+    const ROOT: &str = "VersioningConfiguration";
+    let mut status: Option<String> = None;
+    let mut mfa: Option<String> = None;
+    walk(body, ROOT, |step| match step {
+        Step::Close(parents, element) if names_are(parents, &[ROOT]) => {
+            match element.name.as_str() {
+                "Status" => set_once(&mut status, leaf(element)?.trim().to_owned()),
+                "MfaDelete" => set_once(&mut mfa, leaf(element)?.trim().to_owned()),
+                _ => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    })?;
+    match mfa.as_deref() {
+        None | Some("Disabled") => {}
+        Some("Enabled") => {
+            return Err(S3Error::new(
+                S3ErrorCode::NotImplemented,
+                "MFA delete is not supported",
+            ))
+        }
+        Some(_) => return Err(malformed()),
+    }
+    match status.as_deref() {
+        Some("Enabled") => Ok(true),
+        Some("Suspended") => Ok(false),
+        _ => Err(malformed()),
+    }
 }
 
 fn malformed() -> S3Error {

@@ -312,18 +312,132 @@ pub fn object_attributes(a: &ObjectAttributes) -> String {
     doc.finish()
 }
 
+/// GetBucketVersioning: `Enabled`, `Suspended`, or `None` for a bucket
+/// that never had versioning (an empty configuration).
+pub fn versioning(status: Option<&str>) -> String {
+    let mut doc = Doc::new("VersioningConfiguration");
+    doc.leaf_opt("Status", status);
+    doc.finish()
+}
+
+/// One entry of ListObjectVersions: a version or a delete marker.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VersionEntry {
+    pub key: String,
+    /// `null` or the id.
+    pub version_id: String,
+    pub is_latest: bool,
+    pub delete_marker: bool,
+    pub last_modified_iso: String,
+    /// Versions only.
+    pub etag_quoted: String,
+    pub size: u64,
+    pub storage_class: String,
+    pub owner: Owner,
+}
+
+/// One page of ListObjectVersions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListVersionsResult {
+    pub bucket: String,
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub key_marker: String,
+    pub version_id_marker: String,
+    pub next_key_marker: Option<String>,
+    pub next_version_id_marker: Option<String>,
+    pub max_keys: u32,
+    pub is_truncated: bool,
+    pub encoding_url: bool,
+    /// In listing order (key ascending, newest version first).
+    pub entries: Vec<VersionEntry>,
+    pub common_prefixes: Vec<String>,
+}
+
+/// ListObjectVersions (`ListVersionsResult`).
+pub fn list_versions(r: &ListVersionsResult) -> String {
+    let enc = |s: &str| -> String {
+        if r.encoding_url {
+            url_encode(s)
+        } else {
+            s.to_string()
+        }
+    };
+    let mut doc = Doc::new("ListVersionsResult");
+    doc.leaf("Name", &r.bucket);
+    doc.leaf("Prefix", &enc(&r.prefix));
+    doc.leaf("KeyMarker", &enc(&r.key_marker));
+    doc.leaf("VersionIdMarker", &r.version_id_marker);
+    if let Some(m) = &r.next_key_marker {
+        doc.leaf("NextKeyMarker", &enc(m));
+    }
+    doc.leaf_opt("NextVersionIdMarker", r.next_version_id_marker.as_deref());
+    doc.leaf("MaxKeys", &r.max_keys.to_string());
+    if let Some(d) = &r.delimiter {
+        doc.leaf("Delimiter", &enc(d));
+    }
+    doc.leaf("IsTruncated", if r.is_truncated { "true" } else { "false" });
+    if r.encoding_url {
+        doc.leaf("EncodingType", "url");
+    }
+    for e in &r.entries {
+        let element = if e.delete_marker {
+            "DeleteMarker"
+        } else {
+            "Version"
+        };
+        doc.open(element);
+        doc.leaf("Key", &enc(&e.key));
+        doc.leaf("VersionId", &e.version_id);
+        doc.leaf("IsLatest", if e.is_latest { "true" } else { "false" });
+        doc.leaf("LastModified", &e.last_modified_iso);
+        if !e.delete_marker {
+            doc.leaf("ETag", &e.etag_quoted);
+            doc.leaf("Size", &e.size.to_string());
+            doc.leaf("StorageClass", &e.storage_class);
+        }
+        doc.open("Owner");
+        doc.leaf("ID", &e.owner.0);
+        doc.leaf("DisplayName", &e.owner.1);
+        doc.close("Owner");
+        doc.close(element);
+    }
+    for p in &r.common_prefixes {
+        doc.open("CommonPrefixes");
+        doc.leaf("Prefix", &enc(p));
+        doc.close("CommonPrefixes");
+    }
+    doc.finish()
+}
+
+/// One `Deleted` element of a DeleteObjects result.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeletedEntry {
+    pub key: String,
+    /// The version id the request named, as it named it.
+    pub version_id: Option<String>,
+    /// A delete marker was made, or the version removed was one.
+    pub delete_marker: bool,
+    /// The id of a delete marker made.
+    pub delete_marker_version_id: Option<String>,
+}
+
 /// DeleteObjects (`DeleteResult`): the deleted `(key, version id)` (none in
 /// quiet mode; the caller leaves them out) and the failures `(key, code,
 /// message)`, code as [`crate::s3::S3ErrorCode::as_str`] spells it.
-pub fn delete_result(
-    deleted: &[(String, Option<String>)],
-    errors: &[(String, String, String)],
-) -> String {
+pub fn delete_result(deleted: &[DeletedEntry], errors: &[(String, String, String)]) -> String {
     let mut doc = Doc::new("DeleteResult");
-    for (key, version_id) in deleted {
+    for d in deleted {
         doc.open("Deleted");
-        doc.leaf("Key", key);
-        doc.leaf_opt("VersionId", version_id.as_deref());
+        doc.leaf("Key", &d.key);
+        doc.leaf_opt("VersionId", d.version_id.as_deref());
+        if d.delete_marker {
+            doc.leaf("DeleteMarker", "true");
+        }
+        doc.leaf_opt(
+            "DeleteMarkerVersionId",
+            d.delete_marker_version_id.as_deref(),
+        );
         doc.close("Deleted");
     }
     for (key, code, message) in errors {
