@@ -1,12 +1,13 @@
-//! Every S3 request-body parser on the same input: no panics, only the
+//! Every S3 request-body parser (and the version id parser) on the same input: no panics, only the
 //! documented error codes, and what parses stays within the caps.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use shale::s3::xml::{
-    parse_complete_multipart, parse_create_bucket, parse_delete, COMPLETE_PARTS_MAX,
-    DELETE_OBJECTS_MAX,
+    parse_complete_multipart, parse_create_bucket, parse_delete, parse_versioning,
+    COMPLETE_PARTS_MAX, DELETE_OBJECTS_MAX,
 };
+use shale::object::versioning::parse_version_id;
 use shale::s3::S3ErrorCode;
 
 fuzz_target!(|data: &[u8]| {
@@ -26,5 +27,18 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Err(e) = parse_create_bucket(data) {
         assert_eq!(e.code, S3ErrorCode::MalformedXML);
+    }
+    // PutBucketVersioning.
+    if let Err(e) = parse_versioning(data) {
+        assert!(matches!(
+            e.code,
+            S3ErrorCode::MalformedXML | S3ErrorCode::NotImplemented
+        ));
+    }
+    // Version ids as clients send them (versionId, VersionId, markers).
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(id) = parse_version_id(text) {
+            assert_eq!(shale::object::versioning::format_version_id(&id), text);
+        }
     }
 });

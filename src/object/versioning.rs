@@ -80,7 +80,9 @@ pub fn parse_version_id(s: &str) -> Result<VersionId, S3Error> {
         return Ok(NULL_VERSION);
     }
     let invalid = || S3Error::new(S3ErrorCode::InvalidArgument, "Invalid version id specified");
-    if s.len() != 2 * VERSION_ID_LEN || !s.bytes().all(|c| c.is_ascii_hexdigit()) {
+    // Ids are opaque and case-sensitive: only what shale writes.
+    let lower_hex = |c: u8| c.is_ascii_digit() || (b'a'..=b'f').contains(&c);
+    if s.len() != 2 * VERSION_ID_LEN || !s.bytes().all(lower_hex) {
         return Err(invalid());
     }
     let mut id = NULL_VERSION;
@@ -107,12 +109,14 @@ mod tests {
             assert_eq!(parse_version_id(&format_version_id(&id)).ok(), Some(id));
         }
         assert_eq!(format_version_id(&NULL_VERSION), "null");
+        let upper = format_version_id(&b).to_uppercase();
         for bad in [
             "",
             "NULL",
             "00000000000000000000000000000000",
             "xyz",
             &"a".repeat(33),
+            &upper,
         ] {
             assert!(parse_version_id(bad).is_err(), "{bad}");
         }
