@@ -68,7 +68,10 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum KeyModel {
     Plain(u64),
-    Versioned(BTreeMap<u128, Option<u64>>, u128),
+    /// Versions (size, or `None` for a delete marker), the current one,
+    /// and when each was written (the op's sequence number; 0 for an
+    /// unversioned object kept as the null version).
+    Versioned(BTreeMap<u128, Option<u64>>, u128, BTreeMap<u128, u128>),
 }
 
 type Model = BTreeMap<u8, KeyModel>;
@@ -84,7 +87,7 @@ fn vid(id: u128) -> [u8; 16] {
 /// The version id a DeleteVersion(i) targets in the model's state.
 fn target_version(m: &Model, k: u8, i: u8) -> u128 {
     match m.get(&k) {
-        Some(KeyModel::Versioned(vs, _)) => vs
+        Some(KeyModel::Versioned(vs, _, _)) => vs
             .keys()
             .rev()
             .nth(usize::from(i))
@@ -100,10 +103,15 @@ fn apply(m: &mut Model, k: u8, w: Write, new_vid: u128) {
         Some(KeyModel::Plain(_)) if id == 0 => {
             m.remove(&k);
         }
-        Some(KeyModel::Versioned(vs, cur)) => {
+        Some(KeyModel::Versioned(vs, cur, written)) => {
             vs.remove(&id);
+            written.remove(&id);
             if *cur == id {
-                match vs.keys().next_back() {
+                // The most recently written of the rest becomes current.
+                match vs
+                    .keys()
+                    .max_by_key(|v| (written.get(v).copied().unwrap_or(0), **v))
+                {
                     Some(n) => *cur = *n,
                     None => {
                         m.remove(&k);
@@ -115,8 +123,9 @@ fn apply(m: &mut Model, k: u8, w: Write, new_vid: u128) {
     };
     match w {
         Write::Put(n) => match m.get_mut(&k) {
-            Some(KeyModel::Versioned(vs, cur)) => {
+            Some(KeyModel::Versioned(vs, cur, written)) => {
                 vs.insert(0, Some(n));
+                written.insert(0, new_vid);
                 *cur = 0;
             }
             _ => {
@@ -124,13 +133,16 @@ fn apply(m: &mut Model, k: u8, w: Write, new_vid: u128) {
             }
         },
         Write::PutVersion(n) => {
-            let mut vs = match m.remove(&k) {
-                Some(KeyModel::Plain(s)) => BTreeMap::from([(0, Some(s))]),
-                Some(KeyModel::Versioned(vs, _)) => vs,
-                None => BTreeMap::new(),
+            let (mut vs, mut written) = match m.remove(&k) {
+                Some(KeyModel::Plain(s)) => {
+                    (BTreeMap::from([(0, Some(s))]), BTreeMap::from([(0, 0)]))
+                }
+                Some(KeyModel::Versioned(vs, _, written)) => (vs, written),
+                None => (BTreeMap::new(), BTreeMap::new()),
             };
             vs.insert(new_vid, n);
-            m.insert(k, KeyModel::Versioned(vs, new_vid));
+            written.insert(new_vid, new_vid);
+            m.insert(k, KeyModel::Versioned(vs, new_vid, written));
         }
         Write::DeleteVersion(i) => {
             let id = target_version(m, k, i);
@@ -164,7 +176,7 @@ fn expected(m: &Model) -> Observed {
                 objects += 1;
                 bytes += s;
             }
-            KeyModel::Versioned(vs, c) => {
+            KeyModel::Versioned(vs, c, _) => {
                 if let Some(Some(s)) = vs.get(c) {
                     cur.push((name(*k), *s));
                 }

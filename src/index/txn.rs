@@ -12,8 +12,9 @@
 //! version entry per version (delete markers too) and its logical head
 //! mirrors the current one, flagged `versioned`. [`apply_key`] changes
 //! the head and the versions together, in one step: the current version
-//! is the one completed last; deleting it makes the newest remaining
-//! version current. Pending tags always live on the head.
+//! is the one completed last; deleting it makes the most recently written
+//! remaining version current (by time: the null version's id is zero
+//! whenever it was written). Pending tags always live on the head.
 
 use thiserror::Error;
 
@@ -293,7 +294,14 @@ pub fn apply_key(
             }
             let was_current = head.is_some_and(|h| h.version_id == id);
             up.head = if was_current {
-                match versions.iter().find(|v| v.version_id != id) {
+                // The most recently written of the rest, by time: ids
+                // order versions by age except the null version, which
+                // is all zero whenever it was written.
+                let next = versions
+                    .iter()
+                    .filter(|v| v.version_id != id)
+                    .max_by_key(|v| (v.mtime_nanos, v.version_id));
+                match next {
                     Some(next) => Some(head_mirror(next, tags)),
                     None => rebuild(None, tags, 0),
                 }
