@@ -180,9 +180,17 @@ pub struct FoundObject {
 
 /// Hex of an ETag's bytes (and `-N` for multipart).
 pub fn etag_string(etag: &[u8; 16], parts: u16) -> String {
-    let mut s: String = etag.iter().map(|b| format!("{b:02x}")).collect();
+    // One allocation: listings format one of these per entry.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(38);
+    for b in etag {
+        for nibble in [b >> 4, b & 15] {
+            s.push(char::from(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0')));
+        }
+    }
     if parts > 0 {
-        s.push_str(&format!("-{parts}"));
+        s.push('-');
+        s.push_str(&parts.to_string());
     }
     s
 }
