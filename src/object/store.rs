@@ -185,7 +185,9 @@ pub fn etag_string(etag: &[u8; 16], parts: u16) -> String {
     let mut s = String::with_capacity(38);
     for b in etag {
         for nibble in [b >> 4, b & 15] {
-            s.push(char::from(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0')));
+            s.push(char::from(
+                HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
         }
     }
     if parts > 0 {
