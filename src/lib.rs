@@ -17,6 +17,7 @@ pub mod datadir;
 pub mod index;
 pub mod io;
 pub mod le;
+pub mod meta;
 pub mod object;
 pub mod s3;
 pub mod segment;
