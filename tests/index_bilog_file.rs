@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use shale::index::bilog::{BilogEntry, BilogOp};
-use shale::index::bilog_file::{BilogFile, BilogFileError, Consumers};
+use shale::index::bilog_file::{BilogFileError, Consumers};
 use shale::index::entry::IndexEntry;
 use shale::index::key::SortKey;
 use shale::io::sim::{CrashMode, OpFilter};
@@ -48,7 +48,7 @@ fn setup() -> (Arc<SimDisk>, Io) {
 fn appended_entries_survive_a_crash_and_read_back_from_any_marker() {
     let (disk, io) = setup();
     let dir = Path::new("/log/shard-0");
-    let log = BilogFile::open(&io, dir).unwrap();
+    let log = shale::index::bilog_file::open(&io, dir).unwrap();
     let all: Vec<BilogEntry> = (1..=500).map(entry).collect();
     for chunk in all.chunks(7) {
         io.block_on(log.append(chunk)).unwrap().unwrap();
@@ -60,7 +60,7 @@ fn appended_entries_survive_a_crash_and_read_back_from_any_marker() {
     assert_eq!(log.read_from(1, usize::MAX).unwrap(), all);
     drop(log);
     disk.crash(CrashMode::Tear);
-    let log = BilogFile::open(&io, dir).unwrap();
+    let log = shale::index::bilog_file::open(&io, dir).unwrap();
     let last = log.last_marker();
     assert!(last == 500 || last == 501, "{last}");
     assert_eq!(log.read_from(1, 500).unwrap(), all);
@@ -78,7 +78,7 @@ fn appended_entries_survive_a_crash_and_read_back_from_any_marker() {
 fn trimming_follows_the_slowest_consumer_and_keeps_unconfirmed_entries() {
     let (_disk, io) = setup();
     let dir = Path::new("/log/shard-1");
-    let log = BilogFile::open(&io, dir).unwrap();
+    let log = shale::index::bilog_file::open(&io, dir).unwrap();
     // Enough entries for several 8 MiB log segments.
     let big = |m: u64| {
         let mut e = entry(m);
@@ -109,7 +109,7 @@ fn trimming_follows_the_slowest_consumer_and_keeps_unconfirmed_entries() {
     assert_eq!(left, all[(first - 1) as usize..].to_vec());
     // Reopen after trimming: the log still recovers and continues.
     drop(log);
-    let log = BilogFile::open(&io, dir).unwrap();
+    let log = shale::index::bilog_file::open(&io, dir).unwrap();
     assert_eq!(log.last_marker(), total);
     io.block_on(log.append(&[big(total + 1)])).unwrap().unwrap();
 }

@@ -165,7 +165,7 @@ impl IndexShard {
         } else {
             Shard::create(io, &tree_path, shard, shard_count)?
         };
-        let log = BilogFile::open(io, &dir.join("log"))?;
+        let log = super::bilog_file::open(io, &dir.join("log"))?;
         for e in log.read_from(s.applied() + 1, usize::MAX)? {
             s.apply(&e)?;
         }
@@ -182,7 +182,7 @@ impl IndexShard {
         zone: u64,
         generation: u32,
     ) -> Result<IndexShard, IndexError> {
-        let log = BilogFile::open(io, log_dir)?;
+        let log = super::bilog_file::open(io, log_dir)?;
         log.resume_after(s.applied());
         Ok(IndexShard::new(s, log, zone, generation))
     }

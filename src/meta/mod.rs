@@ -4,4 +4,5 @@
 //! the server and admin API come next.
 
 pub mod mdlog;
+pub mod store;
 pub mod table;

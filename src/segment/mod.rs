@@ -10,6 +10,7 @@
 mod batch;
 mod error;
 pub mod format;
+pub mod log_file;
 pub mod recover;
 pub mod scan;
 mod store;
