@@ -409,8 +409,10 @@ impl Op<'_> {
         }
     }
 
-    async fn list_objects(&self, bucket: &str) -> Result<Response<ResponseBody>, S3Error> {
-        let v2 = self.q("list-type") == Some("2");
+    /// What every listing takes from the query: max-keys (default 1000,
+    /// not negative), encoding-type (only `url`), prefix and delimiter (an
+    /// empty one is none).
+    fn listing_query(&self) -> Result<(i64, bool, String, Option<String>), S3Error> {
         let max_keys = match self.q("max-keys") {
             Some(m) => m
                 .parse::<i64>()
@@ -438,6 +440,12 @@ impl Op<'_> {
             .q("delimiter")
             .filter(|d| !d.is_empty())
             .map(str::to_string);
+        Ok((max_keys, encoding_url, prefix, delimiter))
+    }
+
+    async fn list_objects(&self, bucket: &str) -> Result<Response<ResponseBody>, S3Error> {
+        let v2 = self.q("list-type") == Some("2");
+        let (max_keys, encoding_url, prefix, delimiter) = self.listing_query()?;
         let token = match self.q("continuation-token") {
             Some(t) => Some(
                 base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -537,33 +545,7 @@ impl Op<'_> {
     /// and newest first within a key; `key-marker` and
     /// `version-id-marker` resume after a version.
     async fn list_versions(&self, bucket: &str) -> Result<Response<ResponseBody>, S3Error> {
-        let max_keys = match self.q("max-keys") {
-            Some(m) => m
-                .parse::<i64>()
-                .map_err(|_| err(S3ErrorCode::InvalidArgument, "max-keys must be an integer"))?,
-            None => 1000,
-        };
-        if max_keys < 0 {
-            return Err(err(
-                S3ErrorCode::InvalidArgument,
-                "max-keys must not be negative",
-            ));
-        }
-        let encoding_url = match self.q("encoding-type") {
-            None => false,
-            Some("url") => true,
-            Some(_) => {
-                return Err(err(
-                    S3ErrorCode::InvalidArgument,
-                    "Invalid Encoding Method specified in Request",
-                ))
-            }
-        };
-        let prefix = self.q("prefix").unwrap_or_default().to_string();
-        let delimiter = self
-            .q("delimiter")
-            .filter(|d| !d.is_empty())
-            .map(str::to_string);
+        let (max_keys, encoding_url, prefix, delimiter) = self.listing_query()?;
         let key_marker = self.q("key-marker").filter(|m| !m.is_empty());
         let version_marker = self.q("version-id-marker").filter(|m| !m.is_empty());
         if version_marker.is_some() && key_marker.is_none() {
