@@ -446,6 +446,17 @@ impl IndexShard {
         // A placeholder's time is when the key was last deleted (0 if it
         // never held data): a write found from before it stays dead.
         let newer = |head: &IndexEntry, found_mtime: u64| found_mtime > head.mtime_nanos;
+        // Drops the tag (a cancel) if it is still pending.
+        let cancel_if_pending = || {
+            self.step_if(
+                BilogOp::Cancel,
+                &head_key,
+                Some(tag),
+                None,
+                Durability::Logged,
+                |s| Ok(still_pending(s)?.is_some()),
+            )
+        };
         let done = match resolved {
             Some((sk, found, found_mtime)) => {
                 // A delete of the logical head is logged with its time.
@@ -478,31 +489,11 @@ impl IndexShard {
                     )
                     .await?;
                 if stale.get() {
-                    return self
-                        .step_if(
-                            BilogOp::Cancel,
-                            &head_key,
-                            Some(tag),
-                            None,
-                            Durability::Logged,
-                            |s| Ok(still_pending(s)?.is_some()),
-                        )
-                        .await
-                        .map(|t| t.is_some());
+                    return cancel_if_pending().await.map(|t| t.is_some());
                 }
                 logged
             }
-            None => {
-                self.step_if(
-                    BilogOp::Cancel,
-                    &head_key,
-                    Some(tag),
-                    None,
-                    Durability::Logged,
-                    |s| Ok(still_pending(s)?.is_some()),
-                )
-                .await?
-            }
+            None => cancel_if_pending().await?,
         };
         Ok(done.is_some())
     }

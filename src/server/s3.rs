@@ -689,12 +689,7 @@ impl Op<'_> {
                 None => self.copy_object(bucket, key).await,
             },
             Method::PUT if upload_id.is_some() => {
-                let part = self.part_number()?.ok_or_else(|| {
-                    err(
-                        S3ErrorCode::InvalidArgument,
-                        "partNumber is required with uploadId",
-                    )
-                })?;
+                let part = self.required_part_number()?;
                 self.upload_part(bucket, key, upload_id.unwrap_or_default(), part, body)
                     .await
             }
@@ -985,12 +980,7 @@ impl Op<'_> {
         key: &[u8],
         upload_id: &str,
     ) -> Result<Response<ResponseBody>, S3Error> {
-        let part = self.part_number()?.ok_or_else(|| {
-            err(
-                S3ErrorCode::InvalidArgument,
-                "partNumber is required with uploadId",
-            )
-        })?;
+        let part = self.required_part_number()?;
         let (_, found) = self.copy_source().await?;
         let size = found.head.size;
         let (first, end) = match header(self.headers, "x-amz-copy-source-range") {
@@ -1135,6 +1125,16 @@ impl Op<'_> {
     /// CompleteMultipartUpload.
     fn write_condition(&self) -> Result<Option<WriteCondition>, S3Error> {
         WriteCondition::from_headers(|n| header(self.headers, n))
+    }
+
+    /// UploadPart and UploadPartCopy: `partNumber` must come with `uploadId`.
+    fn required_part_number(&self) -> Result<u32, S3Error> {
+        self.part_number()?.ok_or_else(|| {
+            err(
+                S3ErrorCode::InvalidArgument,
+                "partNumber is required with uploadId",
+            )
+        })
     }
 
     fn part_number(&self) -> Result<Option<u32>, S3Error> {
