@@ -49,6 +49,11 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Dat
     }
 }
 
+/// The metadata log (users, keys, buckets): mode 0700, it holds secrets.
+pub fn meta_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("meta")
+}
+
 pub fn segments_dir(data_dir: &Path) -> PathBuf {
     data_dir.join(SEGMENTS_DIR)
 }
@@ -130,6 +135,14 @@ fn random_string(alphabet: &[u8], len: usize) -> io::Result<String> {
         }
     }
     Ok(out)
+}
+
+/// A random access key (20 of A-Z0-9) and secret (40 of A-Za-z0-9).
+pub fn new_key_pair() -> io::Result<(String, String)> {
+    Ok((
+        random_string(ACCESS_KEY_ALPHABET, 20)?,
+        random_string(SECRET_KEY_ALPHABET, 40)?,
+    ))
 }
 
 /// Checks credentials given by an operator.

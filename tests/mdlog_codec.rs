@@ -64,6 +64,7 @@ fn vector_entries() -> Vec<MdEntry> {
                 shards: 11,
                 versioning: 1,
                 quota: quota(1000, 10 << 30),
+                location: "eu-west-1".into(),
             }),
         },
         MdEntry {
@@ -197,18 +198,22 @@ fn op() -> impl Strategy<Value = MdOp> {
             any::<u64>(),
             any::<u32>(),
             0u8..=2,
-            quotas()
+            quotas(),
+            name(),
         )
-            .prop_map(|(name, owner, created_nanos, shards, versioning, quota)| {
-                MdOp::BucketPut(BucketRecord {
-                    name,
-                    owner,
-                    created_nanos,
-                    shards,
-                    versioning,
-                    quota,
-                })
-            }),
+            .prop_map(
+                |(name, owner, created_nanos, shards, versioning, quota, location)| {
+                    MdOp::BucketPut(BucketRecord {
+                        name,
+                        owner,
+                        created_nanos,
+                        shards,
+                        versioning,
+                        quota,
+                        location,
+                    })
+                },
+            ),
         name().prop_map(|name| MdOp::BucketRemove { name }),
     ]
 }

@@ -34,6 +34,9 @@ pub struct ServeArgs {
     /// Index shards of a new bucket.
     #[arg(long, default_value_t = crate::index::bucket::DEFAULT_SHARDS, value_parser = clap::value_parser!(u32).range(1..=65521))]
     bucket_shards: u32,
+    /// Name of this node's zone, recorded when the data dir is created.
+    #[arg(long, env = "SHALE_ZONE_NAME", default_value = "default")]
+    zone_name: String,
     /// Seconds between index checkpoints (commit the trees, trim the logs).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     checkpoint_secs: u64,
@@ -107,12 +110,20 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         shards: args.bucket_shards,
         ..Default::default()
     };
+    let meta = std::sync::Arc::new(
+        crate::meta::store::MetaStore::open(&io, &datadir::meta_dir(&args.data_dir), 0)
+            .map_err(|e| super::cli_error(format!("opening the metadata log: {e}")))?,
+    );
+    io.block_on(meta.bootstrap(&args.zone_name, &creds.access_key, &creds.secret_key))
+        .map_err(|e| super::cli_error(format!("cannot start the metadata runtime: {e}")))?
+        .map_err(|e| super::cli_error(format!("setting up the metadata log: {e}")))?;
     let objects = crate::object::ObjectStore::open(
         &io,
         &args.data_dir,
         store.clone(),
         index_options,
-        &creds.access_key,
+        std::sync::Arc::clone(&meta),
+        crate::meta::ops::ROOT_UID,
     )
     .map_err(super::cli_error)?;
     let uploads =
@@ -120,12 +131,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     let node = std::sync::Arc::new(crate::server::s3::Node::new(
         objects,
         uploads,
-        Box::new(crate::server::s3::StaticSecrets {
-            access_key: creds.access_key.clone(),
-            secret_key: creds.secret_key.clone(),
-        }),
+        std::sync::Arc::clone(&meta),
         args.base_domain.clone(),
         args.region.clone(),
+        args.data_dir.clone(),
     ));
     spawn_checkpointer(&io, std::sync::Arc::clone(&node), args.checkpoint_secs);
     let server = Server::start(

@@ -59,6 +59,8 @@ pub struct BucketRecord {
     /// As the bucket record (`object.md`): 0 never, 1 enabled, 2 suspended.
     pub versioning: u8,
     pub quota: Quota,
+    /// The LocationConstraint it was created with ("" for none).
+    pub location: String,
 }
 
 /// What an entry does.
@@ -244,6 +246,7 @@ impl MdEntry {
                 o.u32(b.shards);
                 o.u8(b.versioning);
                 o.quota(&b.quota);
+                o.str("location", &b.location)?;
             }
             MdOp::BucketRemove { name } => o.str("bucket name", name)?,
         }
@@ -337,6 +340,7 @@ impl MdEntry {
                     shards,
                     versioning,
                     quota: i.quota()?,
+                    location: i.str("location")?,
                 })
             }
             _ => MdOp::BucketRemove {

@@ -1,8 +1,8 @@
-//! Node metadata (issue 6, in progress): the metadata log's entries
-//! (`format-spec/mdlog.md`) and the table they build. The log file (the
-//! segment store's framing, like the bucket index logs) and its use by
-//! the server and admin API come next.
+//! Node metadata: the metadata log's entries (`format-spec/mdlog.md`),
+//! the table they build, the store that keeps both, and the rules for
+//! what may be written (`ops`).
 
 pub mod mdlog;
+pub mod ops;
 pub mod store;
 pub mod table;

@@ -5,10 +5,13 @@
 
 use std::path::Path;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use parking_lot::RwLock;
 use thiserror::Error;
 
 use super::mdlog::{MdEntry, MdOp};
+use super::ops::{self, AdminError, NewUser, ROOT_UID};
 use super::table::MetaTable;
 use crate::io::Io;
 use crate::segment::log_file::{LogFile, LogFileError, LogRecord};
@@ -39,20 +42,35 @@ pub enum MetaError {
     Log(#[from] LogFileError),
     #[error("metadata log entry {got} does not follow {applied}")]
     Gap { applied: u64, got: u64 },
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        source: std::io::Error,
+    },
 }
 
 pub struct MetaStore {
     log: MdlogFile,
     table: RwLock<MetaTable>,
-    /// The zone new entries come from.
-    zone: u64,
+    /// The zone new entries come from: the table's zone once it has one.
+    zone: AtomicU64,
     /// One committer at a time: markers are handed out in log order.
     commit: tokio::sync::Mutex<()>,
 }
 
 impl MetaStore {
     /// Opens (creating if needed) the store in `dir`, replaying its log.
+    /// New entries come from `zone` until the log names the zone.
     pub fn open(io: &Io, dir: &Path, zone: u64) -> Result<MetaStore, MetaError> {
+        io.create_dir_all(dir).map_err(|e| MetaError::Io {
+            what: "creating the metadata dir",
+            source: e,
+        })?;
+        // Entries hold secrets: only the owner may read them.
+        io.set_mode(dir, 0o700).map_err(|e| MetaError::Io {
+            what: "restricting the metadata dir to its owner",
+            source: e,
+        })?;
         let log = MdlogFile::open(io, dir, MDLOG_SEGMENT_BYTES)?;
         let mut table = MetaTable::default();
         for e in log.read_from(1, usize::MAX)? {
@@ -64,10 +82,11 @@ impl MetaStore {
             }
             table.apply(&e);
         }
+        let zone = table.zone.as_ref().map_or(zone, |z| z.0);
         Ok(MetaStore {
             log,
             table: RwLock::new(table),
-            zone,
+            zone: AtomicU64::new(zone),
             commit: tokio::sync::Mutex::new(()),
         })
     }
@@ -100,15 +119,76 @@ impl MetaStore {
                 Err(refused) => return Ok(Err(refused)),
             }
         };
+        if let MdOp::Zone { id, .. } = &op {
+            self.zone.store(*id, Ordering::Release);
+        }
         let entry = MdEntry {
             marker: applied + 1,
             time_nanos: crate::clock::now_nanos(),
-            source_zone: self.zone,
+            source_zone: self.zone.load(Ordering::Acquire),
             op,
         };
         self.log.append(std::slice::from_ref(&entry)).await?;
         let mut t = self.table.write();
         t.apply(&entry);
         Ok(Ok(t.applied))
+    }
+
+    /// The zone this node's entries come from.
+    pub fn zone(&self) -> u64 {
+        self.zone.load(Ordering::Acquire)
+    }
+
+    /// On a new data dir (or one from before the metadata log): names the
+    /// zone (a random id) and makes the root user, a system user, with the
+    /// root credentials as its key. Each step runs only if missing, so a
+    /// crash between them is finished by the next start.
+    pub async fn bootstrap(
+        &self,
+        zone_name: &str,
+        root_access_key: &str,
+        root_secret: &str,
+    ) -> Result<(), MetaError> {
+        let zone_id = loop {
+            let mut b = [0u8; 8];
+            getrandom::getrandom(&mut b).map_err(|e| MetaError::Io {
+                what: "making a zone id",
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            let id = u64::from_le_bytes(b);
+            if id != 0 {
+                break id;
+            }
+        };
+        let name = zone_name.to_string();
+        let _ = self
+            .commit(|t| match t.zone {
+                Some(_) => Err(()),
+                None => Ok(MdOp::Zone { id: zone_id, name }),
+            })
+            .await?;
+        let root = NewUser {
+            uid: ROOT_UID.to_string(),
+            display_name: ROOT_UID.to_string(),
+            system: true,
+            ..NewUser::default()
+        };
+        let _ = self.commit(|t| ops::create_user(t, &root)).await?;
+        let _ = self
+            .commit(|t| {
+                if t.keys.contains_key(root_access_key) {
+                    return Err(AdminError::KeyExists(root_access_key.to_string()));
+                }
+                ops::create_key(t, ROOT_UID, root_access_key, root_secret)
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Secrets for SigV4 from the table: a removed key stops working at once.
+impl crate::s3::sigv4::SecretLookup for MetaStore {
+    fn secret_for(&self, access_key: &str) -> Option<String> {
+        self.table.read().keys.get(access_key).map(|k| k.secret.clone())
     }
 }

@@ -23,6 +23,8 @@ use md5::{Digest, Md5};
 use parking_lot::RwLock;
 
 use super::bucket_meta::BucketMeta;
+use crate::meta::mdlog::{BucketRecord, MdOp, Quota};
+use crate::meta::store::MetaStore;
 use super::chunk_pool::{ChunkBuf, ChunkPool};
 use super::head::{Chunk, HeadChecksum, ObjectHead};
 use super::versioning::{format_version_id, new_version_id, VersionId, Versioning, NULL_VERSION};
@@ -46,6 +48,9 @@ pub const UPLOAD_BUFFER_CHUNKS_DEFAULT: usize = 256;
 /// Whole-chunk buffers kept for reuse when no upload holds them (16 MiB
 /// of idle memory at most).
 pub const IDLE_CHUNK_BUFFERS_MAX: usize = 16;
+/// Names whose path-style paths are the node's own endpoints (`/admin/`,
+/// `/health`, `/ready`, `/metrics`).
+pub const RESERVED_BUCKET_NAMES: [&str; 4] = ["admin", "health", "ready", "metrics"];
 /// Largest single PUT (S3's limit).
 pub const PUT_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -136,7 +141,10 @@ pub struct ObjectStore {
     segments: SegmentStore,
     buckets: RwLock<HashMap<String, Arc<Bucket>>>,
     index_options: BucketIndexOptions,
-    owner: String,
+    /// Buckets (owner, versioning, quota) are records of the metadata log.
+    meta: Arc<MetaStore>,
+    /// One bucket create/delete/state change at a time.
+    bucket_changes: tokio::sync::Mutex<()>,
 }
 
 fn internal(what: &str, e: impl std::fmt::Display) -> S3Error {
@@ -198,13 +206,18 @@ pub fn etag_string(etag: &[u8; 16], parts: u16) -> String {
 }
 
 impl ObjectStore {
-    /// Opens every bucket under `<data_dir>/buckets`.
+    /// Opens every bucket the metadata log lists. A directory under
+    /// `<data_dir>/buckets` that it does not list is a create or delete
+    /// that did not reach its commit point and is removed, unless it holds
+    /// a bucket record from before the metadata log (`BUCKET`): that one
+    /// is entered into the log, owned by `legacy_owner`.
     pub fn open(
         io: &Io,
         data_dir: &Path,
         segments: SegmentStore,
         index_options: BucketIndexOptions,
-        owner: &str,
+        meta: Arc<MetaStore>,
+        legacy_owner: &str,
     ) -> Result<ObjectStore, String> {
         let bdir = data_dir.join("buckets");
         io.create_dir_all(&bdir)
@@ -212,33 +225,72 @@ impl ObjectStore {
         io.sync_dir(data_dir)
             .map_err(|e| format!("syncing {}: {e}", data_dir.display()))?;
         let mut buckets = HashMap::new();
-        for name in io
+        let dirs = io
             .list_dir(&bdir)
-            .map_err(|e| format!("listing {}: {e}", bdir.display()))?
-        {
-            let dir = bdir.join(&name);
-            let meta_path = dir.join("BUCKET");
-            // An error here must stop the open: guessing "absent" would
-            // remove a live bucket.
-            let exists = io
-                .exists(&meta_path)
-                .map_err(|e| format!("checking {}: {e}", meta_path.display()))?;
-            if !exists {
-                // A bucket whose creation did not finish, or whose delete
-                // did: nothing was acknowledged in it.
-                remove_tree(&dir);
-                continue;
+            .map_err(|e| format!("listing {}: {e}", bdir.display()))?;
+        for name in &dirs {
+            let dir = bdir.join(name);
+            if meta.read(|t| !t.buckets.contains_key(name)) {
+                let legacy = dir.join("BUCKET");
+                // An error here must stop the open: guessing "absent" would
+                // remove a live bucket.
+                let exists = io
+                    .exists(&legacy)
+                    .map_err(|e| format!("checking {}: {e}", legacy.display()))?;
+                if !exists {
+                    // Nothing was acknowledged in it.
+                    remove_tree(&dir);
+                    continue;
+                }
+                let b = io
+                    .read_file(&legacy)
+                    .map_err(|e| format!("reading {}: {e}", legacy.display()))?;
+                let old =
+                    BucketMeta::decode(&b).map_err(|e| format!("{}: {e}", legacy.display()))?;
+                let rec = BucketRecord {
+                    name: name.clone(),
+                    owner: legacy_owner.to_string(),
+                    created_nanos: old.created_nanos,
+                    shards: old.shards,
+                    versioning: old.versioning,
+                    quota: Quota::default(),
+                    location: old.location,
+                };
+                let recorded = io
+                    .block_on(meta.commit(|_| Ok::<_, ()>(MdOp::BucketPut(rec))))
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+                if let Err(e) = recorded {
+                    return Err(format!(
+                        "recording bucket {name} in the metadata log: {e}"
+                    ));
+                }
+                eprintln!("upgrade: bucket {name} is now a record of the metadata log");
             }
-            // The temporary file of a record replace that did not finish.
+            // The record (and its temporary) of a bucket from before the
+            // metadata log: the log holds the bucket now.
             let _ = io.remove_file(&dir.join("BUCKET.tmp"));
-            let b = io
-                .read_file(&meta_path)
-                .map_err(|e| format!("reading {}: {e}", meta_path.display()))?;
-            let meta =
-                BucketMeta::decode(&b).map_err(|e| format!("{}: {e}", meta_path.display()))?;
+            let _ = io.remove_file(&dir.join("BUCKET"));
+            let Some(rec) = meta.read(|t| t.buckets.get(name).cloned()) else {
+                continue;
+            };
             let index = BucketIndex::open(io, &dir.join("index"), index_options)
                 .map_err(|e| format!("opening the index of bucket {name}: {e}"))?;
-            buckets.insert(name.clone(), Arc::new(Bucket::new(name, meta, index, dir)));
+            buckets.insert(
+                name.clone(),
+                Arc::new(Bucket::new(name.clone(), bucket_meta(&rec), index, dir)),
+            );
+        }
+        if let Some(lost) = meta.read(|t| {
+            t.buckets
+                .keys()
+                .find(|n| !buckets.contains_key(*n))
+                .cloned()
+        }) {
+            return Err(format!(
+                "bucket {lost} is in the metadata log but {} is missing; restore it from a backup",
+                bdir.join(&lost).display()
+            ));
         }
         Ok(ObjectStore {
             chunk_pool: ChunkPool::new(
@@ -251,7 +303,8 @@ impl ObjectStore {
             segments,
             buckets: RwLock::new(buckets),
             index_options,
-            owner: owner.to_string(),
+            meta,
+            bucket_changes: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -259,8 +312,8 @@ impl ObjectStore {
         &self.segments
     }
 
-    pub fn owner(&self) -> &str {
-        &self.owner
+    pub fn meta(&self) -> &MetaStore {
+        &self.meta
     }
 
     pub fn bucket(&self, name: &str) -> Result<Arc<Bucket>, S3Error> {
@@ -271,57 +324,114 @@ impl ObjectStore {
             .ok_or_else(|| no_bucket(name))
     }
 
-    /// (name, created) of every bucket, by name.
-    pub fn list_buckets(&self) -> Vec<(String, u64)> {
+    /// Every open bucket.
+    pub fn all_buckets(&self) -> Vec<Arc<Bucket>> {
+        let mut v: Vec<Arc<Bucket>> = self.buckets.read().values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// (name, created) of the buckets `owner` owns (every bucket for
+    /// `None`), by name.
+    pub fn list_buckets(&self, owner: Option<&str>) -> Vec<(String, u64)> {
         let mut v: Vec<(String, u64)> = self
             .buckets
             .read()
             .values()
+            .filter(|b| owner.is_none_or(|o| b.meta.owner == o))
             .map(|b| (b.name.clone(), b.meta.created_nanos))
             .collect();
         v.sort();
         v
     }
 
-    /// Creates a bucket; `BucketAlreadyOwnedByYou` if it exists (one
-    /// owner per node for now).
-    pub fn create_bucket(&self, name: &str, location: Option<&str>) -> Result<(), S3Error> {
+    /// (objects, bytes) over every bucket `owner` owns.
+    pub fn usage_of(&self, owner: &str) -> (u64, u64) {
+        self.buckets
+            .read()
+            .values()
+            .filter(|b| b.meta.owner == owner)
+            .map(|b| b.index.stats())
+            .fold((0, 0), |(o, s), (a, b)| {
+                (o.saturating_add(a), s.saturating_add(b))
+            })
+    }
+
+    /// A bucket's quota as the metadata log has it.
+    pub fn bucket_quota(&self, name: &str) -> Quota {
+        self.meta
+            .read(|t| t.buckets.get(name).map(|b| b.quota))
+            .unwrap_or_default()
+    }
+
+    /// Creates a bucket owned by `owner`: its index directory first, then
+    /// the metadata log entry (the commit point). `BucketAlreadyOwnedByYou`
+    /// or `BucketAlreadyExists` if the name is taken.
+    pub async fn create_bucket(
+        &self,
+        name: &str,
+        location: Option<&str>,
+        owner: &str,
+    ) -> Result<(), S3Error> {
         crate::s3::names::validate_bucket_name(name)?;
-        let mut buckets = self.buckets.write();
-        if buckets.contains_key(name) {
+        if RESERVED_BUCKET_NAMES.contains(&name) {
             return Err(S3Error::new(
-                S3ErrorCode::BucketAlreadyOwnedByYou,
-                "Your previous request to create the named bucket succeeded and you already own it.",
+                S3ErrorCode::InvalidBucketName,
+                format!("The bucket name {name:?} is reserved (its path serves the node's own API)."),
             ));
         }
+        let _one = self.bucket_changes.lock().await;
+        if let Some(b) = self.buckets.read().get(name) {
+            return Err(if b.meta.owner == owner {
+                S3Error::new(
+                    S3ErrorCode::BucketAlreadyOwnedByYou,
+                    "Your previous request to create the named bucket succeeded and you already own it.",
+                )
+            } else {
+                S3Error::new(
+                    S3ErrorCode::BucketAlreadyExists,
+                    "The requested bucket name is not available. Select a different name and try again.",
+                )
+            });
+        }
         let dir = self.data_dir.join("buckets").join(name);
-        let meta = BucketMeta {
+        // Left by a create that failed before its commit point.
+        remove_tree(&dir);
+        let rec = BucketRecord {
+            name: name.to_string(),
+            owner: owner.to_string(),
             created_nanos: crate::clock::now_nanos(),
             shards: self.index_options.shards,
             versioning: 0,
+            quota: Quota::default(),
             location: location.unwrap_or_default().to_string(),
-            owner: self.owner.clone(),
         };
         let index = BucketIndex::open(&self.io, &dir.join("index"), self.index_options)
             .map_err(|e| internal("creating the bucket index", e))?;
-        let bytes = meta.encode().map_err(|e| internal("bucket record", e))?;
-        // The record last: a bucket exists once it is durable.
-        self.io
-            .write_file_atomic(&dir.join("BUCKET"), &bytes, 0o644)
-            .map_err(|e| internal("writing the bucket record", e))?;
-        // The bucket's directory entry must be durable too.
+        // The bucket's directory entry must be durable before the log
+        // says the bucket exists.
         self.io
             .sync_dir(&self.data_dir.join("buckets"))
             .map_err(|e| internal("syncing the buckets directory", e))?;
-        buckets.insert(
+        let r = rec.clone();
+        self.meta
+            .commit(|t| match t.buckets.contains_key(&r.name) {
+                true => Err(()),
+                false => Ok(MdOp::BucketPut(r)),
+            })
+            .await
+            .map_err(|e| internal("writing the bucket record", e))?
+            .map_err(|()| internal("bucket record", "already in the metadata log"))?;
+        self.buckets.write().insert(
             name.to_string(),
-            Arc::new(Bucket::new(name.to_string(), meta, index, dir)),
+            Arc::new(Bucket::new(name.to_string(), bucket_meta(&rec), index, dir)),
         );
         Ok(())
     }
 
     /// Deletes an empty bucket (`BucketNotEmpty` otherwise).
     pub async fn delete_bucket(&self, name: &str) -> Result<(), S3Error> {
+        let _one = self.bucket_changes.lock().await;
         let bucket = self.bucket(name)?;
         let _held = bucket.gate.write().await;
         let page = bucket
@@ -342,16 +452,34 @@ impl ObjectStore {
                 "The bucket you tried to delete is not empty",
             ));
         }
-        // Removing the record is the commit point of the delete.
-        self.io
-            .remove_file(&bucket.dir.join("BUCKET"))
-            .map_err(|e| internal("removing the bucket record", e))?;
-        self.io
-            .sync_dir(&bucket.dir)
-            .map_err(|e| internal("syncing", e))?;
+        // The metadata log entry is the commit point of the delete.
+        self.meta
+            .commit(|_| {
+                Ok::<_, ()>(MdOp::BucketRemove {
+                    name: name.to_string(),
+                })
+            })
+            .await
+            .map_err(|e| internal("removing the bucket record", e))?
+            .map_err(|()| internal("bucket record", "refused"))?;
         self.buckets.write().remove(name);
         remove_tree(&bucket.dir);
         Ok(())
+    }
+
+    /// Sets a bucket's quota in the metadata log.
+    pub async fn set_bucket_quota(
+        &self,
+        name: &str,
+        quota: Quota,
+    ) -> Result<Result<(), crate::meta::ops::AdminError>, S3Error> {
+        let _one = self.bucket_changes.lock().await;
+        Ok(self
+            .meta
+            .commit(|t| crate::meta::ops::set_bucket_quota(t, name, quota))
+            .await
+            .map_err(|e| internal("writing the bucket record", e))?
+            .map(|_| ()))
     }
 
     /// The resolver dir suggest uses for `bucket`.
@@ -948,23 +1076,30 @@ impl ObjectStore {
         Ok(FoundObject { entry, head })
     }
 
-    /// Turns versioning on (`true`) or suspends it: the bucket record is
-    /// rewritten (atomically, synced) before the new state takes effect.
+    /// Turns versioning on (`true`) or suspends it: the bucket's record
+    /// in the metadata log is rewritten (durably) before the new state
+    /// takes effect.
     pub async fn set_versioning(&self, bucket: &str, enabled: bool) -> Result<(), S3Error> {
+        let _one = self.bucket_changes.lock().await;
         let b = self.bucket(bucket)?;
         // Writers finish under the old state first.
         let _held = b.gate.write().await;
-        let mut meta = b.meta.clone();
-        meta.versioning = if enabled {
+        let state = if enabled {
             super::bucket_meta::VERSIONING_ENABLED
         } else {
             super::bucket_meta::VERSIONING_SUSPENDED
         };
-        let bytes = meta.encode().map_err(|e| internal("bucket record", e))?;
-        self.io
-            .write_file_atomic(&b.dir.join("BUCKET"), &bytes, 0o644)
-            .map_err(|e| internal("writing the bucket record", e))?;
-        b.versioning.store(meta.versioning, Ordering::Release);
+        self.meta
+            .commit(|t| match t.buckets.get(bucket) {
+                Some(r) => Ok(MdOp::BucketPut(BucketRecord {
+                    versioning: state,
+                    ..r.clone()
+                })),
+                None => Err(no_bucket(bucket)),
+            })
+            .await
+            .map_err(|e| internal("writing the bucket record", e))??;
+        b.versioning.store(state, Ordering::Release);
         Ok(())
     }
 
@@ -1263,6 +1398,17 @@ fn chunk_capacity(expected_len: Option<u64>, taken: u64) -> usize {
     match expected_len {
         Some(n) => n.saturating_sub(taken).clamp(1, CHUNK_BYTES as u64) as usize,
         None => CHUNK_BYTES,
+    }
+}
+
+/// The in-memory view of a bucket's metadata log record.
+fn bucket_meta(r: &BucketRecord) -> BucketMeta {
+    BucketMeta {
+        created_nanos: r.created_nanos,
+        shards: r.shards,
+        versioning: r.versioning,
+        location: r.location.clone(),
+        owner: r.owner.clone(),
     }
 }
 

@@ -18,6 +18,7 @@ pub struct S3Error {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum S3ErrorCode {
     AccessDenied,
+    AccountSuspended,
     AuthorizationHeaderMalformed,
     AuthorizationQueryParametersError,
     BadDigest,
@@ -47,6 +48,7 @@ pub enum S3ErrorCode {
     NoSuchVersion,
     NotImplemented,
     PreconditionFailed,
+    QuotaExceeded,
     RequestTimeTooSkewed,
     RequestTimeout,
     ServiceUnavailable,
@@ -62,6 +64,7 @@ impl S3ErrorCode {
         use S3ErrorCode::*;
         match self {
             AccessDenied => "AccessDenied",
+            AccountSuspended => "AccountSuspended",
             AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
             AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
             BadDigest => "BadDigest",
@@ -91,6 +94,7 @@ impl S3ErrorCode {
             NoSuchVersion => "NoSuchVersion",
             NotImplemented => "NotImplemented",
             PreconditionFailed => "PreconditionFailed",
+            QuotaExceeded => "QuotaExceeded",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
             RequestTimeout => "RequestTimeout",
             ServiceUnavailable => "ServiceUnavailable",
@@ -105,9 +109,12 @@ impl S3ErrorCode {
     pub fn status(self) -> StatusCode {
         use S3ErrorCode::*;
         match self {
-            AccessDenied | InvalidAccessKeyId | RequestTimeTooSkewed | SignatureDoesNotMatch => {
-                StatusCode::FORBIDDEN
-            }
+            AccessDenied
+            | AccountSuspended
+            | InvalidAccessKeyId
+            | QuotaExceeded
+            | RequestTimeTooSkewed
+            | SignatureDoesNotMatch => StatusCode::FORBIDDEN,
             AuthorizationHeaderMalformed
             | AuthorizationQueryParametersError
             | BadDigest

@@ -4,6 +4,7 @@
 //!
 //! Requests are served by the S3 API ([`s3`]).
 
+pub mod admin;
 pub mod body;
 mod error_xml;
 pub mod s3;

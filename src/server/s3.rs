@@ -24,52 +24,54 @@ use crate::s3::checksum::{self, Algorithm, Expected};
 use crate::s3::chunked::{ChunkSigning, ChunkedDecoder};
 use crate::s3::conditional::{ReadConditions, ReadVerdict, WriteCondition};
 use crate::s3::copy_source::{parse_copy_range, parse_copy_source, CopySource};
-use crate::s3::sigv4::{self, PayloadHash, SecretLookup, SigningKeyCache, Verified};
+use crate::meta::mdlog::UserRecord;
+use crate::meta::ops::quota_allows;
+use crate::meta::store::MetaStore;
+use crate::s3::sigv4::{self, PayloadHash, SigningKeyCache, Verified};
 use crate::s3::{percent_decode, range, time, xml, S3Error, S3ErrorCode};
 
 /// Bytes of an XML request body shale reads (a 1000-key delete is ~100 KiB).
 const XML_BODY_MAX: usize = 2 * 1024 * 1024;
 
-/// One access key and its secret (the root credentials until users come).
-pub struct StaticSecrets {
-    pub access_key: String,
-    pub secret_key: String,
-}
-
-impl SecretLookup for StaticSecrets {
-    fn secret_for(&self, access_key: &str) -> Option<String> {
-        (access_key == self.access_key).then(|| self.secret_key.clone())
-    }
-}
-
 /// Everything a request needs.
 pub struct Node {
     pub store: ObjectStore,
     pub uploads: Uploads,
-    pub secrets: Box<dyn SecretLookup>,
+    /// Users, keys and buckets (the store's metadata log).
+    pub meta: Arc<MetaStore>,
     pub keys: SigningKeyCache,
     /// Virtual-hosted-style requests: `<bucket>.<base_domain>`.
     pub base_domain: Option<String>,
     pub region: String,
     request_ids: AtomicU64,
+    pub data_dir: std::path::PathBuf,
+    pub started: std::time::Instant,
+    /// Re-reads the config file and applies what can change live; returns
+    /// what changed (set by `serve`; the admin API's `reload`).
+    #[allow(clippy::type_complexity)]
+    pub reloader: std::sync::OnceLock<Box<dyn Fn() -> Result<Vec<String>, String> + Send + Sync>>,
 }
 
 impl Node {
     pub fn new(
         store: ObjectStore,
         uploads: Uploads,
-        secrets: Box<dyn SecretLookup>,
+        meta: Arc<MetaStore>,
         base_domain: Option<String>,
         region: String,
+        data_dir: std::path::PathBuf,
     ) -> Node {
         Node {
             store,
             uploads,
-            secrets,
+            meta,
             keys: SigningKeyCache::new(),
             base_domain,
             region,
             request_ids: AtomicU64::new(crate::clock::now_nanos() & 0x0000_FFFF_FFFF_FFFF),
+            data_dir,
+            started: std::time::Instant::now(),
+            reloader: std::sync::OnceLock::new(),
         }
     }
 }
@@ -152,7 +154,10 @@ pub async fn handle(req: Request<Incoming>, node: Arc<Node>) -> Response<Respons
     let id = format!("{:016X}", node.request_ids.fetch_add(1, Ordering::Relaxed));
     let resource = req.uri().path().to_string();
     let head_request = req.method() == Method::HEAD;
-    let mut resp = match route(req, &node).await {
+    let mut resp = if super::admin::is_admin_path(&resource) {
+        super::admin::handle(req, &node).await
+    } else {
+        match route(req, &node).await {
         Ok(r) => r,
         Err(e) => {
             let body = if head_request {
@@ -173,6 +178,7 @@ pub async fn handle(req: Request<Incoming>, node: Arc<Node>) -> Response<Respons
             }
             r
         }
+    }
     };
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -182,7 +188,11 @@ pub async fn handle(req: Request<Incoming>, node: Arc<Node>) -> Response<Respons
     resp
 }
 
-async fn route(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseBody>, S3Error> {
+/// Verifies the request's signature and finds its (not suspended) user.
+pub(crate) fn authenticate(
+    req: &Request<Incoming>,
+    node: &Node,
+) -> Result<(Verified, UserRecord), S3Error> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -191,9 +201,29 @@ async fn route(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
         req.uri(),
         req.headers(),
         now,
-        node.secrets.as_ref(),
+        node.meta.as_ref(),
         &node.keys,
     )?;
+    let caller = node
+        .meta
+        .read(|t| t.user_of_key(&auth.access_key).map(|(_, u)| u.clone()))
+        .ok_or_else(|| {
+            err(
+                S3ErrorCode::InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records.",
+            )
+        })?;
+    if caller.suspended {
+        return Err(err(
+            S3ErrorCode::AccountSuspended,
+            "Your account is suspended; ask the operator to enable it.",
+        ));
+    }
+    Ok((auth, caller))
+}
+
+async fn route(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseBody>, S3Error> {
+    let (auth, caller) = authenticate(&req, node)?;
     let (bucket, key) = address(node, &req);
     let query = parse_query(req.uri().query());
     let method = req.method().clone();
@@ -204,7 +234,15 @@ async fn route(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
         node,
         headers: &headers,
         query: &query,
+        caller: &caller,
     };
+    if let Some(b) = &bucket {
+        // CreateBucket on a taken name answers BucketAlreadyExists.
+        let create = method == Method::PUT && key.is_none() && query.is_empty();
+        if !create {
+            op.check_access(b)?;
+        }
+    }
     match (method, bucket, key) {
         (Method::GET, None, None) => op.list_buckets(),
         (_, None, _) => Err(err(
@@ -217,7 +255,7 @@ async fn route(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
 }
 
 /// How the request body is protected, from the verified signature.
-fn payload_of(auth: &Verified, headers: &HeaderMap) -> Result<Payload, S3Error> {
+pub(crate) fn payload_of(auth: &Verified, headers: &HeaderMap) -> Result<Payload, S3Error> {
     let signing = || ChunkSigning {
         signing_key: auth.signing_key,
         amz_date: auth.amz_date.clone(),
@@ -316,6 +354,8 @@ struct Op<'a> {
     node: &'a Node,
     headers: &'a HeaderMap,
     query: &'a HashMap<String, String>,
+    /// The signer, not suspended.
+    caller: &'a UserRecord,
 }
 
 impl Op<'_> {
@@ -327,15 +367,80 @@ impl Op<'_> {
         self.query.get(name).map(String::as_str)
     }
 
+    /// A user reaches the buckets it owns; a system user reaches all. An
+    /// absent bucket passes (the operation answers NoSuchBucket).
+    fn check_access(&self, bucket: &str) -> Result<(), S3Error> {
+        if self.caller.system {
+            return Ok(());
+        }
+        match self.store().bucket(bucket) {
+            Ok(b) if b.meta.owner != self.caller.uid => {
+                Err(err(S3ErrorCode::AccessDenied, "Access Denied"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses (QuotaExceeded) a write of one object of `size` bytes into
+    /// `bucket` at `key` that would take the bucket or its owner past a
+    /// quota. An overwritten object's size counts as freed. Checked
+    /// before the body is read; concurrent writers can overshoot by what
+    /// they write at once.
+    fn check_quota(&self, bucket: &str, key: &[u8], size: u64) -> Result<(), S3Error> {
+        let b = self.store().bucket(bucket)?;
+        let bucket_quota = self.store().bucket_quota(bucket);
+        let user_quota = self
+            .node
+            .meta
+            .read(|t| t.users.get(&b.meta.owner).map(|u| u.quota))
+            .unwrap_or_default();
+        let unlimited = crate::meta::mdlog::Quota::default();
+        if bucket_quota == unlimited && user_quota == unlimited {
+            return Ok(());
+        }
+        let replaced = b
+            .index
+            .get(&crate::index::key::SortKey::Head { key: key.to_vec() })
+            .map_err(|e| err(S3ErrorCode::InternalError, format!("index lookup: {e}")))?
+            .filter(|h| !h.placeholder && !h.delete_marker)
+            .map(|h| h.size);
+        // A new version adds an object even where the key had one.
+        let replaced = replaced.filter(|_| b.versioning() != crate::object::versioning::Versioning::Enabled);
+        if !quota_allows(&bucket_quota, b.index.stats(), size, replaced) {
+            return Err(err(
+                S3ErrorCode::QuotaExceeded,
+                format!("This write would exceed the quota of bucket {bucket}."),
+            ));
+        }
+        if !quota_allows(
+            &user_quota,
+            self.store().usage_of(&b.meta.owner),
+            size,
+            replaced,
+        ) {
+            return Err(err(
+                S3ErrorCode::QuotaExceeded,
+                format!(
+                    "This write would exceed the quota of user {}.",
+                    b.meta.owner
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn list_buckets(&self) -> Result<Response<ResponseBody>, S3Error> {
+        let owner_filter = (!self.caller.system).then_some(self.caller.uid.as_str());
         let buckets: Vec<(String, String)> = self
             .store()
-            .list_buckets()
+            .list_buckets(owner_filter)
             .into_iter()
             .map(|(n, t)| (n, time::iso8601_millis(t)))
             .collect();
-        let owner = self.store().owner();
-        xml_response(StatusCode::OK, xml::list_buckets(owner, owner, &buckets))
+        xml_response(
+            StatusCode::OK,
+            xml::list_buckets(&self.caller.uid, &self.caller.display_name, &buckets),
+        )
     }
 
     async fn bucket_op(
@@ -358,7 +463,9 @@ impl Op<'_> {
                 }
                 let b = body.collect(XML_BODY_MAX).await?;
                 let location = xml::parse_create_bucket(&b)?;
-                self.store().create_bucket(bucket, location.as_deref())?;
+                self.store()
+                    .create_bucket(bucket, location.as_deref(), &self.caller.uid)
+                    .await?;
                 let mut r = empty(StatusCode::OK)?;
                 if let Ok(v) = HeaderValue::from_str(&format!("/{bucket}")) {
                     r.headers_mut().insert("location", v);
@@ -485,12 +592,7 @@ impl Op<'_> {
         } else {
             self.store().list_objects(bucket, &params).await?
         };
-        let owner = (!v2 || self.q("fetch-owner") == Some("true")).then(|| {
-            (
-                self.store().owner().to_string(),
-                self.store().owner().to_string(),
-            )
-        });
+        let owner = (!v2 || self.q("fetch-owner") == Some("true")).then(|| self.owner(bucket));
         let contents = page
             .items
             .iter()
@@ -566,10 +668,7 @@ impl Op<'_> {
         } else {
             self.store().list_versions(bucket, &params).await?
         };
-        let owner = (
-            self.store().owner().to_string(),
-            self.store().owner().to_string(),
-        );
+        let owner = self.owner(bucket);
         let entries: Vec<xml::VersionEntry> = page
             .items
             .iter()
@@ -763,9 +862,19 @@ impl Op<'_> {
         }
     }
 
-    fn owner(&self) -> (String, String) {
-        let o = self.store().owner().to_string();
-        (o.clone(), o)
+    /// (id, display name) of the bucket's owner.
+    fn owner(&self, bucket: &str) -> (String, String) {
+        let uid = self
+            .store()
+            .bucket(bucket)
+            .map(|b| b.meta.owner.clone())
+            .unwrap_or_default();
+        let name = self
+            .node
+            .meta
+            .read(|t| t.users.get(&uid).map(|u| u.display_name.clone()))
+            .unwrap_or_else(|| uid.clone());
+        (uid, name)
     }
 
     fn max_param(&self, name: &str) -> Result<u32, S3Error> {
@@ -803,8 +912,8 @@ impl Op<'_> {
             bucket: bucket.to_string(),
             key: String::from_utf8_lossy(key).into_owned(),
             upload_id: id.to_string(),
-            initiator: self.owner(),
-            owner: self.owner(),
+            initiator: self.owner(bucket),
+            owner: self.owner(bucket),
             storage_class: "STANDARD".to_string(),
             part_number_marker: marker,
             next_part_number_marker: page.last().map_or(marker, |p| p.number),
@@ -858,8 +967,8 @@ impl Op<'_> {
             uploads.push(xml::UploadEntry {
                 key: k,
                 upload_id: id,
-                initiator: self.owner(),
-                owner: self.owner(),
+                initiator: self.owner(bucket),
+                owner: self.owner(bucket),
                 storage_class: "STANDARD".to_string(),
                 initiated_iso: time::iso8601_millis(initiated),
             });
@@ -886,6 +995,7 @@ impl Op<'_> {
     async fn copy_source(&self) -> Result<(CopySource, FoundObject), S3Error> {
         let source =
             parse_copy_source(header(self.headers, "x-amz-copy-source").unwrap_or_default())?;
+        self.check_access(&source.bucket)?;
         let found = match source.version_id.as_deref() {
             Some(v) => {
                 let v = parse_version_id(v)?;
@@ -939,6 +1049,7 @@ impl Op<'_> {
                 )),
             };
         let (source, found) = self.copy_source().await?;
+        self.check_quota(bucket, key, found.head.size)?;
         if !replace && source.bucket == bucket && source.key == key {
             return Err(err(
                 S3ErrorCode::InvalidRequest,
@@ -1162,6 +1273,7 @@ impl Op<'_> {
     ) -> Result<Response<ResponseBody>, S3Error> {
         let chunked = body.is_chunked();
         let len = object_length(self.headers, chunked)?;
+        self.check_quota(bucket, key, len.unwrap_or(0))?;
         let put = PutOptions {
             meta: object_meta(self.headers),
             expected_len: len,
@@ -1237,6 +1349,14 @@ impl Op<'_> {
         let condition = self.write_condition()?;
         let b = body.collect(XML_BODY_MAX).await?;
         let parts = xml::parse_complete_multipart(&b)?;
+        let manifest = self.node.uploads.manifest(bucket, key, upload_id).await?;
+        let size = manifest
+            .parts
+            .iter()
+            .filter(|p| parts.iter().any(|c| c.0 == p.number))
+            .map(|p| p.size)
+            .sum();
+        self.check_quota(bucket, key, size)?;
         let (etag, parts_n, version) = self
             .node
             .uploads

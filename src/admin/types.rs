@@ -1,0 +1,166 @@
+//! The admin API's JSON bodies (`/admin/...`), shared by the server and
+//! `shale admin`. Requests refuse unknown fields, so a typo is an error
+//! rather than a silently ignored setting.
+
+use serde::{Deserialize, Serialize};
+
+/// POST /admin/users
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub uid: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub email: String,
+    /// A system user reaches every bucket and may use the admin API.
+    #[serde(default)]
+    pub system: bool,
+    /// Objects the user's buckets may hold together; absent or -1: no limit.
+    #[serde(default)]
+    pub max_objects: Option<i64>,
+    /// Bytes the user's buckets may hold together; absent or -1: no limit.
+    #[serde(default)]
+    pub max_bytes: Option<i64>,
+    /// Make an access key for the new user (default true).
+    #[serde(default)]
+    pub generate_key: Option<bool>,
+}
+
+/// POST /admin/users/{uid}: the fields to change.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModifyUser {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<bool>,
+    /// -1 removes the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_objects: Option<i64>,
+    /// -1 removes the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<i64>,
+}
+
+/// POST /admin/users/{uid}/keys: an operator-chosen key, or (empty) a
+/// random one.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<String>,
+}
+
+/// POST /admin/buckets/{name}/quota
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetQuota {
+    /// -1 or absent: no limit.
+    #[serde(default)]
+    pub max_objects: Option<i64>,
+    /// -1 or absent: no limit.
+    #[serde(default)]
+    pub max_bytes: Option<i64>,
+}
+
+/// An access key; the secret only in the answer that created it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub access_key: String,
+    pub uid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserInfo {
+    pub uid: String,
+    pub display_name: String,
+    pub email: String,
+    pub suspended: bool,
+    pub system: bool,
+    /// None: no limit.
+    pub max_objects: Option<u64>,
+    pub max_bytes: Option<u64>,
+    pub keys: Vec<String>,
+    pub buckets: u64,
+    pub objects: u64,
+    pub bytes: u64,
+}
+
+/// The answer to user create: the user and the key made for it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CreatedUser {
+    pub user: UserInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyInfo>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BucketInfo {
+    pub name: String,
+    pub owner: String,
+    /// RFC 3339, UTC.
+    pub created: String,
+    /// "Unversioned", "Enabled" or "Suspended".
+    pub versioning: String,
+    pub shards: u32,
+    pub objects: u64,
+    pub bytes: u64,
+    pub max_objects: Option<u64>,
+    pub max_bytes: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub version: String,
+    pub zone_id: String,
+    pub zone_name: String,
+    pub data_dir: String,
+    /// Bytes of files under the data dir.
+    pub data_dir_bytes: u64,
+    /// The filesystem that holds the data dir.
+    pub disk_total_bytes: u64,
+    pub disk_free_bytes: u64,
+    pub uptime_secs: u64,
+    pub users: u64,
+    pub buckets: u64,
+    pub objects: u64,
+    pub bytes: u64,
+}
+
+/// What POST /admin/reload changed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Reloaded {
+    pub changed: Vec<String>,
+}
+
+/// Every error: `{"error": {"code": ..., "message": ...}}`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
+/// A quota field of a request: absent or negative means no limit.
+pub fn quota_value(v: Option<i64>) -> u64 {
+    match v {
+        Some(n) if n >= 0 => n as u64,
+        _ => crate::meta::mdlog::NO_QUOTA,
+    }
+}
+
+/// A stored quota as the API shows it: None for no limit.
+pub fn quota_shown(v: u64) -> Option<u64> {
+    (v != crate::meta::mdlog::NO_QUOTA).then_some(v)
+}
