@@ -1,11 +1,13 @@
-//! The `shale` command line: `serve`, `inspect`, `fsck`.
+//! The `shale` command line: `serve`, `inspect`, `fsck`, `config`, `admin`.
 
+mod admin;
 mod fsck;
 mod inspect;
+mod logging;
+mod notify;
 pub mod progress;
 mod serve;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -49,6 +51,50 @@ enum Command {
     ///
     /// Example: shale fsck /var/lib/shale --json
     Fsck(fsck::FsckArgs),
+    /// Print the default configuration (every key, documented), or check a
+    /// config file and print the configuration it results in.
+    ///
+    /// Example: shale config --print-defaults > /etc/shale/shale.toml
+    /// Example: shale config --check --config /etc/shale/shale.toml
+    Config(ConfigArgs),
+    /// Manage users, keys and buckets of a running node (its admin API).
+    ///
+    /// Example: shale admin --endpoint http://127.0.0.1:7480 --access-key AK
+    /// --secret-key SK user create --uid alice --display-name Alice
+    Admin(admin::AdminArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ConfigArgs {
+    /// Print the annotated default config file.
+    #[arg(long, conflicts_with = "check")]
+    print_defaults: bool,
+    /// Load the config (file, SHALE_* variables), validate it and print the
+    /// result as TOML; exit 2 with the key and reason if it is invalid.
+    #[arg(long)]
+    check: bool,
+    /// The config file to check.
+    #[arg(long, env = "SHALE_CONFIG")]
+    config: Option<std::path::PathBuf>,
+}
+
+fn config_command(a: ConfigArgs) -> Result<ExitCode, CliError> {
+    if a.print_defaults || !a.check {
+        print!("{}", crate::config::DEFAULTS_TOML);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let c = crate::config::load(a.config.as_deref(), &env, &[])
+        .map_err(|e| cli_error(e.to_string()))?;
+    let mut shown = c.clone();
+    if !shown.admin.secret_key.is_empty() {
+        shown.admin.secret_key = "<redacted>".into();
+    }
+    print!(
+        "{}",
+        toml::to_string(&shown).map_err(|e| cli_error(e.to_string()))?
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn main() -> ExitCode {
@@ -57,6 +103,8 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Inspect { what } => inspect::run(what),
         Command::Fsck(args) => fsck::run(args),
+        Command::Config(args) => config_command(args),
+        Command::Admin(args) => admin::run(args),
     };
     match res {
         Ok(code) => code,
@@ -107,8 +155,4 @@ pub(crate) fn detect_io() -> Result<crate::io::Io, CliError> {
         );
     }
     Ok(d.io)
-}
-
-pub(crate) fn default_data_dir() -> PathBuf {
-    PathBuf::from("shale-data")
 }

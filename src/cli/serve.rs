@@ -5,54 +5,115 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{default_data_dir, detect_io, CliError};
+use super::{detect_io, CliError};
+use crate::config::Config;
 use crate::datadir::{self, CredentialsOrigin};
 use crate::segment::{SegmentOptions, SegmentStore};
 use crate::server::{Server, ServerOptions};
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
+    /// TOML config file (every key is documented by `shale config
+    /// --print-defaults`); environment variables and flags override it.
+    #[arg(long, env = "SHALE_CONFIG")]
+    config: Option<PathBuf>,
     /// Directory that holds all of this node's data; created if missing.
-    #[arg(long, env = "SHALE_DATA_DIR", default_value_os_t = default_data_dir())]
-    data_dir: PathBuf,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Address and port to listen on (port 0 picks a free one).
-    #[arg(long, env = "SHALE_LISTEN", default_value = "127.0.0.1:7480")]
-    listen: SocketAddr,
+    #[arg(long)]
+    listen: Option<SocketAddr>,
     /// HTTP threads, each with its own runtime and listener; 0 = one per core.
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    #[arg(long)]
+    threads: Option<usize>,
     /// Size at which a segment file is sealed and a new one started, in MiB.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]
-    segment_size_mib: u64,
+    #[arg(long)]
+    segment_size_mib: Option<u64>,
     /// Domain for virtual-hosted-style requests: `BUCKET.DOMAIN` names the
     /// bucket (path-style requests work either way).
-    #[arg(long, env = "SHALE_BASE_DOMAIN")]
+    #[arg(long)]
     base_domain: Option<String>,
     /// Region this node reports and signs for.
-    #[arg(long, env = "SHALE_REGION", default_value = "us-east-1")]
-    region: String,
+    #[arg(long)]
+    region: Option<String>,
     /// Index shards of a new bucket.
-    #[arg(long, default_value_t = crate::index::bucket::DEFAULT_SHARDS, value_parser = clap::value_parser!(u32).range(1..=65521))]
-    bucket_shards: u32,
-    /// Name of this node's zone, recorded when the data dir is created.
-    #[arg(long, env = "SHALE_ZONE_NAME", default_value = "default")]
-    zone_name: String,
+    #[arg(long)]
+    bucket_shards: Option<u32>,
     /// Seconds between index checkpoints (commit the trees, trim the logs).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    checkpoint_secs: u64,
+    #[arg(long)]
+    checkpoint_secs: Option<u64>,
+    /// Name of this node's zone, recorded when the data dir is created.
+    #[arg(long)]
+    zone_name: Option<String>,
+    /// error, warn, info, debug or trace.
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+impl ServeArgs {
+    /// The flags given, as config key paths and values.
+    fn overrides(&self) -> Vec<(&'static str, toml::Value)> {
+        use toml::Value as V;
+        let mut v = Vec::new();
+        let int = |n: u64| V::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+        if let Some(d) = &self.data_dir {
+            v.push(("data_dir", V::String(d.display().to_string())));
+        }
+        if let Some(l) = &self.listen {
+            v.push(("listen", V::String(l.to_string())));
+        }
+        if let Some(t) = self.threads {
+            v.push(("threads", int(t as u64)));
+        }
+        if let Some(n) = self.segment_size_mib {
+            v.push(("storage.segment_size_mib", int(n)));
+        }
+        if let Some(d) = &self.base_domain {
+            v.push(("base_domain", V::String(d.clone())));
+        }
+        if let Some(r) = &self.region {
+            v.push(("region", V::String(r.clone())));
+        }
+        if let Some(n) = self.bucket_shards {
+            v.push(("storage.bucket_shards", int(u64::from(n))));
+        }
+        if let Some(n) = self.checkpoint_secs {
+            v.push(("storage.checkpoint_secs", int(n)));
+        }
+        if let Some(z) = &self.zone_name {
+            v.push(("zone_name", V::String(z.clone())));
+        }
+        if let Some(l) = &self.log_level {
+            v.push(("log.level", V::String(l.clone())));
+        }
+        v
+    }
+
+    fn load(&self) -> Result<Config, CliError> {
+        let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+        crate::config::load(self.config.as_deref(), &env, &self.overrides())
+            .map_err(|e| super::cli_error(format!("{e}")))
+    }
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
-    // Block SIGTERM/SIGINT before any thread starts (threads inherit the
-    // mask): a signal that arrives at any moment, even right after the
-    // "listening" line, stays pending until `wait_for_signal` takes it.
-    let stop_signals = block_stop_signals()?;
+    // Block SIGTERM/SIGINT/SIGHUP before any thread starts (threads
+    // inherit the mask): a signal that arrives at any moment, even right
+    // after the "listening" line, stays pending until `wait_for_signal`
+    // takes it.
+    let signals = block_signals()?;
+    let config = args.load()?;
+    let log = super::logging::init(&config.log.level, config.log.format == "json")
+        .map_err(super::cli_error)?;
+    let data_dir = config.data_dir.clone();
+    let listen = config
+        .listen_addr()
+        .map_err(|e| super::cli_error(e.to_string()))?;
     let io = detect_io()?;
-    let _lock = datadir::lock(&args.data_dir)?;
+    let _lock = datadir::lock(&data_dir)?;
     let env_creds = datadir::credentials_from_env();
-    let (creds, origin) =
-        datadir::load_or_create_credentials(&io, &args.data_dir, env_creds.clone())?;
-    let creds_path = args.data_dir.join(datadir::CREDENTIALS_FILE);
+    let (creds, origin) = datadir::load_or_create_credentials(&io, &data_dir, env_creds.clone())?;
+    let creds_path = data_dir.join(datadir::CREDENTIALS_FILE);
     match origin {
         CredentialsOrigin::Generated => {
             println!(
@@ -88,11 +149,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     }
 
     let options = SegmentOptions {
-        segment_size_bytes_max: args.segment_size_mib * 1024 * 1024,
+        segment_size_bytes_max: config.storage.segment_size_mib * 1024 * 1024,
         ..SegmentOptions::default()
     };
     let (store, report) =
-        SegmentStore::open(io.clone(), &datadir::segments_dir(&args.data_dir), options)?;
+        SegmentStore::open(io.clone(), &datadir::segments_dir(&data_dir), options)?;
     for t in &report.truncated {
         eprintln!(
             "recovery: truncated the torn tail of {} at offset {} ({} bytes dropped: {})",
@@ -107,19 +168,19 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     }
 
     let index_options = crate::index::bucket::BucketIndexOptions {
-        shards: args.bucket_shards,
+        shards: config.storage.bucket_shards,
         ..Default::default()
     };
     let meta = std::sync::Arc::new(
-        crate::meta::store::MetaStore::open(&io, &datadir::meta_dir(&args.data_dir), 0)
+        crate::meta::store::MetaStore::open(&io, &datadir::meta_dir(&data_dir), 0)
             .map_err(|e| super::cli_error(format!("opening the metadata log: {e}")))?,
     );
-    io.block_on(meta.bootstrap(&args.zone_name, &creds.access_key, &creds.secret_key))
+    io.block_on(meta.bootstrap(&config.zone_name, &creds.access_key, &creds.secret_key))
         .map_err(|e| super::cli_error(format!("cannot start the metadata runtime: {e}")))?
         .map_err(|e| super::cli_error(format!("setting up the metadata log: {e}")))?;
     let objects = crate::object::ObjectStore::open(
         &io,
-        &args.data_dir,
+        &data_dir,
         store.clone(),
         index_options,
         std::sync::Arc::clone(&meta),
@@ -127,37 +188,78 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     )
     .map_err(super::cli_error)?;
     let uploads =
-        crate::object::multipart::Uploads::open(&io, &args.data_dir).map_err(super::cli_error)?;
+        crate::object::multipart::Uploads::open(&io, &data_dir).map_err(super::cli_error)?;
     let node = std::sync::Arc::new(crate::server::s3::Node::new(
         objects,
         uploads,
         std::sync::Arc::clone(&meta),
-        args.base_domain.clone(),
-        args.region.clone(),
-        args.data_dir.clone(),
+        Some(config.base_domain.clone()).filter(|d| !d.is_empty()),
+        config.region.clone(),
+        data_dir.clone(),
     ));
-    spawn_checkpointer(&io, std::sync::Arc::clone(&node), args.checkpoint_secs);
+    node.set_access_log(config.log.access_log);
+    let reload = Reloader {
+        args,
+        current: std::sync::Mutex::new(config.reloadable()),
+        log,
+        node: std::sync::Arc::downgrade(&node),
+    };
+    let reload = std::sync::Arc::new(reload);
+    {
+        let r = std::sync::Arc::clone(&reload);
+        let _ = node.reloader.set(Box::new(move || r.reload()));
+    }
+    spawn_checkpointer(
+        &io,
+        std::sync::Arc::clone(&node),
+        config.storage.checkpoint_secs,
+    );
     let server = Server::start(
         &io,
         ServerOptions {
-            listen: args.listen,
-            threads: args.threads,
+            listen,
+            threads: config.threads,
+            connections_per_thread_max: config.http.connections_per_thread_max,
+            header_read_timeout: std::time::Duration::from_secs(
+                config.http.header_read_timeout_secs,
+            ),
+            drain_timeout: std::time::Duration::from_secs(config.http.drain_timeout_secs),
             ..ServerOptions::default()
         },
         std::sync::Arc::clone(&node),
     )
-    .map_err(|e| super::cli_error(format!("cannot listen on {}: {e}", args.listen)))?;
+    .map_err(|e| super::cli_error(format!("cannot listen on {listen}: {e}")))?;
     println!(
         "shale listening on http://{} (data dir {}, {} I/O, {} segments)",
         server.local_addr(),
-        args.data_dir.display(),
+        data_dir.display(),
         io.kind(),
         report.segments
     );
     let _ = std::io::stdout().flush();
+    tracing::info!(addr = %server.local_addr(), "ready");
+    if let Err(e) = super::notify::notify("READY=1") {
+        tracing::warn!(error = %e, "cannot tell systemd that shale is ready");
+    }
 
-    let signal = wait_for_signal(&stop_signals)?;
+    let signal = loop {
+        match wait_for_signal(&signals)? {
+            libc::SIGHUP => match reload.reload() {
+                Ok(changed) if changed.is_empty() => {
+                    tracing::info!("SIGHUP: config reloaded, nothing changed")
+                }
+                Ok(changed) => {
+                    tracing::info!(changed = %changed.join(", "), "SIGHUP: config reloaded")
+                }
+                Err(e) => tracing::error!(error = %e, "SIGHUP: config not reloaded"),
+            },
+            libc::SIGINT => break "SIGINT",
+            _ => break "SIGTERM",
+        }
+    };
+    let _ = super::notify::notify("STOPPING=1");
     eprintln!("{signal}: stopping");
+    node.set_draining();
     server.shutdown();
     if let Err(e) = io
         .block_on(node.store.checkpoint())
@@ -192,9 +294,9 @@ fn spawn_checkpointer(
         });
 }
 
-/// SIGTERM and SIGINT, blocked in the calling thread (and so in every
-/// thread it starts afterwards).
-fn block_stop_signals() -> Result<libc::sigset_t, CliError> {
+/// SIGTERM, SIGINT and SIGHUP, blocked in the calling thread (and so in
+/// every thread it starts afterwards).
+fn block_signals() -> Result<libc::sigset_t, CliError> {
     // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it
     // and pthread_sigmask only reads it.
     unsafe {
@@ -202,10 +304,11 @@ fn block_stop_signals() -> Result<libc::sigset_t, CliError> {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         if rc != 0 {
             return Err(super::cli_error(format!(
-                "cannot block SIGTERM/SIGINT: {}",
+                "cannot block SIGTERM/SIGINT/SIGHUP: {}",
                 std::io::Error::from_raw_os_error(rc)
             )));
         }
@@ -213,11 +316,11 @@ fn block_stop_signals() -> Result<libc::sigset_t, CliError> {
     }
 }
 
-/// Waits for a blocked stop signal; returns its name.
-fn wait_for_signal(set: &libc::sigset_t) -> Result<&'static str, CliError> {
+/// Waits for a blocked signal; returns its number.
+fn wait_for_signal(set: &libc::sigset_t) -> Result<libc::c_int, CliError> {
     let mut sig: libc::c_int = 0;
-    // SAFETY: `set` was initialised by `block_stop_signals`; `sig` is a
-    // valid out-pointer.
+    // SAFETY: `set` was initialised by `block_signals`; `sig` is a valid
+    // out-pointer.
     let rc = unsafe { libc::sigwait(set, &mut sig) };
     if rc != 0 {
         return Err(super::cli_error(format!(
@@ -225,9 +328,41 @@ fn wait_for_signal(set: &libc::sigset_t) -> Result<&'static str, CliError> {
             std::io::Error::from_raw_os_error(rc)
         )));
     }
-    Ok(if sig == libc::SIGINT {
-        "SIGINT"
-    } else {
-        "SIGTERM"
-    })
+    Ok(sig)
+}
+
+/// Re-reads the configuration (file, environment, the original flags) and
+/// applies what may change while serving: the log level and the access
+/// log. Other changed keys are reported as needing a restart.
+struct Reloader {
+    args: ServeArgs,
+    current: std::sync::Mutex<crate::config::Reloadable>,
+    log: Option<super::logging::LogLevelHandle>,
+    node: std::sync::Weak<crate::server::s3::Node>,
+}
+
+impl Reloader {
+    fn reload(&self) -> Result<Vec<String>, String> {
+        let config = self.args.load().map_err(|e| e.to_string())?;
+        let next = config.reloadable();
+        let mut cur = self
+            .current
+            .lock()
+            .map_err(|_| "reload state poisoned".to_string())?;
+        let mut changed = Vec::new();
+        if next.log_level != cur.log_level {
+            if let Some(h) = &self.log {
+                h.set(&next.log_level)?;
+            }
+            changed.push(format!("log.level = {:?}", next.log_level));
+        }
+        if next.access_log != cur.access_log {
+            if let Some(n) = self.node.upgrade() {
+                n.set_access_log(next.access_log);
+            }
+            changed.push(format!("log.access_log = {}", next.access_log));
+        }
+        *cur = next;
+        Ok(changed)
+    }
 }

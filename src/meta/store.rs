@@ -189,6 +189,10 @@ impl MetaStore {
 /// Secrets for SigV4 from the table: a removed key stops working at once.
 impl crate::s3::sigv4::SecretLookup for MetaStore {
     fn secret_for(&self, access_key: &str) -> Option<String> {
-        self.table.read().keys.get(access_key).map(|k| k.secret.clone())
+        self.table
+            .read()
+            .keys
+            .get(access_key)
+            .map(|k| k.secret.clone())
     }
 }

@@ -23,8 +23,6 @@ use md5::{Digest, Md5};
 use parking_lot::RwLock;
 
 use super::bucket_meta::BucketMeta;
-use crate::meta::mdlog::{BucketRecord, MdOp, Quota};
-use crate::meta::store::MetaStore;
 use super::chunk_pool::{ChunkBuf, ChunkPool};
 use super::head::{Chunk, HeadChecksum, ObjectHead};
 use super::versioning::{format_version_id, new_version_id, VersionId, Versioning, NULL_VERSION};
@@ -33,6 +31,8 @@ use crate::index::entry::IndexEntry;
 use crate::index::key::SortKey;
 use crate::index::listing::{ListPage, ListParams};
 use crate::io::{Io, OpenMode};
+use crate::meta::mdlog::{BucketRecord, MdOp, Quota};
+use crate::meta::store::MetaStore;
 use crate::s3::checksum::{Algorithm, Expected};
 use crate::s3::conditional::WriteCondition;
 use crate::s3::{S3Error, S3ErrorCode};
@@ -88,6 +88,11 @@ impl Bucket {
             dir,
             gate: tokio::sync::RwLock::new(()),
         }
+    }
+
+    /// Where the bucket's index (trees and logs) lives.
+    pub fn index_dir(&self) -> PathBuf {
+        self.dir.join("index")
     }
 
     /// Held by writers while they write into the bucket.
@@ -261,9 +266,7 @@ impl ObjectStore {
                     .map_err(|e| e.to_string())
                     .and_then(|r| r.map_err(|e| e.to_string()));
                 if let Err(e) = recorded {
-                    return Err(format!(
-                        "recording bucket {name} in the metadata log: {e}"
-                    ));
+                    return Err(format!("recording bucket {name} in the metadata log: {e}"));
                 }
                 eprintln!("upgrade: bucket {name} is now a record of the metadata log");
             }
@@ -377,7 +380,9 @@ impl ObjectStore {
         if RESERVED_BUCKET_NAMES.contains(&name) {
             return Err(S3Error::new(
                 S3ErrorCode::InvalidBucketName,
-                format!("The bucket name {name:?} is reserved (its path serves the node's own API)."),
+                format!(
+                    "The bucket name {name:?} is reserved (its path serves the node's own API)."
+                ),
             ));
         }
         let _one = self.bucket_changes.lock().await;

@@ -9,6 +9,7 @@ pub mod conditional;
 pub mod copy_source;
 pub mod error;
 pub mod names;
+pub mod operation;
 pub mod range;
 pub mod sigv4;
 pub mod time;

@@ -259,6 +259,9 @@ impl Writer {
             .appends
             .fetch_add(staged.len() as u64, Ordering::Relaxed);
         self.stats.records.fetch_add(n as u64, Ordering::Relaxed);
+        crate::metrics::SYNC
+            .batch_appends
+            .observe(staged.len() as f64);
         for (reply, locs) in staged.drain(..) {
             let _ = reply.send(Ok(locs));
         }
@@ -278,13 +281,21 @@ impl Writer {
         // Payload buffers go back to their owners' reference counts now.
         drop(bufs);
         let res = match res {
-            Ok(()) if sync => a.file.sync_data().await.map(|()| true),
+            Ok(()) if sync => {
+                let started = std::time::Instant::now();
+                let r = a.file.sync_data().await.map(|()| true);
+                crate::metrics::SYNC
+                    .sync_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                r
+            }
             Ok(()) => Ok(false),
             Err(e) => Err(e),
         };
         match res {
             Ok(synced) => {
                 a.end += len;
+                crate::metrics::SYNC.batch_bytes.observe(len as f64);
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
                 self.stats.bytes_written.fetch_add(len, Ordering::Relaxed);
                 if synced {

@@ -231,9 +231,9 @@ async fn serve(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
         }
         (Method::DELETE, ["buckets", name]) => {
             api.no_body()?;
-            node.store.bucket(name).map_err(|_| {
-                ApiError::from(AdminError::NoSuchBucket((*name).to_string()))
-            })?;
+            node.store
+                .bucket(name)
+                .map_err(|_| ApiError::from(AdminError::NoSuchBucket((*name).to_string())))?;
             node.store.delete_bucket(name).await.map_err(|e| {
                 if e.code == S3ErrorCode::BucketNotEmpty {
                     ApiError::from(AdminError::BucketNotEmpty((*name).to_string()))
@@ -246,9 +246,8 @@ async fn serve(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
         (Method::POST, ["reload"]) => {
             api.no_body()?;
             let changed = match node.reloader.get() {
-                Some(reload) => reload().map_err(|e| {
-                    ApiError::new(StatusCode::BAD_REQUEST, "InvalidConfig", e)
-                })?,
+                Some(reload) => reload()
+                    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "InvalidConfig", e))?,
                 None => Vec::new(),
             };
             Ok(json(StatusCode::OK, &Reloaded { changed }))

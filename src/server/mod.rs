@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod body;
 mod error_xml;
+pub mod metrics;
 pub mod s3;
 
 use std::convert::Infallible;

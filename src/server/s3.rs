@@ -16,6 +16,9 @@ use tokio::sync::mpsc;
 
 use super::body::{Payload, RequestBody, ResponseBody};
 use crate::index::listing::ListParams;
+use crate::meta::mdlog::UserRecord;
+use crate::meta::ops::quota_allows;
+use crate::meta::store::MetaStore;
 use crate::object::multipart::Uploads;
 use crate::object::store::{etag_string, FoundObject, ObjectRange, PutOptions};
 use crate::object::versioning::{format_version_id, parse_version_id, NULL_VERSION};
@@ -24,9 +27,6 @@ use crate::s3::checksum::{self, Algorithm, Expected};
 use crate::s3::chunked::{ChunkSigning, ChunkedDecoder};
 use crate::s3::conditional::{ReadConditions, ReadVerdict, WriteCondition};
 use crate::s3::copy_source::{parse_copy_range, parse_copy_source, CopySource};
-use crate::meta::mdlog::UserRecord;
-use crate::meta::ops::quota_allows;
-use crate::meta::store::MetaStore;
 use crate::s3::sigv4::{self, PayloadHash, SigningKeyCache, Verified};
 use crate::s3::{percent_decode, range, time, xml, S3Error, S3ErrorCode};
 
@@ -50,6 +50,11 @@ pub struct Node {
     /// what changed (set by `serve`; the admin API's `reload`).
     #[allow(clippy::type_complexity)]
     pub reloader: std::sync::OnceLock<Box<dyn Fn() -> Result<Vec<String>, String> + Send + Sync>>,
+    /// One info line per request.
+    access_log: std::sync::atomic::AtomicBool,
+    pub metrics: super::metrics::HttpMetrics,
+    /// SIGTERM came: `/ready` answers 503.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Node {
@@ -72,7 +77,27 @@ impl Node {
             data_dir,
             started: std::time::Instant::now(),
             reloader: std::sync::OnceLock::new(),
+            access_log: std::sync::atomic::AtomicBool::new(false),
+            metrics: super::metrics::HttpMetrics::default(),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    pub fn set_access_log(&self, on: bool) {
+        self.access_log.store(on, Ordering::Relaxed);
+    }
+
+    pub fn access_log(&self) -> bool {
+        self.access_log.load(Ordering::Relaxed)
+    }
+
+    /// The node is stopping: not ready for new work.
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 }
 
@@ -150,41 +175,124 @@ fn empty(status: StatusCode) -> Result<Response<ResponseBody>, S3Error> {
 }
 
 /// Serves one request.
+/// What a request is, for routing the node's own endpoints and for
+/// metrics and logs.
+fn request_operation(node: &Node, req: &Request<Incoming>) -> &'static str {
+    let path = req.uri().path();
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    match path {
+        "/health" if read => return "Health",
+        "/ready" if read => return "Ready",
+        "/metrics" if read => return "Metrics",
+        p if super::admin::is_admin_path(p) => return "Admin",
+        _ => {}
+    }
+    let (bucket, key) = address(node, req);
+    crate::s3::operation::operation_name(
+        req.method(),
+        bucket.is_some(),
+        key.is_some(),
+        req.uri().query().unwrap_or_default(),
+        req.headers().contains_key("x-amz-copy-source"),
+    )
+}
+
+fn plain(status: StatusCode, content_type: &'static str, body: String) -> Response<ResponseBody> {
+    let mut r = Response::new(ResponseBody::from_string(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static(content_type));
+    r
+}
+
+/// Serves one request: the node's own endpoints (`/health`, `/ready`,
+/// `/metrics`, `/admin/`) or S3; counts it and logs it (failures always,
+/// every request with the access log on) under its request id.
 pub async fn handle(req: Request<Incoming>, node: Arc<Node>) -> Response<ResponseBody> {
+    let started = std::time::Instant::now();
     let id = format!("{:016X}", node.request_ids.fetch_add(1, Ordering::Relaxed));
     let resource = req.uri().path().to_string();
-    let head_request = req.method() == Method::HEAD;
-    let mut resp = if super::admin::is_admin_path(&resource) {
-        super::admin::handle(req, &node).await
-    } else {
-        match route(req, &node).await {
-        Ok(r) => r,
-        Err(e) => {
-            let body = if head_request {
-                ResponseBody::empty()
-            } else {
-                ResponseBody::from_string(e.to_xml(&resource, &id))
-            };
-            let mut r = Response::new(body);
-            *r.status_mut() = e.code.status();
-            for (name, value) in &e.headers {
-                if let Ok(v) = HeaderValue::from_str(value) {
-                    r.headers_mut().insert(*name, v);
+    let method = req.method().clone();
+    let head_request = method == Method::HEAD;
+    let op = request_operation(&node, &req);
+    let bytes_in = ["x-amz-decoded-content-length", "content-length"]
+        .iter()
+        .find_map(|n| header(req.headers(), n))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut failure: Option<String> = None;
+    let mut resp = match op {
+        "Health" => plain(StatusCode::OK, "text/plain", "ok\n".into()),
+        "Ready" if node.is_draining() => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "stopping\n".into(),
+        ),
+        "Ready" => plain(StatusCode::OK, "text/plain", "ready\n".into()),
+        "Metrics" => plain(
+            StatusCode::OK,
+            super::metrics::CONTENT_TYPE,
+            super::metrics::render(&node),
+        ),
+        "Admin" => super::admin::handle(req, &node).await,
+        _ => match route(req, &node).await {
+            Ok(r) => r,
+            Err(e) => {
+                if e.code.status().is_server_error() {
+                    failure = Some(e.message.clone());
                 }
+                let body = if head_request {
+                    ResponseBody::empty()
+                } else {
+                    ResponseBody::from_string(e.to_xml(&resource, &id))
+                };
+                let mut r = Response::new(body);
+                *r.status_mut() = e.code.status();
+                for (name, value) in &e.headers {
+                    if let Ok(v) = HeaderValue::from_str(value) {
+                        r.headers_mut().insert(*name, v);
+                    }
+                }
+                if !head_request {
+                    r.headers_mut()
+                        .insert("content-type", HeaderValue::from_static("application/xml"));
+                }
+                r
             }
-            if !head_request {
-                r.headers_mut()
-                    .insert("content-type", HeaderValue::from_static("application/xml"));
-            }
-            r
-        }
-    }
+        },
     };
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert("x-amz-request-id", v);
     }
     h.insert("server", HeaderValue::from_static("shale"));
+    let status = resp.status().as_u16();
+    let bytes_out = header(resp.headers(), "content-length")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| hyper::body::Body::size_hint(resp.body()).lower());
+    let seconds = started.elapsed().as_secs_f64();
+    node.metrics.observe(
+        op,
+        status,
+        seconds,
+        bytes_in,
+        if head_request { 0 } else { bytes_out },
+    );
+    if let Some(error) = failure {
+        tracing::error!(request_id = %id, op, %method, path = %resource, status, %error, "request failed");
+    } else if node.access_log() {
+        tracing::info!(
+            request_id = %id,
+            op,
+            %method,
+            path = %resource,
+            status,
+            bytes_in,
+            bytes_out,
+            ms = seconds * 1000.0,
+            "request"
+        );
+    }
     resp
 }
 
@@ -405,7 +513,8 @@ impl Op<'_> {
             .filter(|h| !h.placeholder && !h.delete_marker)
             .map(|h| h.size);
         // A new version adds an object even where the key had one.
-        let replaced = replaced.filter(|_| b.versioning() != crate::object::versioning::Versioning::Enabled);
+        let replaced =
+            replaced.filter(|_| b.versioning() != crate::object::versioning::Versioning::Enabled);
         if !quota_allows(&bucket_quota, b.index.stats(), size, replaced) {
             return Err(err(
                 S3ErrorCode::QuotaExceeded,

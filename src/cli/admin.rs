@@ -1,0 +1,803 @@
+//! `shale admin`: the admin API (`server::admin`) from the command line.
+//! Endpoint and credentials come from flags, then `SHALE_ENDPOINT` /
+//! `SHALE_ACCESS_KEY` / `SHALE_SECRET_KEY`, then a config file's `[admin]`
+//! section, then the config's listen address and the data dir's root
+//! credentials. Tables for people, `--json` for scripts (the API's JSON).
+//! Exit status: 0 done, 1 the node refused (its error is printed), 2 usage
+//! or connection error.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{cli_error, CliError};
+use crate::admin::types::{
+    BucketInfo, CreateKey, CreateUser, CreatedUser, ErrorBody, KeyInfo, ModifyUser, NodeInfo,
+    Reloaded, SetQuota, UserInfo,
+};
+use crate::client::{Credentials, PayloadMode, Request, S3Client};
+
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    /// The node's URL, e.g. http://127.0.0.1:7480.
+    #[arg(long, env = "SHALE_ENDPOINT", global = true)]
+    endpoint: Option<String>,
+    /// Access key of a system user (the root user's, by default).
+    #[arg(long, env = "SHALE_ACCESS_KEY", global = true)]
+    access_key: Option<String>,
+    /// Its secret key.
+    #[arg(long, env = "SHALE_SECRET_KEY", global = true, hide_env_values = true)]
+    secret_key: Option<String>,
+    /// A shale config file: its [admin] section, else its listen address
+    /// and the root credentials in its data dir.
+    #[arg(long, env = "SHALE_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Print the API's JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    what: AdminCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Users: create, info, list, modify, suspend, enable, rm.
+    User {
+        #[command(subcommand)]
+        op: UserOp,
+    },
+    /// Access keys: create, list, rm.
+    Key {
+        #[command(subcommand)]
+        op: KeyOp,
+    },
+    /// Buckets: list, stats, quota, rm.
+    Bucket {
+        #[command(subcommand)]
+        op: BucketOp,
+    },
+    /// Node info: version, zone, data dir usage, uptime, totals.
+    ///
+    /// Example: shale admin info
+    Info,
+    /// Make the node re-read its config file (what can change live).
+    ///
+    /// Example: shale admin reload
+    Reload,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserOp {
+    /// Create a user and (unless --no-key) an access key, printed once.
+    ///
+    /// Example: shale admin user create --uid alice --display-name "Alice" --max-bytes 10GiB
+    Create {
+        #[arg(long)]
+        uid: String,
+        #[arg(long, default_value = "")]
+        display_name: String,
+        #[arg(long, default_value = "")]
+        email: String,
+        /// A system user: reaches every bucket and the admin API.
+        #[arg(long)]
+        system: bool,
+        /// Objects the user's buckets may hold together.
+        #[arg(long)]
+        max_objects: Option<u64>,
+        /// Bytes the user's buckets may hold together (e.g. 500MiB, 10GiB).
+        #[arg(long, value_parser = parse_size)]
+        max_bytes: Option<u64>,
+        /// Make no access key.
+        #[arg(long)]
+        no_key: bool,
+    },
+    /// One user: details, keys, usage.
+    ///
+    /// Example: shale admin user info --uid alice
+    Info {
+        #[arg(long)]
+        uid: String,
+    },
+    /// Every user.
+    ///
+    /// Example: shale admin user list --json
+    List,
+    /// Change a user's name, e-mail or quotas (-1 removes a limit).
+    ///
+    /// Example: shale admin user modify --uid alice --max-objects 100000 --max-bytes -1
+    Modify {
+        #[arg(long)]
+        uid: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, allow_negative_numbers = true)]
+        max_objects: Option<i64>,
+        #[arg(long, allow_negative_numbers = true, value_parser = parse_quota_size)]
+        max_bytes: Option<i64>,
+    },
+    /// Refuse every request of the user (AccountSuspended) until enabled.
+    ///
+    /// Example: shale admin user suspend --uid alice
+    Suspend {
+        #[arg(long)]
+        uid: String,
+    },
+    /// Let a suspended user in again.
+    ///
+    /// Example: shale admin user enable --uid alice
+    Enable {
+        #[arg(long)]
+        uid: String,
+    },
+    /// Remove a user and its keys (refused while it owns buckets).
+    ///
+    /// Example: shale admin user rm --uid alice
+    Rm {
+        #[arg(long)]
+        uid: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyOp {
+    /// A new access key for a user (random unless both are given); the
+    /// secret is printed once.
+    ///
+    /// Example: shale admin key create --uid alice
+    Create {
+        #[arg(long)]
+        uid: String,
+        /// Use this access key instead of a random one.
+        #[arg(long, requires = "new_secret_key")]
+        new_access_key: Option<String>,
+        /// Use this secret instead of a random one.
+        #[arg(long, requires = "new_access_key", hide_env_values = true)]
+        new_secret_key: Option<String>,
+    },
+    /// A user's access keys (no secrets).
+    ///
+    /// Example: shale admin key list --uid alice
+    List {
+        #[arg(long)]
+        uid: String,
+    },
+    /// Remove an access key; requests signed with it fail at once.
+    ///
+    /// Example: shale admin key rm --key AKIAEXAMPLE
+    Rm {
+        #[arg(long)]
+        key: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BucketOp {
+    /// Buckets with owner, objects and bytes (of one user with --uid).
+    ///
+    /// Example: shale admin bucket list --uid alice
+    List {
+        #[arg(long)]
+        uid: Option<String>,
+    },
+    /// One bucket's stats and quota.
+    ///
+    /// Example: shale admin bucket stats --bucket photos
+    Stats {
+        #[arg(long)]
+        bucket: String,
+    },
+    /// Set a bucket's quota (-1 or leaving one out removes that limit).
+    ///
+    /// Example: shale admin bucket quota --bucket photos --max-objects 1000 --max-bytes 1GiB
+    Quota {
+        #[arg(long)]
+        bucket: String,
+        #[arg(long, allow_negative_numbers = true)]
+        max_objects: Option<i64>,
+        #[arg(long, allow_negative_numbers = true, value_parser = parse_quota_size)]
+        max_bytes: Option<i64>,
+    },
+    /// Remove an empty bucket.
+    ///
+    /// Example: shale admin bucket rm --bucket photos
+    Rm {
+        #[arg(long)]
+        bucket: String,
+    },
+}
+
+/// A size: a number with an optional unit (B, KiB, MiB, GiB, TiB, or
+/// K/M/G/T, all binary).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 500MiB or 10GiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        u => {
+            return Err(format!(
+                "unknown size unit {u:?} (use B, KiB, MiB, GiB or TiB)"
+            ))
+        }
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// A quota size: -1 (no limit) or a size.
+fn parse_quota_size(s: &str) -> Result<i64, String> {
+    if s.trim() == "-1" {
+        return Ok(-1);
+    }
+    i64::try_from(parse_size(s)?).map_err(|_| format!("{s:?} is too large"))
+}
+
+/// Talks to the admin API.
+struct AdminClient {
+    s3: S3Client,
+}
+
+/// What a call ended in.
+enum CallError {
+    /// The node answered with an error.
+    Refused(u16, String, String),
+    /// No answer.
+    Transport(String),
+}
+
+impl AdminClient {
+    fn call<T: DeserializeOwned>(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: Vec<(String, String)>,
+        body: Option<&impl Serialize>,
+    ) -> Result<Option<T>, CallError> {
+        let body = match body {
+            Some(b) => serde_json::to_vec(b).map_err(|e| CallError::Transport(e.to_string()))?,
+            None => Vec::new(),
+        };
+        let mut headers = Vec::new();
+        if !body.is_empty() {
+            headers.push(("content-type".to_string(), "application/json".to_string()));
+        }
+        let r = self
+            .s3
+            .send(
+                method,
+                "admin",
+                path,
+                Request {
+                    query,
+                    headers,
+                    body: &body,
+                },
+                PayloadMode::Signed,
+            )
+            .map_err(|e| CallError::Transport(e.to_string()))?;
+        if r.status >= 300 {
+            return Err(match serde_json::from_slice::<ErrorBody>(&r.body) {
+                Ok(e) => CallError::Refused(r.status, e.error.code, e.error.message),
+                Err(_) => {
+                    // An S3 XML error (e.g. a bad signature before routing).
+                    let code = crate::client::xml_texts(&r.body, "Error", "Code")
+                        .into_iter()
+                        .next()
+                        .unwrap_or_else(|| format!("HTTP {}", r.status));
+                    let msg = crate::client::xml_texts(&r.body, "Error", "Message")
+                        .into_iter()
+                        .next()
+                        .unwrap_or_default();
+                    CallError::Refused(r.status, code, msg)
+                }
+            });
+        }
+        if r.body.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(&r.body)
+            .map(Some)
+            .map_err(|e| CallError::Transport(format!("unexpected answer: {e}")))
+    }
+}
+
+const NO_BODY: Option<&()> = None;
+
+fn endpoint_addr(endpoint: &str) -> Result<SocketAddr, CliError> {
+    let rest = endpoint
+        .strip_prefix("http://")
+        .ok_or_else(|| {
+            if endpoint.starts_with("https://") {
+                cli_error(format!(
+                    "{endpoint}: https is not supported by shale admin; use the node's http address (e.g. over an SSH tunnel)"
+                ))
+            } else {
+                cli_error(format!(
+                    "{endpoint}: the endpoint must look like http://HOST:PORT"
+                ))
+            }
+        })?
+        .trim_end_matches('/');
+    let with_port = if rest.contains(':') {
+        rest.to_string()
+    } else {
+        format!("{rest}:80")
+    };
+    with_port
+        .to_socket_addrs()
+        .map_err(|e| cli_error(format!("{endpoint}: cannot resolve: {e}")))?
+        .next()
+        .ok_or_else(|| cli_error(format!("{endpoint}: no address")))
+}
+
+/// Endpoint and credentials, from the first place that has them.
+fn connection(a: &AdminArgs) -> Result<(SocketAddr, Credentials), CliError> {
+    let env: std::collections::BTreeMap<String, String> = std::env::vars()
+        .filter(|(k, _)| !["SHALE_ACCESS_KEY", "SHALE_SECRET_KEY"].contains(&k.as_str()))
+        .collect();
+    let config = match &a.config {
+        Some(p) => {
+            Some(crate::config::load(Some(p), &env, &[]).map_err(|e| cli_error(e.to_string()))?)
+        }
+        None => None,
+    };
+    let cfg = config.clone().unwrap_or_default();
+    let pick = |flag: &Option<String>, conf: &str| {
+        flag.clone()
+            .or_else(|| Some(conf.to_string()).filter(|s| !s.is_empty()))
+    };
+    let endpoint = pick(&a.endpoint, &cfg.admin.endpoint)
+        .unwrap_or_else(|| format!("http://{}", cfg.listen.replace("0.0.0.0", "127.0.0.1")));
+    let addr = endpoint_addr(&endpoint)?;
+    let access = pick(&a.access_key, &cfg.admin.access_key);
+    let secret = pick(&a.secret_key, &cfg.admin.secret_key);
+    let (access_key, secret_key) = match (access, secret) {
+        (Some(ak), Some(sk)) => (ak, sk),
+        (None, None) => {
+            let path = cfg.data_dir.join(crate::datadir::CREDENTIALS_FILE);
+            let bytes = std::fs::read(&path).map_err(|e| {
+                cli_error(format!(
+                    "no credentials given (--access-key/--secret-key, SHALE_ACCESS_KEY/SHALE_SECRET_KEY or [admin] in --config), and {} cannot be read: {e}",
+                    path.display()
+                ))
+            })?;
+            let c: crate::datadir::RootCredentials = serde_json::from_slice(&bytes)
+                .map_err(|e| cli_error(format!("{}: {e}", path.display())))?;
+            (c.access_key, c.secret_key)
+        }
+        _ => {
+            return Err(cli_error(
+                "give both the access key and the secret key, or neither",
+            ))
+        }
+    };
+    Ok((
+        addr,
+        Credentials {
+            access_key,
+            secret_key,
+            region: config.map_or_else(|| "us-east-1".to_string(), |c| c.region),
+        },
+    ))
+}
+
+pub fn run(a: AdminArgs) -> Result<ExitCode, CliError> {
+    let (addr, creds) = connection(&a)?;
+    let mut c = AdminClient {
+        s3: S3Client::new(addr, creds),
+    };
+    match execute(&mut c, &a.what, a.json) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(CallError::Refused(status, code, message)) => {
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"error": {"status": status, "code": code, "message": message}})
+                );
+            } else {
+                eprintln!("error: {code}: {message}");
+            }
+            Ok(ExitCode::from(1))
+        }
+        Err(CallError::Transport(e)) => {
+            Err(cli_error(format!("cannot reach the node at {addr}: {e}")))
+        }
+    }
+}
+
+fn show<T: Serialize>(json: bool, v: &T, table: impl FnOnce(&T)) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    } else {
+        table(v);
+    }
+}
+
+fn execute(c: &mut AdminClient, what: &AdminCommand, json: bool) -> Result<(), CallError> {
+    match what {
+        AdminCommand::Info => {
+            let i: NodeInfo = c.call("GET", "info", vec![], NO_BODY)?.unwrap_or_default();
+            show(json, &i, |i| {
+                print_pairs(&[
+                    ("version", i.version.clone()),
+                    ("zone", format!("{} ({})", i.zone_name, i.zone_id)),
+                    ("data dir", i.data_dir.clone()),
+                    ("data dir usage", human_bytes(i.data_dir_bytes)),
+                    (
+                        "disk",
+                        format!(
+                            "{} free of {}",
+                            human_bytes(i.disk_free_bytes),
+                            human_bytes(i.disk_total_bytes)
+                        ),
+                    ),
+                    ("uptime", human_secs(i.uptime_secs)),
+                    ("users", i.users.to_string()),
+                    ("buckets", i.buckets.to_string()),
+                    (
+                        "objects",
+                        format!("{} ({})", i.objects, human_bytes(i.bytes)),
+                    ),
+                ])
+            });
+        }
+        AdminCommand::Reload => {
+            let r: Reloaded = c
+                .call("POST", "reload", vec![], NO_BODY)?
+                .unwrap_or_default();
+            show(json, &r, |r| {
+                if r.changed.is_empty() {
+                    println!("config reloaded; nothing changed");
+                } else {
+                    println!("config reloaded; changed: {}", r.changed.join(", "));
+                }
+            });
+        }
+        AdminCommand::User { op } => user(c, op, json)?,
+        AdminCommand::Key { op } => key(c, op, json)?,
+        AdminCommand::Bucket { op } => bucket(c, op, json)?,
+    }
+    Ok(())
+}
+
+fn user_path(uid: &str, rest: &str) -> String {
+    format!("users/{uid}{rest}")
+}
+
+fn user(c: &mut AdminClient, op: &UserOp, json: bool) -> Result<(), CallError> {
+    match op {
+        UserOp::Create {
+            uid,
+            display_name,
+            email,
+            system,
+            max_objects,
+            max_bytes,
+            no_key,
+        } => {
+            let req = CreateUser {
+                uid: uid.clone(),
+                display_name: display_name.clone(),
+                email: email.clone(),
+                system: *system,
+                max_objects: max_objects.map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
+                max_bytes: max_bytes.map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
+                generate_key: Some(!no_key),
+            };
+            let r: CreatedUser = c
+                .call("POST", "users", vec![], Some(&req))?
+                .unwrap_or_default();
+            show(json, &r, |r| {
+                println!("created user {}", r.user.uid);
+                if let Some(k) = &r.key {
+                    println!("  access key: {}", k.access_key);
+                    println!(
+                        "  secret key: {}",
+                        k.secret_key.as_deref().unwrap_or_default()
+                    );
+                    println!("  (the secret is not shown again)");
+                }
+            });
+        }
+        UserOp::Info { uid } => {
+            let u: UserInfo = c
+                .call("GET", &user_path(uid, ""), vec![], NO_BODY)?
+                .unwrap_or_default();
+            show(json, &u, |u| {
+                print_pairs(&[
+                    ("uid", u.uid.clone()),
+                    ("display name", u.display_name.clone()),
+                    ("email", u.email.clone()),
+                    ("suspended", u.suspended.to_string()),
+                    ("system", u.system.to_string()),
+                    ("max objects", limit(u.max_objects, |v| v.to_string())),
+                    ("max bytes", limit(u.max_bytes, human_bytes)),
+                    ("keys", u.keys.join(", ")),
+                    ("buckets", u.buckets.to_string()),
+                    ("objects", u.objects.to_string()),
+                    ("bytes", human_bytes(u.bytes)),
+                ])
+            });
+        }
+        UserOp::List => {
+            let us: Vec<UserInfo> = c.call("GET", "users", vec![], NO_BODY)?.unwrap_or_default();
+            show(json, &us, |us| {
+                print_table(
+                    &[
+                        "UID", "NAME", "STATE", "KEYS", "BUCKETS", "OBJECTS", "BYTES",
+                    ],
+                    us.iter()
+                        .map(|u| {
+                            vec![
+                                u.uid.clone(),
+                                u.display_name.clone(),
+                                match (u.suspended, u.system) {
+                                    (true, _) => "suspended".into(),
+                                    (false, true) => "system".into(),
+                                    (false, false) => "active".into(),
+                                },
+                                u.keys.len().to_string(),
+                                u.buckets.to_string(),
+                                u.objects.to_string(),
+                                human_bytes(u.bytes),
+                            ]
+                        })
+                        .collect(),
+                )
+            });
+        }
+        UserOp::Modify {
+            uid,
+            display_name,
+            email,
+            max_objects,
+            max_bytes,
+        } => {
+            let req = ModifyUser {
+                display_name: display_name.clone(),
+                email: email.clone(),
+                suspended: None,
+                max_objects: *max_objects,
+                max_bytes: *max_bytes,
+            };
+            let u: UserInfo = c
+                .call("POST", &user_path(uid, ""), vec![], Some(&req))?
+                .unwrap_or_default();
+            show(json, &u, |u| println!("modified user {}", u.uid));
+        }
+        UserOp::Suspend { uid } | UserOp::Enable { uid } => {
+            let verb = if matches!(op, UserOp::Suspend { .. }) {
+                "suspend"
+            } else {
+                "enable"
+            };
+            let u: UserInfo = c
+                .call(
+                    "POST",
+                    &user_path(uid, &format!("/{verb}")),
+                    vec![],
+                    NO_BODY,
+                )?
+                .unwrap_or_default();
+            show(json, &u, |u| println!("user {}: {verb}ed", u.uid));
+        }
+        UserOp::Rm { uid } => {
+            c.call::<serde_json::Value>("DELETE", &user_path(uid, ""), vec![], NO_BODY)?;
+            show(json, &serde_json::json!({"removed": uid}), |_| {
+                println!("removed user {uid}")
+            });
+        }
+    }
+    Ok(())
+}
+
+fn key(c: &mut AdminClient, op: &KeyOp, json: bool) -> Result<(), CallError> {
+    match op {
+        KeyOp::Create {
+            uid,
+            new_access_key,
+            new_secret_key,
+        } => {
+            let req = CreateKey {
+                access_key: new_access_key.clone(),
+                secret_key: new_secret_key.clone(),
+            };
+            let k: KeyInfo = c
+                .call("POST", &user_path(uid, "/keys"), vec![], Some(&req))?
+                .unwrap_or_default();
+            show(json, &k, |k| {
+                println!("created an access key for {}", k.uid);
+                println!("  access key: {}", k.access_key);
+                println!(
+                    "  secret key: {}",
+                    k.secret_key.as_deref().unwrap_or_default()
+                );
+                println!("  (the secret is not shown again)");
+            });
+        }
+        KeyOp::List { uid } => {
+            let ks: Vec<KeyInfo> = c
+                .call("GET", &user_path(uid, "/keys"), vec![], NO_BODY)?
+                .unwrap_or_default();
+            show(json, &ks, |ks| {
+                print_table(
+                    &["ACCESS KEY", "UID"],
+                    ks.iter()
+                        .map(|k| vec![k.access_key.clone(), k.uid.clone()])
+                        .collect(),
+                )
+            });
+        }
+        KeyOp::Rm { key } => {
+            c.call::<serde_json::Value>("DELETE", &format!("keys/{key}"), vec![], NO_BODY)?;
+            show(json, &serde_json::json!({"removed": key}), |_| {
+                println!("removed access key {key}")
+            });
+        }
+    }
+    Ok(())
+}
+
+fn bucket(c: &mut AdminClient, op: &BucketOp, json: bool) -> Result<(), CallError> {
+    let pairs = |b: &BucketInfo| {
+        print_pairs(&[
+            ("bucket", b.name.clone()),
+            ("owner", b.owner.clone()),
+            ("created", b.created.clone()),
+            ("versioning", b.versioning.clone()),
+            ("index shards", b.shards.to_string()),
+            ("objects", b.objects.to_string()),
+            ("bytes", human_bytes(b.bytes)),
+            ("max objects", limit(b.max_objects, |v| v.to_string())),
+            ("max bytes", limit(b.max_bytes, human_bytes)),
+        ])
+    };
+    match op {
+        BucketOp::List { uid } => {
+            let q = uid.iter().map(|u| ("uid".to_string(), u.clone())).collect();
+            let bs: Vec<BucketInfo> = c.call("GET", "buckets", q, NO_BODY)?.unwrap_or_default();
+            show(json, &bs, |bs| {
+                print_table(
+                    &["BUCKET", "OWNER", "CREATED", "OBJECTS", "BYTES"],
+                    bs.iter()
+                        .map(|b| {
+                            vec![
+                                b.name.clone(),
+                                b.owner.clone(),
+                                b.created.clone(),
+                                b.objects.to_string(),
+                                human_bytes(b.bytes),
+                            ]
+                        })
+                        .collect(),
+                )
+            });
+        }
+        BucketOp::Stats { bucket } => {
+            let b: BucketInfo = c
+                .call("GET", &format!("buckets/{bucket}"), vec![], NO_BODY)?
+                .unwrap_or_default();
+            show(json, &b, pairs);
+        }
+        BucketOp::Quota {
+            bucket,
+            max_objects,
+            max_bytes,
+        } => {
+            let req = SetQuota {
+                max_objects: *max_objects,
+                max_bytes: *max_bytes,
+            };
+            let b: BucketInfo = c
+                .call(
+                    "POST",
+                    &format!("buckets/{bucket}/quota"),
+                    vec![],
+                    Some(&req),
+                )?
+                .unwrap_or_default();
+            show(json, &b, pairs);
+        }
+        BucketOp::Rm { bucket } => {
+            c.call::<serde_json::Value>("DELETE", &format!("buckets/{bucket}"), vec![], NO_BODY)?;
+            show(json, &serde_json::json!({"removed": bucket}), |_| {
+                println!("removed bucket {bucket}")
+            });
+        }
+    }
+    Ok(())
+}
+
+fn limit(v: Option<u64>, f: impl Fn(u64) -> String) -> String {
+    v.map_or_else(|| "none".to_string(), f)
+}
+
+fn print_pairs(rows: &[(&str, String)]) {
+    let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in rows {
+        println!("{k:<w$}  {v}");
+    }
+}
+
+fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(headers.to_vec());
+    for r in &rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+    if rows.is_empty() {
+        println!("(none)");
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS.get(i).copied().unwrap_or("B"))
+    }
+}
+
+fn human_secs(s: u64) -> String {
+    let (d, h, m) = (s / 86400, (s / 3600) % 24, (s / 60) % 60);
+    if d > 0 {
+        format!("{d}d {h}h {m}m")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else {
+        format!("{m}m {}s", s % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("500"), Ok(500));
+        assert_eq!(parse_size("10GiB"), Ok(10 << 30));
+        assert_eq!(parse_size("2 MiB"), Ok(2 << 20));
+        assert_eq!(parse_size("1k"), Ok(1024));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("5PiB").is_err());
+        assert!(parse_size("99999999999999TiB").is_err());
+        assert_eq!(parse_quota_size("-1"), Ok(-1));
+    }
+}

@@ -1,0 +1,28 @@
+//! Process-wide instruments that the storage layers update and the
+//! server's `/metrics` endpoint exposes (`server::metrics`). Static, so a
+//! segment writer deep below the HTTP layer records into them without
+//! being handed anything.
+
+use std::sync::LazyLock;
+
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+
+/// The durable-write path of every segment store (objects, bucket index
+/// logs, metadata log): one observation per group commit.
+pub struct SyncMetrics {
+    /// Seconds one fdatasync took.
+    pub sync_seconds: Histogram,
+    /// Appends (each one caller's records) answered by one group commit.
+    pub batch_appends: Histogram,
+    /// Bytes written by one group commit.
+    pub batch_bytes: Histogram,
+}
+
+pub static SYNC: LazyLock<SyncMetrics> = LazyLock::new(|| SyncMetrics {
+    // 50 µs .. ~1.6 s
+    sync_seconds: Histogram::new(exponential_buckets(0.00005, 2.0, 16)),
+    // 1 .. 512
+    batch_appends: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+    // 4 KiB .. 64 MiB
+    batch_bytes: Histogram::new(exponential_buckets(4096.0, 4.0, 8)),
+});

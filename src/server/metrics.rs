@@ -1,0 +1,195 @@
+//! `/metrics` in the Prometheus (OpenMetrics) text format: request counts
+//! by operation and status, latency histograms, bytes in and out (kept
+//! here), the storage layers' group-commit figures (`crate::metrics`),
+//! and, read at scrape time, segment and index sizes, per-bucket object
+//! and byte counts (the bucket indexes' exact stats, which survive
+//! restarts), users, buckets and uptime.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use super::s3::Node;
+
+/// The content type of the exposition.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    op: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabels {
+    op: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BucketLabels {
+    bucket: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    version: &'static str,
+}
+
+/// The HTTP instruments, shared by every thread.
+pub struct HttpMetrics {
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<OpLabels, Histogram>,
+    bytes_in: Family<OpLabels, Counter>,
+    bytes_out: Family<OpLabels, Counter>,
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        HttpMetrics {
+            requests: Family::default(),
+            // 100 µs .. ~13 s
+            latency: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+            }),
+            bytes_in: Family::default(),
+            bytes_out: Family::default(),
+        }
+    }
+}
+
+impl HttpMetrics {
+    /// Records one finished request.
+    pub fn observe(
+        &self,
+        op: &'static str,
+        status: u16,
+        seconds: f64,
+        bytes_in: u64,
+        bytes_out: u64,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels { op, status })
+            .inc();
+        let l = OpLabels { op };
+        self.latency.get_or_create(&l).observe(seconds);
+        if bytes_in > 0 {
+            self.bytes_in.get_or_create(&l).inc_by(bytes_in);
+        }
+        if bytes_out > 0 {
+            self.bytes_out.get_or_create(&l).inc_by(bytes_out);
+        }
+    }
+}
+
+fn gauge(v: u64) -> Gauge {
+    let g = Gauge::default();
+    g.set(i64::try_from(v).unwrap_or(i64::MAX));
+    g
+}
+
+/// The whole exposition, as of now.
+pub fn render(node: &Node) -> String {
+    let mut r = Registry::with_prefix("shale");
+    let h = &node.metrics;
+    r.register(
+        "http_requests",
+        "Requests answered, by S3 operation and HTTP status",
+        h.requests.clone(),
+    );
+    r.register(
+        "http_request_duration_seconds",
+        "Time from request head to response head, by S3 operation",
+        h.latency.clone(),
+    );
+    r.register(
+        "http_request_body_bytes",
+        "Request body bytes declared by requests, by S3 operation",
+        h.bytes_in.clone(),
+    );
+    r.register(
+        "http_response_body_bytes",
+        "Response body bytes, by S3 operation",
+        h.bytes_out.clone(),
+    );
+    let sync = &*crate::metrics::SYNC;
+    r.register(
+        "fsync_duration_seconds",
+        "Time of one fdatasync of a group commit (objects, index logs, metadata log)",
+        sync.sync_seconds.clone(),
+    );
+    r.register(
+        "fsync_batch_appends",
+        "Appends made durable by one group commit",
+        sync.batch_appends.clone(),
+    );
+    r.register(
+        "fsync_batch_bytes",
+        "Bytes written by one group commit",
+        sync.batch_bytes.clone(),
+    );
+
+    let stats = node.store.segments().stats();
+    let segment_bytes = super::admin::dir_bytes(node.store.segments().dir());
+    r.register(
+        "segment_bytes",
+        "Bytes of the object segment files on disk",
+        gauge(segment_bytes),
+    );
+    r.register(
+        "segment_written_bytes",
+        "Bytes appended to the object segments since start",
+        gauge(
+            stats
+                .bytes_written
+                .load(std::sync::atomic::Ordering::Relaxed),
+        ),
+    );
+    let objects: Family<BucketLabels, Gauge> = Family::default();
+    let bytes: Family<BucketLabels, Gauge> = Family::default();
+    let index_bytes: Family<BucketLabels, Gauge> = Family::default();
+    for b in node.store.all_buckets() {
+        let (o, s) = b.index.stats();
+        let l = BucketLabels {
+            bucket: b.name.clone(),
+        };
+        objects
+            .get_or_create(&l)
+            .set(i64::try_from(o).unwrap_or(i64::MAX));
+        bytes
+            .get_or_create(&l)
+            .set(i64::try_from(s).unwrap_or(i64::MAX));
+        index_bytes
+            .get_or_create(&l)
+            .set(i64::try_from(super::admin::dir_bytes(&b.index_dir())).unwrap_or(i64::MAX));
+    }
+    r.register("bucket_objects", "Objects in a bucket", objects);
+    r.register("bucket_bytes", "Bytes of the objects in a bucket", bytes);
+    r.register(
+        "index_bytes",
+        "Bytes of a bucket's index (trees and logs) on disk",
+        index_bytes,
+    );
+    let (users, buckets) = node.meta.read(|t| (t.users.len(), t.buckets.len()));
+    r.register("users", "Users", gauge(users as u64));
+    r.register("buckets", "Buckets", gauge(buckets as u64));
+    r.register(
+        "uptime_seconds",
+        "Seconds since the node started",
+        gauge(node.started.elapsed().as_secs()),
+    );
+    let info: Family<VersionLabels, Gauge> = Family::default();
+    info.get_or_create(&VersionLabels {
+        version: env!("CARGO_PKG_VERSION"),
+    })
+    .set(1);
+    r.register("build_info", "The running version", info);
+    let mut out = String::new();
+    if encode(&mut out, &r).is_err() {
+        out.clear();
+    }
+    out
+}
