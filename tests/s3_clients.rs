@@ -65,10 +65,19 @@ fn boto3_script(name: &str) {
             .env("S3_ENDPOINT", format!("http://{}", node.addr))
             .env("S3_ACCESS_KEY", ACCESS_KEY)
             .env("S3_SECRET_KEY", SECRET_KEY)
-            .env("S3_SERVER_PID", node.child.id().to_string()),
+            .env("S3_SERVER_PID", node.child.id().to_string())
+            .env("SHALE_BIN", env!("CARGO_BIN_EXE_shale")),
         name,
     );
     eprintln!("{out}");
+}
+
+/// Users and keys made with `shale admin`, used from boto3: isolation
+/// between users, suspension, key removal at once, user and bucket
+/// quotas (multipart included), the admin API for system users only.
+#[test]
+fn boto3_users_and_quotas() {
+    boto3_script("boto3_users.py");
 }
 
 #[test]

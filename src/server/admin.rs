@@ -47,9 +47,10 @@ const ADMIN_BODY_MAX: usize = 64 * 1024;
 /// The path prefix this module serves.
 pub const ADMIN_PREFIX: &str = "/admin";
 
-/// Whether a request path is the admin API's.
+/// Whether a request path is the admin API's (`/admin` alone is the
+/// reserved bucket name, answered by S3).
 pub fn is_admin_path(path: &str) -> bool {
-    path == ADMIN_PREFIX || path.starts_with("/admin/")
+    path.starts_with("/admin/")
 }
 
 /// An admin API failure: status, code, message.
