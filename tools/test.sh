@@ -24,11 +24,13 @@ cargo clippy --all-targets --locked -- -D warnings
 
 step "S3 clients for the integration tests (pinned)"
 BOTO3_VERSION=1.44.5
+# The reference Prometheus text-format parser, for the /metrics test.
+PROMETHEUS_CLIENT_VERSION=0.26.0
 venv="$PWD/target/s3-venv"
-if ! "$venv/bin/python" -c "import boto3, sys; sys.exit(boto3.__version__ != '$BOTO3_VERSION')" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import boto3, prometheus_client, sys; from importlib.metadata import version; sys.exit(boto3.__version__ != '$BOTO3_VERSION' or version('prometheus-client') != '$PROMETHEUS_CLIENT_VERSION')" 2>/dev/null; then
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "boto3==$BOTO3_VERSION"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "boto3==$BOTO3_VERSION" "prometheus-client==$PROMETHEUS_CLIENT_VERSION"
 fi
 export SHALE_TEST_PYTHON="$venv/bin/python"
 # The aws cli and rclone from Debian (a pyenv shim named aws is not one).

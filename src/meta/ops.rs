@@ -321,7 +321,11 @@ mod tests {
             owner: "alice".into(),
             ..BucketRecord::default()
         });
-        let t = table_with(vec![create_user(&MetaTable::default(), &user("alice")).unwrap(), k, b]);
+        let t = table_with(vec![
+            create_user(&MetaTable::default(), &user("alice")).unwrap(),
+            k,
+            b,
+        ]);
         assert_eq!(
             create_key(&t, "alice", "AKIDALICE1", "another-secret"),
             Err(AdminError::KeyExists("AKIDALICE1".into()))
