@@ -305,13 +305,18 @@ impl Api<'_> {
         } else {
             self.body
         };
-        serde_json::from_slice(b).map_err(|e| {
+        let bad = |what: String| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidJson",
-                format!("the request body is not valid: {e}"),
+                format!("the request body is not valid: {what}"),
             )
-        })
+        };
+        let v: serde_json::Value = serde_json::from_slice(b).map_err(|e| bad(e.to_string()))?;
+        if !v.is_object() {
+            return Err(bad("expected a JSON object ({...})".into()));
+        }
+        serde_json::from_value(v).map_err(|e| bad(e.to_string()))
     }
 
     fn no_body(&self) -> Result<(), ApiError> {
