@@ -52,21 +52,91 @@ fn bad_requests_get_clear_errors() {
     let mut c = S3Client::new(node.addr, test_credentials());
 
     let cases: [(&str, &str, &str, u16, &str, &str); 9] = [
-        ("POST", "users", "{not json", 400, "InvalidJson", "key must be a string"),
-        ("POST", "users", "[1,2]", 400, "InvalidJson", "expected a JSON object"),
-        ("POST", "users", r#"{"uid":"a","colour":"red"}"#, 400, "InvalidJson", "unknown field `colour`"),
-        ("POST", "users", r#"{"display_name":"x"}"#, 400, "InvalidJson", "missing field `uid`"),
-        ("POST", "users", r#"{"uid":"has space"}"#, 400, "InvalidArgument", "uid \"has space\" is not valid"),
-        ("POST", "users", r#"{"uid":"a","max_objects":"ten"}"#, 400, "InvalidJson", "invalid type"),
-        ("POST", "users/nobody", r#"{"suspended":true}"#, 404, "NoSuchUser", "no user \"nobody\""),
-        ("GET", "nothing/here", "", 404, "NoSuchResource", "/admin/nothing/here"),
-        ("PUT", "users", "", 405, "MethodNotAllowed", "PUT is not allowed"),
+        (
+            "POST",
+            "users",
+            "{not json",
+            400,
+            "InvalidJson",
+            "key must be a string",
+        ),
+        (
+            "POST",
+            "users",
+            "[1,2]",
+            400,
+            "InvalidJson",
+            "expected a JSON object",
+        ),
+        (
+            "POST",
+            "users",
+            r#"{"uid":"a","colour":"red"}"#,
+            400,
+            "InvalidJson",
+            "unknown field `colour`",
+        ),
+        (
+            "POST",
+            "users",
+            r#"{"display_name":"x"}"#,
+            400,
+            "InvalidJson",
+            "missing field `uid`",
+        ),
+        (
+            "POST",
+            "users",
+            r#"{"uid":"has space"}"#,
+            400,
+            "InvalidArgument",
+            "uid \"has space\" is not valid",
+        ),
+        (
+            "POST",
+            "users",
+            r#"{"uid":"a","max_objects":"ten"}"#,
+            400,
+            "InvalidJson",
+            "invalid type",
+        ),
+        (
+            "POST",
+            "users/nobody",
+            r#"{"suspended":true}"#,
+            404,
+            "NoSuchUser",
+            "no user \"nobody\"",
+        ),
+        (
+            "GET",
+            "nothing/here",
+            "",
+            404,
+            "NoSuchResource",
+            "/admin/nothing/here",
+        ),
+        (
+            "PUT",
+            "users",
+            "",
+            405,
+            "MethodNotAllowed",
+            "PUT is not allowed",
+        ),
     ];
     for (method, path, body, status, code, msg) in cases {
         let r = call(&mut c, method, path, body);
         let (s, c_, m) = error_of(&r);
-        assert_eq!((s, c_.as_str()), (status, code), "{method} {path} {body}: {m}");
-        assert!(m.contains(msg), "{method} {path} {body}: {m:?} lacks {msg:?}");
+        assert_eq!(
+            (s, c_.as_str()),
+            (status, code),
+            "{method} {path} {body}: {m}"
+        );
+        assert!(
+            m.contains(msg),
+            "{method} {path} {body}: {m:?} lacks {msg:?}"
+        );
     }
     // A body where none is taken.
     let r = call(&mut c, "POST", "users/root/enable", "{}");
@@ -77,7 +147,11 @@ fn bad_requests_get_clear_errors() {
 
     // Unsigned: 403.
     let mut s = TcpStream::connect(node.addr).unwrap();
-    write!(s, "GET /admin/users HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /admin/users HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     assert!(out.starts_with("HTTP/1.1 403"), "{out}");
@@ -91,7 +165,13 @@ fn bad_requests_get_clear_errors() {
     );
     let r = call(&mut bad, "POST", "users", r#"{"uid":"mallory"}"#);
     assert_eq!(r.status, 403);
-    assert_eq!(json(&call(&mut c, "GET", "users", "")).as_array().unwrap().len(), 1);
+    assert_eq!(
+        json(&call(&mut c, "GET", "users", ""))
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     // A user that is not a system user: 403 AccessDenied.
     let made = json(&call(&mut c, "POST", "users", r#"{"uid":"alice"}"#));
     let key = &made["key"];
@@ -106,14 +186,34 @@ fn bad_requests_get_clear_errors() {
     let (s, code, _) = error_of(&call(&mut alice, "GET", "users", ""));
     assert_eq!((s, code.as_str()), (403, "AccessDenied"));
     // Operator-chosen keys are checked, and a key is unique.
-    let r = call(&mut c, "POST", "users/alice/keys", r#"{"access_key":"AKIDALICE2"}"#);
+    let r = call(
+        &mut c,
+        "POST",
+        "users/alice/keys",
+        r#"{"access_key":"AKIDALICE2"}"#,
+    );
     assert_eq!(error_of(&r).1, "InvalidArgument");
-    let r = call(&mut c, "POST", "users/alice/keys", r#"{"access_key":"AKIDALICE2","secret_key":"sec-ret-123"}"#);
+    let r = call(
+        &mut c,
+        "POST",
+        "users/alice/keys",
+        r#"{"access_key":"AKIDALICE2","secret_key":"sec-ret-123"}"#,
+    );
     assert_eq!(r.status, 201);
-    let r = call(&mut c, "POST", "users/root/keys", r#"{"access_key":"AKIDALICE2","secret_key":"sec-ret-123"}"#);
+    let r = call(
+        &mut c,
+        "POST",
+        "users/root/keys",
+        r#"{"access_key":"AKIDALICE2","secret_key":"sec-ret-123"}"#,
+    );
     assert_eq!(error_of(&r).1, "KeyAlreadyExists");
     // The root user keeps its last key and cannot be removed.
-    let r = call(&mut c, "DELETE", &format!("keys/{}", test_credentials().access_key), "");
+    let r = call(
+        &mut c,
+        "DELETE",
+        &format!("keys/{}", test_credentials().access_key),
+        "",
+    );
     assert_eq!(error_of(&r).1, "ProtectedUser");
     let r = call(&mut c, "DELETE", "users/root", "");
     assert_eq!(error_of(&r).1, "ProtectedUser");
@@ -137,10 +237,23 @@ fn metadata_survives_restarts_and_is_private() {
     };
     let mut b = S3Client::new(node.addr, bob.clone());
     assert_eq!(b.create_bucket("bobs").unwrap().status, 200);
-    assert_eq!(b.put_object("bobs", "k", b"v", PayloadMode::Signed).unwrap().status, 200);
-    let r = call(&mut c, "POST", "buckets/bobs/quota", r#"{"max_bytes":4096}"#);
+    assert_eq!(
+        b.put_object("bobs", "k", b"v", PayloadMode::Signed)
+            .unwrap()
+            .status,
+        200
+    );
+    let r = call(
+        &mut c,
+        "POST",
+        "buckets/bobs/quota",
+        r#"{"max_bytes":4096}"#,
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(json(&call(&mut c, "POST", "users/bob/suspend", ""))["suspended"], true);
+    assert_eq!(
+        json(&call(&mut c, "POST", "users/bob/suspend", ""))["suspended"],
+        true
+    );
     let (ok, _) = stop(node);
     assert!(ok);
 
@@ -156,7 +269,10 @@ fn metadata_survives_restarts_and_is_private() {
     assert_eq!(u["suspended"], true);
     assert_eq!(u["objects"], 1);
     let bk = json(&call(&mut c, "GET", "buckets/bobs", ""));
-    assert_eq!((bk["owner"].as_str(), bk["max_bytes"].as_u64()), (Some("bob"), Some(4096)));
+    assert_eq!(
+        (bk["owner"].as_str(), bk["max_bytes"].as_u64()),
+        (Some("bob"), Some(4096))
+    );
     let mut b = S3Client::new(node.addr, bob);
     assert_eq!(b.get_object("bobs", "k").unwrap().status, 403);
     call(&mut c, "POST", "users/bob/enable", "");
@@ -181,7 +297,12 @@ fn a_data_dir_from_before_the_metadata_log_is_taken_over() {
     let mut c = S3Client::new(node.addr, test_credentials());
     assert_eq!(c.create_bucket("old").unwrap().status, 200);
     for i in 0..20 {
-        let r = c.put_object("old", &format!("k{i}"), format!("v{i}").as_bytes(), PayloadMode::Signed);
+        let r = c.put_object(
+            "old",
+            &format!("k{i}"),
+            format!("v{i}").as_bytes(),
+            PayloadMode::Signed,
+        );
         assert_eq!(r.unwrap().status, 200);
     }
     let (ok, _) = stop(node);
@@ -195,7 +316,11 @@ fn a_data_dir_from_before_the_metadata_log_is_taken_over() {
         location: "eu-west-1".into(),
         owner: test_credentials().access_key,
     };
-    std::fs::write(tmp.path().join("buckets/old/BUCKET"), record.encode().unwrap()).unwrap();
+    std::fs::write(
+        tmp.path().join("buckets/old/BUCKET"),
+        record.encode().unwrap(),
+    )
+    .unwrap();
 
     let node = start(tmp.path(), &creds_env());
     let mut c = S3Client::new(node.addr, test_credentials());
@@ -203,7 +328,18 @@ fn a_data_dir_from_before_the_metadata_log_is_taken_over() {
         let r = c.get_object("old", &format!("k{i}")).unwrap();
         assert_eq!((r.status, r.body), (200, format!("v{i}").into_bytes()));
     }
-    let r = c.send("GET", "old", "", Request { query: vec![("versioning".into(), String::new())], ..Request::default() }, PayloadMode::Signed).unwrap();
+    let r = c
+        .send(
+            "GET",
+            "old",
+            "",
+            Request {
+                query: vec![("versioning".into(), String::new())],
+                ..Request::default()
+            },
+            PayloadMode::Signed,
+        )
+        .unwrap();
     assert!(String::from_utf8_lossy(&r.body).contains("<Status>Enabled</Status>"));
     let bk = json(&call(&mut c, "GET", "buckets/old", ""));
     assert_eq!(bk["owner"], "root");
