@@ -155,16 +155,16 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     let (store, report) =
         SegmentStore::open(io.clone(), &datadir::segments_dir(&data_dir), options)?;
     for t in &report.truncated {
-        eprintln!(
-            "recovery: truncated the torn tail of {} at offset {} ({} bytes dropped: {})",
-            t.path.display(),
-            t.offset,
-            t.bytes_dropped,
-            t.reason
+        tracing::warn!(
+            file = %t.path.display(),
+            offset = t.offset,
+            bytes_dropped = t.bytes_dropped,
+            reason = %t.reason,
+            "recovery: truncated the torn tail of a segment"
         );
     }
     for t in &report.removed_temp_files {
-        eprintln!("recovery: removed unfinished segment file {}", t.display());
+        tracing::warn!(file = %t.display(), "recovery: removed an unfinished segment file");
     }
 
     let index_options = crate::index::bucket::BucketIndexOptions {
@@ -266,7 +266,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         .map_err(|e| e.to_string())
         .and_then(|r| r)
     {
-        eprintln!("warning: final index checkpoint failed: {e}");
+        tracing::warn!(error = %e, "final index checkpoint failed");
     }
     drop(node);
     drop(store);
@@ -288,8 +288,8 @@ fn spawn_checkpointer(
             std::thread::sleep(std::time::Duration::from_secs(secs));
             match io.block_on(node.store.checkpoint()) {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => eprintln!("warning: index checkpoint failed: {e}"),
-                Err(e) => eprintln!("warning: index checkpoint could not run: {e}"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "index checkpoint failed"),
+                Err(e) => tracing::warn!(error = %e, "index checkpoint could not run"),
             }
         });
 }

@@ -268,7 +268,7 @@ impl ObjectStore {
                 if let Err(e) = recorded {
                     return Err(format!("recording bucket {name} in the metadata log: {e}"));
                 }
-                eprintln!("upgrade: bucket {name} is now a record of the metadata log");
+                tracing::info!(bucket = %name, "upgrade: the bucket is now a record of the metadata log");
             }
             // The record (and its temporary) of a bucket from before the
             // metadata log: the log holds the bucket now.
