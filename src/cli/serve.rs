@@ -156,15 +156,15 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         SegmentStore::open(io.clone(), &datadir::segments_dir(&data_dir), options)?;
     for t in &report.truncated {
         tracing::warn!(
-            file = %t.path.display(),
-            offset = t.offset,
-            bytes_dropped = t.bytes_dropped,
-            reason = %t.reason,
-            "recovery: truncated the torn tail of a segment"
+            "recovery: truncated the torn tail of {} at offset {} ({} bytes dropped: {})",
+            t.path.display(),
+            t.offset,
+            t.bytes_dropped,
+            t.reason
         );
     }
     for t in &report.removed_temp_files {
-        tracing::warn!(file = %t.display(), "recovery: removed an unfinished segment file");
+        tracing::warn!("recovery: removed unfinished segment file {}", t.display());
     }
 
     let index_options = crate::index::bucket::BucketIndexOptions {
