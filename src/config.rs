@@ -26,7 +26,24 @@ pub struct Config {
     pub storage: StorageConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    pub expiry: ExpiryConfig,
     pub admin: AdminConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpiryConfig {
+    pub interval_secs: u64,
+    pub batch: usize,
+}
+
+impl Default for ExpiryConfig {
+    fn default() -> Self {
+        ExpiryConfig {
+            interval_secs: 1,
+            batch: 1000,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +90,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
+            expiry: ExpiryConfig::default(),
             admin: AdminConfig::default(),
         }
     }
@@ -210,6 +228,21 @@ impl Config {
                     "must be 1 to 1000000 (got {})",
                     h.connections_per_thread_max
                 ),
+            );
+        }
+        if self.expiry.interval_secs > 86_400 {
+            return bad(
+                "expiry.interval_secs",
+                format!(
+                    "must be 0 (off) to 86400 (got {})",
+                    self.expiry.interval_secs
+                ),
+            );
+        }
+        if !(1..=1_000_000).contains(&self.expiry.batch) {
+            return bad(
+                "expiry.batch",
+                format!("must be 1 to 1000000 (got {})", self.expiry.batch),
             );
         }
         if !LOG_LEVELS.contains(&self.log.level.as_str()) {

@@ -5,6 +5,7 @@
 
 use std::sync::LazyLock;
 
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
 /// The durable-write path of every segment store (objects, bucket index
@@ -26,3 +27,24 @@ pub static SYNC: LazyLock<SyncMetrics> = LazyLock::new(|| SyncMetrics {
     // 4 KiB .. 64 MiB
     batch_bytes: Histogram::new(exponential_buckets(4096.0, 4.0, 8)),
 });
+
+/// The expiry pass.
+#[derive(Default)]
+pub struct ExpiryMetrics {
+    /// Entries deleted because their expiry came.
+    pub expired: Counter,
+    /// Bytes of those objects.
+    pub bytes: Counter,
+    /// Passes run.
+    pub passes: Counter,
+}
+
+impl ExpiryMetrics {
+    pub fn record(&self, r: &crate::object::expiry::ExpiryReport) {
+        self.passes.inc();
+        self.expired.inc_by(r.expired);
+        self.bytes.inc_by(r.bytes);
+    }
+}
+
+pub static EXPIRY: LazyLock<ExpiryMetrics> = LazyLock::new(ExpiryMetrics::default);

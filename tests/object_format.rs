@@ -59,6 +59,7 @@ fn head_of(v: &HashMap<String, String>) -> ObjectHead {
         delete: flags & 1 != 0,
         delete_marker: flags & 2 != 0,
         versioned: flags & 4 != 0,
+        expiry_secs: v.get("expiry_secs").map_or(0, |e| e.parse().unwrap()),
         tag: v["tag"].parse().unwrap(),
         mtime_nanos: v["mtime_nanos"].parse().unwrap(),
         size: v["size"].parse().unwrap(),
@@ -126,6 +127,10 @@ fn reserved_head_bytes(h: &ObjectHead, len: usize) -> BTreeSet<usize> {
         // Version 2: 88 and 90..92 are the checksum's algorithm and parts.
         Some(_) => (70..72).chain(89..90).chain(92..96).collect(),
     };
+    // With the expires flag, 92..96 is the expiry time.
+    if h.expiry_secs != 0 {
+        s.retain(|i| !(92..96).contains(i));
+    }
     let parts_at = len - 16 * h.parts.len() - checksum_len(h);
     for p in 0..h.parts.len() {
         s.extend(parts_at + 16 * p + 12..parts_at + 16 * p + 16);
@@ -191,7 +196,7 @@ fn bucket_record_with(b: &[u8], at: usize, x: u8) -> Vec<u8> {
 #[test]
 fn head_vectors_match_the_code() {
     let vs = of_kind("head");
-    assert_eq!(vs.len(), 5, "the page's head vectors");
+    assert_eq!(vs.len(), 6, "the page's head vectors");
     for v in vs {
         let name = &v["name"];
         let h = head_of(&v);
@@ -258,7 +263,8 @@ fn a_non_zero_reserved_head_byte_is_refused_with_its_offset() {
         let h = head_of(&v);
         let b = unhex(&v["hex"]);
         let reserved = reserved_head_bytes(&h, b.len());
-        let fixed = if h.checksum.is_some() { 7 } else { 10 };
+        let fixed =
+            if h.checksum.is_some() { 7 } else { 10 } - if h.expiry_secs != 0 { 4 } else { 0 };
         assert_eq!(reserved.len(), fixed + 4 * h.parts.len(), "{name}");
         for &i in &reserved {
             assert_eq!(b[i], 0, "{name}: the encoder writes byte {i} as zero");
@@ -618,6 +624,8 @@ fn head() -> impl Strategy<Value = ObjectHead> {
                 .map(|(size, chunks)| Part { size, chunks })
                 .collect(),
             checksum: None,
+            // Every fourth head expires.
+            expiry_secs: if f.1 % 4 == 0 { (f.2 as u32).max(1) } else { 0 },
         })
         .prop_flat_map(|h| (Just(h), 0u8..=5, any::<bool>(), any::<u64>()))
         .prop_map(|(mut h, alg, composite, seed)| {

@@ -140,6 +140,26 @@ pub struct Reloaded {
     pub changed: Vec<String>,
 }
 
+/// What POST /admin/expiry/run did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExpiryRun {
+    pub expired: u64,
+    pub bytes: u64,
+    pub skipped: u64,
+}
+
+/// POST /admin/test/clock
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestClock {
+    /// Move the running clock by this much.
+    #[serde(default)]
+    pub advance_secs: Option<i64>,
+    /// Stop the clock at this second (0: let it run again).
+    #[serde(default)]
+    pub now_secs: Option<u64>,
+}
+
 /// Every error: `{"error": {"code": ..., "message": ...}}`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ErrorBody {

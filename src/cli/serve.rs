@@ -106,6 +106,12 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     let log = super::logging::init(&config.log.level, config.log.format == "json")
         .map_err(super::cli_error)?;
     let data_dir = config.data_dir.clone();
+    if std::env::var(crate::clock::TEST_CLOCK_ENV).is_ok_and(|v| v == "1") {
+        crate::clock::enable_test_clock();
+        tracing::warn!(
+            "SHALE_TEST_CLOCK=1: the expiry clock can be moved through the admin API (tests only)"
+        );
+    }
     let listen = config
         .listen_addr()
         .map_err(|e| super::cli_error(e.to_string()))?;
@@ -214,6 +220,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         std::sync::Arc::clone(&node),
         config.storage.checkpoint_secs,
     );
+    if config.expiry.interval_secs > 0 {
+        spawn_expiry_pass(
+            &io,
+            std::sync::Arc::clone(&node),
+            config.expiry.interval_secs,
+            config.expiry.batch,
+        );
+    }
     let server = Server::start(
         &io,
         ServerOptions {
@@ -290,6 +304,33 @@ fn spawn_checkpointer(
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "index checkpoint failed"),
                 Err(e) => tracing::warn!(error = %e, "index checkpoint could not run"),
+            }
+        });
+}
+
+/// Runs the expiry pass every `secs`, at most `batch` deletions a run.
+fn spawn_expiry_pass(
+    io: &crate::io::Io,
+    node: std::sync::Arc<crate::server::s3::Node>,
+    secs: u64,
+    batch: usize,
+) {
+    let io = io.clone();
+    let _ = std::thread::Builder::new()
+        .name("shale-expiry".into())
+        .spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_secs(secs));
+            let now = crate::clock::expiry_now_secs();
+            let run = crate::object::expiry::expire_due(&node.store, now, batch);
+            match io.block_on(run) {
+                Ok(Ok(r)) => {
+                    crate::metrics::EXPIRY.record(&r);
+                    if r.expired > 0 {
+                        tracing::debug!(expired = r.expired, bytes = r.bytes, "expiry pass");
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e.message, "expiry pass failed"),
+                Err(e) => tracing::warn!(error = %e, "expiry pass could not run"),
             }
         });
 }

@@ -18,6 +18,7 @@ use crossbeam::epoch;
 use parking_lot::{Mutex, RwLock};
 
 use super::entry::IndexEntry;
+use super::expiry::is_expired;
 use super::index_shard::{IndexError, IndexShard};
 use super::key::{encode_prefix, prefix_end, SortKey};
 use super::layout::{next_shard_count, Layout};
@@ -374,6 +375,35 @@ impl BucketIndex {
         Ok(false)
     }
 
+    /// Step 3 of a write that holds only if the stored entry of `target`
+    /// (raw: expired or not) passes `check`; else the transaction is
+    /// cancelled and `false` returned. The expiry pass deletes with it.
+    pub async fn complete_if_target(
+        &self,
+        txn: Txn,
+        target: SortKey,
+        entry: Option<IndexEntry>,
+        check: impl Fn(Option<&IndexEntry>) -> bool,
+    ) -> Result<bool, IndexError> {
+        let (key, tag) = (txn.key.clone(), txn.tag);
+        let check = &check;
+        let done = self
+            .on_shard(&key, |s| {
+                let (target, entry) = (target.clone(), entry.clone());
+                async move {
+                    s.complete_if_entry(&target, tag, entry, &target, check)
+                        .await
+                }
+            })
+            .await?;
+        if done {
+            drop(txn);
+            return Ok(true);
+        }
+        self.cancel(txn).await?;
+        Ok(false)
+    }
+
     /// Step 3 when the head write failed.
     pub async fn cancel(&self, txn: Txn) -> Result<(), IndexError> {
         let (key, tag) = (txn.key.clone(), txn.tag);
@@ -388,13 +418,68 @@ impl BucketIndex {
     }
 
     /// The entry of `key` (logical head or a version) as of the last
-    /// acknowledged step. Lock-free.
+    /// acknowledged step, as readers see it at the expiry clock: an
+    /// expired version is gone, and an expired head reads as what the
+    /// expiry pass will leave (nothing, or for a versioned key the version
+    /// that becomes current). Lock-free.
     pub fn get(&self, key: &SortKey) -> Result<Option<IndexEntry>, IndexError> {
+        let now = crate::clock::expiry_now_secs();
+        let raw = self.get_raw(key)?;
+        match key {
+            SortKey::Version { .. } => Ok(raw.filter(|e| !is_expired(e, now))),
+            SortKey::Head { key } => self.effective_head(raw, key, now),
+        }
+    }
+
+    /// The entry as stored, expired or not (the expiry pass).
+    pub fn get_raw(&self, key: &SortKey) -> Result<Option<IndexEntry>, IndexError> {
         let shards = self.shards();
         match shards.shard_for(key.object_key()) {
             Some(s) => s.get(key),
             None => Ok(None),
         }
+    }
+
+    /// What a logical head reads as at `now`: itself unless it expired;
+    /// an expired unversioned head is nothing, an expired versioned head
+    /// gives way to the most recently written version that has not
+    /// expired (the one the expiry pass's removals leave current; a
+    /// delete marker reads as one). Pending tags stay on it.
+    fn effective_head(
+        &self,
+        head: Option<IndexEntry>,
+        key: &[u8],
+        now: u64,
+    ) -> Result<Option<IndexEntry>, IndexError> {
+        let Some(h) = head else { return Ok(None) };
+        if !is_expired(&h, now) {
+            return Ok(Some(h));
+        }
+        let pending_only = |pending: Vec<u64>| {
+            (!pending.is_empty()).then(|| IndexEntry {
+                placeholder: true,
+                pending,
+                mtime_nanos: h.mtime_nanos,
+                ..IndexEntry::default()
+            })
+        };
+        if !h.versioned {
+            return Ok(pending_only(h.pending.clone()));
+        }
+        let next = self
+            .versions_raw(key)?
+            .into_iter()
+            .filter(|v| !is_expired(v, now))
+            .max_by_key(|v| (v.mtime_nanos, v.version_id));
+        Ok(match next {
+            Some(v) => Some(IndexEntry {
+                versioned: true,
+                current: true,
+                pending: h.pending.clone(),
+                ..v
+            }),
+            None => pending_only(h.pending.clone()),
+        })
     }
 
     /// What GET and HEAD without a version id see: the current version,
@@ -405,8 +490,16 @@ impl BucketIndex {
             .filter(|e| !e.placeholder && !e.delete_marker))
     }
 
-    /// Every version of `key`, newest first.
+    /// Every version of `key` that has not expired, newest first.
     pub fn versions(&self, key: &[u8]) -> Result<Vec<IndexEntry>, IndexError> {
+        let now = crate::clock::expiry_now_secs();
+        let mut v = self.versions_raw(key)?;
+        v.retain(|e| !is_expired(e, now));
+        Ok(v)
+    }
+
+    /// Every version of `key`, newest first, expired or not.
+    fn versions_raw(&self, key: &[u8]) -> Result<Vec<IndexEntry>, IndexError> {
         let shards = self.shards();
         let Some(s) = shards.shard_for(key) else {
             return Ok(Vec::new());
@@ -416,13 +509,49 @@ impl BucketIndex {
         Ok(super::shard::versions_of(view, view.root, key)?)
     }
 
-    /// (objects, bytes) of the bucket: the sum of the shards' exact stats.
+    /// (objects, bytes) of the bucket as of the expiry clock: the sum of
+    /// the shards' exact stats without what has expired (even if the
+    /// expiry pass has not deleted it yet).
     pub fn stats(&self) -> (u64, u64) {
+        self.stats_at(crate::clock::expiry_now_secs())
+    }
+
+    /// [`stats`](Self::stats) at `now_secs`.
+    pub fn stats_at(&self, now_secs: u64) -> (u64, u64) {
         self.shards()
             .shards
             .iter()
-            .map(|s| s.stats())
+            .map(|s| {
+                let (o, b) = s.stats();
+                let (eo, eb) = s.due_totals(now_secs);
+                (o.saturating_sub(eo), b.saturating_sub(eb))
+            })
             .fold((0, 0), |(o, b), (o1, b1)| (o + o1, b + b1))
+    }
+
+    /// How many entries are due at `now_secs` (not yet deleted).
+    pub fn due_count(&self, now_secs: u64) -> usize {
+        self.shards()
+            .shards
+            .iter()
+            .map(|s| s.due_count(now_secs))
+            .sum()
+    }
+
+    /// Up to `limit` (shard, expiry, sort key) due at `now_secs`.
+    pub fn due(&self, now_secs: u64, limit: usize) -> Vec<(u32, u64, SortKey)> {
+        let mut out = Vec::new();
+        for (i, s) in self.shards().shards.iter().enumerate() {
+            if out.len() >= limit {
+                break;
+            }
+            out.extend(
+                s.due(now_secs, limit - out.len())
+                    .into_iter()
+                    .map(|(t, k)| (i as u32, t, k)),
+            );
+        }
+        out
     }
 
     /// Whether `tag` on `key` may belong to a writer of this process: a
@@ -524,8 +653,21 @@ impl BucketIndex {
                 root: v.root,
             })
             .collect();
+        let now = crate::clock::expiry_now_secs();
         let page = listing::list(&sources, params, |sk, value| {
             let e = IndexEntry::decode(value).ok()?;
+            if is_expired(&e, now) {
+                // Gone (or, for a versioned key, giving way to an older
+                // version); rare, so the lookups here cost little.
+                return match (mode, sk) {
+                    (ListMode::Current, SortKey::Head { key }) => self
+                        .effective_head(Some(e), key, now)
+                        .ok()
+                        .flatten()
+                        .filter(|e| !e.placeholder && !e.delete_marker),
+                    _ => None,
+                };
+            }
             match (mode, sk) {
                 (_, SortKey::Head { key }) => {
                     if let Some(dead) = dead.as_deref_mut() {
@@ -569,6 +711,7 @@ impl BucketIndex {
             None => (0, None),
         };
         let mut out = Vec::new();
+        let now = crate::clock::expiry_now_secs();
         let guard = epoch::pin();
         for (i, s) in shards.shards.iter().enumerate().skip(first as usize) {
             let view = s.published().load(&guard);
@@ -587,6 +730,14 @@ impl BucketIndex {
                         continue;
                     };
                     let e = IndexEntry::decode(&v).map_err(super::shard::ShardError::from)?;
+                    let e = if is_expired(&e, now) {
+                        match self.effective_head(Some(e), &key, now)? {
+                            Some(e) => e,
+                            None => continue,
+                        }
+                    } else {
+                        e
+                    };
                     if e.placeholder || e.delete_marker {
                         continue;
                     }

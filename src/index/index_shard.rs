@@ -103,6 +103,8 @@ pub struct IndexShard {
     abandoned: AtomicBool,
     zone: u64,
     generation: u32,
+    /// The shard's expiry index (the `Shard` updates it in each step).
+    expiring: Arc<parking_lot::Mutex<super::expiry::ExpiryIndex>>,
 }
 
 /// Poisons the shard if a leader's append is abandoned.
@@ -192,6 +194,7 @@ impl IndexShard {
         consumers.register(CHECKPOINT_CONSUMER, s.applied());
         IndexShard {
             log,
+            expiring: Arc::clone(s.expiring()),
             published: Arc::clone(s.published()),
             inner: Mutex::new(Inner {
                 logged: s.applied(),
@@ -406,13 +409,26 @@ impl IndexShard {
         let head = SortKey::Head {
             key: key.object_key().to_vec(),
         };
+        self.complete_if_entry(key, tag, entry, &head, check).await
+    }
+
+    /// Like [`complete_if`](Self::complete_if), with `check` seeing the
+    /// stored entry of `checked` (a version, or the head).
+    pub async fn complete_if_entry(
+        &self,
+        key: &SortKey,
+        tag: u64,
+        entry: Option<IndexEntry>,
+        checked: &SortKey,
+        check: impl FnOnce(Option<&IndexEntry>) -> bool,
+    ) -> Result<bool, IndexError> {
         self.step_if(
             BilogOp::Complete,
             key,
             Some(tag),
             entry,
             Durability::Logged,
-            |s| Ok(check(s.get(&head)?.as_ref())),
+            |s| Ok(check(s.get(checked)?.as_ref())),
         )
         .await
         .map(|t| t.is_some())
@@ -511,6 +527,22 @@ impl IndexShard {
         let guard = epoch::pin();
         let view = self.published.load(&guard);
         (view.objects, view.bytes)
+    }
+
+    /// (objects, bytes) of entries whose expiry is at or before `now_secs`
+    /// and that are still in the shard.
+    pub fn due_totals(&self, now_secs: u64) -> (u64, u64) {
+        self.expiring.lock().due_totals(now_secs)
+    }
+
+    /// How many entries are due at `now_secs`.
+    pub fn due_count(&self, now_secs: u64) -> usize {
+        self.expiring.lock().due_count(now_secs)
+    }
+
+    /// Up to `limit` sort keys due at `now_secs`, earliest first.
+    pub fn due(&self, now_secs: u64, limit: usize) -> Vec<(u64, SortKey)> {
+        self.expiring.lock().due(now_secs, limit)
     }
 
     /// The last marker applied (readers' view).

@@ -12,6 +12,7 @@ pub mod bilog;
 pub mod bilog_file;
 pub mod bucket;
 pub mod entry;
+pub mod expiry;
 pub mod index_shard;
 pub mod key;
 pub mod layout;

@@ -14,6 +14,7 @@ use thiserror::Error;
 
 use super::bilog::{BilogEntry, BilogOp};
 use super::entry::{EntryError, IndexEntry};
+use super::expiry::ExpiryIndex;
 use super::key::{SortKey, VERSION_ID_LEN};
 use super::shard_file::{ShardFile, ShardFileError};
 use super::tree::{self, PageRead, TreeError};
@@ -136,6 +137,9 @@ pub struct Shard {
     objects: u64,
     bytes: u64,
     published: Arc<Published>,
+    /// Entries with an expiry time, by that time (shared with readers for
+    /// the stats; changed in the same step as the entries).
+    expiring: Arc<parking_lot::Mutex<ExpiryIndex>>,
 }
 
 impl Shard {
@@ -150,7 +154,39 @@ impl Shard {
 
     /// Opens at the last checkpoint; feed it the log from there on.
     pub fn open(io: &Io, path: &Path) -> Result<Shard, ShardError> {
-        Ok(Shard::from_file(ShardFile::open(io, path)?))
+        let s = Shard::from_file(ShardFile::open(io, path)?);
+        s.rebuild_expiry()?;
+        Ok(s)
+    }
+
+    /// Fills the expiry index from the tree (a scan of every entry).
+    fn rebuild_expiry(&self) -> Result<(), ShardError> {
+        let mut x = ExpiryIndex::default();
+        let mut from = Vec::new();
+        loop {
+            let batch = tree::scan(&self.file, self.file.root(), &from, 4096)?;
+            let full = batch.len() == 4096;
+            for (k, v) in &batch {
+                let e = IndexEntry::decode(v)?;
+                if e.expiry_slot != 0 {
+                    x.update(&SortKey::decode(k)?, None, Some(&e));
+                }
+            }
+            match batch.last() {
+                Some((k, _)) if full => {
+                    from = k.clone();
+                    from.push(0);
+                }
+                _ => break,
+            }
+        }
+        *self.expiring.lock() = x;
+        Ok(())
+    }
+
+    /// The shard's expiry index (shared).
+    pub fn expiring(&self) -> &Arc<parking_lot::Mutex<ExpiryIndex>> {
+        &self.expiring
     }
 
     fn from_file(file: ShardFile) -> Shard {
@@ -169,6 +205,7 @@ impl Shard {
             objects: m.objects,
             bytes: m.bytes,
             published: Arc::new(Published::new(view)),
+            expiring: Arc::default(),
         }
     }
 
@@ -273,11 +310,25 @@ impl Shard {
             n.encode(&mut b)?;
             Ok(b)
         };
+        // The old entries matter to the expiry index only if it holds
+        // something or a new entry expires.
+        let track = !self.expiring.lock().is_empty()
+            || up.head.as_ref().is_some_and(|h| h.expiry_slot != 0)
+            || up
+                .versions
+                .iter()
+                .any(|(_, e)| e.as_ref().is_some_and(|e| e.expiry_slot != 0));
         for (version, entry) in &up.versions {
             let k = SortKey::Version {
                 key: object_key.to_vec(),
                 version: *version,
             };
+            if track {
+                let old = self.get(&k)?;
+                self.expiring
+                    .lock()
+                    .update(&k, old.as_ref(), entry.as_ref());
+            }
             let value = entry.as_ref().map(encode).transpose()?;
             let root = self.file.root();
             let (root, _) = tree::upsert(&mut self.file, root, txn, &k.encode(), value.as_deref())?;
@@ -286,6 +337,12 @@ impl Shard {
         let head_key = SortKey::Head {
             key: object_key.to_vec(),
         };
+        if track {
+            let old = self.get(&head_key)?;
+            self.expiring
+                .lock()
+                .update(&head_key, old.as_ref(), up.head.as_ref());
+        }
         let value = up.head.as_ref().map(encode).transpose()?;
         let root = self.file.root();
         let (root, _) = tree::upsert(
@@ -309,6 +366,7 @@ impl Shard {
         let root = self.file.root();
         let (root, _) = tree::upsert(&mut self.file, root, txn, &key.encode(), Some(&b))?;
         self.file.set_root(root);
+        self.expiring.lock().update(key, None, Some(entry));
         let counts = !entry.placeholder
             && !entry.delete_marker
             && match key {

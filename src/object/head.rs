@@ -20,7 +20,8 @@
 //!                            88  1  checksum_alg    v2: 1..=5
 //!                            89  1  reserved        zero
 //!                            90  2  checksum_parts  v2
-//!                            92  4  reserved        zero
+//!                            92  4  expiry_secs     with flag 8, else
+//!                                                   zero
 //! 96 .. bucket, key, meta entries, chunk entries (24 bytes), part
 //!       entries (16 bytes: size 8, chunks 4, reserved 4 zero);
 //!       v2: the checksum, then (composite) one per part
@@ -67,7 +68,9 @@ const PART_RESERVED_AT: usize = 12;
 const FLAG_DELETE: u16 = 1;
 const FLAG_DELETE_MARKER: u16 = 2;
 const FLAG_VERSIONED: u16 = 4;
-const FLAGS_KNOWN: u16 = FLAG_DELETE | FLAG_DELETE_MARKER | FLAG_VERSIONED;
+/// `expiry_secs` (bytes 92..96) holds the object's expiry time.
+const FLAG_EXPIRES: u16 = 8;
+const FLAGS_KNOWN: u16 = FLAG_DELETE | FLAG_DELETE_MARKER | FLAG_VERSIONED | FLAG_EXPIRES;
 
 /// One chunk of the object's bytes: a data record and how much of the
 /// object it holds.
@@ -110,6 +113,9 @@ pub struct ObjectHead {
     pub parts: Vec<Part>,
     /// The additional checksum (x-amz-checksum-*), if the write had one.
     pub checksum: Option<HeadChecksum>,
+    /// When the object expires, seconds since the Unix epoch (0: never;
+    /// at most `u32::MAX`, 2106).
+    pub expiry_secs: u32,
 }
 
 /// An object's additional checksum: of the whole object, or composite
@@ -152,6 +158,8 @@ pub enum HeadError {
     UnknownVersion(u16),
     #[error("unknown flag bits {0:#06x}")]
     UnknownFlags(u16),
+    #[error("the expires flag is set but the expiry time is zero")]
+    ZeroExpiry,
     #[error("reserved object head byte {offset} is not zero")]
     ReservedNotZero { offset: usize },
     #[error("unknown storage class {0}")]
@@ -308,6 +316,9 @@ impl ObjectHead {
         if self.versioned {
             flags |= FLAG_VERSIONED;
         }
+        if self.expiry_secs != 0 {
+            flags |= FLAG_EXPIRES;
+        }
         // Reserved bytes (70..72, 88..96) stay zero.
         let mut b = [0u8; HEAD_FIXED_LEN];
         put(&mut b, 0, &HEAD_MAGIC);
@@ -332,6 +343,9 @@ impl ObjectHead {
         if let Some(ck) = &self.checksum {
             put(&mut b, 88, &[ck.algorithm.code()]);
             put(&mut b, 90, &ck.parts.to_le_bytes());
+        }
+        if self.expiry_secs != 0 {
+            put(&mut b, 92, &self.expiry_secs.to_le_bytes());
         }
         b
     }
@@ -419,9 +433,21 @@ fn decode_fixed(b: &[u8]) -> Result<(ObjectHead, Counts), HeadError> {
     } else {
         &FIXED_RESERVED_V2
     };
+    let expires = flags & FLAG_EXPIRES != 0;
     for &(from, to) in reserved {
+        // With the expires flag, 92..96 is the expiry time.
+        let to = if expires && to == 96 { 92 } else { to };
         check_zero(b, from, to)?;
     }
+    let expiry_secs = if expires {
+        let t = r32(92);
+        if t == 0 {
+            return Err(HeadError::ZeroExpiry);
+        }
+        t
+    } else {
+        0
+    };
     let checksum = if version == HEAD_VERSION {
         None
     } else {
@@ -483,6 +509,7 @@ fn decode_fixed(b: &[u8]) -> Result<(ObjectHead, Counts), HeadError> {
         etag_parts: r16(64),
         storage_class: byte(66),
         checksum,
+        expiry_secs,
         ..ObjectHead::default()
     };
     Ok((h, counts))

@@ -3,6 +3,7 @@
 
 pub mod bucket_meta;
 pub mod chunk_pool;
+pub mod expiry;
 pub mod head;
 pub mod multipart;
 pub mod store;

@@ -511,6 +511,7 @@ impl ObjectStore {
             content_md5,
             condition,
             checksum,
+            expiry_secs,
         } = put;
         crate::s3::names::validate_object_key(key)?;
         if expected_len.is_some_and(|n| n > PUT_BYTES_MAX) {
@@ -590,6 +591,7 @@ impl ObjectStore {
             mtime_nanos: mtime,
             versioned,
             version_id,
+            expiry_secs,
             size: stored.size,
             etag: stored.md5,
             bucket: bucket.to_string(),
@@ -658,6 +660,8 @@ impl ObjectStore {
                 value: None,
                 trailer: false,
             }),
+            // An expiry belongs to the object written, not to its copies.
+            expiry_secs: 0,
         };
         self.put_object(bucket, key, put, &mut body).await
     }
@@ -1211,6 +1215,7 @@ pub fn head_entry(head: &ObjectHead, loc: RecordLoc) -> IndexEntry {
         version_id: head.version_id,
         delete_marker: head.delete_marker,
         storage_class: head.storage_class,
+        expiry_slot: u64::from(head.expiry_secs),
         ..IndexEntry::default()
     }
 }
@@ -1348,6 +1353,9 @@ pub struct PutOptions {
     /// An additional checksum to compute, check (if a value came) and
     /// store.
     pub checksum: Option<Expected>,
+    /// When the object expires (`X-Delete-At` / `X-Delete-After`), seconds
+    /// since the Unix epoch; 0 for never.
+    pub expiry_secs: u32,
 }
 
 /// The ETag (unquoted) of the object a logical head entry shows, if it

@@ -21,6 +21,9 @@
 //! POST   /admin/buckets/{name}/quota    set its quota (SetQuota)
 //! DELETE /admin/buckets/{name}          remove an empty bucket
 //! POST   /admin/reload                  re-read the config file
+//! POST   /admin/expiry/run              run the expiry pass now (ExpiryRun)
+//! POST   /admin/test/clock              move the expiry clock (TestClock;
+//!                                       only with SHALE_TEST_CLOCK=1)
 //! ```
 
 use http::{Method, StatusCode};
@@ -33,7 +36,7 @@ use super::body::{RequestBody, ResponseBody};
 use super::s3::{authenticate, payload_of, Node};
 use crate::admin::types::{
     quota_shown, quota_value, BucketInfo, CreateKey, CreateUser, CreatedUser, ErrorBody,
-    ErrorDetail, KeyInfo, ModifyUser, NodeInfo, Reloaded, SetQuota, UserInfo,
+    ErrorDetail, ExpiryRun, KeyInfo, ModifyUser, NodeInfo, Reloaded, SetQuota, TestClock, UserInfo,
 };
 use crate::meta::mdlog::{Quota, UserRecord};
 use crate::meta::ops::{self, AdminError, NewUser, UserChange};
@@ -244,6 +247,58 @@ async fn serve(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
             })?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
+        (Method::POST, ["expiry", "run"]) => {
+            let limit = query
+                .split('&')
+                .find_map(|p| p.strip_prefix("limit="))
+                .map(|v| v.parse::<usize>())
+                .transpose()
+                .map_err(|_| {
+                    ApiError::from(AdminError::InvalidArgument(
+                        "limit must be a whole number".into(),
+                    ))
+                })?
+                .unwrap_or(usize::MAX);
+            api.no_body()?;
+            let r = crate::object::expiry::expire_due(
+                &node.store,
+                crate::clock::expiry_now_secs(),
+                limit,
+            )
+            .await?;
+            crate::metrics::EXPIRY.record(&r);
+            Ok(json(
+                StatusCode::OK,
+                &ExpiryRun {
+                    expired: r.expired,
+                    bytes: r.bytes,
+                    skipped: r.skipped,
+                },
+            ))
+        }
+        (Method::POST, ["test", "clock"]) => {
+            let t: TestClock = api.parse()?;
+            let ok = match (t.advance_secs, t.now_secs) {
+                (Some(a), None) => crate::clock::advance_expiry_clock(a).is_some(),
+                (None, Some(n)) => crate::clock::freeze_expiry_clock(n),
+                _ => {
+                    return Err(
+                        AdminError::InvalidArgument("give advance_secs or now_secs".into()).into(),
+                    )
+                }
+            };
+            if !ok {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "TestClockOff",
+                    "the expiry clock moves only on a node started with SHALE_TEST_CLOCK=1",
+                ));
+            }
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "now_secs": crate::clock::expiry_now_secs() }),
+            ))
+        }
         (Method::POST, ["reload"]) => {
             api.no_body()?;
             let changed = match node.reloader.get() {
@@ -265,6 +320,8 @@ async fn serve(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
                     | ["buckets", _]
                     | ["buckets", _, "quota"]
                     | ["reload"]
+                    | ["expiry", "run"]
+                    | ["test", "clock"]
             );
             Err(if known {
                 ApiError::new(

@@ -132,6 +132,31 @@ pub fn render(node: &Node) -> String {
         sync.batch_bytes.clone(),
     );
 
+    let expiry = &*crate::metrics::EXPIRY;
+    r.register(
+        "expiry_deleted",
+        "Entries the expiry pass deleted",
+        expiry.expired.clone(),
+    );
+    r.register(
+        "expiry_deleted_bytes",
+        "Bytes of the objects the expiry pass deleted",
+        expiry.bytes.clone(),
+    );
+    r.register("expiry_passes", "Expiry passes run", expiry.passes.clone());
+    let now = crate::clock::expiry_now_secs();
+    let due: u64 = node
+        .store
+        .all_buckets()
+        .iter()
+        .map(|b| b.index.due_count(now) as u64)
+        .sum();
+    r.register(
+        "expiry_due",
+        "Entries whose expiry has come and that the pass has not deleted yet",
+        gauge(due),
+    );
+
     let stats = node.store.segments().stats();
     let segment_bytes = super::admin::dir_bytes(node.store.segments().dir());
     r.register(

@@ -409,6 +409,55 @@ fn object_length(headers: &HeaderMap, chunked: bool) -> Result<Option<u64>, S3Er
     }
 }
 
+/// The expiry a PUT asks for, as Swift spells it: `X-Delete-At` (epoch
+/// seconds) or `X-Delete-After` (seconds from now on the expiry clock);
+/// 0 for none. Both, a time not in the future or past 2106, or a
+/// non-number is InvalidArgument.
+fn delete_at(headers: &HeaderMap, now_secs: u64) -> Result<u32, S3Error> {
+    let at = header(headers, "x-delete-at");
+    let after = header(headers, "x-delete-after");
+    let parse = |name: &str, v: &str| {
+        v.trim().parse::<u64>().map_err(|_| {
+            err(
+                S3ErrorCode::InvalidArgument,
+                format!("{name} must be a whole number of seconds, not {v:?}"),
+            )
+        })
+    };
+    let t = match (at, after) {
+        (None, None) => return Ok(0),
+        (Some(_), Some(_)) => {
+            return Err(err(
+                S3ErrorCode::InvalidArgument,
+                "give X-Delete-At or X-Delete-After, not both",
+            ))
+        }
+        (Some(v), None) => parse("X-Delete-At", v)?,
+        (None, Some(v)) => {
+            let secs = parse("X-Delete-After", v)?;
+            if secs == 0 {
+                return Err(err(
+                    S3ErrorCode::InvalidArgument,
+                    "X-Delete-After must be at least 1 second",
+                ));
+            }
+            now_secs.saturating_add(secs)
+        }
+    };
+    if t <= now_secs {
+        return Err(err(
+            S3ErrorCode::InvalidArgument,
+            "X-Delete-At is in the past",
+        ));
+    }
+    u32::try_from(t).map_err(|_| {
+        err(
+            S3ErrorCode::InvalidArgument,
+            "X-Delete-At is too far in the future (after 2106)",
+        )
+    })
+}
+
 fn content_md5(headers: &HeaderMap) -> Result<Option<[u8; 16]>, S3Error> {
     match header(headers, "content-md5") {
         None => Ok(None),
@@ -1389,6 +1438,7 @@ impl Op<'_> {
             content_md5: content_md5(self.headers)?,
             condition: self.write_condition()?,
             checksum: self.checksum()?,
+            expiry_secs: delete_at(self.headers, crate::clock::expiry_now_secs())?,
         };
         let algorithm = put.checksum.as_ref().map(|c| c.algorithm);
         let out = self.store().put_object(bucket, key, put, &mut body).await?;
@@ -1575,6 +1625,9 @@ impl Op<'_> {
         }
         if !found.head.parts.is_empty() {
             builder = builder.header("x-amz-mp-parts-count", found.head.parts.len());
+        }
+        if found.head.expiry_secs != 0 {
+            builder = builder.header("x-delete-at", found.head.expiry_secs);
         }
         let checksum_mode = header(self.headers, "x-amz-checksum-mode")
             .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"));

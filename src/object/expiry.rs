@@ -1,0 +1,121 @@
+//! The expiry pass: turns entries whose expiry has come into real
+//! deletions, through the normal index transaction (prepare, a tombstone
+//! head record, a completion the bucket index log records), so replicas
+//! and the log trimmer see them like any DELETE. Readers already treat the
+//! entries as gone (the index hides expired entries), so the pass only
+//! catches the stored state up; it may run late, be throttled, or stop at
+//! any point — it starts over from the shards' expiry indexes, which
+//! always say what is still due.
+//!
+//! What an expired entry becomes: an unversioned key is deleted; a
+//! version (versioned bucket) is removed for good, and the most recently
+//! written remaining version becomes current (what reads showed already).
+
+use super::head::ObjectHead;
+use super::store::{Bucket, ObjectStore};
+use crate::index::entry::IndexEntry;
+use crate::index::expiry::is_expired;
+use crate::index::key::SortKey;
+use crate::s3::{S3Error, S3ErrorCode};
+
+/// What one pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExpiryReport {
+    /// Entries deleted.
+    pub expired: u64,
+    /// Bytes of the objects deleted.
+    pub bytes: u64,
+    /// Due entries left alone: changed since they were found (a newer
+    /// write) or mirrors of a version handled on its own.
+    pub skipped: u64,
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> S3Error {
+    S3Error::new(S3ErrorCode::InternalError, format!("{what}: {e}"))
+}
+
+/// Deletes up to `limit` entries due at `now_secs`, over every bucket.
+pub async fn expire_due(
+    store: &ObjectStore,
+    now_secs: u64,
+    limit: usize,
+) -> Result<ExpiryReport, S3Error> {
+    let mut report = ExpiryReport::default();
+    for b in store.all_buckets() {
+        let left = limit.saturating_sub((report.expired + report.skipped) as usize);
+        if left == 0 {
+            break;
+        }
+        for (_, _, sk) in b.index.due(now_secs, left) {
+            match expire_one(store, &b, &sk, now_secs).await? {
+                Some(bytes) => {
+                    report.expired += 1;
+                    report.bytes += bytes;
+                }
+                None => report.skipped += 1,
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Deletes one due entry if it is still the one that expired; its size,
+/// or `None` if there was nothing to do.
+async fn expire_one(
+    store: &ObjectStore,
+    b: &Bucket,
+    sk: &SortKey,
+    now_secs: u64,
+) -> Result<Option<u64>, S3Error> {
+    let raw = b
+        .index
+        .get_raw(sk)
+        .map_err(|e| internal("index lookup", e))?;
+    let Some(found) = raw.filter(|e| is_expired(e, now_secs) && !e.placeholder) else {
+        return Ok(None);
+    };
+    let (versioned_target, version_id) = match sk {
+        // A versioned head mirrors a version, which is expired on its own.
+        SortKey::Head { .. } if found.versioned => return Ok(None),
+        SortKey::Head { .. } => (false, [0u8; 16]),
+        SortKey::Version { version, .. } => (true, *version),
+    };
+    let key = sk.object_key().to_vec();
+    let _gate = b.gate_read().await;
+    let txn = b
+        .index
+        .prepare(&key)
+        .await
+        .map_err(|e| internal("preparing the index", e))?;
+    let now = crate::clock::now_nanos();
+    let head = ObjectHead {
+        tag: txn.tag(),
+        mtime_nanos: now,
+        bucket: b.name.clone(),
+        key: key.clone(),
+        delete: true,
+        versioned: versioned_target,
+        version_id,
+        ..ObjectHead::default()
+    };
+    if let Err(e) = store.write_head(&head).await {
+        let _ = b.index.cancel(txn).await;
+        return Err(e);
+    }
+    // An unversioned key's delete is logged with its time (a placeholder),
+    // as DELETE does; a version is removed outright.
+    let entry = (!versioned_target).then(|| IndexEntry {
+        placeholder: true,
+        mtime_nanos: now,
+        ..IndexEntry::default()
+    });
+    let same = |e: Option<&IndexEntry>| {
+        e.is_some_and(|e| e.head == found.head && e.expiry_slot == found.expiry_slot)
+    };
+    let done = b
+        .index
+        .complete_if_target(txn, sk.clone(), entry, same)
+        .await
+        .map_err(|e| internal("completing the index", e))?;
+    Ok(done.then_some(found.size))
+}
