@@ -82,6 +82,16 @@ fn vector_entries() -> Vec<MdEntry> {
                 name: "zone-a".into(),
             },
         },
+        MdEntry {
+            marker: 6,
+            time_nanos: t + 6,
+            source_zone: 3,
+            op: MdOp::BucketConfig {
+                name: "photos".into(),
+                kind: 1,
+                body: b"<L/>".to_vec(),
+            },
+        },
     ]
 }
 
@@ -111,7 +121,7 @@ fn vectors_match_the_code() {
             c[i] = 0x80;
             assert_eq!(MdEntry::decode(&c), Err(MdError::ReservedNotZero(i)));
         }
-        for op in [0u8, 8, 0xff] {
+        for op in [0u8, 9, 0xff] {
             let mut c = bytes.clone();
             c[0] = op;
             assert_eq!(MdEntry::decode(&c), Err(MdError::UnknownOp(op)));
@@ -215,6 +225,13 @@ fn op() -> impl Strategy<Value = MdOp> {
                 },
             ),
         name().prop_map(|name| MdOp::BucketRemove { name }),
+        (name(), prop::collection::vec(any::<u8>(), 0..64)).prop_map(|(name, body)| {
+            MdOp::BucketConfig {
+                name,
+                kind: 1,
+                body,
+            }
+        }),
     ]
 }
 
@@ -224,6 +241,7 @@ struct Model {
     users: BTreeMap<String, UserRecord>,
     keys: BTreeMap<String, KeyRecord>,
     buckets: BTreeMap<String, BucketRecord>,
+    configs: BTreeMap<(String, u8), Vec<u8>>,
 }
 
 proptest! {
@@ -274,12 +292,23 @@ proptest! {
                 MdOp::KeyPut(k) => { m.keys.insert(k.access_key.clone(), k.clone()); }
                 MdOp::KeyRemove { access_key } => { m.keys.remove(access_key); }
                 MdOp::BucketPut(b) => { m.buckets.insert(b.name.clone(), b.clone()); }
-                MdOp::BucketRemove { name } => { m.buckets.remove(name); }
+                MdOp::BucketRemove { name } => {
+                    m.buckets.remove(name);
+                    m.configs.retain(|(b, _), _| b != name);
+                }
+                MdOp::BucketConfig { name, kind, body } => {
+                    if body.is_empty() {
+                        m.configs.remove(&(name.clone(), *kind));
+                    } else {
+                        m.configs.insert((name.clone(), *kind), body.clone());
+                    }
+                }
             }
         }
         prop_assert_eq!(&table.users, &m.users);
         prop_assert_eq!(&table.keys, &m.keys);
         prop_assert_eq!(&table.buckets, &m.buckets);
+        prop_assert_eq!(&table.bucket_configs, &m.configs);
         prop_assert_eq!(table.applied, entries.len() as u64);
         // A crash replays the log from some point again: same table.
         let again = {

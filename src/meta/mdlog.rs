@@ -13,6 +13,10 @@ use crate::le::{u16_at, u32_at, u64_at};
 pub const MD_HEADER_LEN: usize = 32;
 /// Longest string field (names, e-mail, secrets).
 pub const MD_STRING_MAX: usize = 1024;
+/// Largest bucket configuration document.
+pub const MD_BLOB_MAX: usize = 1024 * 1024;
+/// Bucket configuration kinds.
+pub const CONFIG_LIFECYCLE: u8 = 1;
 /// A quota that is not set.
 pub const NO_QUOTA: u64 = u64::MAX;
 
@@ -84,6 +88,13 @@ pub enum MdOp {
     BucketRemove {
         name: String,
     },
+    /// A bucket's configuration document of one kind (`CONFIG_LIFECYCLE`),
+    /// in the canonical form shale renders; an empty body removes it.
+    BucketConfig {
+        name: String,
+        kind: u8,
+        body: Vec<u8>,
+    },
 }
 
 impl MdOp {
@@ -96,6 +107,7 @@ impl MdOp {
             MdOp::KeyRemove { .. } => 5,
             MdOp::BucketPut(_) => 6,
             MdOp::BucketRemove { .. } => 7,
+            MdOp::BucketConfig { .. } => 8,
         }
     }
 }
@@ -130,6 +142,10 @@ pub enum MdError {
     UnknownFlags(u8, &'static str),
     #[error("versioning state {0} is not 0, 1 or 2")]
     BadVersioning(u8),
+    #[error("unknown bucket configuration kind {0}")]
+    UnknownConfigKind(u8),
+    #[error("configuration document is {0} bytes, more than {MD_BLOB_MAX}")]
+    BlobTooLong(usize),
 }
 
 const USER_SUSPENDED: u8 = 1;
@@ -155,6 +171,14 @@ impl Out {
     }
     fn u8(&mut self, v: u8) {
         self.0.push(v);
+    }
+    fn blob(&mut self, b: &[u8]) -> Result<(), MdError> {
+        if b.len() > MD_BLOB_MAX {
+            return Err(MdError::BlobTooLong(b.len()));
+        }
+        self.0.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        self.0.extend_from_slice(b);
+        Ok(())
     }
     fn quota(&mut self, q: &Quota) {
         self.u64(q.max_objects);
@@ -196,6 +220,13 @@ impl<'a> In<'a> {
     }
     fn u8(&mut self) -> Result<u8, MdError> {
         Ok(self.take(1)?.first().copied().unwrap_or_default())
+    }
+    fn blob(&mut self) -> Result<Vec<u8>, MdError> {
+        let len = usize::try_from(self.u32()?).unwrap_or(usize::MAX);
+        if len > MD_BLOB_MAX {
+            return Err(MdError::BlobTooLong(len));
+        }
+        Ok(self.take(len)?.to_vec())
     }
     fn quota(&mut self) -> Result<Quota, MdError> {
         Ok(Quota {
@@ -249,6 +280,14 @@ impl MdEntry {
                 o.str("location", &b.location)?;
             }
             MdOp::BucketRemove { name } => o.str("bucket name", name)?,
+            MdOp::BucketConfig { name, kind, body } => {
+                if *kind != CONFIG_LIFECYCLE {
+                    return Err(MdError::UnknownConfigKind(*kind));
+                }
+                o.str("bucket name", name)?;
+                o.u8(*kind);
+                o.blob(body)?;
+            }
         }
         let body = o.0;
         let mut out = Vec::with_capacity(MD_HEADER_LEN + body.len());
@@ -269,7 +308,7 @@ impl MdEntry {
             have: b.len(),
         })?;
         let code = header.first().copied().unwrap_or_default();
-        if !(1..=7).contains(&code) {
+        if !(1..=8).contains(&code) {
             return Err(MdError::UnknownOp(code));
         }
         if let Some(i) = header
@@ -343,9 +382,21 @@ impl MdEntry {
                     location: i.str("location")?,
                 })
             }
-            _ => MdOp::BucketRemove {
+            7 => MdOp::BucketRemove {
                 name: i.str("bucket name")?,
             },
+            _ => {
+                let name = i.str("bucket name")?;
+                let kind = i.u8()?;
+                if kind != CONFIG_LIFECYCLE {
+                    return Err(MdError::UnknownConfigKind(kind));
+                }
+                MdOp::BucketConfig {
+                    name,
+                    kind,
+                    body: i.blob()?,
+                }
+            }
         };
         if i.at != i.b.len() {
             return Err(MdError::TrailingBytes(i.b.len() - i.at));

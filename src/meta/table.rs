@@ -16,6 +16,8 @@ pub struct MetaTable {
     /// By access key.
     pub keys: BTreeMap<String, KeyRecord>,
     pub buckets: BTreeMap<String, BucketRecord>,
+    /// (bucket, kind) -> configuration document (lifecycle, ...).
+    pub bucket_configs: BTreeMap<(String, u8), Vec<u8>>,
     /// The marker of the last entry applied (0: none).
     pub applied: u64,
 }
@@ -49,6 +51,15 @@ impl MetaTable {
             }
             MdOp::BucketRemove { name } => {
                 self.buckets.remove(name);
+                self.bucket_configs.retain(|(b, _), _| b != name);
+            }
+            MdOp::BucketConfig { name, kind, body } => {
+                if body.is_empty() {
+                    self.bucket_configs.remove(&(name.clone(), *kind));
+                } else {
+                    self.bucket_configs
+                        .insert((name.clone(), *kind), body.clone());
+                }
             }
         }
     }
@@ -57,6 +68,13 @@ impl MetaTable {
     pub fn user_of_key(&self, access_key: &str) -> Option<(&KeyRecord, &UserRecord)> {
         let k = self.keys.get(access_key)?;
         Some((k, self.users.get(&k.uid)?))
+    }
+
+    /// A bucket's configuration document of `kind`, if set.
+    pub fn bucket_config(&self, bucket: &str, kind: u8) -> Option<&[u8]> {
+        self.bucket_configs
+            .get(&(bucket.to_string(), kind))
+            .map(Vec::as_slice)
     }
 
     /// The buckets a user owns, by name.

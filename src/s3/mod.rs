@@ -8,6 +8,7 @@ pub mod chunked;
 pub mod conditional;
 pub mod copy_source;
 pub mod error;
+pub mod lifecycle;
 pub mod names;
 pub mod operation;
 pub mod range;

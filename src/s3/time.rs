@@ -101,6 +101,25 @@ pub fn parse_amz_date(s: &str) -> Option<u64> {
     })
 }
 
+/// `2027-01-01`: midnight UTC of that day, Unix seconds; `None` if it is
+/// not a date (or before 1970).
+pub fn parse_ymd(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u64> {
+        b.get(from..to)?.iter().try_fold(0u64, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+        })
+    };
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let valid = year >= 1970
+        && (1..=12).contains(&month)
+        && (1..=days_in_month(year, month)).contains(&day);
+    valid.then(|| days_from_civil(year, month, day) * SECS_PER_DAY)
+}
+
 fn is_leap(year: u64) -> bool {
     year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
 }

@@ -355,3 +355,283 @@ fn normalize_line_ends(raw: &str) -> Cow<'_, str> {
         Cow::Borrowed(raw)
     }
 }
+
+/// A `Tagging` body (PutObjectTagging): `(key, value)` in the order sent,
+/// checked (`InvalidTag`) by `lifecycle::validate_tags`.
+pub fn parse_tagging(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
+    const ROOT: &str = "Tagging";
+    let mut tags = Vec::new();
+    let mut cur: (Option<String>, Option<String>) = (None, None);
+    let mut saw_set = false;
+    walk(body, ROOT, |step| match step {
+        Step::Open(path) if names_are(path, &[ROOT, "TagSet", "Tag"]) => {
+            cur = (None, None);
+            Ok(())
+        }
+        Step::Close(parents, element) if names_are(parents, &[ROOT, "TagSet", "Tag"]) => {
+            match element.name.as_str() {
+                "Key" => set_once(&mut cur.0, leaf(element)?),
+                "Value" => set_once(&mut cur.1, leaf(element)?),
+                _ => Ok(()),
+            }
+        }
+        Step::Close(parents, element) if names_are(parents, &[ROOT, "TagSet"]) => {
+            if element.name == "Tag" {
+                let (k, v) = std::mem::take(&mut cur);
+                tags.push((k.ok_or_else(malformed)?, v.ok_or_else(malformed)?));
+            }
+            Ok(())
+        }
+        Step::Close(parents, element) if names_are(parents, &[ROOT]) => {
+            if element.name == "TagSet" {
+                saw_set = true;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    })?;
+    if !saw_set {
+        return Err(malformed());
+    }
+    crate::s3::lifecycle::validate_tags(&tags)?;
+    Ok(tags)
+}
+
+/// A `LifecycleConfiguration` body: the rules, checked as S3 checks them
+/// (`Lifecycle::validate`). Transitions (storage classes shale does not
+/// have) are `NotImplemented`.
+pub fn parse_lifecycle(body: &[u8]) -> Result<crate::s3::lifecycle::Lifecycle, S3Error> {
+    use crate::s3::lifecycle::{Expiration, Filter, Lifecycle, NoncurrentExpiration, Rule};
+    const ROOT: &str = "LifecycleConfiguration";
+
+    /// A rule as it is read.
+    #[derive(Default)]
+    struct Draft {
+        id: Option<String>,
+        status: Option<String>,
+        legacy_prefix: Option<String>,
+        has_filter: bool,
+        /// Predicates directly in Filter (at most one allowed).
+        filter_predicates: usize,
+        prefix: Option<String>,
+        tags: Vec<(String, String)>,
+        tag: (Option<String>, Option<String>),
+        gt: Option<u64>,
+        lt: Option<u64>,
+        and: bool,
+        days: Option<u64>,
+        date: Option<u64>,
+        eodm: Option<bool>,
+        has_expiration: bool,
+        nc_days: Option<u64>,
+        nc_newer: Option<u32>,
+        has_noncurrent: bool,
+        abort_days: Option<u64>,
+        has_abort: bool,
+        transition: bool,
+    }
+    fn number<T: std::str::FromStr>(s: &str) -> Result<T, S3Error> {
+        s.trim().parse().map_err(|_| malformed())
+    }
+    fn days(s: &str, what: &str) -> Result<u64, S3Error> {
+        s.trim()
+            .parse::<i64>()
+            .map_err(|_| malformed())
+            .and_then(|d| {
+                u64::try_from(d).map_err(|_| {
+                    S3Error::new(
+                        S3ErrorCode::InvalidArgument,
+                        format!("'{what}' must be a positive integer"),
+                    )
+                })
+            })
+    }
+    fn date(s: &str) -> Result<u64, S3Error> {
+        // ISO 8601 as S3 takes it: 2026-01-01T00:00:00Z or with .000Z.
+        let s = s.trim();
+        let bad = || {
+            S3Error::new(
+                S3ErrorCode::InvalidArgument,
+                "'Date' must be ISO 8601 at midnight GMT, like 2027-01-01T00:00:00.000Z",
+            )
+        };
+        let d = s.get(..10).ok_or_else(bad)?;
+        let rest = s.get(10..).ok_or_else(bad)?;
+        if !["", "T00:00:00Z", "T00:00:00.000Z", "T00:00:00+00:00"].contains(&rest) {
+            return Err(bad());
+        }
+        let secs = crate::s3::time::parse_ymd(d).ok_or_else(bad)?;
+        Ok(secs)
+    }
+
+    let mut rules: Vec<Rule> = Vec::new();
+    let mut d = Draft::default();
+    let mut failure: Option<S3Error> = None;
+    walk(body, ROOT, |step| {
+        match step {
+            Step::Open(path) if names_are(path, &[ROOT, "Rule"]) => d = Draft::default(),
+            Step::Open(path) if path.len() >= 3 && names_are(&path[..2], &[ROOT, "Rule"]) => {
+                match path.get(2).map(|e| e.name.as_str()) {
+                    Some("Filter") if path.len() == 3 => d.has_filter = true,
+                    Some("Filter") if path.len() == 4 => {
+                        d.filter_predicates += 1;
+                        if path[3].name == "And" {
+                            d.and = true;
+                        }
+                        if path[3].name == "Tag" {
+                            d.tag = (None, None);
+                        }
+                    }
+                    Some("Filter")
+                        if path.len() == 5 && path[3].name == "And" && path[4].name == "Tag" =>
+                    {
+                        d.tag = (None, None)
+                    }
+                    Some("Expiration") if path.len() == 3 => d.has_expiration = true,
+                    Some("NoncurrentVersionExpiration") if path.len() == 3 => {
+                        d.has_noncurrent = true
+                    }
+                    Some("AbortIncompleteMultipartUpload") if path.len() == 3 => d.has_abort = true,
+                    Some("Transition" | "NoncurrentVersionTransition") => d.transition = true,
+                    _ => {}
+                }
+            }
+            Step::Close(parents, element) => {
+                let names: Vec<&str> = parents.iter().map(|e| e.name.as_str()).collect();
+                let name = element.name.clone();
+                match (names.as_slice(), name.as_str()) {
+                    ([ROOT], "Rule") => {
+                        let r = std::mem::take(&mut d);
+                        match finish(r) {
+                            Ok(rule) => rules.push(rule),
+                            Err(e) => {
+                                failure.get_or_insert(e);
+                            }
+                        }
+                    }
+                    ([ROOT, "Rule"], "ID") => {
+                        set_once(&mut d.id, leaf(element)?.trim().to_string())?
+                    }
+                    ([ROOT, "Rule"], "Status") => {
+                        set_once(&mut d.status, leaf(element)?.trim().to_string())?
+                    }
+                    ([ROOT, "Rule"], "Prefix") => set_once(&mut d.legacy_prefix, leaf(element)?)?,
+                    ([ROOT, "Rule", "Filter"] | [ROOT, "Rule", "Filter", "And"], "Prefix") => {
+                        set_once(&mut d.prefix, leaf(element)?)?
+                    }
+                    (
+                        [ROOT, "Rule", "Filter"] | [ROOT, "Rule", "Filter", "And"],
+                        "ObjectSizeGreaterThan",
+                    ) => set_once(&mut d.gt, number(&leaf(element)?)?)?,
+                    (
+                        [ROOT, "Rule", "Filter"] | [ROOT, "Rule", "Filter", "And"],
+                        "ObjectSizeLessThan",
+                    ) => set_once(&mut d.lt, number(&leaf(element)?)?)?,
+                    (
+                        [ROOT, "Rule", "Filter", "Tag"] | [ROOT, "Rule", "Filter", "And", "Tag"],
+                        "Key",
+                    ) => set_once(&mut d.tag.0, leaf(element)?)?,
+                    (
+                        [ROOT, "Rule", "Filter", "Tag"] | [ROOT, "Rule", "Filter", "And", "Tag"],
+                        "Value",
+                    ) => set_once(&mut d.tag.1, leaf(element)?)?,
+                    ([ROOT, "Rule", "Filter"] | [ROOT, "Rule", "Filter", "And"], "Tag") => {
+                        let (k, v) = std::mem::take(&mut d.tag);
+                        d.tags
+                            .push((k.ok_or_else(malformed)?, v.unwrap_or_default()));
+                    }
+                    ([ROOT, "Rule", "Expiration"], "Days") => {
+                        set_once(&mut d.days, days(&leaf(element)?, "Days")?)?
+                    }
+                    ([ROOT, "Rule", "Expiration"], "Date") => {
+                        set_once(&mut d.date, date(&leaf(element)?)?)?
+                    }
+                    ([ROOT, "Rule", "Expiration"], "ExpiredObjectDeleteMarker") => {
+                        let t = leaf(element)?;
+                        set_once(&mut d.eodm, parse_bool(t.trim())?)?
+                    }
+                    ([ROOT, "Rule", "NoncurrentVersionExpiration"], "NoncurrentDays") => {
+                        set_once(&mut d.nc_days, days(&leaf(element)?, "NoncurrentDays")?)?
+                    }
+                    ([ROOT, "Rule", "NoncurrentVersionExpiration"], "NewerNoncurrentVersions") => {
+                        set_once(&mut d.nc_newer, number(&leaf(element)?)?)?
+                    }
+                    ([ROOT, "Rule", "AbortIncompleteMultipartUpload"], "DaysAfterInitiation") => {
+                        set_once(
+                            &mut d.abort_days,
+                            days(&leaf(element)?, "DaysAfterInitiation")?,
+                        )?
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+
+    fn finish(d: Draft) -> Result<Rule, S3Error> {
+        if d.transition {
+            return Err(S3Error::new(
+                S3ErrorCode::NotImplemented,
+                "Transition actions are not supported: shale has one storage class",
+            ));
+        }
+        let enabled = match d.status.as_deref() {
+            Some("Enabled") => true,
+            Some("Disabled") => false,
+            _ => return Err(malformed()),
+        };
+        // One of Filter and (legacy) Prefix; a Filter holds one predicate
+        // (several go in And).
+        if d.has_filter == d.legacy_prefix.is_some() || d.filter_predicates > 1 {
+            return Err(malformed());
+        }
+        let filter = Filter {
+            prefix: d.prefix.or(d.legacy_prefix.clone()).unwrap_or_default(),
+            tags: d.tags,
+            size_greater_than: d.gt,
+            size_less_than: d.lt,
+            and: d.and,
+            legacy_prefix: d.legacy_prefix.is_some(),
+        };
+        let expiration = if d.has_expiration {
+            Some(match (d.days, d.date, d.eodm) {
+                (Some(n), None, None) => Expiration::Days(n),
+                (None, Some(t), None) => Expiration::Date(t),
+                (None, None, Some(true)) => Expiration::ExpiredObjectDeleteMarker,
+                _ => return Err(malformed()),
+            })
+        } else {
+            None
+        };
+        let noncurrent = if d.has_noncurrent {
+            Some(NoncurrentExpiration {
+                days: d.nc_days.ok_or_else(malformed)?,
+                newer_noncurrent: d.nc_newer,
+            })
+        } else {
+            None
+        };
+        let abort_multipart_days = if d.has_abort {
+            Some(d.abort_days.ok_or_else(malformed)?)
+        } else {
+            None
+        };
+        Ok(Rule {
+            id: d.id.unwrap_or_default(),
+            enabled,
+            filter,
+            expiration,
+            noncurrent,
+            abort_multipart_days,
+        })
+    }
+
+    let lc = Lifecycle { rules };
+    lc.validate()?;
+    Ok(lc)
+}

@@ -583,3 +583,96 @@ fn bool_text(b: bool) -> &'static str {
         "false"
     }
 }
+
+/// GetObjectTagging's `Tagging`.
+pub fn tagging(tags: &[(String, String)]) -> String {
+    let mut doc = Doc::new("Tagging");
+    doc.open("TagSet");
+    for (k, v) in tags {
+        doc.open("Tag");
+        doc.leaf("Key", k);
+        doc.leaf("Value", v);
+        doc.close("Tag");
+    }
+    doc.close("TagSet");
+    doc.finish()
+}
+
+/// GetBucketLifecycleConfiguration's `LifecycleConfiguration`; it reads
+/// back (`parse_lifecycle`) to the same rules.
+pub fn lifecycle(lc: &crate::s3::lifecycle::Lifecycle) -> String {
+    use crate::s3::lifecycle::Expiration;
+    let mut doc = Doc::new("LifecycleConfiguration");
+    for r in &lc.rules {
+        doc.open("Rule");
+        if !r.id.is_empty() {
+            doc.leaf("ID", &r.id);
+        }
+        let f = &r.filter;
+        if f.legacy_prefix {
+            doc.leaf("Prefix", &f.prefix);
+        } else {
+            doc.open("Filter");
+            let tag = |doc: &mut Doc, k: &str, v: &str| {
+                doc.open("Tag");
+                doc.leaf("Key", k);
+                doc.leaf("Value", v);
+                doc.close("Tag");
+            };
+            if f.and {
+                doc.open("And");
+            }
+            if !f.prefix.is_empty()
+                || (!f.and
+                    && f.tags.is_empty()
+                    && f.size_greater_than.is_none()
+                    && f.size_less_than.is_none())
+            {
+                doc.leaf("Prefix", &f.prefix);
+            }
+            for (k, v) in &f.tags {
+                tag(&mut doc, k, v);
+            }
+            if let Some(n) = f.size_greater_than {
+                doc.leaf("ObjectSizeGreaterThan", &n.to_string());
+            }
+            if let Some(n) = f.size_less_than {
+                doc.leaf("ObjectSizeLessThan", &n.to_string());
+            }
+            if f.and {
+                doc.close("And");
+            }
+            doc.close("Filter");
+        }
+        doc.leaf("Status", if r.enabled { "Enabled" } else { "Disabled" });
+        if let Some(e) = &r.expiration {
+            doc.open("Expiration");
+            match e {
+                Expiration::Days(d) => doc.leaf("Days", &d.to_string()),
+                Expiration::Date(t) => doc.leaf(
+                    "Date",
+                    &crate::s3::time::iso8601_millis(t.saturating_mul(1_000_000_000)),
+                ),
+                Expiration::ExpiredObjectDeleteMarker => {
+                    doc.leaf("ExpiredObjectDeleteMarker", "true")
+                }
+            }
+            doc.close("Expiration");
+        }
+        if let Some(n) = &r.noncurrent {
+            doc.open("NoncurrentVersionExpiration");
+            doc.leaf("NoncurrentDays", &n.days.to_string());
+            if let Some(k) = n.newer_noncurrent {
+                doc.leaf("NewerNoncurrentVersions", &k.to_string());
+            }
+            doc.close("NoncurrentVersionExpiration");
+        }
+        if let Some(d) = r.abort_multipart_days {
+            doc.open("AbortIncompleteMultipartUpload");
+            doc.leaf("DaysAfterInitiation", &d.to_string());
+            doc.close("AbortIncompleteMultipartUpload");
+        }
+        doc.close("Rule");
+    }
+    doc.finish()
+}
