@@ -124,7 +124,7 @@ impl Lifecycle {
                     format!("ID length should not exceed allowed limit of {RULE_ID_MAX}"),
                 ));
             }
-            if !r.id.is_empty() && self.rules[..i].iter().any(|o| o.id == r.id) {
+            if !r.id.is_empty() && self.rules.iter().take(i).any(|o| o.id == r.id) {
                 return Err(invalid(
                     InvalidArgument,
                     "Rule ID must be unique. Found same ID for more than one rule",
@@ -149,7 +149,7 @@ impl Lifecycle {
             if f.tags
                 .iter()
                 .enumerate()
-                .any(|(j, (k, _))| f.tags[..j].iter().any(|(o, _)| o == k))
+                .any(|(j, (k, _))| f.tags.iter().take(j).any(|(o, _)| o == k))
             {
                 return Err(invalid(
                     InvalidRequest,
@@ -301,7 +301,7 @@ pub fn validate_tags(tags: &[(String, String)]) -> Result<(), S3Error> {
                 "The TagValue you have provided is invalid",
             ));
         }
-        if tags[..i].iter().any(|(o, _)| o == k) {
+        if tags.iter().take(i).any(|(o, _)| o == k) {
             return Err(invalid(
                 S3ErrorCode::InvalidTag,
                 "Cannot provide multiple Tags with the same key",

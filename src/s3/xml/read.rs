@@ -469,30 +469,26 @@ pub fn parse_lifecycle(body: &[u8]) -> Result<crate::s3::lifecycle::Lifecycle, S
     let mut failure: Option<S3Error> = None;
     walk(body, ROOT, |step| {
         match step {
-            Step::Open(path) if names_are(path, &[ROOT, "Rule"]) => d = Draft::default(),
-            Step::Open(path) if path.len() >= 3 && names_are(&path[..2], &[ROOT, "Rule"]) => {
-                match path.get(2).map(|e| e.name.as_str()) {
-                    Some("Filter") if path.len() == 3 => d.has_filter = true,
-                    Some("Filter") if path.len() == 4 => {
+            Step::Open(path) => {
+                let names: Vec<&str> = path.iter().map(|e| e.name.as_str()).collect();
+                match names.as_slice() {
+                    [ROOT, "Rule"] => d = Draft::default(),
+                    [ROOT, "Rule", "Filter"] => d.has_filter = true,
+                    [ROOT, "Rule", "Filter", p] => {
                         d.filter_predicates += 1;
-                        if path[3].name == "And" {
-                            d.and = true;
+                        match *p {
+                            "And" => d.and = true,
+                            "Tag" => d.tag = (None, None),
+                            _ => {}
                         }
-                        if path[3].name == "Tag" {
-                            d.tag = (None, None);
-                        }
                     }
-                    Some("Filter")
-                        if path.len() == 5 && path[3].name == "And" && path[4].name == "Tag" =>
-                    {
-                        d.tag = (None, None)
+                    [ROOT, "Rule", "Filter", "And", "Tag"] => d.tag = (None, None),
+                    [ROOT, "Rule", "Expiration"] => d.has_expiration = true,
+                    [ROOT, "Rule", "NoncurrentVersionExpiration"] => d.has_noncurrent = true,
+                    [ROOT, "Rule", "AbortIncompleteMultipartUpload"] => d.has_abort = true,
+                    [ROOT, "Rule", "Transition" | "NoncurrentVersionTransition", ..] => {
+                        d.transition = true
                     }
-                    Some("Expiration") if path.len() == 3 => d.has_expiration = true,
-                    Some("NoncurrentVersionExpiration") if path.len() == 3 => {
-                        d.has_noncurrent = true
-                    }
-                    Some("AbortIncompleteMultipartUpload") if path.len() == 3 => d.has_abort = true,
-                    Some("Transition" | "NoncurrentVersionTransition") => d.transition = true,
                     _ => {}
                 }
             }
@@ -565,7 +561,6 @@ pub fn parse_lifecycle(body: &[u8]) -> Result<crate::s3::lifecycle::Lifecycle, S
                     _ => {}
                 }
             }
-            _ => {}
         }
         Ok(())
     })?;
