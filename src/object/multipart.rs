@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::head::{Chunk, HeadChecksum, ObjectHead, Part};
-use super::store::{complete_checked, current_etag, head_entry, BodySource, ObjectStore};
+use super::store::{complete_checked, current_etag, BodySource, ObjectStore};
 use super::versioning::VersionId;
 use crate::io::Io;
 use crate::s3::checksum::{self, Algorithm, Expected};
@@ -421,7 +421,7 @@ impl Uploads {
             }
         };
         // A refused condition leaves the upload open, to retry or abort.
-        complete_checked(&b.index, txn, target, head_entry(&head, loc), condition).await?;
+        complete_checked(&b.index, txn, target, b.entry_for(&head, loc), condition).await?;
         self.open.lock().remove(id);
         // The object is committed; a manifest left by a crash here is an
         // upload that still lists (and can be aborted).

@@ -31,7 +31,8 @@ use crate::index::entry::IndexEntry;
 use crate::index::key::SortKey;
 use crate::index::listing::{ListPage, ListParams};
 use crate::io::{Io, OpenMode};
-use crate::meta::mdlog::{BucketRecord, MdOp, Quota};
+use crate::meta::mdlog::{BucketRecord, MdOp, Quota, CONFIG_LIFECYCLE};
+use crate::s3::lifecycle::Lifecycle;
 use crate::meta::store::MetaStore;
 use crate::s3::checksum::{Algorithm, Expected};
 use crate::s3::conditional::WriteCondition;
@@ -76,6 +77,8 @@ pub struct Bucket {
     versioning: AtomicU8,
     /// Writers hold it shared; DeleteBucket holds it exclusively.
     gate: tokio::sync::RwLock<()>,
+    /// The lifecycle configuration (the metadata log's, parsed).
+    lifecycle: RwLock<Option<Arc<Lifecycle>>>,
 }
 
 impl Bucket {
@@ -87,7 +90,51 @@ impl Bucket {
             index,
             dir,
             gate: tokio::sync::RwLock::new(()),
+            lifecycle: RwLock::new(None),
         }
+    }
+
+    /// When a lifecycle Expiration rule expires an object of `key` with
+    /// `size` bytes and `meta` (its tags) written at `mtime_nanos`, and by
+    /// which rule. Applied only in buckets that never had versioning (in
+    /// a versioned bucket S3 turns such an expiry into a delete marker,
+    /// which shale does not do yet).
+    pub fn rule_expiry(
+        &self,
+        key: &[u8],
+        size: u64,
+        meta: &[(String, String)],
+        mtime_nanos: u64,
+    ) -> Option<(u64, String)> {
+        if self.versioning() != Versioning::Never {
+            return None;
+        }
+        let lc = self.lifecycle()?;
+        let tags = crate::s3::tagging::tags_in(meta);
+        let facts = crate::s3::lifecycle::ObjectFacts {
+            key,
+            size,
+            tags: &tags,
+            time_secs: mtime_nanos / 1_000_000_000,
+        };
+        lc.current_expiry(&facts).map(|(t, id)| (t, id.to_string()))
+    }
+
+    /// The index entry of an object head at `loc`: its own expiry
+    /// (X-Delete-At) or a lifecycle rule's, whichever comes first.
+    pub fn entry_for(&self, head: &ObjectHead, loc: RecordLoc) -> IndexEntry {
+        let mut e = head_entry(head, loc);
+        if let Some((t, _)) = self.rule_expiry(&head.key, head.size, &head.meta, head.mtime_nanos) {
+            if e.expiry_slot == 0 || t < e.expiry_slot {
+                e.expiry_slot = t;
+            }
+        }
+        e
+    }
+
+    /// The bucket's lifecycle rules, if it has any.
+    pub fn lifecycle(&self) -> Option<Arc<Lifecycle>> {
+        self.lifecycle.read().clone()
     }
 
     /// Where the bucket's index (trees and logs) lives.
@@ -182,6 +229,8 @@ pub struct PutOutcome {
     pub checksum: Option<Vec<u8>>,
     /// The version written, if the bucket has (or had) versioning.
     pub version_id: Option<VersionId>,
+    /// (when, rule id) of a lifecycle rule that expires it.
+    pub expiration: Option<(u64, String)>,
 }
 
 /// An object found for GET/HEAD: its index entry and head.
@@ -279,10 +328,14 @@ impl ObjectStore {
             };
             let index = BucketIndex::open(io, &dir.join("index"), index_options)
                 .map_err(|e| format!("opening the index of bucket {name}: {e}"))?;
-            buckets.insert(
-                name.clone(),
-                Arc::new(Bucket::new(name.clone(), bucket_meta(&rec), index, dir)),
-            );
+            let bucket = Bucket::new(name.clone(), bucket_meta(&rec), index, dir);
+            if let Some(doc) = meta.read(|t| t.bucket_config(name, CONFIG_LIFECYCLE).map(<[u8]>::to_vec)) {
+                let lc = crate::s3::xml::parse_lifecycle(&doc).map_err(|e| {
+                    format!("the lifecycle configuration of bucket {name} in the metadata log: {}", e.message)
+                })?;
+                *bucket.lifecycle.write() = Some(Arc::new(lc));
+            }
+            buckets.insert(name.clone(), Arc::new(bucket));
         }
         if let Some(lost) = meta.read(|t| {
             t.buckets
@@ -472,6 +525,34 @@ impl ObjectStore {
         Ok(())
     }
 
+    /// Sets (or with `None` removes) a bucket's lifecycle configuration:
+    /// durable in the metadata log before it takes effect.
+    pub async fn set_lifecycle(
+        &self,
+        bucket: &str,
+        lifecycle: Option<Lifecycle>,
+    ) -> Result<(), S3Error> {
+        let _one = self.bucket_changes.lock().await;
+        let b = self.bucket(bucket)?;
+        let body = lifecycle
+            .as_ref()
+            .map(|lc| crate::s3::xml::lifecycle(lc).into_bytes())
+            .unwrap_or_default();
+        self.meta
+            .commit(|t| match t.buckets.contains_key(bucket) {
+                true => Ok(MdOp::BucketConfig {
+                    name: bucket.to_string(),
+                    kind: CONFIG_LIFECYCLE,
+                    body,
+                }),
+                false => Err(no_bucket(bucket)),
+            })
+            .await
+            .map_err(|e| internal("writing the bucket configuration", e))??;
+        *b.lifecycle.write() = lifecycle.map(Arc::new);
+        Ok(())
+    }
+
     /// Sets a bucket's quota in the metadata log.
     pub async fn set_bucket_quota(
         &self,
@@ -613,7 +694,7 @@ impl ObjectStore {
             None => self.write_head(&head).await,
         };
         let entry = match written {
-            Ok(loc) => head_entry(&head, loc),
+            Ok(loc) => b.entry_for(&head, loc),
             Err(e) => {
                 let _ = b.index.cancel(txn).await;
                 return Err(e);
@@ -624,6 +705,7 @@ impl ObjectStore {
             etag: stored.md5,
             size: stored.size,
             mtime_nanos: mtime,
+            expiration: b.rule_expiry(key, head.size, &head.meta, mtime),
             checksum: head.checksum.map(|c| c.digest),
             version_id: b.shown_version(version_id),
         })
@@ -1083,6 +1165,81 @@ impl ObjectStore {
             .map_err(|e| internal("reading the object head", e))?;
         let head = ObjectHead::decode(&rec.payload).map_err(|e| internal("object head", e))?;
         Ok(FoundObject { entry, head })
+    }
+
+    /// Replaces the tag set of the current object of `key` (or of version
+    /// `version`, which must be the current one): a new head record with
+    /// the same data, time and version, completed only if the object is
+    /// still the one read. Returns the version shown.
+    pub async fn retag(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        version: Option<VersionId>,
+        tags: &[(String, String)],
+    ) -> Result<FoundObject, S3Error> {
+        let b = self.bucket(bucket)?;
+        for _ in 0..8 {
+            let found = match version {
+                Some(v) => self.get_object_version(bucket, key, v).await?,
+                None => self.get_object(bucket, key).await?,
+            };
+            if version.is_some() {
+                let current = b
+                    .index
+                    .get(&SortKey::Head { key: key.to_vec() })
+                    .map_err(|e| internal("index lookup", e))?;
+                if current.is_none_or(|c| c.head != found.entry.head) {
+                    return Err(S3Error::new(
+                        S3ErrorCode::NotImplemented,
+                        "Tagging a noncurrent version is not supported yet",
+                    ));
+                }
+            }
+            let _gate = b.gate.read().await;
+            let txn = b
+                .index
+                .prepare(key)
+                .await
+                .map_err(|e| internal("preparing the index", e))?;
+            let head = ObjectHead {
+                tag: txn.tag(),
+                meta: crate::s3::tagging::with_tags(&found.head.meta, tags),
+                ..found.head.clone()
+            };
+            let loc = match self.write_head(&head).await {
+                Ok(loc) => loc,
+                Err(e) => {
+                    let _ = b.index.cancel(txn).await;
+                    return Err(e);
+                }
+            };
+            let target = if head.versioned {
+                SortKey::Version {
+                    key: key.to_vec(),
+                    version: head.version_id,
+                }
+            } else {
+                SortKey::Head { key: key.to_vec() }
+            };
+            let entry = b.entry_for(&head, loc);
+            let was = found.entry.head;
+            let done = b
+                .index
+                .complete_if_target(txn, target, Some(entry.clone()), |e| {
+                    e.is_some_and(|e| e.head == was)
+                })
+                .await
+                .map_err(|e| internal("completing the index", e))?;
+            if done {
+                return Ok(FoundObject { entry, head });
+            }
+            // A write came in between: read again.
+        }
+        Err(S3Error::new(
+            S3ErrorCode::SlowDown,
+            "The object kept changing while its tags were set; try again",
+        ))
     }
 
     /// Turns versioning on (`true`) or suspends it: the bucket's record

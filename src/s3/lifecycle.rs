@@ -272,12 +272,17 @@ impl Lifecycle {
     /// expires it: `expiry-date="<http date>", rule-id="<id>"`.
     pub fn expiration_header(&self, o: &ObjectFacts<'_>) -> Option<String> {
         let (at, id) = self.current_expiry(o)?;
-        Some(format!(
-            "expiry-date=\"{}\", rule-id=\"{}\"",
-            crate::s3::time::http_date(at.saturating_mul(1_000_000_000)),
-            id.replace('"', "")
-        ))
+        Some(expiration_header(at, id))
     }
+}
+
+/// `x-amz-expiration`: `expiry-date="<HTTP date>", rule-id="<id>"`.
+pub fn expiration_header(at_secs: u64, rule_id: &str) -> String {
+    format!(
+        "expiry-date=\"{}\", rule-id=\"{}\"",
+        crate::s3::time::http_date(at_secs.saturating_mul(1_000_000_000)),
+        rule_id.replace(['"', '\r', '\n'], "")
+    )
 }
 
 /// Checks an object's tag set (`x-amz-tagging`, PutObjectTagging).

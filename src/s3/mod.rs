@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod names;
 pub mod operation;
 pub mod range;
+pub mod tagging;
 pub mod sigv4;
 pub mod time;
 pub mod xml;

@@ -485,6 +485,20 @@ const STORED_HEADERS: [&str; 6] = [
     "expires",
 ];
 
+/// `meta` with the tag set of an `x-amz-tagging` header, if one came.
+fn with_header_tags(
+    meta: Vec<(String, String)>,
+    headers: &HeaderMap,
+) -> Result<Vec<(String, String)>, S3Error> {
+    match header(headers, "x-amz-tagging") {
+        Some(v) => Ok(crate::s3::tagging::with_tags(
+            &meta,
+            &crate::s3::tagging::parse_header(v)?,
+        )),
+        None => Ok(meta),
+    }
+}
+
 fn object_meta(headers: &HeaderMap) -> Vec<(String, String)> {
     let mut meta = Vec::new();
     for (name, value) in headers {
@@ -587,6 +601,22 @@ impl Op<'_> {
         Ok(())
     }
 
+    /// PutObjectTagging / DeleteObjectTagging (empty `tags`).
+    async fn set_tags(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        tags: &[(String, String)],
+    ) -> Result<Response<ResponseBody>, S3Error> {
+        let version = self.q("versionId").map(parse_version_id).transpose()?;
+        let found = self.store().retag(bucket, key, version, tags).await?;
+        let mut r = empty(StatusCode::OK)?;
+        if let Some(v) = self.store().bucket(bucket)?.shown_version(found.head.version_id) {
+            set_header(&mut r, "x-amz-version-id", &format_version_id(&v));
+        }
+        Ok(r)
+    }
+
     fn list_buckets(&self) -> Result<Response<ResponseBody>, S3Error> {
         let owner_filter = (!self.caller.system).then_some(self.caller.uid.as_str());
         let buckets: Vec<(String, String)> = self
@@ -614,6 +644,28 @@ impl Op<'_> {
                 let enabled = xml::parse_versioning(&b)?;
                 self.store().set_versioning(bucket, enabled).await?;
                 empty(StatusCode::OK)
+            }
+            Method::PUT if self.query.contains_key("lifecycle") => {
+                self.store().bucket(bucket)?;
+                let b = body.collect(XML_BODY_MAX).await?;
+                let lc = xml::parse_lifecycle(&b)?;
+                self.store().set_lifecycle(bucket, Some(lc)).await?;
+                empty(StatusCode::OK)
+            }
+            Method::GET if self.query.contains_key("lifecycle") => {
+                let b = self.store().bucket(bucket)?;
+                match b.lifecycle() {
+                    Some(lc) => xml_response(StatusCode::OK, xml::lifecycle(&lc)),
+                    None => Err(err(
+                        S3ErrorCode::NoSuchLifecycleConfiguration,
+                        "The lifecycle configuration does not exist",
+                    )),
+                }
+            }
+            Method::DELETE if self.query.contains_key("lifecycle") => {
+                self.store().bucket(bucket)?;
+                self.store().set_lifecycle(bucket, None).await?;
+                empty(StatusCode::NO_CONTENT)
             }
             Method::PUT => {
                 if self.query.contains_key("acl") {
@@ -657,7 +709,7 @@ impl Op<'_> {
             }
             Method::GET if self.query.contains_key("versions") => self.list_versions(bucket).await,
             Method::GET
-                if ["acl", "policy", "lifecycle", "cors", "tagging"]
+                if ["acl", "policy", "cors", "tagging"]
                     .iter()
                     .any(|q| self.query.contains_key(*q)) =>
             {
@@ -937,7 +989,7 @@ impl Op<'_> {
         method: Method,
         bucket: &str,
         key: &[u8],
-        body: RequestBody,
+        mut body: RequestBody,
     ) -> Result<Response<ResponseBody>, S3Error> {
         let upload_id = self.q("uploadId");
         match method {
@@ -945,6 +997,29 @@ impl Op<'_> {
                 Some(id) => self.upload_part_copy(bucket, key, id).await,
                 None => self.copy_object(bucket, key).await,
             },
+            Method::PUT if self.query.contains_key("tagging") => {
+                let b = body.collect(XML_BODY_MAX).await?;
+                let tags = xml::parse_tagging(&b)?;
+                self.set_tags(bucket, key, &tags).await
+            }
+            Method::DELETE if self.query.contains_key("tagging") => {
+                let mut r = self.set_tags(bucket, key, &[]).await?;
+                *r.status_mut() = StatusCode::NO_CONTENT;
+                Ok(r)
+            }
+            Method::GET if self.query.contains_key("tagging") => {
+                let version = self.q("versionId").map(parse_version_id).transpose()?;
+                let found = match version {
+                    Some(v) => self.store().get_object_version(bucket, key, v).await?,
+                    None => self.store().get_object(bucket, key).await?,
+                };
+                let tags = crate::s3::tagging::tags_in(&found.head.meta);
+                let mut r = xml_response(StatusCode::OK, xml::tagging(&tags))?;
+                if let Some(v) = self.store().bucket(bucket)?.shown_version(found.head.version_id) {
+                    set_header(&mut r, "x-amz-version-id", &format_version_id(&v));
+                }
+                Ok(r)
+            }
             Method::PUT if upload_id.is_some() => {
                 let part = self.required_part_number()?;
                 self.upload_part(bucket, key, upload_id.unwrap_or_default(), part, body)
@@ -996,7 +1071,12 @@ impl Op<'_> {
                 let id =
                     self.node
                         .uploads
-                        .create(bucket, key, object_meta(self.headers), algorithm)?;
+                        .create(
+                            bucket,
+                            key,
+                            with_header_tags(object_meta(self.headers), self.headers)?,
+                            algorithm,
+                        )?;
                 let mut r = xml_response(
                     StatusCode::OK,
                     xml::initiate_multipart(bucket, &String::from_utf8_lossy(key), &id),
@@ -1214,11 +1294,27 @@ impl Op<'_> {
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
             ));
         }
-        let meta = if replace {
+        let mut meta = if replace {
             object_meta(self.headers)
         } else {
             found.head.meta.clone()
         };
+        // x-amz-tagging-directive: the source's tags (COPY, the default)
+        // or those of x-amz-tagging (REPLACE).
+        let tags = match header(self.headers, "x-amz-tagging-directive") {
+            None | Some("COPY") => crate::s3::tagging::tags_in(&found.head.meta),
+            Some("REPLACE") => match header(self.headers, "x-amz-tagging") {
+                Some(v) => crate::s3::tagging::parse_header(v)?,
+                None => Vec::new(),
+            },
+            Some(_) => {
+                return Err(err(
+                    S3ErrorCode::InvalidArgument,
+                    "Unknown tagging directive: x-amz-tagging-directive takes COPY or REPLACE",
+                ))
+            }
+        };
+        meta = crate::s3::tagging::with_tags(&meta, &tags);
         let out = self
             .store()
             .copy_object(&found, bucket, key, meta, self.write_condition()?)
@@ -1433,7 +1529,7 @@ impl Op<'_> {
         let len = object_length(self.headers, chunked)?;
         self.check_quota(bucket, key, len.unwrap_or(0))?;
         let put = PutOptions {
-            meta: object_meta(self.headers),
+            meta: with_header_tags(object_meta(self.headers), self.headers)?,
             expected_len: len,
             content_md5: content_md5(self.headers)?,
             condition: self.write_condition()?,
@@ -1443,6 +1539,9 @@ impl Op<'_> {
         let algorithm = put.checksum.as_ref().map(|c| c.algorithm);
         let out = self.store().put_object(bucket, key, put, &mut body).await?;
         let mut r = empty(StatusCode::OK)?;
+        if let Some((t, id)) = &out.expiration {
+            set_header(&mut r, "x-amz-expiration", &crate::s3::lifecycle::expiration_header(*t, id));
+        }
         if let Some(v) = out.version_id {
             set_header(&mut r, "x-amz-version-id", &format_version_id(&v));
         }
@@ -1629,6 +1728,14 @@ impl Op<'_> {
         if found.head.expiry_secs != 0 {
             builder = builder.header("x-delete-at", found.head.expiry_secs);
         }
+        if let Some((t, id)) = self.store().bucket(bucket)?.rule_expiry(
+            key,
+            found.head.size,
+            &found.head.meta,
+            found.head.mtime_nanos,
+        ) {
+            builder = builder.header("x-amz-expiration", crate::s3::lifecycle::expiration_header(t, &id));
+        }
         let checksum_mode = header(self.headers, "x-amz-checksum-mode")
             .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"));
         if let (true, Some(c)) = (checksum_mode, &found.head.checksum) {
@@ -1649,7 +1756,14 @@ impl Op<'_> {
             }
         }
         let mut has_type = false;
+        let tag_count = crate::s3::tagging::tags_in(&found.head.meta).len();
+        if tag_count > 0 {
+            builder = builder.header("x-amz-tagging-count", tag_count);
+        }
         for (n, v) in &found.head.meta {
+            if n == crate::s3::tagging::TAGGING_META {
+                continue;
+            }
             has_type |= n == "content-type";
             if let Ok(v) = HeaderValue::from_str(v) {
                 builder = builder.header(n.as_str(), v);
