@@ -50,12 +50,19 @@ fn run(cmd: &mut Command, what: &str) -> String {
 
 /// Runs one boto3 script (`tests/clients/NAME`) against a fresh node.
 fn boto3_script(name: &str) {
+    boto3_script_with(name, &[]);
+}
+
+/// [`boto3_script`] with more environment for the node.
+fn boto3_script_with(name: &str, node_env: &[(&str, &str)]) {
     let python = tool(
         "SHALE_TEST_PYTHON",
         concat!(env!("CARGO_MANIFEST_DIR"), "/target/s3-venv/bin/python"),
     );
     let tmp = tempfile::tempdir().unwrap();
-    let node = start(tmp.path(), &creds_env());
+    let mut env = creds_env().to_vec();
+    env.extend_from_slice(node_env);
+    let node = start(tmp.path(), &env);
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")
         .join(name);
@@ -78,6 +85,21 @@ fn boto3_script(name: &str) {
 #[test]
 fn boto3_users_and_quotas() {
     boto3_script("boto3_users.py");
+}
+
+/// Object tagging and lifecycle configurations through boto3, valid and
+/// invalid, and lifecycle rules taking effect (new and existing objects,
+/// tag filters, rule removal, aborting incomplete uploads) on a test
+/// clock.
+#[test]
+fn boto3_tagging_and_lifecycle() {
+    boto3_script_with(
+        "boto3_lifecycle.py",
+        &[
+            ("SHALE_TEST_CLOCK", "1"),
+            ("SHALE_EXPIRY_INTERVAL_SECS", "0"),
+        ],
+    );
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! and additional checksums never panic: `x-amz-checksum-*` /
 //! `x-amz-trailer` / `x-amz-sdk-checksum-algorithm` (and the check of a
 //! trailer value), `If-*` on reads and writes, `x-amz-copy-source` and
-//! `x-amz-copy-source-range`. Whatever they accept is consistent.
+//! `x-amz-copy-source-range`, `x-amz-tagging`, `X-Delete-At` and
+//! `X-Delete-After`. Whatever they accept is consistent.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -61,6 +62,21 @@ fuzz_target!(|data: &[u8]| {
     for size in [0, 1, 1024, u64::MAX] {
         if let Ok((first, last)) = parse_copy_range(text, size) {
             assert!(first <= last && last < size);
+        }
+    }
+    // x-amz-tagging: what parses is a valid tag set that its stored form
+    // gives back.
+    if let Ok(tags) = shale::s3::tagging::parse_header(text) {
+        let stored = shale::s3::tagging::with_tags(&[], &tags);
+        assert_eq!(shale::s3::tagging::tags_in(&stored), tags);
+    }
+    // X-Delete-At / X-Delete-After: a future time that fits the head.
+    for now in [0u64, 1_800_000_000] {
+        if let Ok(t) = shale::s3::delete_at::parse(Some(text), None, now) {
+            assert!(u64::from(t) > now);
+        }
+        if let Ok(t) = shale::s3::delete_at::parse(None, Some(text), now) {
+            assert!(u64::from(t) > now);
         }
     }
 });

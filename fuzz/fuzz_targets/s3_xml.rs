@@ -4,8 +4,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use shale::s3::xml::{
-    parse_complete_multipart, parse_create_bucket, parse_delete, parse_versioning,
-    COMPLETE_PARTS_MAX, DELETE_OBJECTS_MAX,
+    lifecycle, parse_complete_multipart, parse_create_bucket, parse_delete, parse_lifecycle,
+    parse_tagging, parse_versioning, tagging, COMPLETE_PARTS_MAX, DELETE_OBJECTS_MAX,
 };
 use shale::object::versioning::parse_version_id;
 use shale::s3::S3ErrorCode;
@@ -34,6 +34,27 @@ fuzz_target!(|data: &[u8]| {
             e.code,
             S3ErrorCode::MalformedXML | S3ErrorCode::NotImplemented
         ));
+    }
+    // PutBucketLifecycleConfiguration: what parses is valid, and renders
+    // to a document that parses back to the same rules (the stored form).
+    match parse_lifecycle(data) {
+        Ok(lc) => {
+            assert!(lc.validate().is_ok());
+            let again = parse_lifecycle(lifecycle(&lc).as_bytes()).expect("a rendered configuration parses");
+            assert_eq!(again, lc);
+        }
+        Err(e) => assert!(matches!(
+            e.code,
+            S3ErrorCode::MalformedXML
+                | S3ErrorCode::InvalidArgument
+                | S3ErrorCode::InvalidRequest
+                | S3ErrorCode::NotImplemented
+        )),
+    }
+    // PutObjectTagging: the same for tag sets.
+    match parse_tagging(data) {
+        Ok(tags) => assert_eq!(parse_tagging(tagging(&tags).as_bytes()).expect("rendered tags parse"), tags),
+        Err(e) => assert!(matches!(e.code, S3ErrorCode::MalformedXML | S3ErrorCode::InvalidTag)),
     }
     // Version ids as clients send them (versionId, VersionId, markers).
     if let Ok(text) = std::str::from_utf8(data) {

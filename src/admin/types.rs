@@ -114,6 +114,19 @@ pub struct BucketInfo {
     pub bytes: u64,
     pub max_objects: Option<u64>,
     pub max_bytes: Option<u64>,
+    /// The lifecycle rules and how their re-evaluation of the bucket's
+    /// objects stands; absent without rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<LifecycleStatus>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LifecycleStatus {
+    pub rules: u64,
+    /// "running", "done", "superseded", "failed: ..." (or "idle").
+    pub evaluation: String,
+    pub examined: u64,
+    pub changed: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -146,6 +159,8 @@ pub struct ExpiryRun {
     pub expired: u64,
     pub bytes: u64,
     pub skipped: u64,
+    /// Incomplete multipart uploads aborted by AbortIncompleteMultipartUpload.
+    pub uploads_aborted: u64,
 }
 
 /// POST /admin/test/clock

@@ -220,6 +220,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         std::sync::Arc::clone(&node),
         config.storage.checkpoint_secs,
     );
+    {
+        let (io, node) = (io.clone(), std::sync::Arc::clone(&node));
+        let _ = std::thread::Builder::new()
+            .name("shale-lifecycle".into())
+            .spawn(move || {
+                let _ = io.block_on(node.store.reevaluate_lifecycles());
+            });
+    }
     if config.expiry.interval_secs > 0 {
         spawn_expiry_pass(
             &io,
@@ -321,7 +329,7 @@ fn spawn_expiry_pass(
         .spawn(move || loop {
             std::thread::sleep(std::time::Duration::from_secs(secs));
             let now = crate::clock::expiry_now_secs();
-            let run = crate::object::expiry::expire_due(&node.store, now, batch);
+            let run = crate::object::expiry::expire_due(&node.store, &node.uploads, now, batch);
             match io.block_on(run) {
                 Ok(Ok(r)) => {
                     crate::metrics::EXPIRY.record(&r);

@@ -698,6 +698,19 @@ impl BucketIndex {
         after: Option<(u32, Vec<u8>)>,
         max_keys: usize,
     ) -> Result<UnorderedPage, IndexError> {
+        self.scan_heads(prefix, after, max_keys, false)
+    }
+
+    /// [`list_unordered`](Self::list_unordered), or with `raw` every
+    /// logical head that holds an object as stored, expired or not
+    /// (lifecycle re-evaluation).
+    pub fn scan_heads(
+        &self,
+        prefix: &[u8],
+        after: Option<(u32, Vec<u8>)>,
+        max_keys: usize,
+        raw: bool,
+    ) -> Result<UnorderedPage, IndexError> {
         let shards = self.shards();
         let max_keys = max_keys.min(listing::MAX_KEYS_MAX);
         let start = encode_prefix(prefix);
@@ -730,7 +743,7 @@ impl BucketIndex {
                         continue;
                     };
                     let e = IndexEntry::decode(&v).map_err(super::shard::ShardError::from)?;
-                    let e = if is_expired(&e, now) {
+                    let e = if is_expired(&e, now) && !raw {
                         match self.effective_head(Some(e), &key, now)? {
                             Some(e) => e,
                             None => continue,

@@ -12,6 +12,7 @@
 //! written remaining version becomes current (what reads showed already).
 
 use super::head::ObjectHead;
+use super::multipart::Uploads;
 use super::store::{Bucket, ObjectStore};
 use crate::index::entry::IndexEntry;
 use crate::index::expiry::is_expired;
@@ -28,6 +29,8 @@ pub struct ExpiryReport {
     /// Due entries left alone: changed since they were found (a newer
     /// write) or mirrors of a version handled on its own.
     pub skipped: u64,
+    /// Incomplete multipart uploads aborted by a lifecycle rule.
+    pub uploads_aborted: u64,
 }
 
 fn internal(what: &str, e: impl std::fmt::Display) -> S3Error {
@@ -37,11 +40,21 @@ fn internal(what: &str, e: impl std::fmt::Display) -> S3Error {
 /// Deletes up to `limit` entries due at `now_secs`, over every bucket.
 pub async fn expire_due(
     store: &ObjectStore,
+    uploads: &Uploads,
     now_secs: u64,
     limit: usize,
 ) -> Result<ExpiryReport, S3Error> {
     let mut report = ExpiryReport::default();
     for b in store.all_buckets() {
+        // AbortIncompleteMultipartUpload.
+        if let Some(lc) = b.lifecycle() {
+            for (key, id, initiated) in uploads.uploads_of(&b.name) {
+                let due = lc.abort_upload_at(&key, initiated / 1_000_000_000);
+                if due.is_some_and(|t| t <= now_secs) && uploads.abort(&b.name, &key, &id).is_ok() {
+                    report.uploads_aborted += 1;
+                }
+            }
+        }
         let left = limit.saturating_sub((report.expired + report.skipped) as usize);
         if left == 0 {
             break;

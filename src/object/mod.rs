@@ -5,6 +5,7 @@ pub mod bucket_meta;
 pub mod chunk_pool;
 pub mod expiry;
 pub mod head;
+pub mod lifecycle_eval;
 pub mod multipart;
 pub mod store;
 pub mod versioning;

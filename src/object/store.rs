@@ -32,10 +32,10 @@ use crate::index::key::SortKey;
 use crate::index::listing::{ListPage, ListParams};
 use crate::io::{Io, OpenMode};
 use crate::meta::mdlog::{BucketRecord, MdOp, Quota, CONFIG_LIFECYCLE};
-use crate::s3::lifecycle::Lifecycle;
 use crate::meta::store::MetaStore;
 use crate::s3::checksum::{Algorithm, Expected};
 use crate::s3::conditional::WriteCondition;
+use crate::s3::lifecycle::Lifecycle;
 use crate::s3::{S3Error, S3ErrorCode};
 use crate::segment::{PayloadCrc, RecordKind, RecordLoc, SegmentStore};
 
@@ -79,6 +79,9 @@ pub struct Bucket {
     gate: tokio::sync::RwLock<()>,
     /// The lifecycle configuration (the metadata log's, parsed).
     lifecycle: RwLock<Option<Arc<Lifecycle>>>,
+    /// The lifecycle re-evaluation: its generation and progress.
+    pub(crate) eval_generation: std::sync::atomic::AtomicU64,
+    pub(crate) eval_progress: parking_lot::Mutex<super::lifecycle_eval::EvalProgress>,
 }
 
 impl Bucket {
@@ -91,7 +94,17 @@ impl Bucket {
             dir,
             gate: tokio::sync::RwLock::new(()),
             lifecycle: RwLock::new(None),
+            eval_generation: std::sync::atomic::AtomicU64::new(0),
+            eval_progress: parking_lot::Mutex::new(super::lifecycle_eval::EvalProgress {
+                state: "idle".into(),
+                ..Default::default()
+            }),
         }
+    }
+
+    /// How the lifecycle re-evaluation stands.
+    pub fn lifecycle_progress(&self) -> super::lifecycle_eval::EvalProgress {
+        self.eval_progress.lock().clone()
     }
 
     /// When a lifecycle Expiration rule expires an object of `key` with
@@ -329,9 +342,14 @@ impl ObjectStore {
             let index = BucketIndex::open(io, &dir.join("index"), index_options)
                 .map_err(|e| format!("opening the index of bucket {name}: {e}"))?;
             let bucket = Bucket::new(name.clone(), bucket_meta(&rec), index, dir);
-            if let Some(doc) = meta.read(|t| t.bucket_config(name, CONFIG_LIFECYCLE).map(<[u8]>::to_vec)) {
+            if let Some(doc) =
+                meta.read(|t| t.bucket_config(name, CONFIG_LIFECYCLE).map(<[u8]>::to_vec))
+            {
                 let lc = crate::s3::xml::parse_lifecycle(&doc).map_err(|e| {
-                    format!("the lifecycle configuration of bucket {name} in the metadata log: {}", e.message)
+                    format!(
+                        "the lifecycle configuration of bucket {name} in the metadata log: {}",
+                        e.message
+                    )
                 })?;
                 *bucket.lifecycle.write() = Some(Arc::new(lc));
             }
@@ -550,7 +568,27 @@ impl ObjectStore {
             .await
             .map_err(|e| internal("writing the bucket configuration", e))??;
         *b.lifecycle.write() = lifecycle.map(Arc::new);
+        // Existing objects follow in the background (on this thread's
+        // runtime); reads of new writes follow the rules at once.
+        let generation = super::lifecycle_eval::begin(&b);
+        tokio::task::spawn_local(super::lifecycle_eval::run(
+            Arc::clone(&b),
+            self.segments.clone(),
+            generation,
+        ));
         Ok(())
+    }
+
+    /// Re-evaluates every bucket that has lifecycle rules, one after the
+    /// other (at start: entries a crash left without their rule's expiry
+    /// get it back).
+    pub async fn reevaluate_lifecycles(&self) {
+        for b in self.all_buckets() {
+            if b.lifecycle().is_some() {
+                let g = super::lifecycle_eval::begin(&b);
+                super::lifecycle_eval::run(b, self.segments.clone(), g).await;
+            }
+        }
     }
 
     /// Sets a bucket's quota in the metadata log.

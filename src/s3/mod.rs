@@ -7,13 +7,14 @@ pub mod checksum;
 pub mod chunked;
 pub mod conditional;
 pub mod copy_source;
+pub mod delete_at;
 pub mod error;
 pub mod lifecycle;
 pub mod names;
 pub mod operation;
 pub mod range;
-pub mod tagging;
 pub mod sigv4;
+pub mod tagging;
 pub mod time;
 pub mod xml;
 

@@ -12,7 +12,8 @@ pub const TAGGING_META: &str = "x-amz-tagging";
 /// Parses `k1=v1&k2=v2` (URL-encoded, `+` is a space), checked as S3
 /// checks a tag set (`InvalidTag`).
 pub fn parse_header(v: &str) -> Result<Vec<(String, String)>, S3Error> {
-    let decode = |s: &str| String::from_utf8_lossy(&percent_decode(&s.replace('+', " "))).into_owned();
+    let decode =
+        |s: &str| String::from_utf8_lossy(&percent_decode(&s.replace('+', " "))).into_owned();
     let tags: Vec<(String, String)> = v
         .split('&')
         .filter(|p| !p.is_empty())

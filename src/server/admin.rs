@@ -262,6 +262,7 @@ async fn serve(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
             api.no_body()?;
             let r = crate::object::expiry::expire_due(
                 &node.store,
+                &node.uploads,
                 crate::clock::expiry_now_secs(),
                 limit,
             )
@@ -273,6 +274,7 @@ async fn serve(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
                     expired: r.expired,
                     bytes: r.bytes,
                     skipped: r.skipped,
+                    uploads_aborted: r.uploads_aborted,
                 },
             ))
         }
@@ -529,6 +531,15 @@ impl Api<'_> {
             bytes,
             max_objects: quota_shown(quota.max_objects),
             max_bytes: quota_shown(quota.max_bytes),
+            lifecycle: b.lifecycle().map(|lc| {
+                let p = b.lifecycle_progress();
+                crate::admin::types::LifecycleStatus {
+                    rules: lc.rules.len() as u64,
+                    evaluation: p.state,
+                    examined: p.examined,
+                    changed: p.changed,
+                }
+            }),
         })
     }
 

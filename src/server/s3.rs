@@ -409,55 +409,6 @@ fn object_length(headers: &HeaderMap, chunked: bool) -> Result<Option<u64>, S3Er
     }
 }
 
-/// The expiry a PUT asks for, as Swift spells it: `X-Delete-At` (epoch
-/// seconds) or `X-Delete-After` (seconds from now on the expiry clock);
-/// 0 for none. Both, a time not in the future or past 2106, or a
-/// non-number is InvalidArgument.
-fn delete_at(headers: &HeaderMap, now_secs: u64) -> Result<u32, S3Error> {
-    let at = header(headers, "x-delete-at");
-    let after = header(headers, "x-delete-after");
-    let parse = |name: &str, v: &str| {
-        v.trim().parse::<u64>().map_err(|_| {
-            err(
-                S3ErrorCode::InvalidArgument,
-                format!("{name} must be a whole number of seconds, not {v:?}"),
-            )
-        })
-    };
-    let t = match (at, after) {
-        (None, None) => return Ok(0),
-        (Some(_), Some(_)) => {
-            return Err(err(
-                S3ErrorCode::InvalidArgument,
-                "give X-Delete-At or X-Delete-After, not both",
-            ))
-        }
-        (Some(v), None) => parse("X-Delete-At", v)?,
-        (None, Some(v)) => {
-            let secs = parse("X-Delete-After", v)?;
-            if secs == 0 {
-                return Err(err(
-                    S3ErrorCode::InvalidArgument,
-                    "X-Delete-After must be at least 1 second",
-                ));
-            }
-            now_secs.saturating_add(secs)
-        }
-    };
-    if t <= now_secs {
-        return Err(err(
-            S3ErrorCode::InvalidArgument,
-            "X-Delete-At is in the past",
-        ));
-    }
-    u32::try_from(t).map_err(|_| {
-        err(
-            S3ErrorCode::InvalidArgument,
-            "X-Delete-At is too far in the future (after 2106)",
-        )
-    })
-}
-
 fn content_md5(headers: &HeaderMap) -> Result<Option<[u8; 16]>, S3Error> {
     match header(headers, "content-md5") {
         None => Ok(None),
@@ -611,7 +562,11 @@ impl Op<'_> {
         let version = self.q("versionId").map(parse_version_id).transpose()?;
         let found = self.store().retag(bucket, key, version, tags).await?;
         let mut r = empty(StatusCode::OK)?;
-        if let Some(v) = self.store().bucket(bucket)?.shown_version(found.head.version_id) {
+        if let Some(v) = self
+            .store()
+            .bucket(bucket)?
+            .shown_version(found.head.version_id)
+        {
             set_header(&mut r, "x-amz-version-id", &format_version_id(&v));
         }
         Ok(r)
@@ -1015,7 +970,11 @@ impl Op<'_> {
                 };
                 let tags = crate::s3::tagging::tags_in(&found.head.meta);
                 let mut r = xml_response(StatusCode::OK, xml::tagging(&tags))?;
-                if let Some(v) = self.store().bucket(bucket)?.shown_version(found.head.version_id) {
+                if let Some(v) = self
+                    .store()
+                    .bucket(bucket)?
+                    .shown_version(found.head.version_id)
+                {
                     set_header(&mut r, "x-amz-version-id", &format_version_id(&v));
                 }
                 Ok(r)
@@ -1068,15 +1027,12 @@ impl Op<'_> {
                         )
                     })?),
                 };
-                let id =
-                    self.node
-                        .uploads
-                        .create(
-                            bucket,
-                            key,
-                            with_header_tags(object_meta(self.headers), self.headers)?,
-                            algorithm,
-                        )?;
+                let id = self.node.uploads.create(
+                    bucket,
+                    key,
+                    with_header_tags(object_meta(self.headers), self.headers)?,
+                    algorithm,
+                )?;
                 let mut r = xml_response(
                     StatusCode::OK,
                     xml::initiate_multipart(bucket, &String::from_utf8_lossy(key), &id),
@@ -1534,13 +1490,21 @@ impl Op<'_> {
             content_md5: content_md5(self.headers)?,
             condition: self.write_condition()?,
             checksum: self.checksum()?,
-            expiry_secs: delete_at(self.headers, crate::clock::expiry_now_secs())?,
+            expiry_secs: crate::s3::delete_at::parse(
+                header(self.headers, "x-delete-at"),
+                header(self.headers, "x-delete-after"),
+                crate::clock::expiry_now_secs(),
+            )?,
         };
         let algorithm = put.checksum.as_ref().map(|c| c.algorithm);
         let out = self.store().put_object(bucket, key, put, &mut body).await?;
         let mut r = empty(StatusCode::OK)?;
         if let Some((t, id)) = &out.expiration {
-            set_header(&mut r, "x-amz-expiration", &crate::s3::lifecycle::expiration_header(*t, id));
+            set_header(
+                &mut r,
+                "x-amz-expiration",
+                &crate::s3::lifecycle::expiration_header(*t, id),
+            );
         }
         if let Some(v) = out.version_id {
             set_header(&mut r, "x-amz-version-id", &format_version_id(&v));
@@ -1734,7 +1698,10 @@ impl Op<'_> {
             &found.head.meta,
             found.head.mtime_nanos,
         ) {
-            builder = builder.header("x-amz-expiration", crate::s3::lifecycle::expiration_header(t, &id));
+            builder = builder.header(
+                "x-amz-expiration",
+                crate::s3::lifecycle::expiration_header(t, &id),
+            );
         }
         let checksum_mode = header(self.headers, "x-amz-checksum-mode")
             .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"));
