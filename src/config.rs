@@ -27,7 +27,24 @@ pub struct Config {
     pub http: HttpConfig,
     pub log: LogConfig,
     pub expiry: ExpiryConfig,
+    pub scrub: ScrubConfig,
     pub admin: AdminConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScrubConfig {
+    pub interval_secs: u64,
+    pub max_mib_per_sec: u64,
+}
+
+impl Default for ScrubConfig {
+    fn default() -> Self {
+        ScrubConfig {
+            interval_secs: 86_400,
+            max_mib_per_sec: 64,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +108,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             log: LogConfig::default(),
             expiry: ExpiryConfig::default(),
+            scrub: ScrubConfig::default(),
             admin: AdminConfig::default(),
         }
     }
@@ -243,6 +261,12 @@ impl Config {
             return bad(
                 "expiry.batch",
                 format!("must be 1 to 1000000 (got {})", self.expiry.batch),
+            );
+        }
+        if !(1..=100_000).contains(&self.scrub.max_mib_per_sec) {
+            return bad(
+                "scrub.max_mib_per_sec",
+                format!("must be 1 to 100000 (got {})", self.scrub.max_mib_per_sec),
             );
         }
         if !LOG_LEVELS.contains(&self.log.level.as_str()) {

@@ -61,6 +61,16 @@ enum AdminCommand {
         #[command(subcommand)]
         op: BucketOp,
     },
+    /// The scrub: status and findings, or start a pass now.
+    Scrub {
+        #[command(subcommand)]
+        op: ScrubOp,
+    },
+    /// The expiry pass: run it now (it also runs every expiry.interval_secs).
+    Expiry {
+        #[command(subcommand)]
+        op: ExpiryOp,
+    },
     /// Node info: version, zone, data dir usage, uptime, totals.
     ///
     /// Example: shale admin info
@@ -69,6 +79,29 @@ enum AdminCommand {
     ///
     /// Example: shale admin reload
     Reload,
+}
+
+#[derive(Subcommand, Debug)]
+enum ScrubOp {
+    /// The state of the scrub, its last pass and what it found.
+    ///
+    /// Example: shale admin scrub status --json
+    Status,
+    /// Start a scrub pass now (it runs in the background; see status).
+    ///
+    /// Example: shale admin scrub run
+    Run,
+}
+
+#[derive(Subcommand, Debug)]
+enum ExpiryOp {
+    /// Delete what has expired now, up to --limit entries.
+    ///
+    /// Example: shale admin expiry run --limit 10000
+    Run {
+        #[arg(long)]
+        limit: Option<u64>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -440,6 +473,79 @@ fn execute(c: &mut AdminClient, what: &AdminCommand, json: bool) -> Result<(), C
                 } else {
                     println!("config reloaded; changed: {}", r.changed.join(", "));
                 }
+            });
+        }
+        AdminCommand::Scrub {
+            op: ScrubOp::Status,
+        } => {
+            let v: serde_json::Value = c.call("GET", "scrub", vec![], NO_BODY)?.unwrap_or_default();
+            show(json, &v, |v| {
+                let last = &v["last"];
+                print_pairs(&[
+                    ("running", v["running"].to_string()),
+                    ("passes", v["passes"].to_string()),
+                    (
+                        "last pass",
+                        if last.is_null() {
+                            "none yet".to_string()
+                        } else {
+                            format!(
+                                "{} segments, {} records, {} index pages, {} in {:.1} s",
+                                last["segments"],
+                                last["records"],
+                                last["index_pages"],
+                                human_bytes(last["bytes"].as_u64().unwrap_or(0)),
+                                last["seconds"].as_f64().unwrap_or(0.0)
+                            )
+                        },
+                    ),
+                ]);
+                let findings = last["findings"].as_array().cloned().unwrap_or_default();
+                if !findings.is_empty() {
+                    println!();
+                    print_table(
+                        &["KIND", "WHERE", "OFFSET", "PROBLEM"],
+                        findings
+                            .iter()
+                            .map(|f| {
+                                vec![
+                                    f["kind"].as_str().unwrap_or_default().to_string(),
+                                    f["location"].as_str().unwrap_or_default().to_string(),
+                                    f["offset"].to_string(),
+                                    f["error"].as_str().unwrap_or_default().to_string(),
+                                ]
+                            })
+                            .collect(),
+                    );
+                }
+            });
+        }
+        AdminCommand::Scrub { op: ScrubOp::Run } => {
+            let v: serde_json::Value = c
+                .call("POST", "scrub/run", vec![], NO_BODY)?
+                .unwrap_or_default();
+            show(json, &v, |_| {
+                println!("scrub pass started; see `shale admin scrub status`")
+            });
+        }
+        AdminCommand::Expiry {
+            op: ExpiryOp::Run { limit },
+        } => {
+            let q = limit
+                .iter()
+                .map(|l| ("limit".to_string(), l.to_string()))
+                .collect();
+            let v: serde_json::Value = c
+                .call("POST", "expiry/run", q, NO_BODY)?
+                .unwrap_or_default();
+            show(json, &v, |v| {
+                println!(
+                    "expired {} objects ({}), {} skipped, {} incomplete uploads aborted",
+                    v["expired"],
+                    human_bytes(v["bytes"].as_u64().unwrap_or(0)),
+                    v["skipped"],
+                    v["uploads_aborted"]
+                )
             });
         }
         AdminCommand::User { op } => user(c, op, json)?,

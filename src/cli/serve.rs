@@ -228,6 +228,15 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
                 let _ = io.block_on(node.store.reevaluate_lifecycles());
             });
     }
+    {
+        let node = std::sync::Arc::clone(&node);
+        let interval = (config.scrub.interval_secs > 0)
+            .then(|| std::time::Duration::from_secs(config.scrub.interval_secs));
+        let rate = config.scrub.max_mib_per_sec;
+        let _ = std::thread::Builder::new()
+            .name("shale-scrub".into())
+            .spawn(move || node.scrub.run_forever(&node.store, interval, rate));
+    }
     if config.expiry.interval_secs > 0 {
         spawn_expiry_pass(
             &io,

@@ -100,6 +100,14 @@ impl Arena {
         Ok(bytes)
     }
 
+    /// Verifies page `id` again, whatever it was found to be before (the
+    /// scrub: bits can rot after a page was first read).
+    pub fn reverify(&self, id: u64) -> Result<(), TreeError> {
+        let bytes = self.raw(id)?;
+        Page::decode(bytes, id).map_err(|source| TreeError::Page { id, source })?;
+        Ok(())
+    }
+
     /// Copies `bytes` (one page) into page `id` and marks it verified.
     ///
     /// # Safety

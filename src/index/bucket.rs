@@ -529,6 +529,30 @@ impl BucketIndex {
             .fold((0, 0), |(o, b), (o1, b1)| (o + o1, b + b1))
     }
 
+    /// Verifies every page of every shard's published tree again (the
+    /// scrub); `(pages checked, problems as (shard, text))`.
+    pub fn scrub_pages(&self) -> (u64, Vec<(u32, String)>) {
+        let shards = self.shards();
+        let guard = epoch::pin();
+        let mut checked = 0u64;
+        let mut problems = Vec::new();
+        for (i, s) in shards.shards.iter().enumerate() {
+            let view = s.published().load(&guard);
+            match tree::pages(view, view.root) {
+                Ok(ids) => {
+                    for id in ids {
+                        checked += 1;
+                        if let Err(e) = view.arena.reverify(id) {
+                            problems.push((i as u32, format!("page {id}: {e}")));
+                        }
+                    }
+                }
+                Err(e) => problems.push((i as u32, e.to_string())),
+            }
+        }
+        (checked, problems)
+    }
+
     /// How many entries are due at `now_secs` (not yet deleted).
     pub fn due_count(&self, now_secs: u64) -> usize {
         self.shards()

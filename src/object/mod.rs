@@ -7,6 +7,7 @@ pub mod expiry;
 pub mod head;
 pub mod lifecycle_eval;
 pub mod multipart;
+pub mod scrub;
 pub mod store;
 pub mod versioning;
 

@@ -22,6 +22,8 @@
 //! DELETE /admin/buckets/{name}          remove an empty bucket
 //! POST   /admin/reload                  re-read the config file
 //! POST   /admin/expiry/run              run the expiry pass now (ExpiryRun)
+//! GET    /admin/scrub                   the scrub: state, last pass, findings
+//! POST   /admin/scrub/run               start a scrub pass now
 //! POST   /admin/test/clock              move the expiry clock (TestClock;
 //!                                       only with SHALE_TEST_CLOCK=1)
 //! ```
@@ -278,6 +280,15 @@ async fn serve(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
                 },
             ))
         }
+        (Method::GET, ["scrub"]) => Ok(json(StatusCode::OK, &node.scrub.status())),
+        (Method::POST, ["scrub", "run"]) => {
+            api.no_body()?;
+            node.scrub.trigger();
+            Ok(json(
+                StatusCode::ACCEPTED,
+                &serde_json::json!({ "started": true, "passes_before": node.scrub.status().passes }),
+            ))
+        }
         (Method::POST, ["test", "clock"]) => {
             let t: TestClock = api.parse()?;
             let ok = match (t.advance_secs, t.now_secs) {
@@ -324,6 +335,8 @@ async fn serve(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
                     | ["reload"]
                     | ["expiry", "run"]
                     | ["test", "clock"]
+                    | ["scrub"]
+                    | ["scrub", "run"]
             );
             Err(if known {
                 ApiError::new(

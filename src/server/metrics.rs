@@ -157,6 +157,19 @@ pub fn render(node: &Node) -> String {
         gauge(due),
     );
 
+    let scrub = node.scrub.status();
+    r.register("scrub_passes", "Scrub passes finished", gauge(scrub.passes));
+    r.register(
+        "scrub_verified_bytes",
+        "Bytes the scrub has read and verified",
+        gauge(scrub.bytes_total),
+    );
+    r.register(
+        "scrub_findings",
+        "Problems the last scrub pass found",
+        gauge(scrub.last.as_ref().map_or(0, |l| l.findings.len() as u64)),
+    );
+
     let stats = node.store.segments().stats();
     let segment_bytes = super::admin::dir_bytes(node.store.segments().dir());
     r.register(

@@ -53,6 +53,8 @@ pub struct Node {
     /// One info line per request.
     access_log: std::sync::atomic::AtomicBool,
     pub metrics: super::metrics::HttpMetrics,
+    /// The scrub's state and trigger.
+    pub scrub: Arc<crate::object::scrub::Scrub>,
     /// SIGTERM came: `/ready` answers 503.
     draining: std::sync::atomic::AtomicBool,
 }
@@ -79,6 +81,7 @@ impl Node {
             reloader: std::sync::OnceLock::new(),
             access_log: std::sync::atomic::AtomicBool::new(false),
             metrics: super::metrics::HttpMetrics::default(),
+            scrub: Arc::default(),
             draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
