@@ -10,7 +10,9 @@
 //!
 //! Versions (OLH in the seed): a key written with versioning has a
 //! version entry per version (delete markers too) and its logical head
-//! mirrors the current one, flagged `versioned`. [`apply_key`] changes
+//! mirrors the current one, flagged `versioned`. Writing a version that
+//! exists again with the same time, size and ETag (compaction moving its
+//! bytes, new tags) updates it in place: it keeps its place. [`apply_key`] changes
 //! the head and the versions together, in one step: the current version
 //! is the one completed last; deleting it makes the most recently written
 //! remaining version current (by time: the null version's id is zero
@@ -261,12 +263,26 @@ pub fn apply_key(
                 up.versions.push((null.version_id, Some(null)));
             }
             let replaced = versions.iter().find(|v| v.version_id == e.version_id);
+            // The same version written again (same time, size and ETag: its
+            // bytes moved by compaction, or its tags changed) keeps its
+            // place: a noncurrent version stays noncurrent.
+            let in_place = replaced.is_some_and(|r| {
+                r.mtime_nanos == e.mtime_nanos && r.size == e.size && r.etag == e.etag
+            });
+            let current = head.is_some_and(|h| h.versioned && h.version_id == e.version_id);
             add_counted(&mut up.delta, replaced, -1);
             let v = version_entry(&e);
             add_counted(&mut up.delta, Some(&v), 1);
             up.versions.retain(|(id, _)| *id != v.version_id);
             up.versions.push((v.version_id, Some(v)));
-            up.head = Some(head_mirror(&e, tags));
+            up.head = if in_place && !current {
+                head.map(|h| IndexEntry {
+                    pending: tags,
+                    ..h.clone()
+                })
+            } else {
+                Some(head_mirror(&e, tags))
+            };
         }
         Outcome::DeleteVersion(id) => {
             if !versioned {

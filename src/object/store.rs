@@ -1206,9 +1206,9 @@ impl ObjectStore {
     }
 
     /// Replaces the tag set of the current object of `key` (or of version
-    /// `version`, which must be the current one): a new head record with
-    /// the same data, time and version, completed only if the object is
-    /// still the one read. Returns the version shown.
+    /// `version`): a new head record with the same data, time and version
+    /// (the index updates a version in place), completed only if the
+    /// object is still the one read.
     pub async fn retag(
         &self,
         bucket: &str,
@@ -1222,18 +1222,6 @@ impl ObjectStore {
                 Some(v) => self.get_object_version(bucket, key, v).await?,
                 None => self.get_object(bucket, key).await?,
             };
-            if version.is_some() {
-                let current = b
-                    .index
-                    .get(&SortKey::Head { key: key.to_vec() })
-                    .map_err(|e| internal("index lookup", e))?;
-                if current.is_none_or(|c| c.head != found.entry.head) {
-                    return Err(S3Error::new(
-                        S3ErrorCode::NotImplemented,
-                        "Tagging a noncurrent version is not supported yet",
-                    ));
-                }
-            }
             let _gate = b.gate.read().await;
             let txn = b
                 .index
