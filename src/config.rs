@@ -28,7 +28,28 @@ pub struct Config {
     pub log: LogConfig,
     pub expiry: ExpiryConfig,
     pub scrub: ScrubConfig,
+    pub compaction: CompactionConfig,
     pub admin: AdminConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompactionConfig {
+    pub interval_secs: u64,
+    pub live_percent: u64,
+    pub grace_secs: u64,
+    pub max_move_mib: u64,
+}
+
+impl Default for CompactionConfig {
+    fn default() -> Self {
+        CompactionConfig {
+            interval_secs: 300,
+            live_percent: 50,
+            grace_secs: 60,
+            max_move_mib: 1024,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +130,7 @@ impl Default for Config {
             log: LogConfig::default(),
             expiry: ExpiryConfig::default(),
             scrub: ScrubConfig::default(),
+            compaction: CompactionConfig::default(),
             admin: AdminConfig::default(),
         }
     }
@@ -262,6 +284,15 @@ impl Config {
                 "expiry.batch",
                 format!("must be 1 to 1000000 (got {})", self.expiry.batch),
             );
+        }
+        if !(1..=99).contains(&self.compaction.live_percent) {
+            return bad(
+                "compaction.live_percent",
+                format!("must be 1 to 99 (got {})", self.compaction.live_percent),
+            );
+        }
+        if self.compaction.max_move_mib == 0 {
+            return bad("compaction.max_move_mib", "must be at least 1".into());
         }
         if !(1..=100_000).contains(&self.scrub.max_mib_per_sec) {
             return bad(

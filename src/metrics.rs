@@ -28,6 +28,26 @@ pub static SYNC: LazyLock<SyncMetrics> = LazyLock::new(|| SyncMetrics {
     batch_bytes: Histogram::new(exponential_buckets(4096.0, 4.0, 8)),
 });
 
+/// Compaction.
+#[derive(Default)]
+pub struct CompactionMetrics {
+    pub passes: Counter,
+    /// Bytes of live records moved out of mostly-dead segments.
+    pub moved_bytes: Counter,
+    /// Bytes of segment files removed.
+    pub freed_bytes: Counter,
+}
+
+impl CompactionMetrics {
+    pub fn record(&self, r: &crate::object::compact::CompactReport) {
+        self.passes.inc();
+        self.moved_bytes.inc_by(r.moved_bytes);
+        self.freed_bytes.inc_by(r.freed_bytes);
+    }
+}
+
+pub static COMPACTION: LazyLock<CompactionMetrics> = LazyLock::new(CompactionMetrics::default);
+
 /// The expiry pass.
 #[derive(Default)]
 pub struct ExpiryMetrics {

@@ -66,6 +66,11 @@ enum AdminCommand {
         #[command(subcommand)]
         op: ScrubOp,
     },
+    /// Compaction: run a pass now (it also runs every compaction.interval_secs).
+    Compact {
+        #[command(subcommand)]
+        op: CompactOp,
+    },
     /// The expiry pass: run it now (it also runs every expiry.interval_secs).
     Expiry {
         #[command(subcommand)]
@@ -91,6 +96,18 @@ enum ScrubOp {
     ///
     /// Example: shale admin scrub run
     Run,
+}
+
+#[derive(Subcommand, Debug)]
+enum CompactOp {
+    /// Move live data out of mostly-dead segments and remove them.
+    ///
+    /// Example: shale admin compact run
+    Run,
+    /// The last compaction pass.
+    ///
+    /// Example: shale admin compact status --json
+    Status,
 }
 
 #[derive(Subcommand, Debug)]
@@ -526,6 +543,50 @@ fn execute(c: &mut AdminClient, what: &AdminCommand, json: bool) -> Result<(), C
                 .unwrap_or_default();
             show(json, &v, |_| {
                 println!("scrub pass started; see `shale admin scrub status`")
+            });
+        }
+        AdminCommand::Compact { op } => {
+            let v: serde_json::Value = match op {
+                CompactOp::Run => c.call("POST", "compact/run", vec![], NO_BODY)?,
+                CompactOp::Status => c
+                    .call::<serde_json::Value>("GET", "compact", vec![], NO_BODY)?
+                    .and_then(|v| v.get("last").cloned()),
+            }
+            .unwrap_or_default();
+            show(json, &v, |v| {
+                if v.is_null() {
+                    println!("no compaction pass has run yet");
+                    return;
+                }
+                let b = |k: &str| human_bytes(v[k].as_u64().unwrap_or(0));
+                print_pairs(&[
+                    (
+                        "sealed segments",
+                        format!(
+                            "{} ({}, {} live)",
+                            v["segments"],
+                            b("segment_bytes"),
+                            b("live_bytes")
+                        ),
+                    ),
+                    (
+                        "compacted",
+                        format!(
+                            "{} segments, {} objects moved ({})",
+                            v["compacted"],
+                            v["moved_objects"],
+                            b("moved_bytes")
+                        ),
+                    ),
+                    (
+                        "removed",
+                        format!("{} segments ({} freed)", v["removed"], b("freed_bytes")),
+                    ),
+                    (
+                        "waiting",
+                        format!("{} segments in their grace period", v["waiting"]),
+                    ),
+                ])
             });
         }
         AdminCommand::Expiry {

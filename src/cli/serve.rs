@@ -237,6 +237,32 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             .name("shale-scrub".into())
             .spawn(move || node.scrub.run_forever(&node.store, interval, rate));
     }
+    *node.compact_options.lock() = crate::object::compact::CompactOptions {
+        live_fraction: config.compaction.live_percent as f64 / 100.0,
+        max_move_bytes: config.compaction.max_move_mib.saturating_mul(1024 * 1024),
+        grace: std::time::Duration::from_secs(config.compaction.grace_secs),
+    };
+    if config.compaction.interval_secs > 0 {
+        let (io, node) = (io.clone(), std::sync::Arc::clone(&node));
+        let secs = config.compaction.interval_secs;
+        let _ = std::thread::Builder::new()
+            .name("shale-compact".into())
+            .spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_secs(secs));
+                match io.block_on(node.compact_now()) {
+                    Ok(Ok(r)) if r.removed > 0 || r.compacted > 0 => tracing::info!(
+                        compacted = r.compacted,
+                        moved_bytes = r.moved_bytes,
+                        removed = r.removed,
+                        freed_bytes = r.freed_bytes,
+                        "compaction pass"
+                    ),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e.message, "compaction pass failed"),
+                    Err(e) => tracing::warn!(error = %e, "compaction pass could not run"),
+                }
+            });
+    }
     if config.expiry.interval_secs > 0 {
         spawn_expiry_pass(
             &io,

@@ -553,6 +553,45 @@ impl BucketIndex {
         (checked, problems)
     }
 
+    /// Up to `limit` entries of every kind (heads and versions), shard
+    /// after shard, as stored (expired or not), after `after`; and where
+    /// the next page starts (compaction's liveness scan).
+    #[allow(clippy::type_complexity)]
+    pub fn scan_raw(
+        &self,
+        after: Option<(u32, Vec<u8>)>,
+        limit: usize,
+    ) -> Result<(Vec<(SortKey, IndexEntry)>, Option<(u32, Vec<u8>)>), IndexError> {
+        let shards = self.shards();
+        let (first, mut from) = match after {
+            Some((s, mut k)) => {
+                k.push(0);
+                (s, Some(k))
+            }
+            None => (0, None),
+        };
+        let guard = epoch::pin();
+        let mut out = Vec::new();
+        for (i, s) in shards.shards.iter().enumerate().skip(first as usize) {
+            let view = s.published().load(&guard);
+            let at = from.take().unwrap_or_default();
+            let batch = tree::scan(view, view.root, &at, limit.saturating_sub(out.len()).max(1))
+                .map_err(super::shard::ShardError::from)?;
+            let full = out.len() + batch.len() >= limit;
+            let mut last = None;
+            for (k, v) in batch {
+                let key = SortKey::decode(&k).map_err(super::shard::ShardError::from)?;
+                let e = IndexEntry::decode(&v).map_err(super::shard::ShardError::from)?;
+                out.push((key, e));
+                last = Some(k);
+            }
+            if full {
+                return Ok((out, last.map(|k| (i as u32, k))));
+            }
+        }
+        Ok((out, None))
+    }
+
     /// How many entries are due at `now_secs` (not yet deleted).
     pub fn due_count(&self, now_secs: u64) -> usize {
         self.shards()

@@ -3,6 +3,7 @@
 
 pub mod bucket_meta;
 pub mod chunk_pool;
+pub mod compact;
 pub mod expiry;
 pub mod head;
 pub mod lifecycle_eval;

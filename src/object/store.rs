@@ -208,6 +208,9 @@ pub struct ObjectStore {
     index_options: BucketIndexOptions,
     /// Buckets (owner, versioning, quota) are records of the metadata log.
     meta: Arc<MetaStore>,
+    /// Writes in progress: token -> the newest segment when it started.
+    write_pins: Arc<parking_lot::Mutex<std::collections::BTreeMap<u64, u64>>>,
+    next_pin: std::sync::atomic::AtomicU64,
     /// One bucket create/delete/state change at a time.
     bucket_changes: tokio::sync::Mutex<()>,
 }
@@ -379,6 +382,8 @@ impl ObjectStore {
             index_options,
             meta,
             bucket_changes: tokio::sync::Mutex::new(()),
+            write_pins: Arc::default(),
+            next_pin: std::sync::atomic::AtomicU64::new(1),
         })
     }
 
@@ -388,6 +393,29 @@ impl ObjectStore {
 
     pub fn meta(&self) -> &MetaStore {
         &self.meta
+    }
+
+    /// Registers a write about to start (see [`WritePin`]).
+    pub fn pin_writes(&self) -> WritePin {
+        let token = self.next_pin.fetch_add(1, Ordering::Relaxed);
+        let floor = self.segments.stats().last_segment.load(Ordering::Acquire);
+        self.write_pins.lock().insert(token, floor);
+        WritePin {
+            pins: Arc::clone(&self.write_pins),
+            token,
+        }
+    }
+
+    /// Segments below this id hold nothing a write in progress made:
+    /// compaction may take them (if sealed).
+    pub fn compaction_floor(&self) -> u64 {
+        let newest = self.segments.stats().last_segment.load(Ordering::Acquire);
+        self.write_pins
+            .lock()
+            .values()
+            .copied()
+            .min()
+            .map_or(newest, |p| p.min(newest))
     }
 
     pub fn bucket(&self, name: &str) -> Result<Arc<Bucket>, S3Error> {
@@ -874,6 +902,9 @@ impl ObjectStore {
         expected_len: Option<u64>,
         checksum: Option<Algorithm>,
     ) -> Result<StoredData, S3Error> {
+        // Compaction leaves the segments this write may land in alone
+        // until what it writes is referenced (see `WritePin`).
+        let pin = self.pin_writes();
         let mut md5 = Md5::new();
         // The additional checksum, in the same pass as the MD5 and the
         // record CRC (chunk by chunk, while the chunk is in cache).
@@ -967,6 +998,7 @@ impl ObjectStore {
             checksum: hasher.map(|h| h.finish()),
             chunks,
             tail,
+            _pin: pin,
         })
     }
 
@@ -1368,6 +1400,22 @@ pub struct StoredData {
     pub chunks: Vec<Chunk>,
     /// The last chunk, not yet appended (see `stream_data`).
     pub tail: Option<HeldChunk>,
+    /// Keeps compaction off the segments the chunks are in until this is
+    /// dropped (after the head or manifest that references them).
+    _pin: WritePin,
+}
+
+/// A write in progress: segments from `floor` on may hold chunks nothing
+/// references yet, so compaction must not take them.
+pub struct WritePin {
+    pins: Arc<parking_lot::Mutex<std::collections::BTreeMap<u64, u64>>>,
+    token: u64,
+}
+
+impl Drop for WritePin {
+    fn drop(&mut self) {
+        self.pins.lock().remove(&self.token);
+    }
 }
 
 /// A data chunk held back to be appended with its head.

@@ -112,6 +112,9 @@ pub struct SegmentStats {
     pub batches: AtomicU64,
     pub syncs: AtomicU64,
     pub bytes_written: AtomicU64,
+    /// The newest segment id (the one appends go to, or the last one if a
+    /// roll is due): a write that starts now lands in it or later ones.
+    pub last_segment: AtomicU64,
 }
 
 /// A segment directory open for appending and reading. Cheap to clone;

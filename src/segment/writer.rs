@@ -80,6 +80,13 @@ pub(crate) fn spawn(
         .name("shale-segment-writer".into())
         .spawn(move || {
             let rt_io = io.clone();
+            // Until the first append opens one: the next id is the newest.
+            stats.last_segment.store(
+                resume
+                    .last
+                    .map_or(1, |l| if l.sealed { l.id + 1 } else { l.id }),
+                Ordering::Release,
+            );
             let mut w = Writer {
                 io,
                 dir,
@@ -333,6 +340,7 @@ impl Writer {
                 None => self.create_segment(self.last_id + 1)?,
             };
             self.last_id = active.id;
+            self.stats.last_segment.store(active.id, Ordering::Release);
             self.resume = None;
             self.active = Some(active);
         }

@@ -22,6 +22,8 @@
 //! DELETE /admin/buckets/{name}          remove an empty bucket
 //! POST   /admin/reload                  re-read the config file
 //! POST   /admin/expiry/run              run the expiry pass now (ExpiryRun)
+//! POST   /admin/compact/run             run a compaction pass now
+//! GET    /admin/compact                 the last compaction pass
 //! GET    /admin/scrub                   the scrub: state, last pass, findings
 //! POST   /admin/scrub/run               start a scrub pass now
 //! POST   /admin/test/clock              move the expiry clock (TestClock;
@@ -280,6 +282,14 @@ async fn serve(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
                 },
             ))
         }
+        (Method::POST, ["compact", "run"]) => {
+            api.no_body()?;
+            Ok(json(StatusCode::OK, &node.compact_now().await?))
+        }
+        (Method::GET, ["compact"]) => {
+            let last = node.compacting.lock().await.clone();
+            Ok(json(StatusCode::OK, &serde_json::json!({ "last": last })))
+        }
         (Method::GET, ["scrub"]) => Ok(json(StatusCode::OK, &node.scrub.status())),
         (Method::POST, ["scrub", "run"]) => {
             api.no_body()?;
@@ -337,6 +347,8 @@ async fn serve(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
                     | ["test", "clock"]
                     | ["scrub"]
                     | ["scrub", "run"]
+                    | ["compact"]
+                    | ["compact", "run"]
             );
             Err(if known {
                 ApiError::new(

@@ -157,6 +157,22 @@ pub fn render(node: &Node) -> String {
         gauge(due),
     );
 
+    let comp = &*crate::metrics::COMPACTION;
+    r.register(
+        "compaction_passes",
+        "Compaction passes run",
+        comp.passes.clone(),
+    );
+    r.register(
+        "compaction_moved_bytes",
+        "Bytes of live records compaction moved out of mostly-dead segments",
+        comp.moved_bytes.clone(),
+    );
+    r.register(
+        "compaction_freed_bytes",
+        "Bytes of segment files compaction removed",
+        comp.freed_bytes.clone(),
+    );
     let scrub = node.scrub.status();
     r.register("scrub_passes", "Scrub passes finished", gauge(scrub.passes));
     r.register(

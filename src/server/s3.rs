@@ -55,6 +55,12 @@ pub struct Node {
     pub metrics: super::metrics::HttpMetrics,
     /// The scrub's state and trigger.
     pub scrub: Arc<crate::object::scrub::Scrub>,
+    /// Compacted segments waiting out their grace period.
+    pub dying: crate::object::compact::Dying,
+    /// One compaction pass at a time (background or asked for).
+    pub compacting: tokio::sync::Mutex<Option<crate::object::compact::CompactReport>>,
+    /// Settings of compaction passes.
+    pub compact_options: parking_lot::Mutex<crate::object::compact::CompactOptions>,
     /// SIGTERM came: `/ready` answers 503.
     draining: std::sync::atomic::AtomicBool,
 }
@@ -82,6 +88,13 @@ impl Node {
             access_log: std::sync::atomic::AtomicBool::new(false),
             metrics: super::metrics::HttpMetrics::default(),
             scrub: Arc::default(),
+            dying: Default::default(),
+            compacting: tokio::sync::Mutex::new(None),
+            compact_options: parking_lot::Mutex::new(crate::object::compact::CompactOptions {
+                live_fraction: 0.5,
+                max_move_bytes: 1 << 30,
+                grace: std::time::Duration::from_secs(60),
+            }),
             draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -92,6 +105,17 @@ impl Node {
 
     pub fn access_log(&self) -> bool {
         self.access_log.load(Ordering::Relaxed)
+    }
+
+    /// Runs one compaction pass (waiting for one in progress first).
+    pub async fn compact_now(&self) -> Result<crate::object::compact::CompactReport, S3Error> {
+        let mut last = self.compacting.lock().await;
+        let opts = *self.compact_options.lock();
+        let r =
+            crate::object::compact::compact(&self.store, &self.uploads, &self.dying, opts).await?;
+        crate::metrics::COMPACTION.record(&r);
+        *last = Some(r.clone());
+        Ok(r)
     }
 
     /// The node is stopping: not ready for new work.
