@@ -79,7 +79,7 @@ impl Default for ExpiryConfig {
     fn default() -> Self {
         ExpiryConfig {
             interval_secs: 1,
-            batch: 1000,
+            batch: 10_000,
         }
     }
 }

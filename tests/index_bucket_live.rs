@@ -286,6 +286,9 @@ fn resharding_under_load_keeps_every_acknowledged_write_listed() {
         .unwrap()
         .unwrap()
         .expect("a reshard was due");
+    // Keys acknowledged by the time the reshard returned: at least all
+    // that the new layout was sized for.
+    let acked_at_cutover = acked.lock().len() as u64;
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
     for t in writers.into_iter().chain(listers) {
@@ -315,10 +318,22 @@ fn resharding_under_load_keeps_every_acknowledged_write_listed() {
     drop(index);
     let index = BucketIndex::open(&io, tmp.path(), options).unwrap();
     assert_eq!(index.layout().generation, 1);
+    assert_eq!(index.layout().shard_count, report.to_shards);
+    // The new layout was sized for what the bucket held when it was cut
+    // over: no shard is past the threshold by more than what the writers
+    // added after that (they kept going for a while, as fast as they could).
+    let added_after = (want.len() as u64).saturating_sub(acked_at_cutover);
+    let fullest = index
+        .shards()
+        .shards
+        .iter()
+        .map(|s| s.stats().0)
+        .max()
+        .unwrap();
     assert!(
-        index.needs_reshard().is_none(),
-        "{} shards still over the threshold",
-        index.layout().shard_count
+        fullest <= options.reshard_threshold + added_after,
+        "a shard holds {fullest} entries: threshold {} and {added_after} written after the cutover",
+        options.reshard_threshold
     );
     assert!(!Path::new(&tmp.path().join("g0")).exists());
     let got: BTreeMap<Vec<u8>, u64> = list_all(&io, &index, 1000)
