@@ -93,12 +93,16 @@ rule = (b"<LifecycleConfiguration><Rule><ID>all</ID><Filter><Prefix></Prefix></F
         b"<Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule></LifecycleConfiguration>")
 signed("PUT", "/exp", rule, "lifecycle")
 t = time.time()
-load = bench("put", "--bucket", "exp", "--size", "1KiB", "--objects", str(N), "--concurrency", "32",
+loaded = None
+load = bench("put", "--bucket", "exp", "--keep", "--size", "1KiB", "--objects", str(N), "--concurrency", "32",
              "--duration", "3600s")
 load_s = time.time() - t
+loaded = admin("GET", "buckets/exp")
+assert loaded["objects"] == N, loaded
 base = [fg_get(10) for _ in range(2)]
 base_ops, base_p50, base_p99 = worst(base)
 admin("POST", "test/clock", {"now_secs": ((t0 + DAY) // DAY + 1) * DAY})
+before = admin("GET", "buckets/exp")
 stats = admin("GET", "buckets/exp")
 assert stats["objects"] == 0, stats
 exp, exp_s, exp_reports = during(lambda: admin("POST", "expiry/run"))
