@@ -90,6 +90,7 @@ pub struct StorageConfig {
     pub segment_size_mib: u64,
     pub bucket_shards: u32,
     pub checkpoint_secs: u64,
+    pub reserve_mib: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +143,7 @@ impl Default for StorageConfig {
             segment_size_mib: 256,
             bucket_shards: crate::index::bucket::DEFAULT_SHARDS,
             checkpoint_secs: 10,
+            reserve_mib: 1024,
         }
     }
 }

@@ -237,6 +237,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             .name("shale-scrub".into())
             .spawn(move || node.scrub.run_forever(&node.store, interval, rate));
     }
+    node.store
+        .set_reserve(config.storage.reserve_mib.saturating_mul(1024 * 1024));
     *node.compact_options.lock() = crate::object::compact::CompactOptions {
         live_fraction: config.compaction.live_percent as f64 / 100.0,
         max_move_bytes: config.compaction.max_move_mib.saturating_mul(1024 * 1024),

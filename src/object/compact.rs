@@ -216,7 +216,13 @@ pub async fn compact(
     victims.sort_by_key(|(_, _, live)| *live);
     let mut moved_total = 0u64;
     let mut chosen = BTreeSet::new();
+    // Moving needs room for what is moved (the old copies go only after
+    // the grace period): never more than half of what is free.
+    let room = store.free_bytes() / 2;
     for (id, _, live) in victims {
+        if moved_total + live > room {
+            break;
+        }
         if moved_total > 0 && moved_total + live > opts.max_move_bytes {
             break;
         }
@@ -349,6 +355,11 @@ async fn reap(
         }
         let path = segment_path(&dir, id);
         let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+        // Cut to nothing first: read handles cached by threads may keep
+        // the file open after the unlink, and its blocks with it.
+        if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&path) {
+            let _ = f.set_len(0);
+        }
         match std::fs::remove_file(&path) {
             Ok(()) => {
                 report.removed += 1;
@@ -360,5 +371,6 @@ async fn reap(
         dying.segments.lock().remove(&id);
     }
     let _ = std::fs::File::open(&dir).and_then(|d| d.sync_all());
+    store.forget_free_space();
     Ok(())
 }

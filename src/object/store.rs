@@ -208,6 +208,11 @@ pub struct ObjectStore {
     index_options: BucketIndexOptions,
     /// Buckets (owner, versioning, quota) are records of the metadata log.
     meta: Arc<MetaStore>,
+    /// Free space kept in reserve: writes that would eat into it are
+    /// refused (`check_space`).
+    reserve_bytes: std::sync::atomic::AtomicU64,
+    /// (when measured, free bytes) of the data dir's filesystem.
+    free_space: parking_lot::Mutex<Option<(std::time::Instant, u64)>>,
     /// Writes in progress: token -> the newest segment when it started.
     write_pins: Arc<parking_lot::Mutex<std::collections::BTreeMap<u64, u64>>>,
     next_pin: std::sync::atomic::AtomicU64,
@@ -384,6 +389,8 @@ impl ObjectStore {
             bucket_changes: tokio::sync::Mutex::new(()),
             write_pins: Arc::default(),
             next_pin: std::sync::atomic::AtomicU64::new(1),
+            reserve_bytes: std::sync::atomic::AtomicU64::new(0),
+            free_space: parking_lot::Mutex::new(None),
         })
     }
 
@@ -393,6 +400,53 @@ impl ObjectStore {
 
     pub fn meta(&self) -> &MetaStore {
         &self.meta
+    }
+
+    /// Sets the free space kept in reserve (`storage.reserve_mib`).
+    pub fn set_reserve(&self, bytes: u64) {
+        self.reserve_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Free bytes on the data dir's filesystem, measured at most every
+    /// 100 ms.
+    pub fn free_bytes(&self) -> u64 {
+        let mut cached = self.free_space.lock();
+        match *cached {
+            Some((at, free)) if at.elapsed() < std::time::Duration::from_millis(100) => free,
+            _ => {
+                let free =
+                    crate::server::admin::disk_space(&self.data_dir).map_or(u64::MAX, |(_, f)| f);
+                *cached = Some((std::time::Instant::now(), free));
+                free
+            }
+        }
+    }
+
+    /// Forgets the measured free space (space was just given back).
+    pub fn forget_free_space(&self) {
+        *self.free_space.lock() = None;
+    }
+
+    /// Refuses (InsufficientStorage, 507) a write of `incoming` bytes that
+    /// would leave less than the reserve free: the disk never fills, so
+    /// deletes, the logs and compaction always have room.
+    pub fn check_space(&self, incoming: u64) -> Result<(), S3Error> {
+        let reserve = self.reserve_bytes.load(Ordering::Relaxed);
+        if reserve == 0 {
+            return Ok(());
+        }
+        let free = self.free_bytes();
+        if free.saturating_sub(incoming) < reserve {
+            return Err(S3Error::new(
+                S3ErrorCode::InsufficientStorage,
+                format!(
+                    "The node's disk is nearly full: {} MiB free, {} MiB kept in reserve. Delete objects (compaction gives the space back) or add space.",
+                    free >> 20,
+                    reserve >> 20
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Registers a write about to start (see [`WritePin`]).
@@ -580,6 +634,9 @@ impl ObjectStore {
     ) -> Result<(), S3Error> {
         let _one = self.bucket_changes.lock().await;
         let b = self.bucket(bucket)?;
+        if let Some(lc) = &lifecycle {
+            lc.check_supported(b.versioning() != Versioning::Never)?;
+        }
         let body = lifecycle
             .as_ref()
             .map(|lc| crate::s3::xml::lifecycle(lc).into_bytes())
@@ -1306,6 +1363,12 @@ impl ObjectStore {
     pub async fn set_versioning(&self, bucket: &str, enabled: bool) -> Result<(), S3Error> {
         let _one = self.bucket_changes.lock().await;
         let b = self.bucket(bucket)?;
+        if b.lifecycle().is_some_and(|lc| lc.expires_current()) {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidBucketState,
+                "This bucket's lifecycle configuration expires objects, which shale does not do in a bucket with versioning yet; remove those rules first",
+            ));
+        }
         // Writers finish under the old state first.
         let _held = b.gate.write().await;
         let state = if enabled {

@@ -28,10 +28,12 @@ pub enum S3ErrorCode {
     EntityTooLarge,
     EntityTooSmall,
     IncompleteBody,
+    InsufficientStorage,
     InternalError,
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidBucketName,
+    InvalidBucketState,
     InvalidDigest,
     InvalidPart,
     InvalidPartOrder,
@@ -76,10 +78,12 @@ impl S3ErrorCode {
             EntityTooLarge => "EntityTooLarge",
             EntityTooSmall => "EntityTooSmall",
             IncompleteBody => "IncompleteBody",
+            InsufficientStorage => "InsufficientStorage",
             InternalError => "InternalError",
             InvalidAccessKeyId => "InvalidAccessKeyId",
             InvalidArgument => "InvalidArgument",
             InvalidBucketName => "InvalidBucketName",
+            InvalidBucketState => "InvalidBucketState",
             InvalidDigest => "InvalidDigest",
             InvalidPart => "InvalidPart",
             InvalidPartOrder => "InvalidPartOrder",
@@ -138,7 +142,9 @@ impl S3ErrorCode {
             | RequestTimeout
             | TooManyParts
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
-            BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty => StatusCode::CONFLICT,
+            BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty | InvalidBucketState => {
+                StatusCode::CONFLICT
+            }
             NoSuchBucket
             | NoSuchKey
             | NoSuchLifecycleConfiguration
@@ -151,6 +157,7 @@ impl S3ErrorCode {
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ServiceUnavailable | SlowDown => StatusCode::SERVICE_UNAVAILABLE,
+            InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 }

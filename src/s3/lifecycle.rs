@@ -209,6 +209,46 @@ impl Lifecycle {
         Ok(())
     }
 
+    /// Refuses (NotImplemented) the actions shale does not carry out yet,
+    /// rather than keeping rules that would silently do nothing:
+    /// NoncurrentVersionExpiration, ExpiredObjectDeleteMarker, and
+    /// Expiration in a bucket that has (or had) versioning.
+    pub fn check_supported(&self, versioned_bucket: bool) -> Result<(), S3Error> {
+        let no = |what: &str| {
+            Err(invalid(
+                S3ErrorCode::NotImplemented,
+                format!("{what} is not supported yet: the rule would do nothing"),
+            ))
+        };
+        for r in &self.rules {
+            if r.noncurrent.is_some() {
+                return no("NoncurrentVersionExpiration");
+            }
+            match r.expiration {
+                Some(Expiration::ExpiredObjectDeleteMarker) => {
+                    return no("Expiration with ExpiredObjectDeleteMarker")
+                }
+                Some(_) if versioned_bucket => {
+                    return no(
+                        "Expiration in a bucket with versioning (a delete marker per object)",
+                    )
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any rule has an Expiration by Days or Date.
+    pub fn expires_current(&self) -> bool {
+        self.rules.iter().any(|r| {
+            matches!(
+                r.expiration,
+                Some(Expiration::Days(_) | Expiration::Date(_))
+            )
+        })
+    }
+
     fn enabled(&self) -> impl Iterator<Item = &Rule> {
         self.rules.iter().filter(|r| r.enabled)
     }

@@ -536,6 +536,7 @@ impl Op<'_> {
     /// before the body is read; concurrent writers can overshoot by what
     /// they write at once.
     fn check_quota(&self, bucket: &str, key: &[u8], size: u64) -> Result<(), S3Error> {
+        self.store().check_space(size)?;
         let b = self.store().bucket(bucket)?;
         let bucket_quota = self.store().bucket_quota(bucket);
         let user_quota = self
@@ -1331,6 +1332,7 @@ impl Op<'_> {
         let part = self.required_part_number()?;
         let (_, found) = self.copy_source().await?;
         let size = found.head.size;
+        self.store().check_space(size)?;
         let (first, end) = match header(self.headers, "x-amz-copy-source-range") {
             Some(r) => {
                 let (f, l) = parse_copy_range(r, size)?;
@@ -1557,6 +1559,7 @@ impl Op<'_> {
     ) -> Result<Response<ResponseBody>, S3Error> {
         let chunked = body.is_chunked();
         let len = object_length(self.headers, chunked)?;
+        self.store().check_space(len.unwrap_or(0))?;
         let md5 = content_md5(self.headers)?;
         let expected = self.checksum()?;
         let algorithm = expected.as_ref().map(|c| c.algorithm);

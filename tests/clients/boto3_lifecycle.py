@@ -173,13 +173,17 @@ RULES = {"Rules": [
      "Filter": {"And": {"Prefix": "t/", "Tags": [{"Key": "class", "Value": "tmp"}], "ObjectSizeGreaterThan": 10}},
      "Expiration": {"Days": 1}},
     {"ID": "big", "Status": "Disabled", "Filter": {"ObjectSizeGreaterThan": 1000000}, "Expiration": {"Days": 7}},
-    {"ID": "versions", "Status": "Enabled", "Filter": {"Prefix": ""},
-     "NoncurrentVersionExpiration": {"NoncurrentDays": 10, "NewerNoncurrentVersions": 2}},
     {"ID": "mpu", "Status": "Enabled", "Filter": {"Prefix": "up/"},
      "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}},
+]}
+
+# Rules shale does not carry out yet: refused, never kept to do nothing.
+UNSUPPORTED = [
+    {"ID": "versions", "Status": "Enabled", "Filter": {"Prefix": ""},
+     "NoncurrentVersionExpiration": {"NoncurrentDays": 10, "NewerNoncurrentVersions": 2}},
     {"ID": "markers", "Status": "Enabled", "Filter": {"Prefix": "m/"},
      "Expiration": {"ExpiredObjectDeleteMarker": True}},
-]}
+]
 
 
 class Lifecycle(unittest.TestCase):
@@ -201,14 +205,30 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(by_id["tagged"]["Filter"]["And"]["Tags"], [{"Key": "class", "Value": "tmp"}])
         self.assertEqual(by_id["tagged"]["Filter"]["And"]["ObjectSizeGreaterThan"], 10)
         self.assertEqual(by_id["big"]["Status"], "Disabled")
-        self.assertEqual(by_id["versions"]["NoncurrentVersionExpiration"],
-                         {"NoncurrentDays": 10, "NewerNoncurrentVersions": 2})
         self.assertEqual(by_id["mpu"]["AbortIncompleteMultipartUpload"], {"DaysAfterInitiation": 2})
-        self.assertTrue(by_id["markers"]["Expiration"]["ExpiredObjectDeleteMarker"])
         s3.delete_bucket_lifecycle(Bucket=b)
         with self.assertRaises(ClientError) as cm:
             s3.get_bucket_lifecycle_configuration(Bucket=b)
         self.assertEqual(code(cm.exception), "NoSuchLifecycleConfiguration")
+
+    def test_rules_that_would_do_nothing_are_refused(self):
+        s3, b = self.s3, self.bucket
+        for rule in UNSUPPORTED:
+            with self.assertRaises(ClientError) as cm:
+                s3.put_bucket_lifecycle_configuration(Bucket=b, LifecycleConfiguration={"Rules": [rule]})
+            self.assertEqual(code(cm.exception), "NotImplemented")
+            self.assertIn("would do nothing", cm.exception.response["Error"]["Message"])
+        # Expiration in a versioned bucket (S3 puts delete markers): refused,
+        # and versioning cannot be turned on under such a rule.
+        vb = new_bucket(s3, versioned=True)
+        with self.assertRaises(ClientError) as cm:
+            s3.put_bucket_lifecycle_configuration(Bucket=vb, LifecycleConfiguration=RULES)
+        self.assertEqual(code(cm.exception), "NotImplemented")
+        s3.put_bucket_lifecycle_configuration(Bucket=b, LifecycleConfiguration=RULES)
+        with self.assertRaises(ClientError) as cm:
+            s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+        self.assertEqual(code(cm.exception), "InvalidBucketState")
+        self.assertEqual(s3.get_bucket_versioning(Bucket=b).get("Status"), None)
 
     def test_invalid_configurations_say_why(self):
         b = self.bucket
