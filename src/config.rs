@@ -73,6 +73,7 @@ impl Default for ScrubConfig {
 pub struct ExpiryConfig {
     pub interval_secs: u64,
     pub batch: usize,
+    pub max_per_sec: u64,
 }
 
 impl Default for ExpiryConfig {
@@ -80,6 +81,7 @@ impl Default for ExpiryConfig {
         ExpiryConfig {
             interval_secs: 1,
             batch: 10_000,
+            max_per_sec: 2000,
         }
     }
 }

@@ -265,14 +265,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
                 }
             });
     }
-    if config.expiry.interval_secs > 0 {
-        spawn_expiry_pass(
-            &io,
-            std::sync::Arc::clone(&node),
-            config.expiry.interval_secs,
-            config.expiry.batch,
-        );
-    }
+    spawn_expiry_pass(
+        &io,
+        std::sync::Arc::clone(&node),
+        (config.expiry.interval_secs > 0)
+            .then(|| std::time::Duration::from_secs(config.expiry.interval_secs)),
+        config.expiry.batch,
+        config.expiry.max_per_sec,
+    );
     let server = Server::start(
         &io,
         ServerOptions {
@@ -357,25 +357,55 @@ fn spawn_checkpointer(
 fn spawn_expiry_pass(
     io: &crate::io::Io,
     node: std::sync::Arc<crate::server::s3::Node>,
-    secs: u64,
+    interval: Option<std::time::Duration>,
     batch: usize,
+    max_per_sec: u64,
 ) {
     let io = io.clone();
+    let (tx, rx) = std::sync::mpsc::channel::<crate::server::s3::ExpiryRequest>();
+    *node.expiry_runner.lock() = Some(tx);
     let _ = std::thread::Builder::new()
         .name("shale-expiry".into())
         .spawn(move || loop {
-            std::thread::sleep(std::time::Duration::from_secs(secs));
+            // A pass asked for (admin API), or the periodic one.
+            let asked = match interval {
+                Some(t) => match rx.recv_timeout(t) {
+                    Ok(r) => Some(r),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                },
+                None => match rx.recv() {
+                    Ok(r) => Some(r),
+                    Err(_) => return,
+                },
+            };
+            let limit = asked.as_ref().map_or(batch, |(l, _)| *l);
             let now = crate::clock::expiry_now_secs();
-            let run = crate::object::expiry::expire_due(&node.store, &node.uploads, now, batch);
-            match io.block_on(run) {
-                Ok(Ok(r)) => {
-                    crate::metrics::EXPIRY.record(&r);
+            let run = crate::object::expiry::expire_due(
+                &node.store,
+                &node.uploads,
+                now,
+                limit,
+                max_per_sec,
+            );
+            let result = match io.block_on(run) {
+                Ok(r) => r,
+                Err(e) => Err(crate::s3::S3Error::new(
+                    crate::s3::S3ErrorCode::InternalError,
+                    format!("the expiry pass could not run: {e}"),
+                )),
+            };
+            match &result {
+                Ok(r) => {
+                    crate::metrics::EXPIRY.record(r);
                     if r.expired > 0 {
                         tracing::debug!(expired = r.expired, bytes = r.bytes, "expiry pass");
                     }
                 }
-                Ok(Err(e)) => tracing::warn!(error = %e.message, "expiry pass failed"),
-                Err(e) => tracing::warn!(error = %e, "expiry pass could not run"),
+                Err(e) => tracing::warn!(error = %e.message, "expiry pass failed"),
+            }
+            if let Some((_, reply)) = asked {
+                let _ = reply.send(result);
             }
         });
 }

@@ -35,6 +35,8 @@ pub struct ExpiryReport {
 
 /// Deletions the pass has in flight at once.
 const PASS_CONCURRENCY: usize = 64;
+/// Due entries taken from a bucket's expiry indexes at a time.
+const ROUND: usize = 1024;
 
 fn internal(what: &str, e: impl std::fmt::Display) -> S3Error {
     S3Error::new(S3ErrorCode::InternalError, format!("{what}: {e}"))
@@ -46,8 +48,10 @@ pub async fn expire_due(
     uploads: &Uploads,
     now_secs: u64,
     limit: usize,
+    max_per_sec: u64,
 ) -> Result<ExpiryReport, S3Error> {
     let mut report = ExpiryReport::default();
+    let started = std::time::Instant::now();
     for b in store.all_buckets() {
         // AbortIncompleteMultipartUpload.
         if let Some(lc) = b.lifecycle() {
@@ -58,28 +62,49 @@ pub async fn expire_due(
                 }
             }
         }
-        let left = limit.saturating_sub((report.expired + report.skipped) as usize);
-        if left == 0 {
-            break;
-        }
-        // Many at once, so their records and log entries share group
-        // commits (one at a time, a deletion is two fsyncs).
-        let due = b.index.due(now_secs, left);
-        for group in due.chunks(PASS_CONCURRENCY) {
-            let results = futures_util::future::join_all(
-                group
-                    .iter()
-                    .map(|(_, _, sk)| expire_one(store, &b, sk, now_secs)),
-            )
-            .await;
-            for r in results {
-                match r? {
-                    Some(bytes) => {
-                        report.expired += 1;
-                        report.bytes += bytes;
+        loop {
+            let left = limit.saturating_sub((report.expired + report.skipped) as usize);
+            if left == 0 {
+                break;
+            }
+            // A round at a time: the shards' expiry indexes are locked only
+            // while a round's keys are copied out.
+            let due = b.index.due(now_secs, left.min(ROUND));
+            if due.is_empty() {
+                break;
+            }
+            let before = report.expired;
+            // Many at once, so their records and log entries share group
+            // commits (one at a time, a deletion is two fsyncs).
+            for group in due.chunks(PASS_CONCURRENCY) {
+                let results = futures_util::future::join_all(
+                    group
+                        .iter()
+                        .map(|(_, _, sk)| expire_one(store, &b, sk, now_secs)),
+                )
+                .await;
+                for r in results {
+                    match r? {
+                        Some(bytes) => {
+                            report.expired += 1;
+                            report.bytes += bytes;
+                        }
+                        None => report.skipped += 1,
                     }
-                    None => report.skipped += 1,
                 }
+                // The throttle: no faster than `max_per_sec` on average.
+                if max_per_sec > 0 {
+                    let due_at = report.expired as f64 / max_per_sec as f64;
+                    let ahead = due_at - started.elapsed().as_secs_f64();
+                    if ahead > 0.0 {
+                        tokio::time::sleep(std::time::Duration::from_secs_f64(ahead)).await;
+                    }
+                }
+            }
+            if report.expired == before {
+                // Only entries that changed or mirror a version: the rest
+                // of the bucket's due entries wait for the next pass.
+                break;
             }
         }
     }

@@ -264,14 +264,31 @@ async fn serve(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
                 })?
                 .unwrap_or(usize::MAX);
             api.no_body()?;
-            let r = crate::object::expiry::expire_due(
-                &node.store,
-                &node.uploads,
-                crate::clock::expiry_now_secs(),
-                limit,
-            )
-            .await?;
-            crate::metrics::EXPIRY.record(&r);
+            // On the expiry thread (throttled as configured), not on this
+            // request's HTTP thread.
+            let runner = node.expiry_runner.lock().clone();
+            let r = match runner {
+                Some(tx) => {
+                    let (reply, answer) = tokio::sync::oneshot::channel();
+                    tx.send((limit, reply))
+                        .map_err(|_| internal("the expiry thread is gone"))?;
+                    answer
+                        .await
+                        .map_err(|_| internal("the expiry thread stopped"))??
+                }
+                None => {
+                    let r = crate::object::expiry::expire_due(
+                        &node.store,
+                        &node.uploads,
+                        crate::clock::expiry_now_secs(),
+                        limit,
+                        0,
+                    )
+                    .await?;
+                    crate::metrics::EXPIRY.record(&r);
+                    r
+                }
+            };
             Ok(json(
                 StatusCode::OK,
                 &ExpiryRun {

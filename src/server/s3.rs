@@ -33,6 +33,13 @@ use crate::s3::{percent_decode, range, time, xml, S3Error, S3ErrorCode};
 /// Bytes of an XML request body shale reads (a 1000-key delete is ~100 KiB).
 const XML_BODY_MAX: usize = 2 * 1024 * 1024;
 
+/// A pass of up to `.0` deletions asked of the expiry thread, and where
+/// its report goes.
+pub type ExpiryRequest = (
+    usize,
+    tokio::sync::oneshot::Sender<Result<crate::object::expiry::ExpiryReport, S3Error>>,
+);
+
 /// Everything a request needs.
 pub struct Node {
     pub store: ObjectStore,
@@ -55,6 +62,8 @@ pub struct Node {
     pub metrics: super::metrics::HttpMetrics,
     /// The scrub's state and trigger.
     pub scrub: Arc<crate::object::scrub::Scrub>,
+    /// Asks the expiry thread for a pass (limit, where to answer).
+    pub expiry_runner: parking_lot::Mutex<Option<std::sync::mpsc::Sender<ExpiryRequest>>>,
     /// Compacted segments waiting out their grace period.
     pub dying: crate::object::compact::Dying,
     /// One compaction pass at a time (background or asked for).
@@ -89,6 +98,7 @@ impl Node {
             metrics: super::metrics::HttpMetrics::default(),
             scrub: Arc::default(),
             dying: Default::default(),
+            expiry_runner: parking_lot::Mutex::new(None),
             compacting: tokio::sync::Mutex::new(None),
             compact_options: parking_lot::Mutex::new(crate::object::compact::CompactOptions {
                 live_fraction: 0.5,
