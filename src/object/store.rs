@@ -37,7 +37,7 @@ use crate::s3::checksum::{Algorithm, Expected};
 use crate::s3::conditional::WriteCondition;
 use crate::s3::lifecycle::Lifecycle;
 use crate::s3::{S3Error, S3ErrorCode};
-use crate::segment::{PayloadCrc, RecordKind, RecordLoc, SegmentStore};
+use crate::segment::{PayloadCrc, RecordKind, RecordLoc, SegmentError, SegmentStore};
 
 /// Bytes of object data per data record.
 pub const CHUNK_BYTES: usize = 1024 * 1024;
@@ -211,8 +211,9 @@ pub struct ObjectStore {
     /// Free space kept in reserve: writes that would eat into it are
     /// refused (`check_space`).
     reserve_bytes: std::sync::atomic::AtomicU64,
-    /// (when measured, free bytes) of the data dir's filesystem.
-    free_space: parking_lot::Mutex<Option<(std::time::Instant, u64)>>,
+    /// (when measured, free bytes, bytes appended by then) of the data
+    /// dir's filesystem.
+    free_space: parking_lot::Mutex<Option<(std::time::Instant, u64, u64)>>,
     /// Writes in progress: token -> the newest segment when it started.
     write_pins: Arc<parking_lot::Mutex<std::collections::BTreeMap<u64, u64>>>,
     next_pin: std::sync::atomic::AtomicU64,
@@ -409,14 +410,18 @@ impl ObjectStore {
 
     /// Free bytes on the data dir's filesystem, measured at most every
     /// 100 ms.
+    /// What has been appended since it was measured counts as used.
     pub fn free_bytes(&self) -> u64 {
+        let written = self.segments.stats().bytes_written.load(Ordering::Relaxed);
         let mut cached = self.free_space.lock();
         match *cached {
-            Some((at, free)) if at.elapsed() < std::time::Duration::from_millis(100) => free,
+            Some((at, free, then)) if at.elapsed() < std::time::Duration::from_millis(100) => {
+                free.saturating_sub(written.saturating_sub(then))
+            }
             _ => {
                 let free =
                     crate::server::admin::disk_space(&self.data_dir).map_or(u64::MAX, |(_, f)| f);
-                *cached = Some((std::time::Instant::now(), free));
+                *cached = Some((std::time::Instant::now(), free, written));
                 free
             }
         }
@@ -907,7 +912,7 @@ impl ObjectStore {
                 },
             )
             .await
-            .map_err(|e| internal("writing the object", e))?;
+            .map_err(|e| write_failed("writing the object", e))?;
         match (locs.first(), locs.get(1)) {
             (Some(chunk), Some(head_loc)) => {
                 if let Some(c) = head.chunks.last_mut() {
@@ -935,7 +940,7 @@ impl ObjectStore {
         self.segments
             .append(kind, Bytes::from(bytes))
             .await
-            .map_err(|e| internal("writing the object head", e))
+            .map_err(|e| write_failed("writing the object head", e))
     }
 
     /// Streams `body` into data records (at most `limit` bytes).
@@ -969,7 +974,7 @@ impl ObjectStore {
         let mut size = 0u64;
         // Bytes in chunks already cut.
         let mut cut = 0u64;
-        let mut in_flight: VecDeque<tokio::task::JoinHandle<Result<Vec<RecordLoc>, String>>> =
+        let mut in_flight: VecDeque<tokio::task::JoinHandle<Result<Vec<RecordLoc>, SegmentError>>> =
             VecDeque::new();
         let mut chunks = Vec::new();
         let mut lens = Vec::new();
@@ -1026,7 +1031,6 @@ impl ObjectStore {
                     segments
                         .append_many_checksummed(vec![(RecordKind::DataChunk, chunk, crc)])
                         .await
-                        .map_err(|e| e.to_string())
                 }));
                 if in_flight.len() >= CHUNKS_IN_FLIGHT {
                     if let Some(h) = in_flight.pop_front() {
@@ -1489,12 +1493,25 @@ pub struct HeldChunk {
 }
 
 async fn join_append(
-    h: tokio::task::JoinHandle<Result<Vec<RecordLoc>, String>>,
+    h: tokio::task::JoinHandle<Result<Vec<RecordLoc>, SegmentError>>,
 ) -> Result<Vec<RecordLoc>, S3Error> {
     match h.await {
         Ok(Ok(locs)) => Ok(locs),
-        Ok(Err(e)) => Err(internal("writing object data", e)),
+        Ok(Err(e)) => Err(write_failed("writing object data", e)),
         Err(e) => Err(internal("writing object data", e)),
+    }
+}
+
+/// A failed append: the disk being full is InsufficientStorage (507,
+/// nothing stored, retry once space returns); anything else is internal.
+pub fn write_failed(what: &str, e: SegmentError) -> S3Error {
+    if e.is_no_space() {
+        S3Error::new(
+            S3ErrorCode::InsufficientStorage,
+            format!("{what}: the node's disk is full; delete objects (compaction gives the space back) or add space"),
+        )
+    } else {
+        internal(what, e)
     }
 }
 

@@ -281,7 +281,7 @@ impl Writer {
         let sync = self.options.sync == SyncPolicy::Always;
         let len = self.batch.len();
         let bufs = self.batch.take();
-        let a = self.active.as_mut().ok_or(SegmentError::Closed)?;
+        let a = self.active.as_mut().ok_or(SegmentError::NoActiveSegment)?;
         let path = segment_path(&self.dir, a.id);
         debug_assert!(a.end % format::RECORD_ALIGN == 0 && len % format::RECORD_ALIGN == 0);
         let (res, bufs) = a.file.write_vectored_all_at(bufs, a.end).await;
