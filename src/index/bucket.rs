@@ -359,25 +359,17 @@ impl BucketIndex {
         entry: Option<IndexEntry>,
         check: impl Fn(Option<&IndexEntry>) -> bool,
     ) -> Result<bool, IndexError> {
-        let (key, tag) = (txn.key.clone(), txn.tag);
-        let check = &check;
-        let done = self
-            .on_shard(&key, |s| {
-                let (target, entry) = (target.clone(), entry.clone());
-                async move { s.complete_if(&target, tag, entry, check).await }
-            })
-            .await?;
-        if done {
-            drop(txn);
-            return Ok(true);
-        }
-        self.cancel(txn).await?;
-        Ok(false)
+        let head = SortKey::Head {
+            key: txn.key.clone(),
+        };
+        self.complete_checking(txn, target, entry, head, check)
+            .await
     }
 
     /// Step 3 of a write that holds only if the stored entry of `target`
     /// (raw: expired or not) passes `check`; else the transaction is
-    /// cancelled and `false` returned. The expiry pass deletes with it.
+    /// cancelled and `false` returned. The expiry pass, lifecycle
+    /// re-evaluation, retagging and compaction complete with it.
     pub async fn complete_if_target(
         &self,
         txn: Txn,
@@ -385,13 +377,28 @@ impl BucketIndex {
         entry: Option<IndexEntry>,
         check: impl Fn(Option<&IndexEntry>) -> bool,
     ) -> Result<bool, IndexError> {
+        let checked = target.clone();
+        self.complete_checking(txn, target, entry, checked, check)
+            .await
+    }
+
+    /// Completes `txn` if `check` passes on the stored entry of `checked`
+    /// (under the shard's writer lock); cancels it otherwise.
+    async fn complete_checking(
+        &self,
+        txn: Txn,
+        target: SortKey,
+        entry: Option<IndexEntry>,
+        checked: SortKey,
+        check: impl Fn(Option<&IndexEntry>) -> bool,
+    ) -> Result<bool, IndexError> {
         let (key, tag) = (txn.key.clone(), txn.tag);
-        let check = &check;
+        let (check, checked) = (&check, &checked);
         let done = self
             .on_shard(&key, |s| {
                 let (target, entry) = (target.clone(), entry.clone());
                 async move {
-                    s.complete_if_entry(&target, tag, entry, &target, check)
+                    s.complete_if_entry(&target, tag, entry, checked, check)
                         .await
                 }
             })
