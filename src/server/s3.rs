@@ -212,26 +212,30 @@ fn empty(status: StatusCode) -> Result<Response<ResponseBody>, S3Error> {
 }
 
 /// Serves one request.
+/// The (bucket, key) an S3 request addresses.
+type Address = (Option<String>, Option<Vec<u8>>);
+
 /// What a request is, for routing the node's own endpoints and for
-/// metrics and logs.
-fn request_operation(node: &Node, req: &Request<Incoming>) -> &'static str {
+/// metrics and logs; for an S3 request also its address (worked out once).
+fn request_operation(node: &Node, req: &Request<Incoming>) -> (&'static str, Option<Address>) {
     let path = req.uri().path();
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
     match path {
-        "/health" if read => return "Health",
-        "/ready" if read => return "Ready",
-        "/metrics" if read => return "Metrics",
-        p if super::admin::is_admin_path(p) => return "Admin",
+        "/health" if read => return ("Health", None),
+        "/ready" if read => return ("Ready", None),
+        "/metrics" if read => return ("Metrics", None),
+        p if super::admin::is_admin_path(p) => return ("Admin", None),
         _ => {}
     }
     let (bucket, key) = address(node, req);
-    crate::s3::operation::operation_name(
+    let op = crate::s3::operation::operation_name(
         req.method(),
         bucket.is_some(),
         key.is_some(),
         req.uri().query().unwrap_or_default(),
         req.headers().contains_key("x-amz-copy-source"),
-    )
+    );
+    (op, Some((bucket, key)))
 }
 
 fn plain(status: StatusCode, content_type: &'static str, body: String) -> Response<ResponseBody> {
@@ -251,7 +255,7 @@ pub async fn handle(req: Request<Incoming>, node: Arc<Node>) -> Response<Respons
     let resource = req.uri().path().to_string();
     let method = req.method().clone();
     let head_request = method == Method::HEAD;
-    let op = request_operation(&node, &req);
+    let (op, addressed) = request_operation(&node, &req);
     let bytes_in = ["x-amz-decoded-content-length", "content-length"]
         .iter()
         .find_map(|n| header(req.headers(), n))
@@ -272,7 +276,7 @@ pub async fn handle(req: Request<Incoming>, node: Arc<Node>) -> Response<Respons
             super::metrics::render(&node),
         ),
         "Admin" => super::admin::handle(req, &node).await,
-        _ => match route(req, &node).await {
+        _ => match route(req, &node, addressed.unwrap_or_default()).await {
             Ok(r) => r,
             Err(e) => {
                 if e.code.status().is_server_error() {
@@ -367,9 +371,12 @@ pub(crate) fn authenticate(
     Ok((auth, caller))
 }
 
-async fn route(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseBody>, S3Error> {
+async fn route(
+    req: Request<Incoming>,
+    node: &Node,
+    (bucket, key): Address,
+) -> Result<Response<ResponseBody>, S3Error> {
     let (auth, caller) = authenticate(&req, node)?;
-    let (bucket, key) = address(node, &req);
     let query = parse_query(req.uri().query());
     let method = req.method().clone();
     let headers = req.headers().clone();
