@@ -301,13 +301,7 @@ async fn relocate(
         .await
         .map_err(|e| internal("preparing the index", e))?;
     head.tag = txn.tag();
-    let loc = match store.write_head(&head).await {
-        Ok(loc) => loc,
-        Err(e) => {
-            let _ = b.index.cancel(txn).await;
-            return Err(e);
-        }
-    };
+    let (loc, txn) = store.write_head_or_cancel(&b.index, txn, &head).await?;
     moved += u64::from(loc.len);
     let entry = IndexEntry {
         head: loc,

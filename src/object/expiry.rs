@@ -150,10 +150,7 @@ async fn expire_one(
         version_id,
         ..ObjectHead::default()
     };
-    if let Err(e) = store.write_head(&head).await {
-        let _ = b.index.cancel(txn).await;
-        return Err(e);
-    }
+    let (_, txn) = store.write_head_or_cancel(&b.index, txn, &head).await?;
     // An unversioned key's delete is logged with its time (a placeholder),
     // as DELETE does; a version is removed outright.
     let entry = (!versioned_target).then(|| IndexEntry {

@@ -413,13 +413,7 @@ impl Uploads {
             }),
             ..ObjectHead::default()
         };
-        let loc = match store.write_head(&head).await {
-            Ok(loc) => loc,
-            Err(e) => {
-                let _ = b.index.cancel(txn).await;
-                return Err(e);
-            }
-        };
+        let (loc, txn) = store.write_head_or_cancel(&b.index, txn, &head).await?;
         // A refused condition leaves the upload open, to retry or abort.
         complete_checked(&b.index, txn, target, b.entry_for(&head, loc), condition).await?;
         self.open.lock().remove(id);

@@ -943,6 +943,24 @@ impl ObjectStore {
             .map_err(|e| write_failed("writing the object head", e))
     }
 
+    /// Step 2 of an index transaction: appends `head`; if that fails, the
+    /// transaction is cancelled and the error returned. Gives the
+    /// transaction back for step 3.
+    pub async fn write_head_or_cancel(
+        &self,
+        index: &BucketIndex,
+        txn: crate::index::bucket::Txn,
+        head: &ObjectHead,
+    ) -> Result<(RecordLoc, crate::index::bucket::Txn), S3Error> {
+        match self.write_head(head).await {
+            Ok(loc) => Ok((loc, txn)),
+            Err(e) => {
+                let _ = index.cancel(txn).await;
+                Err(e)
+            }
+        }
+    }
+
     /// Streams `body` into data records (at most `limit` bytes).
     pub async fn write_data<B: BodySource>(
         &self,
@@ -1219,13 +1237,7 @@ impl ObjectStore {
                 return Err(e);
             }
         };
-        let loc = match self.write_head(&head).await {
-            Ok(loc) => loc,
-            Err(e) => {
-                let _ = b.index.cancel(txn).await;
-                return Err(e);
-            }
-        };
+        let (loc, txn) = self.write_head_or_cancel(&b.index, txn, &head).await?;
         // A delete marker is a version written; its entry names its head.
         let entry = if head.delete_marker {
             Some(head_entry(&head, loc))
@@ -1326,13 +1338,7 @@ impl ObjectStore {
                 meta: crate::s3::tagging::with_tags(&found.head.meta, tags),
                 ..found.head.clone()
             };
-            let loc = match self.write_head(&head).await {
-                Ok(loc) => loc,
-                Err(e) => {
-                    let _ = b.index.cancel(txn).await;
-                    return Err(e);
-                }
-            };
+            let (loc, txn) = self.write_head_or_cancel(&b.index, txn, &head).await?;
             let target = if head.versioned {
                 SortKey::Version {
                     key: key.to_vec(),
