@@ -65,7 +65,7 @@ proptest! {
 
     #[test]
     fn entries_round_trip_and_truncation_is_detected(
-        flags in any::<(bool, bool, bool, bool)>(), class in 0u8..8, size in any::<u64>(), mtime in any::<u64>(),
+        flags in any::<(bool, bool, bool, bool, bool)>(), class in 0u8..8, size in any::<u64>(), mtime in any::<u64>(),
         expiry in any::<u64>(), etag in any::<[u8; 16]>(), parts in any::<u16>(),
         seg in any::<u64>(), off in any::<u64>(), len in any::<u32>(), version in any::<[u8; 16]>(),
         pending in proptest::collection::btree_set(any::<u64>(), 0..5), cut in any::<prop::sample::Index>(),
@@ -73,7 +73,7 @@ proptest! {
         let pending: Vec<u64> = pending.into_iter().collect();
         let e = IndexEntry {
             placeholder: flags.2 && !pending.is_empty(),
-            delete_marker: flags.0, current: flags.1, versioned: flags.3, storage_class: class, size, mtime_nanos: mtime,
+            delete_marker: flags.0, current: flags.1, versioned: flags.3, expires_to_marker: flags.4, storage_class: class, size, mtime_nanos: mtime,
             expiry_slot: expiry, etag, etag_parts: parts,
             head: RecordLoc { segment: seg, offset: off, len }, version_id: version,
             pending,

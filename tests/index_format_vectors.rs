@@ -16,7 +16,7 @@ fn vectors() -> Vec<HashMap<String, String>> {
 #[test]
 fn index_spec_vectors_match_the_code() {
     let vs = vectors();
-    assert_eq!(vs.len(), 7);
+    assert_eq!(vs.len(), 9);
     for v in vs {
         let name = &v["name"];
         if let Some(g) = v.get("prev_generation") {
@@ -68,6 +68,18 @@ fn index_spec_vectors_match_the_code() {
                 "{name}"
             );
             assert!(shale::index::page::Page::decode(&page, id).is_ok());
+        } else if let Some(id) = v.get("marker_id_hex") {
+            let version = IndexEntry {
+                version_id: unhex(&v["version_hex"]).try_into().unwrap(),
+                mtime_nanos: v["mtime_nanos"].parse().unwrap(),
+                expiry_slot: v["expiry_slot"].parse().unwrap(),
+                expires_to_marker: true,
+                ..IndexEntry::default()
+            };
+            let m = shale::index::expiry::marker_for(v["key"].as_bytes(), &version);
+            assert_eq!(&m.version_id[..], &unhex(id)[..], "{name}");
+            assert!(m.delete_marker, "{name}");
+            assert_eq!(m.mtime_nanos, version.expiry_slot * 1_000_000_000, "{name}");
         } else if let Some(shards) = v.get("shards") {
             let got = shale::index::shard_of(v["key"].as_bytes(), shards.parse().unwrap());
             assert_eq!(got.to_string(), v["shard"], "{name}");
@@ -94,7 +106,16 @@ fn index_spec_vectors_match_the_code() {
                     offset: head[1],
                     len: head[2] as u32,
                 },
-                pending: vec![v["pending"].parse().unwrap()],
+                pending: v
+                    .get("pending")
+                    .map(|p| vec![p.parse().unwrap()])
+                    .unwrap_or_default(),
+                expiry_slot: v.get("expiry_slot").map_or(0, |x| x.parse().unwrap()),
+                expires_to_marker: v.get("expires_to_marker").is_some_and(|x| x == "true"),
+                version_id: v
+                    .get("version_hex")
+                    .map(|x| unhex(x).try_into().unwrap())
+                    .unwrap_or_default(),
                 ..IndexEntry::default()
             };
             let mut b = Vec::new();

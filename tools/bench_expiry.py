@@ -79,10 +79,18 @@ def during(work):
 
 
 def worst(reports):
+    """(mean ops/s, worst p50, worst p99) over the 5 s windows."""
     if not reports:
         return (0, 0, 0)
     vals = [op(r) for r in reports]
     return (sum(v[0] for v in vals) / len(vals), max(v[1] for v in vals), max(v[2] for v in vals))
+
+
+def median_p99(reports):
+    """The median of the windows' p99s (the box is noisy: one window with
+    a hiccup should not stand for the whole run)."""
+    vals = sorted(op(r)[2] for r in reports)
+    return vals[len(vals) // 2] if vals else 0
 
 
 t0 = int(time.time())
@@ -99,7 +107,9 @@ load = bench("put", "--bucket", "exp", "--keep", "--size", "1KiB", "--objects", 
 load_s = time.time() - t
 loaded = admin("GET", "buckets/exp")
 assert loaded["objects"] == N, loaded
-base = [fg_get(10) for _ in range(2)]
+# The load's write-back settles first; then 4 windows of 5 s.
+time.sleep(15)
+base = [fg_get(5) for _ in range(4)]
 base_ops, base_p50, base_p99 = worst(base)
 admin("POST", "test/clock", {"now_secs": ((t0 + DAY) // DAY + 1) * DAY})
 before = admin("GET", "buckets/exp")
@@ -110,13 +120,13 @@ exp_ops, exp_p50, exp_p99 = worst(exp_reports)
 comp, comp_s, comp_reports = during(lambda: admin("POST", "compact/run"))
 comp_ops, comp_p50, comp_p99 = worst(comp_reports)
 
-print(f"| step | work | time | rate | foreground GET 4KiB c8: ops/s, p50, p99 (max over 5 s windows) | p99 vs unloaded |")
-print(f"|---|---|---|---|---|---|")
+print(f"| step | work | time | rate | foreground GET 4KiB c8: ops/s, p50, p99 (max over 5 s windows) | p99 vs unloaded | median window p99 vs unloaded |")
+print(f"|---|---|---|---|---|---|---|")
 print(f"| load | {N} PUT 1 KiB under a 1-day rule | {load_s:.0f} s | {N/load_s:,.0f} obj/s | | |")
-print(f"| unloaded | | 20 s | | {base_ops:,.0f}, {base_p50/1000:.2f} ms, {base_p99/1000:.2f} ms | 1.00 |")
+print(f"| unloaded | | 4 x 5 s | | {base_ops:,.0f}, {base_p50/1000:.2f} ms, {base_p99/1000:.2f} ms | 1.00 | 1.00 |")
 print(f"| expiry pass | {exp['expired']} deleted at the same second | {exp_s:.1f} s | {exp['expired']/max(exp_s,1e-9):,.0f} obj/s | "
-      f"{exp_ops:,.0f}, {exp_p50/1000:.2f} ms, {exp_p99/1000:.2f} ms | {exp_p99/max(base_p99,1):.2f} |")
+      f"{exp_ops:,.0f}, {exp_p50/1000:.2f} ms, {exp_p99/1000:.2f} ms | {exp_p99/max(base_p99,1):.2f} | {median_p99(exp_reports)/max(median_p99(base),1):.2f} |")
 print(f"| compaction | {comp['compacted']} segments, {comp['moved_bytes']/2**20:.1f} MiB moved, {comp['freed_bytes']/2**20:.0f} MiB freed | {comp_s:.1f} s | "
-      f"{comp['freed_bytes']/2**20/max(comp_s,1e-9):.0f} MiB/s freed | {comp_ops:,.0f}, {comp_p50/1000:.2f} ms, {comp_p99/1000:.2f} ms | {comp_p99/max(base_p99,1):.2f} |")
+      f"{comp['freed_bytes']/2**20/max(comp_s,1e-9):.0f} MiB/s freed | {comp_ops:,.0f}, {comp_p50/1000:.2f} ms, {comp_p99/1000:.2f} ms | {comp_p99/max(base_p99,1):.2f} | {median_p99(comp_reports)/max(median_p99(base),1):.2f} |")
 print(json.dumps({"n": N, "load_s": load_s, "base_p99_us": base_p99, "expiry": exp, "expiry_s": exp_s,
                   "expiry_p99_us": exp_p99, "compaction": comp, "compaction_s": comp_s, "compaction_p99_us": comp_p99}))

@@ -225,6 +225,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         let _ = std::thread::Builder::new()
             .name("shale-lifecycle".into())
             .spawn(move || {
+                background_priority();
                 let _ = io.block_on(node.store.reevaluate_lifecycles());
             });
     }
@@ -235,7 +236,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         let rate = config.scrub.max_mib_per_sec;
         let _ = std::thread::Builder::new()
             .name("shale-scrub".into())
-            .spawn(move || node.scrub.run_forever(&node.store, interval, rate));
+            .spawn(move || {
+                background_priority();
+                node.scrub.run_forever(&node.store, interval, rate)
+            });
     }
     node.store
         .set_reserve(config.storage.reserve_mib.saturating_mul(1024 * 1024));
@@ -250,6 +254,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         let _ = std::thread::Builder::new()
             .name("shale-compact".into())
             .spawn(move || loop {
+                background_priority();
                 std::thread::sleep(std::time::Duration::from_secs(secs));
                 match io.block_on(node.compact_now()) {
                     Ok(Ok(r)) if r.removed > 0 || r.compacted > 0 => tracing::info!(
@@ -353,6 +358,19 @@ fn spawn_checkpointer(
         });
 }
 
+/// Lowers the calling thread's CPU priority (nice 10): background work
+/// (expiry, compaction, scrub, lifecycle re-evaluation) gives way to
+/// requests on a busy box instead of competing with them as equals. On
+/// Linux a thread's nice value is its own (setpriority on its thread id).
+fn background_priority() {
+    // SAFETY: gettid has no preconditions; setpriority only reads its
+    // arguments and fails harmlessly (the priority stays) if not allowed.
+    unsafe {
+        let tid = libc::gettid();
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
+}
+
 /// Runs the expiry pass every `secs`, at most `batch` deletions a run.
 fn spawn_expiry_pass(
     io: &crate::io::Io,
@@ -367,6 +385,7 @@ fn spawn_expiry_pass(
     let _ = std::thread::Builder::new()
         .name("shale-expiry".into())
         .spawn(move || loop {
+            background_priority();
             // A pass asked for (admin API), or the periodic one.
             let asked = match interval {
                 Some(t) => match rx.recv_timeout(t) {

@@ -18,7 +18,7 @@ use crossbeam::epoch;
 use parking_lot::{Mutex, RwLock};
 
 use super::entry::IndexEntry;
-use super::expiry::is_expired;
+use super::expiry::{is_expired, is_gone, marker_for};
 use super::index_shard::{IndexError, IndexShard};
 use super::key::{encode_prefix, prefix_end, SortKey};
 use super::layout::{next_shard_count, Layout};
@@ -433,7 +433,19 @@ impl BucketIndex {
         let now = crate::clock::expiry_now_secs();
         let raw = self.get_raw(key)?;
         match key {
-            SortKey::Version { .. } => Ok(raw.filter(|e| !is_expired(e, now))),
+            SortKey::Version { .. } if raw.is_some() => Ok(raw.filter(|e| !is_gone(e, now))),
+            // Perhaps the delete marker an expiry puts on top, before the
+            // expiry pass has written it.
+            SortKey::Version { key, version } => Ok(self
+                .effective_head(self.get_raw(&SortKey::Head { key: key.clone() })?, key, now)?
+                .filter(|h| h.delete_marker && h.head == crate::segment::RecordLoc::default())
+                .filter(|h| h.version_id == *version)
+                .map(|h| IndexEntry {
+                    current: false,
+                    versioned: false,
+                    pending: Vec::new(),
+                    ..h
+                })),
             SortKey::Head { key } => self.effective_head(raw, key, now),
         }
     }
@@ -462,6 +474,13 @@ impl BucketIndex {
         if !is_expired(&h, now) {
             return Ok(Some(h));
         }
+        if h.expires_to_marker && !h.placeholder && !h.delete_marker {
+            // The version stays, noncurrent, under a delete marker.
+            return Ok(Some(IndexEntry {
+                pending: h.pending.clone(),
+                ..marker_for(key, &h)
+            }));
+        }
         let pending_only = |pending: Vec<u64>| {
             (!pending.is_empty()).then(|| IndexEntry {
                 placeholder: true,
@@ -476,7 +495,7 @@ impl BucketIndex {
         let next = self
             .versions_raw(key)?
             .into_iter()
-            .filter(|v| !is_expired(v, now))
+            .filter(|v| !is_gone(v, now))
             .max_by_key(|v| (v.mtime_nanos, v.version_id));
         Ok(match next {
             Some(v) => Some(IndexEntry {
@@ -501,12 +520,12 @@ impl BucketIndex {
     pub fn versions(&self, key: &[u8]) -> Result<Vec<IndexEntry>, IndexError> {
         let now = crate::clock::expiry_now_secs();
         let mut v = self.versions_raw(key)?;
-        v.retain(|e| !is_expired(e, now));
+        v.retain(|e| !is_gone(e, now));
         Ok(v)
     }
 
     /// Every version of `key`, newest first, expired or not.
-    fn versions_raw(&self, key: &[u8]) -> Result<Vec<IndexEntry>, IndexError> {
+    pub fn versions_raw(&self, key: &[u8]) -> Result<Vec<IndexEntry>, IndexError> {
         let shards = self.shards();
         let Some(s) = shards.shard_for(key) else {
             return Ok(Vec::new());
@@ -728,13 +747,28 @@ impl BucketIndex {
             let e = IndexEntry::decode(value).ok()?;
             if is_expired(&e, now) {
                 // Gone (or, for a versioned key, giving way to an older
-                // version); rare, so the lookups here cost little.
+                // version, or under a delete marker); rare, so the lookups
+                // here cost little.
                 return match (mode, sk) {
                     (ListMode::Current, SortKey::Head { key }) => self
                         .effective_head(Some(e), key, now)
                         .ok()
                         .flatten()
                         .filter(|e| !e.placeholder && !e.delete_marker),
+                    // The marker an expiry puts on top is the key's newest
+                    // version: listed where the head sorts, right before
+                    // the versions. An unversioned object stays listed as
+                    // the null version under it.
+                    (ListMode::Versions, SortKey::Head { key })
+                        if e.expires_to_marker && !e.placeholder && !e.delete_marker =>
+                    {
+                        if e.versioned {
+                            Some(marker_for(key, &e))
+                        } else {
+                            Some(e)
+                        }
+                    }
+                    (ListMode::Versions, SortKey::Version { .. }) if e.expires_to_marker => Some(e),
                     _ => None,
                 };
             }
@@ -772,8 +806,8 @@ impl BucketIndex {
     }
 
     /// [`list_unordered`](Self::list_unordered), or with `raw` every
-    /// logical head that holds an object as stored, expired or not
-    /// (lifecycle re-evaluation).
+    /// logical head that holds an object or a delete marker as stored,
+    /// expired or not (lifecycle re-evaluation).
     pub fn scan_heads(
         &self,
         prefix: &[u8],
@@ -821,7 +855,7 @@ impl BucketIndex {
                     } else {
                         e
                     };
-                    if e.placeholder || e.delete_marker {
+                    if e.placeholder || (e.delete_marker && !raw) {
                         continue;
                     }
                     out.push((key, e));

@@ -37,8 +37,13 @@ const FLAG_DELETE_MARKER: u8 = 2;
 const FLAG_CURRENT: u8 = 4;
 const FLAG_PLACEHOLDER: u8 = 8;
 const FLAG_VERSIONED: u8 = 16;
-const FLAGS_KNOWN: u8 =
-    FLAG_PENDING | FLAG_DELETE_MARKER | FLAG_CURRENT | FLAG_PLACEHOLDER | FLAG_VERSIONED;
+const FLAG_EXPIRES_TO_MARKER: u8 = 32;
+const FLAGS_KNOWN: u8 = FLAG_PENDING
+    | FLAG_DELETE_MARKER
+    | FLAG_CURRENT
+    | FLAG_PLACEHOLDER
+    | FLAG_VERSIONED
+    | FLAG_EXPIRES_TO_MARKER;
 const STORAGE_CLASS_MAX: u8 = 7;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -52,6 +57,11 @@ pub struct IndexEntry {
     /// mirrors the current one (which also holds the object's bytes in
     /// the stats).
     pub versioned: bool,
+    /// At `expiry_slot` this version does not go away: it becomes
+    /// noncurrent under a delete marker (a lifecycle Expiration in a
+    /// bucket with versioning, as S3 does). Only meaningful while it is
+    /// the current version.
+    pub expires_to_marker: bool,
     pub storage_class: u8,
     pub size: u64,
     pub mtime_nanos: u64,
@@ -127,6 +137,9 @@ impl IndexEntry {
         }
         if self.versioned {
             flags |= FLAG_VERSIONED;
+        }
+        if self.expires_to_marker {
+            flags |= FLAG_EXPIRES_TO_MARKER;
         }
         out.push(flags);
         out.push(self.storage_class);
@@ -206,6 +219,7 @@ impl IndexEntry {
             delete_marker: flags & FLAG_DELETE_MARKER != 0,
             current: flags & FLAG_CURRENT != 0,
             versioned: flags & FLAG_VERSIONED != 0,
+            expires_to_marker: flags & FLAG_EXPIRES_TO_MARKER != 0,
             storage_class,
             etag_parts: u16_at(2),
             head: RecordLoc {

@@ -10,17 +10,54 @@ use std::collections::BTreeMap;
 use super::entry::IndexEntry;
 use super::key::SortKey;
 
-/// Whether `e` is gone at `now_secs` (its expiry has come).
+/// Whether `e`'s expiry has come at `now_secs`.
 pub fn is_expired(e: &IndexEntry, now_secs: u64) -> bool {
     e.expiry_slot != 0 && e.expiry_slot <= now_secs
 }
 
-/// (objects, bytes) an entry under `key` counts for in the stats: a
-/// version or an unversioned head that is neither a placeholder nor a
-/// delete marker (a versioned head mirrors a version, which counts).
+/// Whether `e` is gone for readers at `now_secs`: expired, and not one
+/// that expires to a delete marker (that version stays, noncurrent).
+pub fn is_gone(e: &IndexEntry, now_secs: u64) -> bool {
+    is_expired(e, now_secs) && !e.expires_to_marker
+}
+
+/// The delete marker that goes on top of `v`, the current version of
+/// `key`, when `v` expires to a marker: the same one whether readers
+/// imagine it before the expiry pass has written it or the pass writes
+/// it, because everything in it comes from `v` (`format-spec/index.md`,
+/// "Expiry"): its time is the expiry second (or just after `v` was
+/// written, if that is later), its id that time (ns, big-endian) and an
+/// xxh64 (seed 0) of the key and `v`'s id.
+pub fn marker_for(key: &[u8], v: &IndexEntry) -> IndexEntry {
+    let at = v
+        .expiry_slot
+        .saturating_mul(1_000_000_000)
+        .max(v.mtime_nanos.saturating_add(1));
+    let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+    h.update(key);
+    h.update(&v.version_id);
+    let mut id = [0u8; 16];
+    let (time, rest) = id.split_at_mut(8);
+    time.copy_from_slice(&at.to_be_bytes());
+    rest.copy_from_slice(&h.digest().to_be_bytes());
+    IndexEntry {
+        delete_marker: true,
+        versioned: true,
+        current: true,
+        mtime_nanos: at,
+        version_id: id,
+        ..IndexEntry::default()
+    }
+}
+
+/// (objects, bytes) an entry under `key` counts for in the stats, and so
+/// leaves out of them once due: a version or an unversioned head that is
+/// neither a placeholder nor a delete marker (a versioned head mirrors a
+/// version, which counts) and does not expire to a marker (that one stays).
 pub fn counted(key: &SortKey, e: &IndexEntry) -> (u64, u64) {
     let counts = !e.placeholder
         && !e.delete_marker
+        && !e.expires_to_marker
         && match key {
             SortKey::Head { .. } => !e.versioned,
             SortKey::Version { .. } => true,

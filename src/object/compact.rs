@@ -308,11 +308,17 @@ async fn relocate(
         pending: Vec::new(),
         ..r.entry.clone()
     };
-    let was = r.entry.head;
+    let was = &r.entry;
     let done = b
         .index
         .complete_if_target(txn, r.key.clone(), Some(entry), |e| {
-            e.is_some_and(|e| e.head == was)
+            // Unchanged, its expiry too (settling noncurrent versions
+            // changes only that).
+            e.is_some_and(|e| {
+                e.head == was.head
+                    && e.expiry_slot == was.expiry_slot
+                    && e.expires_to_marker == was.expires_to_marker
+            })
         })
         .await
         .map_err(|e| internal("completing the index", e))?;

@@ -8,14 +8,19 @@
 //! always say what is still due.
 //!
 //! What an expired entry becomes: an unversioned key is deleted; a
-//! version (versioned bucket) is removed for good, and the most recently
-//! written remaining version becomes current (what reads showed already).
+//! version (X-Delete-At, a noncurrent version, a lone delete marker) is
+//! removed for good, and the most recently written remaining version
+//! becomes current; a current version that expires to a marker (a
+//! lifecycle Expiration in a bucket with versioning) gets the delete
+//! marker on top that readers already saw, and becomes a noncurrent
+//! version with that expiry.
 
 use super::head::ObjectHead;
 use super::multipart::Uploads;
-use super::store::{Bucket, ObjectStore};
+use super::store::{head_entry, Bucket, ObjectStore};
+use super::versioning::Versioning;
 use crate::index::entry::IndexEntry;
-use crate::index::expiry::is_expired;
+use crate::index::expiry::{is_expired, marker_for};
 use crate::index::key::SortKey;
 use crate::s3::{S3Error, S3ErrorCode};
 
@@ -111,8 +116,9 @@ pub async fn expire_due(
     Ok(report)
 }
 
-/// Deletes one due entry if it is still the one that expired; its size,
-/// or `None` if there was nothing to do.
+/// Carries out one due entry if it is still the one that expired; the
+/// bytes it deleted (a delete marker put on top frees none), or `None`
+/// if there was nothing to do.
 async fn expire_one(
     store: &ObjectStore,
     b: &Bucket,
@@ -126,9 +132,117 @@ async fn expire_one(
     let Some(found) = raw.filter(|e| is_expired(e, now_secs) && !e.placeholder) else {
         return Ok(None);
     };
-    let (versioned_target, version_id) = match sk {
+    let key = sk.object_key().to_vec();
+    let versioning = b.versioning() != Versioning::Never;
+    match sk {
         // A versioned head mirrors a version, which is expired on its own.
-        SortKey::Head { .. } if found.versioned => return Ok(None),
+        SortKey::Head { .. } if found.versioned => Ok(None),
+        // An object written before versioning: it becomes the null
+        // version under the marker.
+        SortKey::Head { .. } if found.expires_to_marker && versioning => {
+            let done = put_marker(store, b, &key, &found).await?;
+            b.settle_versions(store.segments(), &key).await;
+            Ok(done.then_some(0))
+        }
+        SortKey::Head { .. } => remove(store, b, sk, &found).await,
+        SortKey::Version { version, .. } if found.expires_to_marker => {
+            let head = b
+                .index
+                .get_raw(&SortKey::Head { key: key.clone() })
+                .map_err(|e| internal("index lookup", e))?;
+            let current = head.filter(|h| {
+                h.versioned
+                    && h.version_id == *version
+                    && h.expiry_slot == found.expiry_slot
+                    && h.expires_to_marker
+            });
+            let done = match current {
+                Some(h) => put_marker(store, b, &key, &h).await?,
+                None => false,
+            };
+            // The version is noncurrent now (whether the marker was put
+            // here or a newer write came first): it takes the expiry of a
+            // noncurrent version.
+            super::noncurrent::settle(store.segments(), b, &key).await?;
+            Ok(done.then_some(0))
+        }
+        SortKey::Version { .. } => {
+            // The rules as they stand say so still (a newer noncurrent
+            // version removed since may have made it one to keep)?
+            if super::noncurrent::needed(b) {
+                super::noncurrent::settle(store.segments(), b, &key).await?;
+                let again = b
+                    .index
+                    .get_raw(sk)
+                    .map_err(|e| internal("index lookup", e))?;
+                if again.as_ref().is_none_or(|e| !is_expired(e, now_secs)) {
+                    return Ok(None);
+                }
+            }
+            let done = remove(store, b, sk, &found).await?;
+            // A delete marker left alone may expire now.
+            b.settle_versions(store.segments(), &key).await;
+            Ok(done)
+        }
+    }
+}
+
+/// Puts the delete marker readers already see (`marker_for`) on top of
+/// `current`, the current version of `key` whose expiry turned it
+/// noncurrent, if it is still current and unchanged.
+async fn put_marker(
+    store: &ObjectStore,
+    b: &Bucket,
+    key: &[u8],
+    current: &IndexEntry,
+) -> Result<bool, S3Error> {
+    let marker = marker_for(key, current);
+    let _gate = b.gate_read().await;
+    let txn = b
+        .index
+        .prepare(key)
+        .await
+        .map_err(|e| internal("preparing the index", e))?;
+    let head = ObjectHead {
+        tag: txn.tag(),
+        mtime_nanos: marker.mtime_nanos,
+        bucket: b.name.clone(),
+        key: key.to_vec(),
+        delete_marker: true,
+        versioned: true,
+        version_id: marker.version_id,
+        ..ObjectHead::default()
+    };
+    let (loc, txn) = store.write_head_or_cancel(&b.index, txn, &head).await?;
+    let entry = head_entry(&head, loc);
+    let target = SortKey::Version {
+        key: key.to_vec(),
+        version: marker.version_id,
+    };
+    let was = current.clone();
+    b.index
+        .complete_if(txn, target, Some(entry), |h| {
+            h.is_some_and(|h| {
+                !h.placeholder
+                    && h.versioned == was.versioned
+                    && h.version_id == was.version_id
+                    && h.head == was.head
+                    && h.expiry_slot == was.expiry_slot
+            })
+        })
+        .await
+        .map_err(|e| internal("completing the index", e))
+}
+
+/// Deletes a due entry for good if it is still `found`: an unversioned
+/// key's object, or a version.
+async fn remove(
+    store: &ObjectStore,
+    b: &Bucket,
+    sk: &SortKey,
+    found: &IndexEntry,
+) -> Result<Option<u64>, S3Error> {
+    let (versioned_target, version_id) = match sk {
         SortKey::Head { .. } => (false, [0u8; 16]),
         SortKey::Version { version, .. } => (true, *version),
     };

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::head::ObjectHead;
 use super::store::Bucket;
+use crate::index::entry::IndexEntry;
 use crate::index::key::SortKey;
 use crate::segment::SegmentStore;
 
@@ -66,22 +67,31 @@ async fn walk(b: &Bucket, segments: &SegmentStore, generation: u64) -> Result<bo
             .scan_heads(b"", after.take(), PAGE, true)
             .map_err(|e| e.to_string())?;
         for (key, entry) in &page.items {
-            if entry.versioned || entry.placeholder || entry.delete_marker {
+            if entry.placeholder {
                 continue;
             }
-            let rec = segments
-                .read(entry.head)
-                .await
-                .map_err(|e| format!("reading an object head: {e}"))?;
-            let head = ObjectHead::decode(&rec.payload).map_err(|e| e.to_string())?;
-            let want = b.entry_for(&head, entry.head).expiry_slot;
-            let mut changed = false;
-            if want != entry.expiry_slot {
-                changed = update(b, key, entry, want).await?;
+            let mut changed = 0;
+            if !entry.delete_marker {
+                let rec = segments
+                    .read(entry.head)
+                    .await
+                    .map_err(|e| format!("reading an object head: {e}"))?;
+                let head = ObjectHead::decode(&rec.payload).map_err(|e| e.to_string())?;
+                let want = b.entry_for(&head, entry.head);
+                if (want.expiry_slot, want.expires_to_marker)
+                    != (entry.expiry_slot, entry.expires_to_marker)
+                {
+                    changed += u64::from(update(b, key, entry, &want).await?);
+                }
+            }
+            if entry.versioned {
+                changed += super::noncurrent::settle(segments, b, key)
+                    .await
+                    .map_err(|e| e.message)?;
             }
             let mut p = b.eval_progress.lock();
             p.examined += 1;
-            p.changed += u64::from(changed);
+            p.changed += changed;
         }
         match page.next {
             Some(n) => after = Some(n),
@@ -90,22 +100,41 @@ async fn walk(b: &Bucket, segments: &SegmentStore, generation: u64) -> Result<bo
     }
 }
 
-/// Gives `key`'s entry the expiry `want` if it is still `entry`.
+/// Gives `key`'s current object (its unversioned head, or the version
+/// its head mirrors, in place) the expiry of `want` if it is still
+/// `entry`.
 async fn update(
     b: &Bucket,
     key: &[u8],
-    entry: &crate::index::entry::IndexEntry,
-    want: u64,
+    entry: &IndexEntry,
+    want: &IndexEntry,
 ) -> Result<bool, String> {
     let _gate = b.gate_read().await;
     let txn = b.index.prepare(key).await.map_err(|e| e.to_string())?;
-    let mut next = entry.clone();
-    next.expiry_slot = want;
-    next.pending.clear();
-    let was = entry.head;
+    let next = IndexEntry {
+        expiry_slot: want.expiry_slot,
+        expires_to_marker: want.expires_to_marker,
+        pending: Vec::new(),
+        ..entry.clone()
+    };
+    let target = if entry.versioned {
+        SortKey::Version {
+            key: key.to_vec(),
+            version: entry.version_id,
+        }
+    } else {
+        SortKey::Head { key: key.to_vec() }
+    };
+    let was = entry.clone();
     b.index
-        .complete_if_target(txn, SortKey::Head { key: key.to_vec() }, Some(next), |e| {
-            e.is_some_and(|e| e.head == was && !e.versioned)
+        .complete_if(txn, target, Some(next), |e| {
+            e.is_some_and(|e| {
+                e.head == was.head
+                    && e.versioned == was.versioned
+                    && e.version_id == was.version_id
+                    && e.expiry_slot == was.expiry_slot
+                    && e.expires_to_marker == was.expires_to_marker
+            })
         })
         .await
         .map_err(|e| e.to_string())

@@ -8,6 +8,7 @@ pub mod expiry;
 pub mod head;
 pub mod lifecycle_eval;
 pub mod multipart;
+pub mod noncurrent;
 pub mod scrub;
 pub mod store;
 pub mod versioning;

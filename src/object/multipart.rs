@@ -416,6 +416,7 @@ impl Uploads {
         let (loc, txn) = store.write_head_or_cancel(&b.index, txn, &head).await?;
         // A refused condition leaves the upload open, to retry or abort.
         complete_checked(&b.index, txn, target, b.entry_for(&head, loc), condition).await?;
+        b.settle_versions(store.segments(), key).await;
         self.open.lock().remove(id);
         // The object is committed; a manifest left by a crash here is an
         // upload that still lists (and can be aborted).

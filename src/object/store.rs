@@ -109,9 +109,9 @@ impl Bucket {
 
     /// When a lifecycle Expiration rule expires an object of `key` with
     /// `size` bytes and `meta` (its tags) written at `mtime_nanos`, and by
-    /// which rule. Applied only in buckets that never had versioning (in
-    /// a versioned bucket S3 turns such an expiry into a delete marker,
-    /// which shale does not do yet).
+    /// which rule. In a bucket with versioning the object is not removed
+    /// then but becomes noncurrent under a delete marker (see
+    /// [`entry_for`](Self::entry_for)).
     pub fn rule_expiry(
         &self,
         key: &[u8],
@@ -119,9 +119,6 @@ impl Bucket {
         meta: &[(String, String)],
         mtime_nanos: u64,
     ) -> Option<(u64, String)> {
-        if self.versioning() != Versioning::Never {
-            return None;
-        }
         let lc = self.lifecycle()?;
         let tags = crate::s3::tagging::tags_in(meta);
         let facts = crate::s3::lifecycle::ObjectFacts {
@@ -133,16 +130,36 @@ impl Bucket {
         lc.current_expiry(&facts).map(|(t, id)| (t, id.to_string()))
     }
 
-    /// The index entry of an object head at `loc`: its own expiry
-    /// (X-Delete-At) or a lifecycle rule's, whichever comes first.
+    /// The index entry of an object head at `loc`, written as the key's
+    /// current object: its own expiry (X-Delete-At: removed then) or a
+    /// lifecycle rule's, whichever comes first. A rule's expiry in a
+    /// bucket with versioning turns the object noncurrent under a delete
+    /// marker instead (`expires_to_marker`), as S3 does.
     pub fn entry_for(&self, head: &ObjectHead, loc: RecordLoc) -> IndexEntry {
         let mut e = head_entry(head, loc);
+        if head.delete_marker {
+            return e;
+        }
         if let Some((t, _)) = self.rule_expiry(&head.key, head.size, &head.meta, head.mtime_nanos) {
             if e.expiry_slot == 0 || t < e.expiry_slot {
                 e.expiry_slot = t;
+                e.expires_to_marker = self.versioning() != Versioning::Never;
             }
         }
         e
+    }
+
+    /// After a change of `key` in a bucket with versioning: gives its
+    /// noncurrent versions (and a lone delete marker) the expiry the rules
+    /// say. The change itself is durable already; a failure here is
+    /// logged and mended by the next lifecycle re-evaluation.
+    pub async fn settle_versions(&self, segments: &SegmentStore, key: &[u8]) {
+        if self.versioning() == Versioning::Never || !super::noncurrent::needed(self) {
+            return;
+        }
+        if let Err(e) = super::noncurrent::settle(segments, self, key).await {
+            tracing::warn!(bucket = %self.name, error = %e.message, "settling noncurrent versions failed");
+        }
     }
 
     /// The bucket's lifecycle rules, if it has any.
@@ -639,9 +656,6 @@ impl ObjectStore {
     ) -> Result<(), S3Error> {
         let _one = self.bucket_changes.lock().await;
         let b = self.bucket(bucket)?;
-        if let Some(lc) = &lifecycle {
-            lc.check_supported(b.versioning() != Versioning::Never)?;
-        }
         let body = lifecycle
             .as_ref()
             .map(|lc| crate::s3::xml::lifecycle(lc).into_bytes())
@@ -829,6 +843,7 @@ impl ObjectStore {
             }
         };
         complete_checked(&b.index, txn, target, entry, condition.as_ref()).await?;
+        b.settle_versions(&self.segments, key).await;
         Ok(PutOutcome {
             etag: stored.md5,
             size: stored.size,
@@ -1248,6 +1263,7 @@ impl ObjectStore {
             .complete(txn, target, entry)
             .await
             .map_err(|e| internal("completing the index", e))?;
+        b.settle_versions(&self.segments, key).await;
         Ok(outcome)
     }
 
@@ -1261,10 +1277,16 @@ impl ObjectStore {
     ) -> Result<Option<IndexEntry>, S3Error> {
         let lookup = |sk: SortKey| b.index.get(&sk).map_err(|e| internal("index lookup", e));
         if v == NULL_VERSION {
-            if let Some(h) = lookup(SortKey::Head { key: key.to_vec() })? {
-                if !h.versioned {
-                    return Ok((!h.placeholder).then_some(h));
-                }
+            // As stored: an unversioned object under the delete marker its
+            // expiry puts on top is still the null version.
+            let raw = b
+                .index
+                .get_raw(&SortKey::Head { key: key.to_vec() })
+                .map_err(|e| internal("index lookup", e))?;
+            if let Some(h) = raw.filter(|h| !h.versioned) {
+                let now = crate::clock::expiry_now_secs();
+                let gone = crate::index::expiry::is_gone(&h, now);
+                return Ok((!h.placeholder && !gone).then_some(h));
             }
         }
         lookup(SortKey::Version {
@@ -1347,16 +1369,39 @@ impl ObjectStore {
             } else {
                 SortKey::Head { key: key.to_vec() }
             };
-            let entry = b.entry_for(&head, loc);
-            let was = found.entry.head;
+            // A noncurrent version keeps its expiry until its versions
+            // are settled again below (its tags may change which rule
+            // applies).
+            let current = version.is_none()
+                || b.index
+                    .get(&SortKey::Head { key: key.to_vec() })
+                    .map_err(|e| internal("index lookup", e))?
+                    .is_some_and(|h| h.version_id == head.version_id || !h.versioned);
+            let entry = if current {
+                b.entry_for(&head, loc)
+            } else {
+                IndexEntry {
+                    head: loc,
+                    pending: Vec::new(),
+                    current: false,
+                    versioned: false,
+                    ..found.entry.clone()
+                }
+            };
+            let was = found.entry.clone();
             let done = b
                 .index
                 .complete_if_target(txn, target, Some(entry.clone()), |e| {
-                    e.is_some_and(|e| e.head == was)
+                    e.is_some_and(|e| {
+                        e.head == was.head
+                            && e.expiry_slot == was.expiry_slot
+                            && e.expires_to_marker == was.expires_to_marker
+                    })
                 })
                 .await
                 .map_err(|e| internal("completing the index", e))?;
             if done {
+                b.settle_versions(&self.segments, key).await;
                 return Ok(FoundObject { entry, head });
             }
             // A write came in between: read again.
@@ -1373,12 +1418,6 @@ impl ObjectStore {
     pub async fn set_versioning(&self, bucket: &str, enabled: bool) -> Result<(), S3Error> {
         let _one = self.bucket_changes.lock().await;
         let b = self.bucket(bucket)?;
-        if b.lifecycle().is_some_and(|lc| lc.expires_current()) {
-            return Err(S3Error::new(
-                S3ErrorCode::InvalidBucketState,
-                "This bucket's lifecycle configuration expires objects, which shale does not do in a bucket with versioning yet; remove those rules first",
-            ));
-        }
         // Writers finish under the old state first.
         let _held = b.gate.write().await;
         let state = if enabled {
@@ -1397,6 +1436,16 @@ impl ObjectStore {
             .await
             .map_err(|e| internal("writing the bucket record", e))??;
         b.versioning.store(state, Ordering::Release);
+        if b.lifecycle().is_some() {
+            // What an Expiration does at expiry changed (a delete marker
+            // now): existing objects follow in the background.
+            let generation = super::lifecycle_eval::begin(&b);
+            tokio::task::spawn_local(super::lifecycle_eval::run(
+                Arc::clone(&b),
+                self.segments.clone(),
+                generation,
+            ));
+        }
         Ok(())
     }
 

@@ -209,34 +209,14 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// Refuses (NotImplemented) the actions shale does not carry out yet,
-    /// rather than keeping rules that would silently do nothing:
-    /// NoncurrentVersionExpiration, ExpiredObjectDeleteMarker, and
-    /// Expiration in a bucket that has (or had) versioning.
-    pub fn check_supported(&self, versioned_bucket: bool) -> Result<(), S3Error> {
-        let no = |what: &str| {
-            Err(invalid(
-                S3ErrorCode::NotImplemented,
-                format!("{what} is not supported yet: the rule would do nothing"),
-            ))
-        };
-        for r in &self.rules {
-            if r.noncurrent.is_some() {
-                return no("NoncurrentVersionExpiration");
-            }
-            match r.expiration {
-                Some(Expiration::ExpiredObjectDeleteMarker) => {
-                    return no("Expiration with ExpiredObjectDeleteMarker")
-                }
-                Some(_) if versioned_bucket => {
-                    return no(
-                        "Expiration in a bucket with versioning (a delete marker per object)",
-                    )
-                }
-                _ => {}
-            }
-        }
-        Ok(())
+    /// Whether an enabled rule expires noncurrent versions or lone
+    /// delete markers (then every change of a versioned key settles its
+    /// versions' expiry, `object::noncurrent`).
+    pub fn has_version_rules(&self) -> bool {
+        self.enabled().any(|r| {
+            r.noncurrent.is_some()
+                || matches!(r.expiration, Some(Expiration::ExpiredObjectDeleteMarker))
+        })
     }
 
     /// Whether any rule has an Expiration by Days or Date.
