@@ -29,7 +29,26 @@ pub struct Config {
     pub expiry: ExpiryConfig,
     pub scrub: ScrubConfig,
     pub compaction: CompactionConfig,
+    pub jobs: JobsConfig,
     pub admin: AdminConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    pub interval_secs: u64,
+    pub lease_secs: u64,
+    pub purge_delay_secs: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            interval_secs: 1,
+            lease_secs: 60,
+            purge_delay_secs: 7 * 86_400,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +153,7 @@ impl Default for Config {
             expiry: ExpiryConfig::default(),
             scrub: ScrubConfig::default(),
             compaction: CompactionConfig::default(),
+            jobs: JobsConfig::default(),
             admin: AdminConfig::default(),
         }
     }
@@ -297,6 +317,18 @@ impl Config {
         }
         if self.compaction.max_move_mib == 0 {
             return bad("compaction.max_move_mib", "must be at least 1".into());
+        }
+        if !(1..=3600).contains(&self.jobs.interval_secs) {
+            return bad(
+                "jobs.interval_secs",
+                format!("must be 1 to 3600 (got {})", self.jobs.interval_secs),
+            );
+        }
+        if !(1..=86_400).contains(&self.jobs.lease_secs) {
+            return bad(
+                "jobs.lease_secs",
+                format!("must be 1 to 86400 (got {})", self.jobs.lease_secs),
+            );
         }
         if !(1..=100_000).contains(&self.scrub.max_mib_per_sec) {
             return bad(

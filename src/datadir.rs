@@ -5,6 +5,9 @@
 //!   LOCK                    flock'ed by the process that owns the dir
 //!   root-credentials.json   root access key and secret, mode 0600
 //!   segments/               the segment store
+//!   meta/                   the metadata log (mode 0700)
+//!   jobs/                   the job log (`format-spec/jobs.md`)
+//!   buckets/                each bucket's index
 //! ```
 
 use std::fs::File;
@@ -52,6 +55,18 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Dat
 /// The metadata log (users, keys, buckets): mode 0700, it holds secrets.
 pub fn meta_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("meta")
+}
+
+pub fn jobs_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("jobs")
+}
+
+/// A random process incarnation id (48 bits, never 0): owner ids of
+/// leases and job log entries carry it.
+pub fn new_incarnation() -> io::Result<u64> {
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok((u64::from_le_bytes(b) & 0xFFFF_FFFF_FFFF).max(1))
 }
 
 pub fn segments_dir(data_dir: &Path) -> PathBuf {

@@ -18,6 +18,7 @@ pub mod config;
 pub mod datadir;
 pub mod index;
 pub mod io;
+pub mod jobs;
 pub mod le;
 pub mod meta;
 pub mod metrics;

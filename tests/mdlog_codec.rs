@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use common::spec::{unhex, vectors};
 use proptest::prelude::*;
 use shale::meta::mdlog::{
-    BucketRecord, KeyRecord, MdEntry, MdError, MdOp, Quota, UserRecord, MD_HEADER_LEN,
+    BucketRecord, KeyRecord, LeaseRecord, MdEntry, MdError, MdOp, Quota, UserRecord, MD_HEADER_LEN,
     MD_STRING_MAX, NO_QUOTA,
 };
 use shale::meta::table::MetaTable;
@@ -92,6 +92,25 @@ fn vector_entries() -> Vec<MdEntry> {
                 body: b"<L/>".to_vec(),
             },
         },
+        MdEntry {
+            marker: 7,
+            time_nanos: t + 7,
+            source_zone: 3,
+            op: MdOp::LeasePut(LeaseRecord {
+                name: "jobs".into(),
+                owner: 0x0123_4567_89ab_0001,
+                expires_nanos: t + 30_000_000_000,
+            }),
+        },
+        MdEntry {
+            marker: 8,
+            time_nanos: t + 8,
+            source_zone: 3,
+            op: MdOp::LeaseRelease {
+                name: "jobs".into(),
+                owner: 0x0123_4567_89ab_0001,
+            },
+        },
     ]
 }
 
@@ -121,7 +140,7 @@ fn vectors_match_the_code() {
             c[i] = 0x80;
             assert_eq!(MdEntry::decode(&c), Err(MdError::ReservedNotZero(i)));
         }
-        for op in [0u8, 9, 0xff] {
+        for op in [0u8, 11, 0xff] {
             let mut c = bytes.clone();
             c[0] = op;
             assert_eq!(MdEntry::decode(&c), Err(MdError::UnknownOp(op)));
@@ -225,6 +244,14 @@ fn op() -> impl Strategy<Value = MdOp> {
                 },
             ),
         name().prop_map(|name| MdOp::BucketRemove { name }),
+        (name(), any::<u64>(), any::<u64>()).prop_map(|(name, owner, expires_nanos)| {
+            MdOp::LeasePut(LeaseRecord {
+                name,
+                owner,
+                expires_nanos,
+            })
+        }),
+        (name(), any::<u64>()).prop_map(|(name, owner)| MdOp::LeaseRelease { name, owner }),
         (name(), prop::collection::vec(any::<u8>(), 0..64)).prop_map(|(name, body)| {
             MdOp::BucketConfig {
                 name,
@@ -242,6 +269,7 @@ struct Model {
     keys: BTreeMap<String, KeyRecord>,
     buckets: BTreeMap<String, BucketRecord>,
     configs: BTreeMap<(String, u8), Vec<u8>>,
+    leases: BTreeMap<String, LeaseRecord>,
 }
 
 proptest! {
@@ -303,8 +331,15 @@ proptest! {
                         m.configs.insert((name.clone(), *kind), body.clone());
                     }
                 }
+                MdOp::LeasePut(l) => { m.leases.insert(l.name.clone(), l.clone()); }
+                MdOp::LeaseRelease { name, owner } => {
+                    if m.leases.get(name).is_some_and(|l| l.owner == *owner) {
+                        m.leases.remove(name);
+                    }
+                }
             }
         }
+        prop_assert_eq!(&table.leases, &m.leases);
         prop_assert_eq!(&table.users, &m.users);
         prop_assert_eq!(&table.keys, &m.keys);
         prop_assert_eq!(&table.buckets, &m.buckets);

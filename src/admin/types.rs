@@ -199,3 +199,61 @@ pub fn quota_value(v: Option<i64>) -> u64 {
 pub fn quota_shown(v: u64) -> Option<u64> {
     (v != crate::meta::mdlog::NO_QUOTA).then_some(v)
 }
+
+/// POST /admin/jobs: a job to schedule. `at` (Unix seconds) or
+/// `after_secs` (from now) say when; neither: now.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleJob {
+    /// user-purge, bucket-purge, orphan-search, scrub, reshard, lifecycle.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The uid or bucket the job is about (none for orphan-search, scrub).
+    #[serde(default)]
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_secs: Option<u64>,
+    /// orphan-search: also reclaim what it finds.
+    #[serde(default)]
+    pub reclaim: bool,
+}
+
+/// One state a job was in.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobStateChange {
+    pub state: String,
+    pub at_nanos: u64,
+    /// The process incarnation and worker that made the change (hex).
+    pub owner: String,
+}
+
+/// GET /admin/jobs/{id}, and each of GET /admin/jobs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct JobInfo {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub target: String,
+    pub state: String,
+    /// When it runs (ran), Unix seconds.
+    pub due: u64,
+    pub requested_by: String,
+    pub reclaim: bool,
+    /// Why it failed, or what it did.
+    pub message: String,
+    pub created_nanos: u64,
+    pub started_nanos: u64,
+    pub finished_nanos: u64,
+    /// Items (buckets, objects, records) done of total.
+    pub done: u64,
+    pub total: u64,
+    pub bytes_reclaimed: u64,
+    /// Seconds left at the rate so far, while running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_secs: Option<u64>,
+    /// Where it would resume.
+    pub checkpoint: String,
+    pub history: Vec<JobStateChange>,
+}

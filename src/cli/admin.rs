@@ -17,8 +17,8 @@ use serde::Serialize;
 use super::{cli_error, CliError};
 use crate::admin::parse_size;
 use crate::admin::types::{
-    BucketInfo, CreateKey, CreateUser, CreatedUser, ErrorBody, KeyInfo, ModifyUser, NodeInfo,
-    Reloaded, SetQuota, UserInfo,
+    BucketInfo, CreateKey, CreateUser, CreatedUser, ErrorBody, JobInfo, KeyInfo, ModifyUser,
+    NodeInfo, Reloaded, ScheduleJob, SetQuota, UserInfo,
 };
 use crate::client::{Credentials, PayloadMode, Request, S3Client};
 
@@ -70,6 +70,11 @@ enum AdminCommand {
     Compact {
         #[command(subcommand)]
         op: CompactOp,
+    },
+    /// Jobs: schedule, list, show, cancel (purges, scrubs, orphan searches...).
+    Job {
+        #[command(subcommand)]
+        op: JobOp,
     },
     /// The expiry pass: run it now (it also runs every expiry.interval_secs).
     Expiry {
@@ -186,13 +191,81 @@ enum UserOp {
         #[arg(long)]
         uid: String,
     },
-    /// Remove a user and its keys (refused while it owns buckets).
+    /// Remove a user and its keys (refused while it owns buckets), or with
+    /// --purge-data schedule its removal with all its buckets and data:
+    /// the user is suspended at once, the data stays until the job runs
+    /// (jobs.purge_delay_secs, 7 days, unless --after/--at), and `shale
+    /// admin job cancel ID` until then restores everything. Prints the
+    /// job id.
     ///
-    /// Example: shale admin user rm --uid alice
+    /// Example: shale admin user rm --uid alice --purge-data --after 7d
     Rm {
         #[arg(long)]
         uid: String,
+        #[command(flatten)]
+        purge: PurgeArgs,
     },
+}
+
+/// When a purge runs.
+#[derive(clap::Args, Debug)]
+struct PurgeArgs {
+    /// Remove the data too (as a deferred, cancellable job).
+    #[arg(long)]
+    purge_data: bool,
+    /// Run the purge after this long: 7d, 12h, 30m, 90s.
+    #[arg(long, requires = "purge_data", conflicts_with = "at", value_parser = parse_duration_secs)]
+    after: Option<u64>,
+    /// Run the purge at this time: 2026-12-09, 2026-12-09T08:00:00Z or Unix seconds.
+    #[arg(long, requires = "purge_data", value_parser = parse_time)]
+    at: Option<u64>,
+}
+
+impl PurgeArgs {
+    fn query(&self) -> Vec<(String, String)> {
+        if !self.purge_data {
+            return vec![];
+        }
+        let mut q = vec![("purge-data".to_string(), String::new())];
+        if let Some(a) = self.after {
+            q.push(("after-secs".into(), a.to_string()));
+        }
+        if let Some(t) = self.at {
+            q.push(("at".into(), t.to_string()));
+        }
+        q
+    }
+}
+
+/// `7d`, `12h`, `30m`, `90s` or plain seconds.
+fn parse_duration_secs(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let bad = || format!("{s:?}: expected a duration like 7d, 12h, 30m or 90s");
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 'd')) => (s.get(..i), 86_400),
+        Some((i, 'h')) => (s.get(..i), 3600),
+        Some((i, 'm')) => (s.get(..i), 60),
+        Some((i, 's')) => (s.get(..i), 1),
+        _ => (Some(s), 1),
+    };
+    num.and_then(|n| n.trim().parse::<u64>().ok())
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(bad)
+}
+
+/// `2026-12-09` (midnight UTC), `2026-12-09T08:00:00Z`, or Unix seconds.
+fn parse_time(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(n);
+    }
+    if let Some(t) = crate::s3::time::parse_ymd(s) {
+        return Ok(t);
+    }
+    let compact: String = s.chars().filter(|c| *c != '-' && *c != ':').collect();
+    crate::s3::time::parse_amz_date(&compact).ok_or_else(|| {
+        format!("{s:?}: expected a time like 2026-12-09, 2026-12-09T08:00:00Z or Unix seconds")
+    })
 }
 
 #[derive(Subcommand, Debug)]
@@ -254,13 +327,57 @@ enum BucketOp {
         #[arg(long, allow_negative_numbers = true, value_parser = parse_quota_size)]
         max_bytes: Option<i64>,
     },
-    /// Remove an empty bucket.
+    /// Remove an empty bucket, or with --purge-data schedule its removal
+    /// with its data: requests to it are refused at once, the data stays
+    /// until the job runs (jobs.purge_delay_secs, 7 days, unless
+    /// --after/--at), and `shale admin job cancel ID` until then restores
+    /// it. Prints the job id.
     ///
-    /// Example: shale admin bucket rm --bucket photos
+    /// Example: shale admin bucket rm --bucket photos --purge-data --after 1d
     Rm {
         #[arg(long)]
         bucket: String,
+        #[command(flatten)]
+        purge: PurgeArgs,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum JobOp {
+    /// Schedule a job: user-purge, bucket-purge (--target), scrub,
+    /// orphan-search (--reclaim to also reclaim what it finds), reshard or
+    /// lifecycle (--target BUCKET); now, or --after / --at.
+    ///
+    /// Example: shale admin job schedule --type orphan-search --reclaim --after 1h
+    Schedule {
+        #[arg(long = "type")]
+        kind: String,
+        #[arg(long, default_value = "")]
+        target: String,
+        #[arg(long, conflicts_with = "at", value_parser = parse_duration_secs)]
+        after: Option<u64>,
+        #[arg(long, value_parser = parse_time)]
+        at: Option<u64>,
+        #[arg(long)]
+        reclaim: bool,
+    },
+    /// Jobs, with --state and --type filters.
+    ///
+    /// Example: shale admin job list --state scheduled --type user-purge
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long = "type")]
+        kind: Option<String>,
+    },
+    /// One job: state, progress (done/total, bytes reclaimed, ETA), history.
+    ///
+    /// Example: shale admin job show 1f2e3d4c5b6a7980-3
+    Show { id: String },
+    /// Cancel a job that has not started (a purge: everything stays).
+    ///
+    /// Example: shale admin job cancel 1f2e3d4c5b6a7980-3
+    Cancel { id: String },
 }
 
 /// A quota size: -1 (no limit) or a size.
@@ -612,6 +729,7 @@ fn execute(c: &mut AdminClient, what: &AdminCommand, json: bool) -> Result<(), C
         AdminCommand::User { op } => user(c, op, json)?,
         AdminCommand::Key { op } => key(c, op, json)?,
         AdminCommand::Bucket { op } => bucket(c, op, json)?,
+        AdminCommand::Job { op } => job(c, op, json)?,
     }
     Ok(())
 }
@@ -737,7 +855,20 @@ fn user(c: &mut AdminClient, op: &UserOp, json: bool) -> Result<(), CallError> {
                 .unwrap_or_default();
             show(json, &u, |u| println!("user {}: {verb}ed", u.uid));
         }
-        UserOp::Rm { uid } => {
+        UserOp::Rm { uid, purge } if purge.purge_data => {
+            let j: JobInfo = c
+                .call("DELETE", &user_path(uid, ""), purge.query(), NO_BODY)?
+                .unwrap_or_default();
+            show(json, &j, |j| {
+                println!(
+                    "user {uid} suspended; its data is removed by job {} at {} (cancel with: shale admin job cancel {})",
+                    j.id,
+                    crate::s3::time::http_date(j.due.saturating_mul(1_000_000_000)),
+                    j.id
+                )
+            });
+        }
+        UserOp::Rm { uid, .. } => {
             c.call::<serde_json::Value>("DELETE", &user_path(uid, ""), vec![], NO_BODY)?;
             show(json, &serde_json::json!({"removed": uid}), |_| {
                 println!("removed user {uid}")
@@ -854,7 +985,25 @@ fn bucket(c: &mut AdminClient, op: &BucketOp, json: bool) -> Result<(), CallErro
                 .unwrap_or_default();
             show(json, &b, pairs);
         }
-        BucketOp::Rm { bucket } => {
+        BucketOp::Rm { bucket, purge } if purge.purge_data => {
+            let j: JobInfo = c
+                .call(
+                    "DELETE",
+                    &format!("buckets/{bucket}"),
+                    purge.query(),
+                    NO_BODY,
+                )?
+                .unwrap_or_default();
+            show(json, &j, |j| {
+                println!(
+                    "bucket {bucket} closed; it is removed with its data by job {} at {} (cancel with: shale admin job cancel {})",
+                    j.id,
+                    crate::s3::time::http_date(j.due.saturating_mul(1_000_000_000)),
+                    j.id
+                )
+            });
+        }
+        BucketOp::Rm { bucket, .. } => {
             c.call::<serde_json::Value>("DELETE", &format!("buckets/{bucket}"), vec![], NO_BODY)?;
             show(json, &serde_json::json!({"removed": bucket}), |_| {
                 println!("removed bucket {bucket}")
@@ -862,6 +1011,113 @@ fn bucket(c: &mut AdminClient, op: &BucketOp, json: bool) -> Result<(), CallErro
         }
     }
     Ok(())
+}
+
+fn job(c: &mut AdminClient, op: &JobOp, json: bool) -> Result<(), CallError> {
+    match op {
+        JobOp::Schedule {
+            kind,
+            target,
+            after,
+            at,
+            reclaim,
+        } => {
+            let req = ScheduleJob {
+                kind: kind.clone(),
+                target: target.clone(),
+                at: *at,
+                after_secs: *after,
+                reclaim: *reclaim,
+            };
+            let j: JobInfo = c
+                .call("POST", "jobs", vec![], Some(&req))?
+                .unwrap_or_default();
+            show(json, &j, print_job);
+        }
+        JobOp::List { state, kind } => {
+            let mut q = Vec::new();
+            if let Some(s) = state {
+                q.push(("state".to_string(), s.clone()));
+            }
+            if let Some(k) = kind {
+                q.push(("type".to_string(), k.clone()));
+            }
+            let jobs: Vec<JobInfo> = c.call("GET", "jobs", q, NO_BODY)?.unwrap_or_default();
+            show(json, &jobs, |jobs| {
+                print_table(
+                    &[
+                        "ID",
+                        "TYPE",
+                        "TARGET",
+                        "STATE",
+                        "DUE",
+                        "PROGRESS",
+                        "RECLAIMED",
+                    ],
+                    jobs.iter()
+                        .map(|j| {
+                            vec![
+                                j.id.clone(),
+                                j.kind.clone(),
+                                j.target.clone(),
+                                j.state.clone(),
+                                crate::s3::time::iso8601_millis(
+                                    j.due.saturating_mul(1_000_000_000),
+                                ),
+                                format!("{}/{}", j.done, j.total),
+                                human_bytes(j.bytes_reclaimed),
+                            ]
+                        })
+                        .collect(),
+                )
+            });
+        }
+        JobOp::Show { id } => {
+            let j: JobInfo = c
+                .call("GET", &format!("jobs/{id}"), vec![], NO_BODY)?
+                .unwrap_or_default();
+            show(json, &j, print_job);
+        }
+        JobOp::Cancel { id } => {
+            let j: JobInfo = c
+                .call("DELETE", &format!("jobs/{id}"), vec![], NO_BODY)?
+                .unwrap_or_default();
+            show(json, &j, |j| println!("job {} cancelled", j.id));
+        }
+    }
+    Ok(())
+}
+
+fn print_job(j: &JobInfo) {
+    let time = |ns: u64| {
+        if ns == 0 {
+            "-".to_string()
+        } else {
+            crate::s3::time::iso8601_millis(ns)
+        }
+    };
+    let mut rows = vec![
+        ("id", j.id.clone()),
+        ("type", j.kind.clone()),
+        ("target", j.target.clone()),
+        ("state", j.state.clone()),
+        ("due", time(j.due.saturating_mul(1_000_000_000))),
+        ("requested by", j.requested_by.clone()),
+        ("started", time(j.started_nanos)),
+        ("finished", time(j.finished_nanos)),
+        ("progress", format!("{}/{}", j.done, j.total)),
+        ("reclaimed", human_bytes(j.bytes_reclaimed)),
+    ];
+    if let Some(eta) = j.eta_secs {
+        rows.push(("eta", human_secs(eta)));
+    }
+    if !j.message.is_empty() {
+        rows.push(("message", j.message.clone()));
+    }
+    print_pairs(&rows);
+    for h in &j.history {
+        println!("  {} {} by {}", time(h.at_nanos), h.state, h.owner);
+    }
 }
 
 fn limit(v: Option<u64>, f: impl Fn(u64) -> String) -> String {
@@ -942,5 +1198,23 @@ mod tests {
         assert!(parse_size("5PiB").is_err());
         assert!(parse_size("99999999999999TiB").is_err());
         assert_eq!(parse_quota_size("-1"), Ok(-1));
+    }
+
+    #[test]
+    fn durations_and_times() {
+        assert_eq!(parse_duration_secs("7d"), Ok(7 * 86_400));
+        assert_eq!(parse_duration_secs("12h"), Ok(43_200));
+        assert_eq!(parse_duration_secs("30m"), Ok(1800));
+        assert_eq!(parse_duration_secs("90s"), Ok(90));
+        assert_eq!(parse_duration_secs("90"), Ok(90));
+        assert!(parse_duration_secs("soon").is_err());
+        assert!(parse_duration_secs("d").is_err());
+        assert_eq!(parse_time("1800000000"), Ok(1_800_000_000));
+        assert_eq!(parse_time("2026-12-09"), Ok(1_796_774_400));
+        assert_eq!(
+            parse_time("2026-12-09T08:00:00Z"),
+            Ok(1_796_774_400 + 8 * 3600)
+        );
+        assert!(parse_time("tomorrow").is_err());
     }
 }

@@ -195,6 +195,17 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     .map_err(super::cli_error)?;
     let uploads =
         crate::object::multipart::Uploads::open(&io, &data_dir).map_err(super::cli_error)?;
+    let jobs = std::sync::Arc::new(
+        crate::jobs::store::JobStore::open(&io, &datadir::jobs_dir(&data_dir), meta.zone())
+            .map_err(|e| super::cli_error(format!("opening the job log: {e}")))?,
+    );
+    let incarnation = datadir::new_incarnation()
+        .map_err(|e| super::cli_error(format!("a random incarnation id: {e}")))?;
+    let lessor = crate::jobs::lease::Lessor::new(
+        std::sync::Arc::clone(&meta),
+        incarnation,
+        std::time::Duration::from_secs(config.jobs.lease_secs),
+    );
     let node = std::sync::Arc::new(crate::server::s3::Node::new(
         objects,
         uploads,
@@ -202,7 +213,22 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         Some(config.base_domain.clone()).filter(|d| !d.is_empty()),
         config.region.clone(),
         data_dir.clone(),
+        (jobs, lessor.clone()),
     ));
+    node.purge_delay_secs.store(
+        config.jobs.purge_delay_secs,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    node.scrub_mib_per_sec.store(
+        config.scrub.max_mib_per_sec,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    crate::jobs::runner::spawn(
+        io.clone(),
+        std::sync::Arc::clone(&node),
+        lessor,
+        std::time::Duration::from_secs(config.jobs.interval_secs),
+    );
     node.set_access_log(config.log.access_log);
     let reload = Reloader {
         args,
@@ -225,7 +251,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         let _ = std::thread::Builder::new()
             .name("shale-lifecycle".into())
             .spawn(move || {
-                background_priority();
+                super::background_priority();
                 let _ = io.block_on(node.store.reevaluate_lifecycles());
             });
     }
@@ -237,7 +263,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         let _ = std::thread::Builder::new()
             .name("shale-scrub".into())
             .spawn(move || {
-                background_priority();
+                super::background_priority();
                 node.scrub.run_forever(&node.store, interval, rate)
             });
     }
@@ -254,7 +280,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         let _ = std::thread::Builder::new()
             .name("shale-compact".into())
             .spawn(move || loop {
-                background_priority();
+                super::background_priority();
                 std::thread::sleep(std::time::Duration::from_secs(secs));
                 match io.block_on(node.compact_now()) {
                     Ok(Ok(r)) if r.removed > 0 || r.compacted > 0 => tracing::info!(
@@ -358,19 +384,6 @@ fn spawn_checkpointer(
         });
 }
 
-/// Lowers the calling thread's CPU priority (nice 10): background work
-/// (expiry, compaction, scrub, lifecycle re-evaluation) gives way to
-/// requests on a busy box instead of competing with them as equals. On
-/// Linux a thread's nice value is its own (setpriority on its thread id).
-fn background_priority() {
-    // SAFETY: gettid has no preconditions; setpriority only reads its
-    // arguments and fails harmlessly (the priority stays) if not allowed.
-    unsafe {
-        let tid = libc::gettid();
-        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
-    }
-}
-
 /// Runs the expiry pass every `secs`, at most `batch` deletions a run.
 fn spawn_expiry_pass(
     io: &crate::io::Io,
@@ -385,7 +398,7 @@ fn spawn_expiry_pass(
     let _ = std::thread::Builder::new()
         .name("shale-expiry".into())
         .spawn(move || loop {
-            background_priority();
+            super::background_priority();
             // A pass asked for (admin API), or the periodic one.
             let asked = match interval {
                 Some(t) => match rx.recv_timeout(t) {

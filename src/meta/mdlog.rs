@@ -95,6 +95,24 @@ pub enum MdOp {
         kind: u8,
         body: Vec<u8>,
     },
+    /// Lease `name` is held by `owner` until `expires_nanos` (acquired or
+    /// renewed).
+    LeasePut(LeaseRecord),
+    /// Lease `name` let go by `owner`.
+    LeaseRelease {
+        name: String,
+        owner: u64,
+    },
+}
+
+/// A lease on a piece of background work (`jobs::lease`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LeaseRecord {
+    pub name: String,
+    /// The process incarnation (and worker slot) that holds it.
+    pub owner: u64,
+    /// It lapses at this time, ns since the Unix epoch, unless renewed.
+    pub expires_nanos: u64,
 }
 
 impl MdOp {
@@ -108,6 +126,8 @@ impl MdOp {
             MdOp::BucketPut(_) => 6,
             MdOp::BucketRemove { .. } => 7,
             MdOp::BucketConfig { .. } => 8,
+            MdOp::LeasePut(_) => 9,
+            MdOp::LeaseRelease { .. } => 10,
         }
     }
 }
@@ -288,6 +308,15 @@ impl MdEntry {
                 o.u8(*kind);
                 o.blob(body)?;
             }
+            MdOp::LeasePut(l) => {
+                o.str("lease name", &l.name)?;
+                o.u64(l.owner);
+                o.u64(l.expires_nanos);
+            }
+            MdOp::LeaseRelease { name, owner } => {
+                o.str("lease name", name)?;
+                o.u64(*owner);
+            }
         }
         let body = o.0;
         let mut out = Vec::with_capacity(MD_HEADER_LEN + body.len());
@@ -308,7 +337,7 @@ impl MdEntry {
             have: b.len(),
         })?;
         let code = header.first().copied().unwrap_or_default();
-        if !(1..=8).contains(&code) {
+        if !(1..=10).contains(&code) {
             return Err(MdError::UnknownOp(code));
         }
         if let Some(i) = header
@@ -384,6 +413,15 @@ impl MdEntry {
             }
             7 => MdOp::BucketRemove {
                 name: i.str("bucket name")?,
+            },
+            9 => MdOp::LeasePut(LeaseRecord {
+                name: i.str("lease name")?,
+                owner: i.u64()?,
+                expires_nanos: i.u64()?,
+            }),
+            10 => MdOp::LeaseRelease {
+                name: i.str("lease name")?,
+                owner: i.u64()?,
             },
             _ => {
                 let name = i.str("bucket name")?;

@@ -28,8 +28,8 @@ pub enum AdminError {
     #[error("no bucket {0:?}")]
     NoSuchBucket(String),
     #[error(
-        "user {uid:?} still owns {count} bucket(s) ({first}...); remove or purge them first \
-         (deferred purge of a user's data is not available yet)"
+        "user {uid:?} still owns {count} bucket(s) ({first}...); remove them first, or remove \
+         the user with its data: shale admin user rm {uid} --purge-data [--after 7d]"
     )]
     UserOwnsBuckets {
         uid: String,
@@ -38,7 +38,10 @@ pub enum AdminError {
     },
     #[error("the root user {0:?} cannot be removed, suspended or stripped of its last key")]
     ProtectedUser(String),
-    #[error("bucket {0:?} is not empty; delete its objects first")]
+    #[error(
+        "bucket {0:?} is not empty; delete its objects first, or remove it with its data: \
+         shale admin bucket rm {0} --purge-data [--after 7d]"
+    )]
     BucketNotEmpty(String),
 }
 

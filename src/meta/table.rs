@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::mdlog::{BucketRecord, KeyRecord, MdEntry, MdOp, UserRecord};
+use super::mdlog::{BucketRecord, KeyRecord, LeaseRecord, MdEntry, MdOp, UserRecord};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MetaTable {
@@ -18,6 +18,8 @@ pub struct MetaTable {
     pub buckets: BTreeMap<String, BucketRecord>,
     /// (bucket, kind) -> configuration document (lifecycle, ...).
     pub bucket_configs: BTreeMap<(String, u8), Vec<u8>>,
+    /// Leases on background work, by name.
+    pub leases: BTreeMap<String, LeaseRecord>,
     /// The marker of the last entry applied (0: none).
     pub applied: u64,
 }
@@ -59,6 +61,14 @@ impl MetaTable {
                 } else {
                     self.bucket_configs
                         .insert((name.clone(), *kind), body.clone());
+                }
+            }
+            MdOp::LeasePut(l) => {
+                self.leases.insert(l.name.clone(), l.clone());
+            }
+            MdOp::LeaseRelease { name, owner } => {
+                if self.leases.get(name).is_some_and(|l| l.owner == *owner) {
+                    self.leases.remove(name);
                 }
             }
         }

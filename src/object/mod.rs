@@ -9,6 +9,7 @@ pub mod head;
 pub mod lifecycle_eval;
 pub mod multipart;
 pub mod noncurrent;
+pub mod orphans;
 pub mod scrub;
 pub mod store;
 pub mod versioning;

@@ -647,6 +647,32 @@ impl ObjectStore {
         Ok(())
     }
 
+    /// Removes a bucket with everything in it (a purge job): its index
+    /// goes with it, so its objects' records are referenced by nothing
+    /// and compaction reclaims their space. The bucket-remove entry is
+    /// the commit point: a crash before it leaves the bucket whole, after
+    /// it the index dir is removed at the next start if not here. The
+    /// caller aborts the bucket's multipart uploads first. Returns the
+    /// (objects, bytes) it held.
+    pub async fn purge_bucket(&self, name: &str) -> Result<(u64, u64), S3Error> {
+        let _one = self.bucket_changes.lock().await;
+        let bucket = self.bucket(name)?;
+        let _held = bucket.gate.write().await;
+        let held = bucket.index.stats();
+        self.meta
+            .commit(|_| {
+                Ok::<_, ()>(MdOp::BucketRemove {
+                    name: name.to_string(),
+                })
+            })
+            .await
+            .map_err(|e| internal("removing the bucket record", e))?
+            .map_err(|()| internal("bucket record", "refused"))?;
+        self.buckets.write().remove(name);
+        remove_tree(&bucket.dir);
+        Ok(held)
+    }
+
     /// Sets (or with `None` removes) a bucket's lifecycle configuration:
     /// durable in the metadata log before it takes effect.
     pub async fn set_lifecycle(

@@ -19,6 +19,8 @@ pub struct S3Error {
 pub enum S3ErrorCode {
     AccessDenied,
     AccountSuspended,
+    /// A bucket (or its owner) is scheduled for removal with its data.
+    AllAccessDisabled,
     AuthorizationHeaderMalformed,
     AuthorizationQueryParametersError,
     BadDigest,
@@ -69,6 +71,7 @@ impl S3ErrorCode {
         match self {
             AccessDenied => "AccessDenied",
             AccountSuspended => "AccountSuspended",
+            AllAccessDisabled => "AllAccessDisabled",
             AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
             AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
             BadDigest => "BadDigest",
@@ -119,6 +122,7 @@ impl S3ErrorCode {
         match self {
             AccessDenied
             | AccountSuspended
+            | AllAccessDisabled
             | InvalidAccessKeyId
             | QuotaExceeded
             | RequestTimeTooSkewed

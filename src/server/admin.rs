@@ -60,6 +60,10 @@ pub fn is_admin_path(path: &str) -> bool {
     path.starts_with("/admin/")
 }
 
+mod jobs;
+
+use crate::jobs::record::JobKind;
+
 /// An admin API failure: status, code, message.
 #[derive(Debug)]
 pub struct ApiError {
@@ -205,10 +209,26 @@ async fn serve(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
             )
             .await
         }
+        (Method::DELETE, ["users", uid]) if jobs::wants_purge(&query) => {
+            api.no_body()?;
+            let job = jobs::purge(node, JobKind::UserPurge, uid, &query, &caller.uid).await?;
+            Ok(json(StatusCode::ACCEPTED, &job))
+        }
         (Method::DELETE, ["users", uid]) => {
             api.no_body()?;
             api.commit(|t| ops::remove_user(t, uid)).await?;
             Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (Method::GET, ["jobs"]) => Ok(json(StatusCode::OK, &jobs::list(node, &query)?)),
+        (Method::POST, ["jobs"]) => {
+            let req: crate::admin::types::ScheduleJob = api.parse()?;
+            let job = jobs::schedule(node, &req, &caller.uid).await?;
+            Ok(json(StatusCode::CREATED, &job))
+        }
+        (Method::GET, ["jobs", id]) => Ok(json(StatusCode::OK, &jobs::show(node, id)?)),
+        (Method::DELETE, ["jobs", id]) => {
+            api.no_body()?;
+            Ok(json(StatusCode::OK, &jobs::cancel(node, id).await?))
         }
         (Method::GET, ["users", uid, "keys"]) => Ok(json(StatusCode::OK, &api.keys_of(uid)?)),
         (Method::POST, ["users", uid, "keys"]) => api.create_key(uid).await,
@@ -236,6 +256,11 @@ async fn serve(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
                 .await
                 .map_err(ApiError::from)??;
             Ok(json(StatusCode::OK, &api.bucket(name)?))
+        }
+        (Method::DELETE, ["buckets", name]) if jobs::wants_purge(&query) => {
+            api.no_body()?;
+            let job = jobs::purge(node, JobKind::BucketPurge, name, &query, &caller.uid).await?;
+            Ok(json(StatusCode::ACCEPTED, &job))
         }
         (Method::DELETE, ["buckets", name]) => {
             api.no_body()?;
@@ -314,6 +339,31 @@ async fn serve(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
             Ok(json(
                 StatusCode::ACCEPTED,
                 &serde_json::json!({ "started": true, "passes_before": node.scrub.status().passes }),
+            ))
+        }
+        (Method::POST, ["test", "orphan"]) => {
+            // A data record nothing references, for orphan-search tests:
+            // only on a test node.
+            api.no_body()?;
+            if !crate::clock::test_clock_enabled() {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "TestClockOff",
+                    "test records are planted only on a node started with SHALE_TEST_CLOCK=1",
+                ));
+            }
+            let loc = node
+                .store
+                .segments()
+                .append(
+                    crate::segment::RecordKind::DataChunk,
+                    bytes::Bytes::from(vec![0x5a; 1000]),
+                )
+                .await
+                .map_err(internal)?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "segment": loc.segment, "offset": loc.offset, "len": loc.len }),
             ))
         }
         (Method::POST, ["test", "clock"]) => {

@@ -72,6 +72,14 @@ pub struct Node {
     pub compact_options: parking_lot::Mutex<crate::object::compact::CompactOptions>,
     /// SIGTERM came: `/ready` answers 503.
     draining: std::sync::atomic::AtomicBool,
+    /// The job log and table (`jobs`).
+    pub jobs: Arc<crate::jobs::store::JobStore>,
+    /// This process's leases.
+    pub lessor: crate::jobs::lease::Lessor,
+    /// Default wait before a purge asked for without a time, seconds.
+    pub purge_delay_secs: AtomicU64,
+    /// Read rate of a scrub pass, MiB/s.
+    pub scrub_mib_per_sec: AtomicU64,
 }
 
 impl Node {
@@ -82,8 +90,16 @@ impl Node {
         base_domain: Option<String>,
         region: String,
         data_dir: std::path::PathBuf,
+        (jobs, lessor): (
+            Arc<crate::jobs::store::JobStore>,
+            crate::jobs::lease::Lessor,
+        ),
     ) -> Node {
         Node {
+            jobs,
+            lessor,
+            purge_delay_secs: AtomicU64::new(7 * 86_400),
+            scrub_mib_per_sec: AtomicU64::new(64),
             store,
             uploads,
             meta,
@@ -126,6 +142,26 @@ impl Node {
         crate::metrics::COMPACTION.record(&r);
         *last = Some(r.clone());
         Ok(r)
+    }
+
+    /// Read rate of a scrub pass asked for by a job, MiB/s.
+    pub fn scrub_rate(&self) -> u64 {
+        self.scrub_mib_per_sec.load(Ordering::Relaxed)
+    }
+
+    /// The open purge that has `bucket` (or its owner) out of reach, if
+    /// any: (job id, due ns).
+    pub fn purge_of_bucket(
+        &self,
+        bucket: &str,
+        owner: &str,
+    ) -> Option<(crate::jobs::record::JobId, u64)> {
+        use crate::jobs::record::JobKind;
+        self.jobs.read(|t| {
+            t.open_job(JobKind::BucketPurge, bucket)
+                .or_else(|| t.open_job(JobKind::UserPurge, owner))
+                .map(|j| (j.id, j.due_nanos))
+        })
     }
 
     /// The node is stopping: not ready for new work.
@@ -368,6 +404,19 @@ pub(crate) fn authenticate(
             "Your account is suspended; ask the operator to enable it.",
         ));
     }
+    let purge = node.jobs.read(|t| {
+        t.open_job(crate::jobs::record::JobKind::UserPurge, &caller.uid)
+            .map(|j| (j.id, j.due_nanos))
+    });
+    if let Some((id, due)) = purge {
+        return Err(err(
+            S3ErrorCode::AccountSuspended,
+            format!(
+                "Your account is scheduled for removal with its data at {} (job {id}); until then the operator can cancel it (shale admin job cancel {id}).",
+                crate::s3::time::http_date(due)
+            ),
+        ));
+    }
     Ok((auth, caller))
 }
 
@@ -536,6 +585,17 @@ impl Op<'_> {
     /// A user reaches the buckets it owns; a system user reaches all. An
     /// absent bucket passes (the operation answers NoSuchBucket).
     fn check_access(&self, bucket: &str) -> Result<(), S3Error> {
+        if let Ok(b) = self.store().bucket(bucket) {
+            if let Some((id, due)) = self.node.purge_of_bucket(bucket, &b.meta.owner) {
+                return Err(err(
+                    S3ErrorCode::AllAccessDisabled,
+                    format!(
+                        "Bucket {bucket} is scheduled for removal with its data at {} (job {id}); until then the operator can cancel it (shale admin job cancel {id}).",
+                        crate::s3::time::http_date(due)
+                    ),
+                ));
+            }
+        }
         if self.caller.system {
             return Ok(());
         }

@@ -1,0 +1,358 @@
+//! The job runner: a background thread that, under the `jobs` lease,
+//! takes the jobs that are due (and running jobs whose owner is gone: a
+//! process that died mid-job) and carries them out. Every job is
+//! idempotent and resumes from what is left: a purge removes the buckets
+//! its user still owns, so a crash between two buckets repeats nothing.
+//! Progress (items done of total, bytes reclaimed) goes to the job log.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::lease::{Lease, Lessor};
+use super::record::{JobId, JobKind, JobOp, JobState, FLAG_RECLAIM};
+use super::table::{self, Job};
+use crate::server::s3::Node;
+
+/// The runner's worker slot in its owner id.
+pub const SLOT_RUNNER: u16 = 1;
+/// The slot of entries written for admin requests (schedule, cancel).
+pub const SLOT_ADMIN: u16 = 0;
+
+/// Now on the schedule clock (the expiry clock: tests move it), ns.
+pub fn schedule_now_nanos() -> u64 {
+    if crate::clock::test_clock_enabled() {
+        crate::clock::expiry_now_secs().saturating_mul(1_000_000_000)
+    } else {
+        crate::clock::now_nanos()
+    }
+}
+
+/// Starts the runner thread: every `interval` it renews its lease and
+/// runs what is due.
+pub fn spawn(io: crate::io::Io, node: Arc<Node>, lessor: Lessor, interval: Duration) {
+    let _ = std::thread::Builder::new()
+        .name("shale-jobs".into())
+        .spawn(move || {
+            crate::cli::background_priority();
+            let run = async move {
+                let mut lease: Option<Lease> = None;
+                loop {
+                    lease = keep_lease(&lessor, lease).await;
+                    if let Some(l) = &lease {
+                        step(&node, &lessor, l.owner).await;
+                    }
+                    tokio::time::sleep(interval).await;
+                }
+            };
+            if let Err(e) = io.block_on(run) {
+                tracing::error!(error = %e, "the job runner could not start");
+            }
+        });
+}
+
+/// The `jobs` lease, acquired or renewed when half its time is gone;
+/// `None` while another owner holds it.
+async fn keep_lease(lessor: &Lessor, lease: Option<Lease>) -> Option<Lease> {
+    let half = u64::try_from(lessor.ttl().as_nanos() / 2).unwrap_or(u64::MAX);
+    match lease {
+        Some(l) if l.expires_nanos.saturating_sub(crate::clock::now_nanos()) > half => Some(l),
+        Some(l) => match lessor.renew(&l).await {
+            Ok(Ok(l)) => Some(l),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the job runner lost its lease");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "renewing the job runner's lease failed");
+                Some(l)
+            }
+        },
+        None => match lessor.acquire("jobs", SLOT_RUNNER).await {
+            Ok(Ok(l)) => Some(l),
+            Ok(Err(_)) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "acquiring the job runner's lease failed");
+                None
+            }
+        },
+    }
+}
+
+/// Runs every job that is due, and takes over every zombie.
+pub async fn step(node: &Node, lessor: &Lessor, owner: u64) {
+    let now = schedule_now_nanos();
+    let ids: Vec<JobId> = node.jobs.read(|t| {
+        let mut v = t.zombies(|o| lessor.is_mine(o));
+        v.extend(t.due_at(now));
+        v
+    });
+    for id in ids {
+        // Claimed under the job log's commit lock: a cancel either came
+        // first (and this is refused) or comes too late.
+        match node
+            .jobs
+            .commit(owner, |t| table::transition(t, id, JobState::Running, ""))
+            .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => continue,
+            Err(e) => {
+                tracing::warn!(job = %id, error = %e, "could not start a job");
+                continue;
+            }
+        }
+        let Some(job) = node.jobs.read(|t| t.jobs.get(&id).cloned()) else {
+            continue;
+        };
+        let kind = job.kind.map_or("?", JobKind::name);
+        tracing::info!(job = %id, kind, target = %job.target, "job started");
+        let started = Instant::now();
+        let result = execute(node, &job, owner).await;
+        let (state, message) = match result {
+            Ok(m) => (JobState::Done, m),
+            Err(m) => (JobState::Failed, m),
+        };
+        tracing::info!(job = %id, kind, state = state.name(), %message, secs = started.elapsed().as_secs_f64(), "job ended");
+        if let Err(e) = node
+            .jobs
+            .commit(owner, |t| table::transition(t, id, state, &message))
+            .await
+        {
+            tracing::warn!(job = %id, error = %e, "could not record a job's end");
+        }
+    }
+}
+
+/// Records how far `job` got.
+async fn progress(
+    node: &Node,
+    owner: u64,
+    id: JobId,
+    done: u64,
+    total: u64,
+    reclaimed: u64,
+    at: &str,
+) {
+    let op = JobOp::Progress {
+        id,
+        done,
+        total,
+        bytes_reclaimed: reclaimed,
+        checkpoint: at.as_bytes().to_vec(),
+    };
+    if let Err(e) = node.jobs.commit(owner, |_| Ok::<_, ()>(op)).await {
+        tracing::warn!(job = %id, error = %e, "could not record a job's progress");
+    }
+}
+
+/// Carries out `job`; a line saying what it did, or why it failed.
+async fn execute(node: &Node, job: &Job, owner: u64) -> Result<String, String> {
+    match job.kind {
+        Some(JobKind::UserPurge) => purge_user(node, job, owner).await,
+        Some(JobKind::BucketPurge) => purge_buckets(node, job, owner, vec![job.target.clone()])
+            .await
+            .map(|(o, b)| format!("removed bucket {} ({o} objects, {b} bytes)", job.target)),
+        Some(JobKind::Scrub) => {
+            let store = &node.store;
+            let r = node.scrub.pass(store, node.scrub_rate());
+            progress(node, owner, job.id, r.segments, r.segments, 0, "").await;
+            Ok(format!(
+                "{} records and {} index pages checked, {} problems",
+                r.records,
+                r.index_pages,
+                r.findings.len()
+            ))
+        }
+        Some(JobKind::Lifecycle) => {
+            let b = node.store.bucket(&job.target).map_err(|e| e.message)?;
+            let g = crate::object::lifecycle_eval::begin(&b);
+            crate::object::lifecycle_eval::run(Arc::clone(&b), node.store.segments().clone(), g)
+                .await;
+            let p = b.lifecycle_progress();
+            progress(node, owner, job.id, p.examined, p.examined, 0, "").await;
+            if p.state == "done" {
+                Ok(format!(
+                    "{} objects examined, {} changed",
+                    p.examined, p.changed
+                ))
+            } else {
+                Err(p.state)
+            }
+        }
+        Some(JobKind::Reshard) => {
+            let b = node.store.bucket(&job.target).map_err(|e| e.message)?;
+            let current = b.index.layout().shard_count;
+            let to = crate::index::layout::next_shard_count(current, u64::MAX, 1);
+            let r = b.index.reshard(to).await.map_err(|e| e.to_string())?;
+            Ok(format!("resharded from {current} to {to} shards ({r:?})"))
+        }
+        Some(JobKind::OrphanSearch) => orphan_search(node, job, owner).await,
+        None => Err("the job has no kind".into()),
+    }
+}
+
+/// Removes the user's buckets with their data, then its keys and the
+/// user. Resumes with whatever buckets it still owns.
+async fn purge_user(node: &Node, job: &Job, owner: u64) -> Result<String, String> {
+    let uid = job.target.as_str();
+    if uid == crate::meta::ops::ROOT_UID {
+        return Err("the root user is never removed".into());
+    }
+    let exists = node.meta.read(|t| t.users.contains_key(uid));
+    if !exists {
+        return Ok(format!("user {uid} is gone already"));
+    }
+    let buckets: Vec<String> = node
+        .meta
+        .read(|t| t.buckets_of(uid).map(|b| b.name.clone()).collect());
+    let (objects, bytes) = purge_buckets(node, job, owner, buckets).await?;
+    let keys: Vec<String> = node.meta.read(|t| {
+        t.keys
+            .values()
+            .filter(|k| k.uid == uid)
+            .map(|k| k.access_key.clone())
+            .collect()
+    });
+    for k in keys {
+        node.meta
+            .commit(|_| Ok::<_, ()>(crate::meta::mdlog::MdOp::KeyRemove { access_key: k }))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|()| "refused".to_string())?;
+    }
+    node.meta
+        .commit(|t| crate::meta::ops::remove_user(t, uid))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "removed user {uid} and its buckets ({objects} objects, {bytes} bytes in this run)"
+    ))
+}
+
+/// Removes `buckets` (aborting their uploads first), recording progress
+/// after each, then reclaims the space; the (objects, bytes) removed.
+async fn purge_buckets(
+    node: &Node,
+    job: &Job,
+    owner: u64,
+    buckets: Vec<String>,
+) -> Result<(u64, u64), String> {
+    // A resumed job keeps the total its first run counted (a crash may
+    // have removed a bucket after the last progress entry).
+    let total = if job.total > 0 {
+        job.total
+    } else {
+        buckets.len() as u64
+    };
+    let mut done = total.saturating_sub(buckets.len() as u64);
+    if job.total == 0 {
+        // The total first: a crash after the first removal must not
+        // shrink it.
+        progress(node, owner, job.id, 0, total, 0, "").await;
+    }
+    let (mut objects, mut bytes) = (0, 0);
+    for name in buckets {
+        if node.store.bucket(&name).is_err() {
+            done += 1;
+            continue;
+        }
+        for (key, id, _) in node.uploads.uploads_of(&name) {
+            let _ = node.uploads.abort(&name, &key, &id);
+        }
+        let (o, b) = node
+            .store
+            .purge_bucket(&name)
+            .await
+            .map_err(|e| format!("removing bucket {name}: {}", e.message))?;
+        objects += o;
+        bytes += b;
+        done += 1;
+        progress(node, owner, job.id, done, total, job.bytes_reclaimed, &name).await;
+    }
+    let freed = reclaim(node, None).await?;
+    progress(
+        node,
+        owner,
+        job.id,
+        done,
+        total,
+        job.bytes_reclaimed + freed,
+        "",
+    )
+    .await;
+    Ok((objects, bytes))
+}
+
+/// Compaction passes until there is nothing more to move or to wait
+/// for (emptied segments are removed after the grace period); the bytes
+/// freed. `live_fraction` overrides the configured threshold for the
+/// first pass (1.0: every segment with anything dead in it; later passes
+/// only finish what it started, since what it wrote is live again).
+async fn reclaim(node: &Node, live_fraction: Option<f64>) -> Result<u64, String> {
+    let configured = *node.compact_options.lock();
+    let mut opts = configured;
+    if let Some(f) = live_fraction {
+        opts.live_fraction = f;
+    }
+    let deadline = Instant::now() + opts.grace + Duration::from_secs(30);
+    let mut freed = 0;
+    loop {
+        let r = {
+            let mut last = node.compacting.lock().await;
+            let r = crate::object::compact::compact(&node.store, &node.uploads, &node.dying, opts)
+                .await
+                .map_err(|e| e.message)?;
+            crate::metrics::COMPACTION.record(&r);
+            *last = Some(r.clone());
+            r
+        };
+        freed += r.freed_bytes;
+        opts.live_fraction = configured.live_fraction;
+        if (r.compacted == 0 && r.waiting == 0) || Instant::now() > deadline {
+            return Ok(freed);
+        }
+        if r.compacted == 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// Records in data segments that no index entry or open upload
+/// references; with the reclaim flag, compaction takes them.
+async fn orphan_search(node: &Node, job: &Job, owner: u64) -> Result<String, String> {
+    let found = crate::object::orphans::find(&node.store, &node.uploads)
+        .await
+        .map_err(|e| e.message)?;
+    let (records, bytes) = (
+        found.len() as u64,
+        found.iter().map(|o| u64::from(o.len)).sum::<u64>(),
+    );
+    let listed: Vec<String> = found
+        .iter()
+        .take(100)
+        .map(|o| format!("{}@{}+{}", o.segment, o.offset, o.len))
+        .collect();
+    let mut reclaimed = 0;
+    if job.flags & FLAG_RECLAIM != 0 && records > 0 {
+        reclaimed = reclaim(node, Some(1.0)).await?;
+    }
+    progress(
+        node,
+        owner,
+        job.id,
+        records,
+        records,
+        reclaimed,
+        &listed.join(" "),
+    )
+    .await;
+    Ok(format!(
+        "{records} unreferenced records ({bytes} bytes){}",
+        if job.flags & FLAG_RECLAIM != 0 {
+            format!(", {reclaimed} bytes reclaimed")
+        } else {
+            String::new()
+        }
+    ))
+}

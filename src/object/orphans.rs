@@ -1,0 +1,102 @@
+//! Orphan search: records in sealed data segments that nothing
+//! references — no index entry (head or version, and the chunks its head
+//! names) and no open multipart upload. Such records are what a crash
+//! left of a write that never completed, or what deletes and overwrites
+//! left for compaction to take; deletion tombstones (head records that
+//! record a delete) are not counted, they are meant to be unreferenced.
+//! Segments a write in progress may still land in are not looked at.
+
+use std::collections::HashSet;
+
+use super::head::ObjectHead;
+use super::multipart::Uploads;
+use super::store::ObjectStore;
+use crate::index::key::SortKey;
+use crate::io::{Io, OpenMode};
+use crate::s3::{S3Error, S3ErrorCode};
+use crate::segment::recover::list_segments;
+use crate::segment::scan::scan_segment;
+use crate::segment::{segment_path, RecordKind, RecordLoc};
+
+fn internal(what: &str, e: impl std::fmt::Display) -> S3Error {
+    S3Error::new(S3ErrorCode::InternalError, format!("{what}: {e}"))
+}
+
+/// Every unreferenced data chunk and object head (not a tombstone) in
+/// the sealed segments, in segment order.
+pub async fn find(store: &ObjectStore, uploads: &Uploads) -> Result<Vec<RecordLoc>, S3Error> {
+    // Taken first: a record referenced by an entry written after the
+    // count is in a segment at or above it, which is not scanned.
+    let floor = store.compaction_floor();
+    let mut referenced: HashSet<(u64, u64)> = HashSet::new();
+    for b in store.all_buckets() {
+        let mut after = None;
+        loop {
+            let (page, next) = b
+                .index
+                .scan_raw(after.take(), 1024)
+                .map_err(|e| internal("scanning the index", e))?;
+            for (key, e) in page {
+                let mirror = matches!(key, SortKey::Head { .. }) && e.versioned;
+                if e.placeholder || mirror || e.head.len == 0 {
+                    continue;
+                }
+                referenced.insert((e.head.segment, e.head.offset));
+                let rec = store
+                    .segments()
+                    .read(e.head)
+                    .await
+                    .map_err(|err| internal("reading an object head", err))?;
+                let head =
+                    ObjectHead::decode(&rec.payload).map_err(|err| internal("object head", err))?;
+                for ch in &head.chunks {
+                    referenced.insert((ch.loc.segment, ch.loc.offset));
+                }
+            }
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        for (key, id, _) in uploads.uploads_of(&b.name) {
+            if let Ok(m) = uploads.manifest(&b.name, &key, &id).await {
+                for p in &m.parts {
+                    for (seg, off, _, _) in &p.chunks {
+                        referenced.insert((*seg, *off));
+                    }
+                }
+            }
+        }
+    }
+    let io = Io::portable();
+    let dir = store.segments().dir();
+    let (ids, _) = list_segments(&io, dir).map_err(|e| internal("listing segments", e))?;
+    let mut found = Vec::new();
+    for id in ids.into_iter().filter(|id| *id < floor) {
+        let file = match io.open(&segment_path(dir, id), OpenMode::Read) {
+            Ok(f) => f,
+            // Removed since it was listed (compaction).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(internal("opening a segment", e)),
+        };
+        let mut here = Vec::new();
+        scan_segment(&file, |r, payload| {
+            let unreferenced = !referenced.contains(&(id, r.offset));
+            let counts = match r.kind {
+                RecordKind::DataChunk => true,
+                RecordKind::ObjectHead => ObjectHead::decode(payload).is_ok_and(|h| !h.delete),
+                _ => false,
+            };
+            if unreferenced && counts {
+                here.push(RecordLoc {
+                    segment: id,
+                    offset: r.offset,
+                    len: r.len(),
+                });
+            }
+        })
+        .map_err(|e| internal("scanning a segment", e))?;
+        found.extend(here);
+    }
+    Ok(found)
+}
