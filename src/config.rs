@@ -45,7 +45,7 @@ impl Default for JobsConfig {
     fn default() -> Self {
         JobsConfig {
             interval_secs: 1,
-            lease_secs: 60,
+            lease_secs: 300,
             purge_delay_secs: 7 * 86_400,
         }
     }

@@ -256,7 +256,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             });
     }
     {
-        let node = std::sync::Arc::clone(&node);
+        let (io, node) = (io.clone(), std::sync::Arc::clone(&node));
         let interval = (config.scrub.interval_secs > 0)
             .then(|| std::time::Duration::from_secs(config.scrub.interval_secs));
         let rate = config.scrub.max_mib_per_sec;
@@ -264,7 +264,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             .name("shale-scrub".into())
             .spawn(move || {
                 super::background_priority();
-                node.scrub.run_forever(&node.store, interval, rate)
+                let mut lease = crate::jobs::runner::WorkerLease::new(
+                    node.lessor.clone(),
+                    "scrub",
+                    crate::jobs::runner::SLOT_SCRUB,
+                );
+                let may_run = || io.block_on(lease.hold()).unwrap_or(false);
+                node.scrub.run_forever(&node.store, interval, rate, may_run)
             });
     }
     node.store
@@ -277,11 +283,19 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     if config.compaction.interval_secs > 0 {
         let (io, node) = (io.clone(), std::sync::Arc::clone(&node));
         let secs = config.compaction.interval_secs;
+        let mut lease = crate::jobs::runner::WorkerLease::new(
+            node.lessor.clone(),
+            "compaction",
+            crate::jobs::runner::SLOT_COMPACTION,
+        );
         let _ = std::thread::Builder::new()
             .name("shale-compact".into())
             .spawn(move || loop {
                 super::background_priority();
                 std::thread::sleep(std::time::Duration::from_secs(secs));
+                if !io.block_on(lease.hold()).unwrap_or(false) {
+                    continue;
+                }
                 match io.block_on(node.compact_now()) {
                     Ok(Ok(r)) if r.removed > 0 || r.compacted > 0 => tracing::info!(
                         compacted = r.compacted,
@@ -395,6 +409,11 @@ fn spawn_expiry_pass(
     let io = io.clone();
     let (tx, rx) = std::sync::mpsc::channel::<crate::server::s3::ExpiryRequest>();
     *node.expiry_runner.lock() = Some(tx);
+    let mut lease = crate::jobs::runner::WorkerLease::new(
+        node.lessor.clone(),
+        "expiry",
+        crate::jobs::runner::SLOT_EXPIRY,
+    );
     let _ = std::thread::Builder::new()
         .name("shale-expiry".into())
         .spawn(move || loop {
@@ -411,6 +430,15 @@ fn spawn_expiry_pass(
                     Err(_) => return,
                 },
             };
+            if !io.block_on(lease.hold()).unwrap_or(false) {
+                if let Some((_, reply)) = asked {
+                    let _ = reply.send(Err(crate::s3::S3Error::new(
+                        crate::s3::S3ErrorCode::SlowDown,
+                        "another worker holds the expiry lease; try again",
+                    )));
+                }
+                continue;
+            }
             let limit = asked.as_ref().map_or(batch, |(l, _)| *l);
             let now = crate::clock::expiry_now_secs();
             let run = crate::object::expiry::expire_due(

@@ -88,11 +88,20 @@ impl Scrub {
     }
 
     /// The scrub thread's loop: a pass every `interval` (never with
-    /// `None`), or when triggered; at most `mib_per_sec` read.
-    pub fn run_forever(&self, store: &ObjectStore, interval: Option<Duration>, mib_per_sec: u64) {
+    /// `None`), or when triggered, if `may_run` says so (the worker holds
+    /// its lease); at most `mib_per_sec` read.
+    pub fn run_forever(
+        &self,
+        store: &ObjectStore,
+        interval: Option<Duration>,
+        mib_per_sec: u64,
+        mut may_run: impl FnMut() -> bool,
+    ) {
         loop {
             self.wait(interval);
-            self.pass(store, mib_per_sec);
+            if may_run() {
+                self.pass(store, mib_per_sec);
+            }
         }
     }
 
