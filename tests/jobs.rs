@@ -261,6 +261,19 @@ fn a_purge_waits_and_a_cancel_restores_everything() {
     assert_eq!(v.as_array().unwrap().len(), 1);
     let r = admin_q(addr, "GET", "jobs", &[("state", "sleeping")], "");
     assert_eq!(r.status, 400);
+    // Metrics per job type and state.
+    let m = S3Client::new(addr, test_credentials())
+        .send_raw("GET", "/metrics")
+        .unwrap();
+    let text = String::from_utf8(m.body).unwrap();
+    for line in [
+        "shale_jobs{type=\"user-purge\",state=\"cancelled\"} 1",
+        "shale_jobs{type=\"bucket-purge\",state=\"done\"} 1",
+        "shale_jobs{type=\"scrub\",state=\"running\"} 0",
+        "shale_job_items_done{type=\"bucket-purge\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} not in\n{text}");
+    }
 }
 
 #[test]

@@ -35,6 +35,17 @@ struct BucketLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    r#type: &'static str,
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobKindLabels {
+    r#type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabels {
     version: &'static str,
 }
@@ -226,6 +237,46 @@ pub fn render(node: &Node) -> String {
         "index_bytes",
         "Bytes of a bucket's index (trees and logs) on disk",
         index_bytes,
+    );
+    // Jobs, read from the job table at scrape time.
+    let jobs: Family<JobLabels, Gauge> = Family::default();
+    let items: Family<JobKindLabels, Gauge> = Family::default();
+    let reclaimed: Family<JobKindLabels, Gauge> = Family::default();
+    node.jobs.read(|t| {
+        for kind in crate::jobs::record::JobKind::ALL {
+            for state in crate::jobs::record::JobState::ALL {
+                let _ = jobs.get_or_create(&JobLabels {
+                    r#type: kind.name(),
+                    state: state.name(),
+                });
+            }
+        }
+        for j in t.jobs.values() {
+            let kind = j.kind.map_or("?", |k| k.name());
+            jobs.get_or_create(&JobLabels {
+                r#type: kind,
+                state: j.state().name(),
+            })
+            .inc();
+            let l = JobKindLabels { r#type: kind };
+            items
+                .get_or_create(&l)
+                .inc_by(i64::try_from(j.done).unwrap_or(i64::MAX));
+            reclaimed
+                .get_or_create(&l)
+                .inc_by(i64::try_from(j.bytes_reclaimed).unwrap_or(i64::MAX));
+        }
+    });
+    r.register("jobs", "Jobs by type and state (the job log's table)", jobs);
+    r.register(
+        "job_items_done",
+        "Items (buckets, records) done by the jobs of a type",
+        items,
+    );
+    r.register(
+        "job_reclaimed_bytes",
+        "Bytes the jobs of a type reclaimed",
+        reclaimed,
     );
     let (users, buckets) = node.meta.read(|t| (t.users.len(), t.buckets.len()));
     r.register("users", "Users", gauge(users as u64));
