@@ -190,15 +190,28 @@ async fn execute(node: &Node, job: &Job, owner: u64) -> Result<String, String> {
             .await
             .map(|(o, b)| format!("removed bucket {} ({o} objects, {b} bytes)", job.target)),
         Some(JobKind::Scrub) => {
-            let store = &node.store;
-            let r = node.scrub.pass(store, node.scrub_rate());
-            progress(node, owner, job.id, r.segments, r.segments, 0, "").await;
-            Ok(format!(
-                "{} records and {} index pages checked, {} problems",
-                r.records,
-                r.index_pages,
-                r.findings.len()
-            ))
+            // The scrub worker runs it (under its lease), so a job and the
+            // periodic scrub never read everything twice at once.
+            let before = node.scrub.status().passes;
+            node.scrub.trigger();
+            let started = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let s = node.scrub.status();
+                if s.passes > before && !s.running {
+                    let r = s.last.unwrap_or_default();
+                    progress(node, owner, job.id, r.segments, r.segments, 0, "").await;
+                    return Ok(format!(
+                        "{} records and {} index pages checked, {} findings",
+                        r.records,
+                        r.index_pages,
+                        r.findings.len()
+                    ));
+                }
+                if !s.running && s.passes == before && started.elapsed() > Duration::from_secs(60) {
+                    return Err("the scrub worker did not start a pass in 60 s (another process holds the scrub lease?)".into());
+                }
+            }
         }
         Some(JobKind::Lifecycle) => {
             let b = node.store.bucket(&job.target).map_err(|e| e.message)?;
@@ -361,31 +374,26 @@ async fn orphan_search(node: &Node, job: &Job, owner: u64) -> Result<String, Str
     let found = crate::object::orphans::find(&node.store, &node.uploads)
         .await
         .map_err(|e| e.message)?;
-    let (records, bytes) = (
-        found.len() as u64,
-        found.iter().map(|o| u64::from(o.len)).sum::<u64>(),
-    );
+    let records = found.records.len() as u64;
+    let bytes: u64 = found.records.iter().map(|o| u64::from(o.len)).sum();
+    // The first hundred, as SEGMENT@OFFSET+LEN, then dangling entries.
     let listed: Vec<String> = found
+        .records
         .iter()
         .take(100)
         .map(|o| format!("{}@{}+{}", o.segment, o.offset, o.len))
         .collect();
+    for (b, k, why) in found.dangling.iter().take(20) {
+        tracing::warn!(bucket = %b, key = %k, error = %why, "orphan search: an index entry whose head cannot be read");
+    }
     let mut reclaimed = 0;
     if job.flags & FLAG_RECLAIM != 0 && records > 0 {
         reclaimed = reclaim(node, Some(1.0)).await?;
     }
-    progress(
-        node,
-        owner,
-        job.id,
-        records,
-        records,
-        reclaimed,
-        &listed.join(" "),
-    )
-    .await;
+    progress(node, owner, job.id, records, records, reclaimed, &listed.join(" ")).await;
     Ok(format!(
-        "{records} unreferenced records ({bytes} bytes){}",
+        "{records} unreferenced records ({bytes} bytes), {} index entries whose head cannot be read{}",
+        found.dangling.len(),
         if job.flags & FLAG_RECLAIM != 0 {
             format!(", {reclaimed} bytes reclaimed")
         } else {

@@ -22,9 +22,20 @@ fn internal(what: &str, e: impl std::fmt::Display) -> S3Error {
     S3Error::new(S3ErrorCode::InternalError, format!("{what}: {e}"))
 }
 
-/// Every unreferenced data chunk and object head (not a tombstone) in
-/// the sealed segments, in segment order.
-pub async fn find(store: &ObjectStore, uploads: &Uploads) -> Result<Vec<RecordLoc>, S3Error> {
+/// What a search found.
+#[derive(Clone, Debug, Default)]
+pub struct Found {
+    /// Unreferenced data chunks and object heads (not tombstones) in the
+    /// sealed segments, in segment order.
+    pub records: Vec<RecordLoc>,
+    /// Index entries whose head record cannot be read: (bucket, key,
+    /// why).
+    pub dangling: Vec<(String, String, String)>,
+}
+
+/// Searches every bucket's index and every sealed data segment.
+pub async fn find(store: &ObjectStore, uploads: &Uploads) -> Result<Found, S3Error> {
+    let mut dangling = Vec::new();
     // Taken first: a record referenced by an entry written after the
     // count is in a segment at or above it, which is not scanned.
     let floor = store.compaction_floor();
@@ -42,13 +53,18 @@ pub async fn find(store: &ObjectStore, uploads: &Uploads) -> Result<Vec<RecordLo
                     continue;
                 }
                 referenced.insert((e.head.segment, e.head.offset));
-                let rec = store
-                    .segments()
-                    .read(e.head)
-                    .await
-                    .map_err(|err| internal("reading an object head", err))?;
-                let head =
-                    ObjectHead::decode(&rec.payload).map_err(|err| internal("object head", err))?;
+                let head = match store.segments().read(e.head).await {
+                    Ok(rec) => ObjectHead::decode(&rec.payload).map_err(|err| err.to_string()),
+                    Err(err) => Err(err.to_string()),
+                };
+                let head = match head {
+                    Ok(h) => h,
+                    Err(why) => {
+                        let k = String::from_utf8_lossy(key.object_key()).into_owned();
+                        dangling.push((b.name.clone(), k, why));
+                        continue;
+                    }
+                };
                 for ch in &head.chunks {
                     referenced.insert((ch.loc.segment, ch.loc.offset));
                 }
@@ -98,5 +114,8 @@ pub async fn find(store: &ObjectStore, uploads: &Uploads) -> Result<Vec<RecordLo
         .map_err(|e| internal("scanning a segment", e))?;
         found.extend(here);
     }
-    Ok(found)
+    Ok(Found {
+        records: found,
+        dangling,
+    })
 }
