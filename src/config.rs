@@ -100,7 +100,7 @@ impl Default for ExpiryConfig {
         ExpiryConfig {
             interval_secs: 1,
             batch: 10_000,
-            max_per_sec: 2000,
+            max_per_sec: 1000,
         }
     }
 }

@@ -482,3 +482,71 @@ fn a_second_process_on_the_same_data_dir_refuses_to_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.to_lowercase().contains("lock"), "{err}");
 }
+
+/// `shale admin` runs against the node with the test credentials.
+fn cli(addr: SocketAddr, args: &[&str]) -> (i32, String, String) {
+    let out = common::server::shale()
+        .arg("admin")
+        .args(["--endpoint", &format!("http://{addr}")])
+        .args(["--access-key", common::server::ACCESS_KEY])
+        .args(["--secret-key", common::server::SECRET_KEY])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_cli_schedules_shows_lists_and_cancels_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = boot(tmp.path());
+    let addr = node.addr;
+    set_clock(addr, now_secs());
+    let mut dave = user(addr, "dave");
+    assert_eq!(dave.create_bucket("dave-data").unwrap().status, 200);
+    dave.put_object("dave-data", "k", b"v", PayloadMode::Signed)
+        .unwrap();
+    // Without --purge-data: refused, exit 1, saying how.
+    let (code, _, err) = cli(addr, &["user", "rm", "--uid", "dave"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--purge-data"), "{err}");
+    // --after without --purge-data is a usage error.
+    let (code, _, err) = cli(addr, &["user", "rm", "--uid", "dave", "--after", "2h"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, out, err) = cli(
+        addr,
+        &["user", "rm", "--uid", "dave", "--purge-data", "--after", "2h"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("suspended") && out.contains("shale admin job cancel"), "{out}");
+    let (_, out, _) = cli(addr, &["--json", "job", "list", "--state", "scheduled"]);
+    let jobs: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = jobs[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(jobs[0]["target"], "dave");
+    assert!(out.contains("user-purge"));
+    let (code, out, _) = cli(addr, &["job", "show", &id]);
+    assert_eq!(code, 0);
+    assert!(out.contains("scheduled") && out.contains("dave"), "{out}");
+    let (code, out, _) = cli(addr, &["job", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("ID") && out.contains(&id), "{out}");
+    let (code, out, err) = cli(addr, &["job", "cancel", &id]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("cancelled"), "{out}");
+    let (code, _, err) = cli(addr, &["job", "cancel", &id]);
+    assert_eq!(code, 1);
+    assert!(err.contains("JobFinished"), "{err}");
+    assert_eq!(dave.get_object("dave-data", "k").unwrap().body, b"v");
+    let (code, _, err) = cli(addr, &["job", "show", "not-an-id"]);
+    assert_eq!(code, 1, "{err}");
+    let (code, out, err) = cli(
+        addr,
+        &["job", "schedule", "--type", "orphan-search", "--after", "1h"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("orphan-search"), "{out}");
+}
