@@ -519,10 +519,21 @@ fn the_cli_schedules_shows_lists_and_cancels_jobs() {
     assert_eq!(code, 2, "{err}");
     let (code, out, err) = cli(
         addr,
-        &["user", "rm", "--uid", "dave", "--purge-data", "--after", "2h"],
+        &[
+            "user",
+            "rm",
+            "--uid",
+            "dave",
+            "--purge-data",
+            "--after",
+            "2h",
+        ],
     );
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("suspended") && out.contains("shale admin job cancel"), "{out}");
+    assert!(
+        out.contains("suspended") && out.contains("shale admin job cancel"),
+        "{out}"
+    );
     let (_, out, _) = cli(addr, &["--json", "job", "list", "--state", "scheduled"]);
     let jobs: serde_json::Value = serde_json::from_str(&out).unwrap();
     let id = jobs[0]["id"].as_str().unwrap().to_string();
@@ -545,7 +556,14 @@ fn the_cli_schedules_shows_lists_and_cancels_jobs() {
     assert_eq!(code, 1, "{err}");
     let (code, out, err) = cli(
         addr,
-        &["job", "schedule", "--type", "orphan-search", "--after", "1h"],
+        &[
+            "job",
+            "schedule",
+            "--type",
+            "orphan-search",
+            "--after",
+            "1h",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("orphan-search"), "{out}");

@@ -390,7 +390,16 @@ async fn orphan_search(node: &Node, job: &Job, owner: u64) -> Result<String, Str
     if job.flags & FLAG_RECLAIM != 0 && records > 0 {
         reclaimed = reclaim(node, Some(1.0)).await?;
     }
-    progress(node, owner, job.id, records, records, reclaimed, &listed.join(" ")).await;
+    progress(
+        node,
+        owner,
+        job.id,
+        records,
+        records,
+        reclaimed,
+        &listed.join(" "),
+    )
+    .await;
     Ok(format!(
         "{records} unreferenced records ({bytes} bytes), {} index entries whose head cannot be read{}",
         found.dangling.len(),
