@@ -58,6 +58,7 @@ pub struct CompactionConfig {
     pub live_percent: u64,
     pub grace_secs: u64,
     pub max_move_mib: u64,
+    pub max_mib_per_sec: u64,
 }
 
 impl Default for CompactionConfig {
@@ -67,6 +68,7 @@ impl Default for CompactionConfig {
             live_percent: 50,
             grace_secs: 60,
             max_move_mib: 1024,
+            max_mib_per_sec: 64,
         }
     }
 }

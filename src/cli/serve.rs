@@ -279,6 +279,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         live_fraction: config.compaction.live_percent as f64 / 100.0,
         max_move_bytes: config.compaction.max_move_mib.saturating_mul(1024 * 1024),
         grace: std::time::Duration::from_secs(config.compaction.grace_secs),
+        max_bytes_per_sec: config
+            .compaction
+            .max_mib_per_sec
+            .saturating_mul(1024 * 1024),
     };
     if config.compaction.interval_secs > 0 {
         let (io, node) = (io.clone(), std::sync::Arc::clone(&node));

@@ -42,6 +42,9 @@ pub struct CompactOptions {
     pub max_move_bytes: u64,
     /// How long an emptied segment stays before it is removed.
     pub grace: Duration,
+    /// Bytes moved per second at most (0: no limit), so foreground
+    /// writes are not stuck behind the moves' group commits.
+    pub max_bytes_per_sec: u64,
 }
 
 /// What a pass did.
@@ -230,6 +233,7 @@ pub async fn compact(
         chosen.insert(id);
     }
     let mut done = BTreeSet::new();
+    let started = Instant::now();
     for id in &chosen {
         for &i in c.refs.get(id).map(Vec::as_slice).unwrap_or_default() {
             if !done.insert(i) {
@@ -242,6 +246,14 @@ pub async fn compact(
                     report.moved_bytes += bytes;
                 }
                 None => report.skipped += 1,
+            }
+            // The throttle: never ahead of the budget since the pass began.
+            if opts.max_bytes_per_sec > 0 {
+                let due = report.moved_bytes as f64 / opts.max_bytes_per_sec as f64;
+                let ahead = due - started.elapsed().as_secs_f64();
+                if ahead > 0.0 {
+                    tokio::time::sleep(Duration::from_secs_f64(ahead)).await;
+                }
             }
         }
         report.compacted += 1;

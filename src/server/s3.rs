@@ -120,6 +120,7 @@ impl Node {
                 live_fraction: 0.5,
                 max_move_bytes: 1 << 30,
                 grace: std::time::Duration::from_secs(60),
+                max_bytes_per_sec: 64 << 20,
             }),
             draining: std::sync::atomic::AtomicBool::new(false),
         }
