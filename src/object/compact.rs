@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use super::head::ObjectHead;
 use super::multipart::Uploads;
+use super::references::Reference;
 use super::store::{Bucket, ObjectStore};
 use crate::index::entry::IndexEntry;
 use crate::index::key::SortKey;
@@ -108,26 +109,15 @@ async fn count(
         all: Vec::new(),
         with_parts: BTreeSet::new(),
     };
-    for b in store.all_buckets() {
-        let mut after = None;
-        loop {
-            let (page, next) = b
-                .index
-                .scan_raw(after.take(), 1024)
-                .map_err(|e| internal("scanning the index", e))?;
-            for (key, e) in page {
-                // A versioned head mirrors its version entry: counted there.
-                let mirror = matches!(key, SortKey::Head { .. }) && e.versioned;
-                if e.placeholder || mirror || e.head.len == 0 {
-                    continue;
-                }
-                let rec = store
-                    .segments()
-                    .read(e.head)
-                    .await
-                    .map_err(|err| internal("reading an object head", err))?;
-                let head =
-                    ObjectHead::decode(&rec.payload).map_err(|err| internal("object head", err))?;
+    super::references::walk(store, uploads, |r| {
+        match r {
+            Reference::Entry {
+                bucket,
+                key,
+                entry: e,
+                head,
+            } => {
+                let head = head.map_err(|err| internal("reading an object head", err))?;
                 *c.live.entry(e.head.segment).or_default() += u64::from(e.head.len);
                 let mut touches = candidates.contains(&e.head.segment);
                 for ch in &head.chunks {
@@ -144,28 +134,20 @@ async fn count(
                         c.refs.entry(s).or_default().push(i);
                     }
                     c.all.push(Ref {
-                        bucket: Arc::clone(&b),
+                        bucket: Arc::clone(bucket),
                         key,
                         entry: e,
                     });
                 }
             }
-            match next {
-                Some(n) => after = Some(n),
-                None => break,
+            Reference::Part(seg, _, len) => {
+                *c.live.entry(seg).or_default() += u64::from(len);
+                c.with_parts.insert(seg);
             }
         }
-        for (key, id, _) in uploads.uploads_of(&b.name) {
-            if let Ok(m) = uploads.manifest(&b.name, &key, &id).await {
-                for p in &m.parts {
-                    for (seg, _, len, _) in &p.chunks {
-                        *c.live.entry(*seg).or_default() += u64::from(*len);
-                        c.with_parts.insert(*seg);
-                    }
-                }
-            }
-        }
-    }
+        Ok(())
+    })
+    .await?;
     Ok(c)
 }
 

@@ -10,8 +10,8 @@ use std::collections::HashSet;
 
 use super::head::ObjectHead;
 use super::multipart::Uploads;
+use super::references::Reference;
 use super::store::ObjectStore;
-use crate::index::key::SortKey;
 use crate::io::{Io, OpenMode};
 use crate::s3::{S3Error, S3ErrorCode};
 use crate::segment::recover::list_segments;
@@ -40,50 +40,34 @@ pub async fn find(store: &ObjectStore, uploads: &Uploads) -> Result<Found, S3Err
     // count is in a segment at or above it, which is not scanned.
     let floor = store.compaction_floor();
     let mut referenced: HashSet<(u64, u64)> = HashSet::new();
-    for b in store.all_buckets() {
-        let mut after = None;
-        loop {
-            let (page, next) = b
-                .index
-                .scan_raw(after.take(), 1024)
-                .map_err(|e| internal("scanning the index", e))?;
-            for (key, e) in page {
-                let mirror = matches!(key, SortKey::Head { .. }) && e.versioned;
-                if e.placeholder || mirror || e.head.len == 0 {
-                    continue;
-                }
-                referenced.insert((e.head.segment, e.head.offset));
-                let head = match store.segments().read(e.head).await {
-                    Ok(rec) => ObjectHead::decode(&rec.payload).map_err(|err| err.to_string()),
-                    Err(err) => Err(err.to_string()),
-                };
-                let head = match head {
-                    Ok(h) => h,
+    super::references::walk(store, uploads, |r| {
+        match r {
+            Reference::Entry {
+                bucket,
+                key,
+                entry,
+                head,
+            } => {
+                referenced.insert((entry.head.segment, entry.head.offset));
+                match head {
+                    Ok(h) => {
+                        for ch in &h.chunks {
+                            referenced.insert((ch.loc.segment, ch.loc.offset));
+                        }
+                    }
                     Err(why) => {
                         let k = String::from_utf8_lossy(key.object_key()).into_owned();
-                        dangling.push((b.name.clone(), k, why));
-                        continue;
-                    }
-                };
-                for ch in &head.chunks {
-                    referenced.insert((ch.loc.segment, ch.loc.offset));
-                }
-            }
-            match next {
-                Some(n) => after = Some(n),
-                None => break,
-            }
-        }
-        for (key, id, _) in uploads.uploads_of(&b.name) {
-            if let Ok(m) = uploads.manifest(&b.name, &key, &id).await {
-                for p in &m.parts {
-                    for (seg, off, _, _) in &p.chunks {
-                        referenced.insert((*seg, *off));
+                        dangling.push((bucket.name.clone(), k, why));
                     }
                 }
             }
+            Reference::Part(seg, off, _) => {
+                referenced.insert((seg, off));
+            }
         }
-    }
+        Ok(())
+    })
+    .await?;
     let io = Io::portable();
     let dir = store.segments().dir();
     let (ids, _) = list_segments(&io, dir).map_err(|e| internal("listing segments", e))?;

@@ -611,53 +611,47 @@ impl ObjectStore {
 
     /// Deletes an empty bucket (`BucketNotEmpty` otherwise).
     pub async fn delete_bucket(&self, name: &str) -> Result<(), S3Error> {
-        let _one = self.bucket_changes.lock().await;
-        let bucket = self.bucket(name)?;
-        let _held = bucket.gate.write().await;
-        let page = bucket
-            .index
-            .list(
-                &ListParams {
-                    max_keys: 1,
-                    ..ListParams::default()
-                },
-                ListMode::Versions,
-                Some(&self.resolver(&bucket.name)),
-            )
-            .await
-            .map_err(|e| internal("listing", e))?;
-        if !page.items.is_empty() {
-            return Err(S3Error::new(
-                S3ErrorCode::BucketNotEmpty,
-                "The bucket you tried to delete is not empty",
-            ));
-        }
-        // The metadata log entry is the commit point of the delete.
-        self.meta
-            .commit(|_| {
-                Ok::<_, ()>(MdOp::BucketRemove {
-                    name: name.to_string(),
-                })
-            })
-            .await
-            .map_err(|e| internal("removing the bucket record", e))?
-            .map_err(|()| internal("bucket record", "refused"))?;
-        self.buckets.write().remove(name);
-        remove_tree(&bucket.dir);
-        Ok(())
+        self.remove_bucket(name, true).await.map(|_| ())
     }
 
     /// Removes a bucket with everything in it (a purge job): its index
     /// goes with it, so its objects' records are referenced by nothing
-    /// and compaction reclaims their space. The bucket-remove entry is
-    /// the commit point: a crash before it leaves the bucket whole, after
-    /// it the index dir is removed at the next start if not here. The
-    /// caller aborts the bucket's multipart uploads first. Returns the
-    /// (objects, bytes) it held.
+    /// and compaction reclaims their space. The caller aborts the
+    /// bucket's multipart uploads first. Returns the (objects, bytes) it
+    /// held.
     pub async fn purge_bucket(&self, name: &str) -> Result<(u64, u64), S3Error> {
+        self.remove_bucket(name, false).await
+    }
+
+    /// Removes a bucket (refused with `BucketNotEmpty` if `only_if_empty`
+    /// and it holds anything), writers held off. The bucket-remove entry
+    /// in the metadata log is the commit point: a crash before it leaves
+    /// the bucket whole, after it the index dir is removed at the next
+    /// start if not here. Returns the (objects, bytes) it held.
+    async fn remove_bucket(&self, name: &str, only_if_empty: bool) -> Result<(u64, u64), S3Error> {
         let _one = self.bucket_changes.lock().await;
         let bucket = self.bucket(name)?;
         let _held = bucket.gate.write().await;
+        if only_if_empty {
+            let page = bucket
+                .index
+                .list(
+                    &ListParams {
+                        max_keys: 1,
+                        ..ListParams::default()
+                    },
+                    ListMode::Versions,
+                    Some(&self.resolver(&bucket.name)),
+                )
+                .await
+                .map_err(|e| internal("listing", e))?;
+            if !page.items.is_empty() {
+                return Err(S3Error::new(
+                    S3ErrorCode::BucketNotEmpty,
+                    "The bucket you tried to delete is not empty",
+                ));
+            }
+        }
         let held = bucket.index.stats();
         self.meta
             .commit(|_| {
