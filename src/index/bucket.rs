@@ -997,7 +997,7 @@ impl BucketIndex {
         let held_at = Instant::now();
         let mut frozen = Vec::with_capacity(old.shards.len());
         for s in &old.shards {
-            frozen.push(s.freeze().await);
+            frozen.push(s.freeze().await?);
         }
         let mut final_tail = 0u64;
         let mut base = 0u64;

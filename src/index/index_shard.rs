@@ -6,22 +6,31 @@
 //!
 //! Steps on one shard are serialized (one writer per shard) and group
 //! committed: a step is checked and applied to the writer's tree under the
-//! lock, then waits while one of the waiting steps (the leader) logs
-//! every step applied so far in one append and fsync and publishes the
-//! tree as of the last of them. So concurrent writers of a shard share an
-//! fsync, and readers only ever see logged steps. Different shards
-//! proceed in parallel. Readers never take the writer's lock: they
-//! read the view the last step published. A step that failed to reach the
-//! log leaves the shard refusing further steps until it is reopened,
-//! because the log may or may not hold it. A shard retired by resharding
-//! refuses steps with [`IndexError::Retired`]; the caller retries on the
-//! bucket's new layout.
+//! lock, then the steps applied so far go to the log in one append (one
+//! fsync) and the tree as of the last of them is published. So concurrent
+//! writers of a shard share an fsync, and readers only ever see logged
+//! steps. Different shards proceed in parallel. Readers never take the
+//! writer's lock: they read the view the last logged batch published.
+//!
+//! A batch belongs to the shard, not to the request that happened to
+//! submit it: it is handed to the log writer synchronously, under the
+//! lock, and the pending append is kept in the shard, so any waiter (or
+//! the next step, or the checkpoint) finishes and publishes it. A request
+//! dropped at any await (its client left) leaves nothing half done. An
+//! append that fails (EIO, ENOSPC) is logged with its cause; its steps
+//! stay applied in the writer's tree and go to the log again before any
+//! new step is taken (the segment writer first cuts the log back to its
+//! durable end, so the log ends up exactly as a reopen would read it);
+//! their callers get [`IndexError::LogFailed`]: not acknowledged, so the
+//! steps may still take effect. A log whose writer stopped is reopened
+//! from disk. A shard retired by resharding refuses steps with
+//! [`IndexError::Retired`]; the caller retries on the bucket's new layout.
 
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crossbeam::epoch;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use thiserror::Error;
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -42,8 +51,8 @@ pub enum IndexError {
     Log(#[from] BilogFileError),
     #[error(transparent)]
     Txn(#[from] txn::TxnError),
-    #[error("the shard failed to log a step and must be reopened")]
-    Poisoned,
+    #[error("the shard's log could not be written ({cause}); the step may or may not take effect")]
+    LogFailed { cause: Arc<str> },
     #[error("the shard was retired by resharding; use the bucket's new layout")]
     Retired,
     #[error("{op} {}: {source}", path.display())]
@@ -66,23 +75,52 @@ pub const CHECKPOINT_CONSUMER: &str = "checkpoint";
 
 pub(crate) struct Inner {
     pub(crate) shard: Shard,
-    poisoned: bool,
     retired: bool,
     consumers: Consumers,
-    /// Applied to the writer's tree, not yet logged (nor published).
+    /// Applied to the writer's tree, not yet logged (nor published); after
+    /// a failed append, that batch first.
     unlogged: Vec<BilogEntry>,
-    /// A leader is logging a batch.
-    logging: bool,
+    /// The batch handed to the log, not yet finished.
+    in_flight: Option<InFlight>,
     /// The last marker in the log (and published).
     logged: u64,
     /// The last tag handed to a prepare.
     last_tag: u64,
+    /// Batches handed to the log so far (names the one in flight).
+    batches: u64,
+    /// Failed appends so far: a waiter whose batch failed sees it change.
+    failures: u64,
+    /// Why the last append failed, until one succeeds again.
+    failure: Option<Arc<str>>,
 }
 
 impl Inner {
     fn quiet(&self) -> bool {
-        self.unlogged.is_empty() && !self.logging
+        self.unlogged.is_empty() && self.in_flight.is_none()
     }
+
+    fn log_failed(&self) -> IndexError {
+        IndexError::LogFailed {
+            cause: self
+                .failure
+                .clone()
+                .unwrap_or_else(|| Arc::from("an earlier append failed")),
+        }
+    }
+}
+
+/// An append's outcome, shareable by everyone who waits for it.
+type Durable = Shared<BoxFuture<'static, Result<(), Arc<BilogFileError>>>>;
+
+/// A batch handed to the log writer: it is written whether or not anyone
+/// waits, and whoever takes the lock after it resolved finishes it.
+struct InFlight {
+    seq: u64,
+    /// Kept to log again if the append fails.
+    batch: Vec<BilogEntry>,
+    /// The tree as of the batch's last step, published once it is logged.
+    snap: super::shard::Snapshot,
+    durable: Durable,
 }
 
 /// Whether a step returns once its batch is logged (fsynced), or at once,
@@ -94,38 +132,22 @@ enum Durability {
 }
 
 pub struct IndexShard {
-    log: BilogFile,
+    io: Io,
+    log_dir: PathBuf,
+    /// Replaced only if its writer stopped (reopened from disk).
+    log: parking_lot::RwLock<Arc<BilogFile>>,
     published: Arc<Published>,
     inner: Mutex<Inner>,
-    /// Woken when a batch has been logged (or failed).
-    batch_done: tokio::sync::Notify,
-    /// A leader was dropped mid-append: the shard is poisoned.
-    abandoned: AtomicBool,
     zone: u64,
     generation: u32,
     /// The shard's expiry index (the `Shard` updates it in each step).
     expiring: Arc<parking_lot::Mutex<super::expiry::ExpiryIndex>>,
 }
 
-/// Poisons the shard if a leader's append is abandoned.
-struct LeaderGuard<'a> {
-    shard: &'a IndexShard,
-    armed: bool,
-}
-
-impl Drop for LeaderGuard<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.shard.abandoned.store(true, Ordering::Release);
-            self.shard.batch_done.notify_waiters();
-        }
-    }
-}
-
 /// A shard held still: no step runs until it is dropped.
 pub struct FrozenShard<'a> {
     guard: MutexGuard<'a, Inner>,
-    log: &'a BilogFile,
+    log: Arc<BilogFile>,
 }
 
 impl FrozenShard<'_> {
@@ -167,12 +189,13 @@ impl IndexShard {
         } else {
             Shard::create(io, &tree_path, shard, shard_count)?
         };
-        let log = super::bilog_file::open(io, &dir.join("log"))?;
+        let log_dir = dir.join("log");
+        let log = super::bilog_file::open(io, &log_dir)?;
         for e in log.read_from(s.applied() + 1, usize::MAX)? {
             s.apply(&e)?;
         }
         log.resume_after(s.applied());
-        Ok(IndexShard::new(s, log, zone, generation))
+        Ok(IndexShard::new(io, s, log, log_dir, zone, generation))
     }
 
     /// A shard over an already built tree (resharding): `s` is checkpointed
@@ -186,28 +209,44 @@ impl IndexShard {
     ) -> Result<IndexShard, IndexError> {
         let log = super::bilog_file::open(io, log_dir)?;
         log.resume_after(s.applied());
-        Ok(IndexShard::new(s, log, zone, generation))
+        Ok(IndexShard::new(
+            io,
+            s,
+            log,
+            log_dir.to_path_buf(),
+            zone,
+            generation,
+        ))
     }
 
-    fn new(s: Shard, log: BilogFile, zone: u64, generation: u32) -> IndexShard {
+    fn new(
+        io: &Io,
+        s: Shard,
+        log: BilogFile,
+        log_dir: PathBuf,
+        zone: u64,
+        generation: u32,
+    ) -> IndexShard {
         let mut consumers = Consumers::default();
         consumers.register(CHECKPOINT_CONSUMER, s.applied());
         IndexShard {
-            log,
+            io: io.clone(),
+            log_dir,
+            log: parking_lot::RwLock::new(Arc::new(log)),
             expiring: Arc::clone(s.expiring()),
             published: Arc::clone(s.published()),
             inner: Mutex::new(Inner {
                 logged: s.applied(),
                 shard: s,
-                poisoned: false,
                 retired: false,
                 consumers,
                 unlogged: Vec::new(),
-                logging: false,
+                in_flight: None,
                 last_tag: 0,
+                batches: 0,
+                failures: 0,
+                failure: None,
             }),
-            batch_done: tokio::sync::Notify::new(),
-            abandoned: AtomicBool::new(false),
             zone,
             generation,
         }
@@ -244,8 +283,10 @@ impl IndexShard {
         if g.retired {
             return Err(IndexError::Retired);
         }
-        if g.poisoned {
-            return Err(IndexError::Poisoned);
+        if g.failure.is_some() {
+            // What failed goes to the log before anything new is taken,
+            // so only that batch is ever in doubt.
+            g = self.settle(g).await?;
         }
         if !check(&g.shard)? {
             return Ok(None);
@@ -274,86 +315,145 @@ impl IndexShard {
             key: key.clone(),
             entry,
         };
-        // Refuse what the entry cannot take before logging it.
+        // Refuse what the entry cannot take, or what the log could not
+        // encode, before applying it: once applied it must reach the log.
         g.shard.plan(&e)?;
+        e.encode(&mut Vec::new())
+            .map_err(|err| IndexError::Resolve(format!("encoding a log entry: {err}")))?;
         g.shard.apply_unpublished(&e)?;
         g.unlogged.push(e);
         if durability == Durability::Carried {
             return Ok(Some(tag));
         }
+        let failures_at = g.failures;
         loop {
             if g.logged >= marker {
                 return Ok(Some(tag));
             }
-            if g.poisoned || self.abandoned.load(Ordering::Acquire) {
-                g.poisoned = true;
-                return Err(IndexError::Poisoned);
+            if g.failures != failures_at {
+                return Err(g.log_failed());
             }
-            g = if g.logging {
-                self.wait_batch(g).await
-            } else {
-                self.lead(g).await
-            };
+            g = self.drive(g).await;
         }
     }
 
-    /// Waits (without the lock) until the batch being logged ends.
-    async fn wait_batch<'a>(&'a self, g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
-        let done = self.batch_done.notified();
-        let mut done = std::pin::pin!(done);
-        done.as_mut().enable();
-        drop(g);
-        done.await;
-        self.inner.lock().await
+    /// The current log (replaced only if its writer stopped).
+    fn log(&self) -> Arc<BilogFile> {
+        Arc::clone(&self.log.read())
     }
 
-    /// Logs every step applied so far in one append (one fsync), then
-    /// publishes the tree as of the last of them. A failed append poisons
-    /// the shard: the log may or may not hold the batch, and the writer's
-    /// tree is ahead of it.
-    async fn lead<'a>(&'a self, mut g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
-        g.logging = true;
+    /// Moves the log one round forward: finishes the batch in flight
+    /// (waiting for it without the lock), or hands the unlogged steps to
+    /// the log as the next batch. Dropping the returned future at its
+    /// await leaves the batch in flight for the next caller.
+    async fn drive<'a>(&'a self, mut g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
+        if let Some(f) = &g.in_flight {
+            let (seq, durable) = (f.seq, f.durable.clone());
+            drop(g);
+            let outcome = durable.await;
+            g = self.inner.lock().await;
+            if g.in_flight.as_ref().is_some_and(|f| f.seq == seq) {
+                if let Some(f) = g.in_flight.take() {
+                    self.finish(&mut g, f, outcome);
+                }
+            }
+        } else if !g.unlogged.is_empty() {
+            self.submit(&mut g);
+        }
+        g
+    }
+
+    /// Hands every unlogged step to the log in one append (one fsync).
+    fn submit(&self, g: &mut Inner) {
         let batch = std::mem::take(&mut g.unlogged);
         let snap = g.shard.snapshot();
-        drop(g);
-        // If this future is dropped mid-append, nobody knows what the log
-        // holds: the guard poisons the shard and wakes the waiters.
-        let mut guard = LeaderGuard {
-            shard: self,
-            armed: true,
-        };
-        let r = self.log.append(&batch).await;
-        guard.armed = false;
-        let mut g = self.inner.lock().await;
-        g.logging = false;
-        match r {
-            Ok(()) => {
-                g.logged = snap.applied();
-                g.shard.publish_snapshot(snap);
+        match self.log().submit(&batch) {
+            Ok(durable) => {
+                g.batches += 1;
+                g.in_flight = Some(InFlight {
+                    seq: g.batches,
+                    batch,
+                    snap,
+                    durable: durable.map(|r| r.map_err(Arc::new)).boxed().shared(),
+                });
             }
-            Err(_) => g.poisoned = true,
+            Err(e) => self.failed(g, batch, Arc::new(e)),
         }
-        self.batch_done.notify_waiters();
-        g
+    }
+
+    /// A batch's append resolved: publish it, or keep it to log again.
+    fn finish(&self, g: &mut Inner, f: InFlight, outcome: Result<(), Arc<BilogFileError>>) {
+        match outcome {
+            Ok(()) => {
+                g.logged = f.snap.applied();
+                g.shard.publish_snapshot(f.snap);
+                if g.failure.take().is_some() {
+                    tracing::info!(log = %self.log_dir.display(), "a bucket index log is written again");
+                }
+            }
+            Err(e) => self.failed(g, f.batch, e),
+        }
+    }
+
+    /// Records a failed append: its steps stay applied and go first in the
+    /// next batch; its waiters learn it failed. The cause is logged once
+    /// per change of cause, here, where it is decided.
+    fn failed(&self, g: &mut Inner, mut batch: Vec<BilogEntry>, e: Arc<BilogFileError>) {
+        batch.append(&mut g.unlogged);
+        g.unlogged = batch;
+        g.failures += 1;
+        let cause: Arc<str> = Arc::from(e.to_string());
+        if g.failure.as_deref() != Some(&*cause) {
+            tracing::error!(log = %self.log_dir.display(), error = %cause, "a bucket index log append failed; its steps will be logged again before new ones");
+        }
+        g.failure = Some(cause);
+        if matches!(
+            *e,
+            BilogFileError::Segment(crate::segment::SegmentError::Closed)
+        ) {
+            self.reopen_log();
+        }
+    }
+
+    /// The log's writer stopped: open the log again from disk (recovery
+    /// cuts a torn tail), continuing after what is durable.
+    fn reopen_log(&self) {
+        let durable = self.log().last_marker();
+        match super::bilog_file::open(&self.io, &self.log_dir) {
+            Ok(log) => {
+                log.resume_after(durable);
+                *self.log.write() = Arc::new(log);
+                tracing::warn!(log = %self.log_dir.display(), "reopened a bucket index log whose writer stopped");
+            }
+            Err(e) => {
+                tracing::error!(log = %self.log_dir.display(), error = %e, "reopening a bucket index log failed; the next step tries again");
+            }
+        }
+    }
+
+    /// Drives the log until every applied step is logged and published;
+    /// an append that fails on the way ends it with that failure.
+    async fn settle<'a>(
+        &'a self,
+        mut g: MutexGuard<'a, Inner>,
+    ) -> Result<MutexGuard<'a, Inner>, IndexError> {
+        let failures_at = g.failures;
+        loop {
+            if g.quiet() {
+                return Ok(g);
+            }
+            if g.failures != failures_at {
+                return Err(g.log_failed());
+            }
+            g = self.drive(g).await;
+        }
     }
 
     /// The writer's lock once every applied step is logged and published,
     /// so the tree is exactly what the log holds (checkpoint, freeze).
-    async fn lock_quiet(&self) -> MutexGuard<'_, Inner> {
-        let mut g = self.inner.lock().await;
-        loop {
-            if self.abandoned.load(Ordering::Acquire) {
-                g.poisoned = true;
-            }
-            if g.quiet() || g.poisoned {
-                return g;
-            }
-            g = if g.logging {
-                self.wait_batch(g).await
-            } else {
-                self.lead(g).await
-            };
-        }
+    async fn lock_quiet(&self) -> Result<MutexGuard<'_, Inner>, IndexError> {
+        let g = self.inner.lock().await;
+        self.settle(g).await
     }
 
     /// Step 1: a write or delete of `key` (an object key) begins; returns
@@ -559,7 +659,7 @@ impl IndexShard {
     /// Durable log entries from marker `from` on, at most `limit`: the
     /// API log consumers (replication, resharding) follow the shard with.
     pub fn read_log(&self, from: u64, limit: usize) -> Result<Vec<BilogEntry>, IndexError> {
-        Ok(self.log.read_from(from, limit)?)
+        Ok(self.log().read_from(from, limit)?)
     }
 
     /// Registers a log consumer at `at`: nothing above `at` is trimmed
@@ -580,28 +680,25 @@ impl IndexShard {
     /// Commits the tree as of the last logged step and trims the log
     /// below what every consumer confirmed.
     pub async fn checkpoint(&self) -> Result<u64, IndexError> {
-        let mut g = self.lock_quiet().await;
-        if g.poisoned {
-            return Err(IndexError::Poisoned);
-        }
+        let mut g = self.lock_quiet().await?;
         let marker = g.shard.checkpoint()?;
         g.consumers.confirm(CHECKPOINT_CONSUMER, marker)?;
         let trim = g.consumers.trim_point();
         if trim > 0 {
-            self.log.trim_below(trim)?;
+            self.log().trim_below(trim)?;
         }
         Ok(marker)
     }
 
     /// Holds the shard still (resharding's final catch-up).
-    pub async fn freeze(&self) -> FrozenShard<'_> {
-        FrozenShard {
-            guard: self.lock_quiet().await,
-            log: &self.log,
-        }
+    pub async fn freeze(&self) -> Result<FrozenShard<'_>, IndexError> {
+        Ok(FrozenShard {
+            guard: self.lock_quiet().await?,
+            log: self.log(),
+        })
     }
 
     pub async fn entries(&self) -> Result<Vec<(SortKey, IndexEntry)>, IndexError> {
-        Ok(self.lock_quiet().await.shard.entries()?)
+        Ok(self.lock_quiet().await?.shard.entries()?)
     }
 }

@@ -42,6 +42,8 @@ pub enum SegmentError {
     NoSuchSegment(u64),
     #[error("the segment writer has stopped")]
     Closed,
+    #[error("the segment writer's queue is full")]
+    QueueFull,
     #[error("no segment is open to write to (opening one failed: see the error before)")]
     NoActiveSegment,
 }

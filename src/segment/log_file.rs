@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -52,8 +53,9 @@ pub struct LogFile<E> {
     io: Io,
     dir: PathBuf,
     store: SegmentStore,
-    /// The highest durable marker (0: empty log).
-    last: Mutex<u64>,
+    /// The highest durable marker (0: empty log); shared with appends in
+    /// flight, which raise it when they become durable.
+    last: Arc<Mutex<u64>>,
     entries: PhantomData<fn() -> E>,
 }
 
@@ -71,7 +73,7 @@ impl<E: LogRecord> LogFile<E> {
             io: io.clone(),
             dir: dir.to_path_buf(),
             store,
-            last: Mutex::new(0),
+            last: Arc::new(Mutex::new(0)),
             entries: PhantomData,
         };
         let last = log
@@ -98,6 +100,23 @@ impl<E: LogRecord> LogFile<E> {
     /// Appends entries whose markers continue the log; returns once they
     /// are durable. One appender at a time (the shard's writer).
     pub async fn append(&self, entries: &[E]) -> Result<(), LogFileError> {
+        self.submit(entries)?.await
+    }
+
+    /// Hands entries whose markers continue the log to the writer at once
+    /// and returns what resolves when they are durable (and raises the
+    /// durable marker). The append happens even if the returned future is
+    /// dropped unpolled, so an appender that may be abandoned keeps the
+    /// future where someone else can finish it. One appender at a time,
+    /// with one submitted append in flight: the next one's markers follow
+    /// the durable marker only once this one resolved.
+    pub fn submit(
+        &self,
+        entries: &[E],
+    ) -> Result<
+        impl std::future::Future<Output = Result<(), LogFileError>> + Send + 'static,
+        LogFileError,
+    > {
         let last = self.last_marker();
         let mut records = Vec::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
@@ -115,11 +134,17 @@ impl<E: LogRecord> LogFile<E> {
             })?;
             records.push((RecordKind::LogEntry, Bytes::from(b)));
         }
-        self.store.append_many(records).await?;
-        if let Some(e) = entries.last() {
-            *self.last.lock() = e.marker();
-        }
-        Ok(())
+        let durable = self.store.submit_many(records)?;
+        let new_last = entries.last().map(LogRecord::marker);
+        let last = Arc::clone(&self.last);
+        Ok(async move {
+            durable.await?;
+            if let Some(m) = new_last {
+                let mut l = last.lock();
+                *l = (*l).max(m);
+            }
+            Ok(())
+        })
     }
 
     /// Up to `limit` durable entries with marker >= `from`, in order.

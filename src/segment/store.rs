@@ -266,6 +266,43 @@ impl SegmentStore {
         self.send(records, Some(then)).await
     }
 
+    /// Hands `records` to the writer now, without waiting, and returns
+    /// what resolves once they are durable. The append happens whether or
+    /// not the returned future is ever polled: a caller that may be
+    /// abandoned (a request whose client left) submits, records the
+    /// pending append where others can finish it, and only then awaits.
+    /// For an appender that has at most a few appends queued at a time
+    /// (a log's single writer): a full queue is refused with
+    /// [`SegmentError::QueueFull`] rather than waited for.
+    pub fn submit_many(
+        &self,
+        records: Vec<(RecordKind, Bytes)>,
+    ) -> Result<
+        impl std::future::Future<Output = Result<Vec<RecordLoc>, SegmentError>> + Send + 'static,
+        SegmentError,
+    > {
+        let records: Vec<_> = records
+            .into_iter()
+            .map(|(kind, payload)| {
+                let crc = PayloadCrc::of(&payload);
+                (kind, payload, crc)
+            })
+            .collect();
+        Self::check_records(&records)?;
+        let tx = self.shared.tx.as_ref().ok_or(SegmentError::Closed)?;
+        let (reply, rx) = oneshot::channel();
+        tx.try_send(AppendRequest {
+            records,
+            then: None,
+            reply,
+        })
+        .map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SegmentError::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => SegmentError::Closed,
+        })?;
+        Ok(async move { rx.await.map_err(|_| SegmentError::Closed)? })
+    }
+
     async fn send(
         &self,
         records: Vec<(RecordKind, Bytes, PayloadCrc)>,
