@@ -46,6 +46,8 @@ pub struct JobStore {
     zone: u64,
     /// One committer at a time: markers are handed out in log order.
     commit: tokio::sync::Mutex<()>,
+    /// Applies an entry whose committer was dropped mid-append.
+    appender: crate::segment::log_file::SerialAppender<JobEntry>,
 }
 
 impl JobStore {
@@ -69,6 +71,7 @@ impl JobStore {
             table: RwLock::new(table),
             zone,
             commit: tokio::sync::Mutex::new(()),
+            appender: Default::default(),
         })
     }
 
@@ -90,6 +93,10 @@ impl JobStore {
         check: impl FnOnce(&JobTable) -> Result<JobOp, R>,
     ) -> Result<Result<JobId, R>, JobStoreError> {
         let _one = self.commit.lock().await;
+        // A commit dropped mid-append is applied before this one reads
+        // the table, so markers follow on.
+        let apply = |e: &JobEntry| self.table.write().apply(e);
+        let _ = self.appender.finish_pending(apply).await;
         let (op, applied) = {
             let t = self.table.read();
             match check(&t) {
@@ -105,8 +112,7 @@ impl JobStore {
             owner,
             op,
         };
-        self.log.append(std::slice::from_ref(&entry)).await?;
-        self.table.write().apply(&entry);
+        self.appender.append(&self.log, entry, apply).await?;
         Ok(Ok(id))
     }
 }

@@ -56,6 +56,8 @@ pub struct MetaStore {
     zone: AtomicU64,
     /// One committer at a time: markers are handed out in log order.
     commit: tokio::sync::Mutex<()>,
+    /// Applies an entry whose committer was dropped mid-append.
+    appender: crate::segment::log_file::SerialAppender<MdEntry>,
 }
 
 impl MetaStore {
@@ -88,6 +90,7 @@ impl MetaStore {
             table: RwLock::new(table),
             zone: AtomicU64::new(zone),
             commit: tokio::sync::Mutex::new(()),
+            appender: Default::default(),
         })
     }
 
@@ -112,6 +115,10 @@ impl MetaStore {
         check: impl FnOnce(&MetaTable) -> Result<MdOp, R>,
     ) -> Result<Result<u64, R>, MetaError> {
         let _one = self.commit.lock().await;
+        // A commit dropped mid-append is applied before this one reads
+        // the table, so markers follow on.
+        let apply = |e: &MdEntry| self.table.write().apply(e);
+        let _ = self.appender.finish_pending(apply).await;
         let (op, applied) = {
             let t = self.table.read();
             match check(&t) {
@@ -128,10 +135,9 @@ impl MetaStore {
             source_zone: self.zone.load(Ordering::Acquire),
             op,
         };
-        self.log.append(std::slice::from_ref(&entry)).await?;
-        let mut t = self.table.write();
-        t.apply(&entry);
-        Ok(Ok(t.applied))
+        let marker = entry.marker;
+        self.appender.append(&self.log, entry, apply).await?;
+        Ok(Ok(marker))
     }
 
     /// The zone this node's entries come from.

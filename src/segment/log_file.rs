@@ -39,6 +39,8 @@ pub enum LogFileError {
     },
     #[error("log entry {got} does not follow {last}")]
     MarkerNotNext { last: u64, got: u64 },
+    #[error(transparent)]
+    Append(Arc<LogFileError>),
     #[error("consumer {0} is not registered")]
     UnknownConsumer(String),
     #[error("consumer {name} confirmed {marker}, below its earlier {confirmed}")]
@@ -236,6 +238,68 @@ impl<E: LogRecord> LogFile<E> {
                 .map_err(|e| SegmentError::io("syncing", &self.dir, e))?;
         }
         Ok(removed)
+    }
+}
+
+/// An append's outcome, shareable by everyone who waits for it.
+type Durable = futures_util::future::Shared<
+    futures_util::future::BoxFuture<'static, Result<(), Arc<LogFileError>>>,
+>;
+
+/// Appends entries one at a time to a log whose table shows an entry once
+/// it is durable (the metadata and job logs), such that an append whose
+/// caller is dropped at the await (a request whose client left) is still
+/// applied: the entry stays pending here and the next append applies it
+/// first, before building its own on the table. Without this the table
+/// would lag the log and the next entry would reuse the marker. Callers
+/// serialize appends themselves (a commit lock).
+pub struct SerialAppender<E> {
+    pending: Mutex<Option<(E, Durable)>>,
+}
+
+impl<E> Default for SerialAppender<E> {
+    fn default() -> Self {
+        SerialAppender {
+            pending: Mutex::new(None),
+        }
+    }
+}
+
+impl<E: LogRecord + Clone + Send + 'static> SerialAppender<E> {
+    /// Applies (`apply`) the entry of an append whose caller was dropped,
+    /// once it is durable; one that failed is forgotten (the log's marker
+    /// did not move, so the next entry takes its place).
+    pub async fn finish_pending(&self, apply: impl Fn(&E)) -> Result<(), LogFileError> {
+        let Some(durable) = self.pending.lock().as_ref().map(|(_, d)| d.clone()) else {
+            return Ok(());
+        };
+        let outcome = durable.await;
+        if let Some((entry, _)) = self.pending.lock().take() {
+            if outcome.is_ok() {
+                apply(&entry);
+            }
+        }
+        outcome.map_err(LogFileError::Append)
+    }
+
+    /// Appends `entry` (after finishing a pending one) and applies it once
+    /// it is durable, even if this future is dropped before then.
+    pub async fn append(
+        &self,
+        log: &LogFile<E>,
+        entry: E,
+        apply: impl Fn(&E),
+    ) -> Result<(), LogFileError> {
+        use futures_util::FutureExt;
+        // A failed pending append does not stop this one.
+        let _ = self.finish_pending(&apply).await;
+        let durable: Durable = log
+            .submit(std::slice::from_ref(&entry))?
+            .map(|r| r.map_err(Arc::new))
+            .boxed()
+            .shared();
+        *self.pending.lock() = Some((entry, durable));
+        self.finish_pending(apply).await
     }
 }
 
