@@ -30,7 +30,41 @@ pub struct Config {
     pub scrub: ScrubConfig,
     pub compaction: CompactionConfig,
     pub jobs: JobsConfig,
+    pub multipart: MultipartConfig,
+    pub metrics: MetricsConfig,
     pub admin: AdminConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MultipartConfig {
+    pub uploads_per_bucket_max: u64,
+    pub uploads_per_user_max: u64,
+}
+
+impl Default for MultipartConfig {
+    fn default() -> Self {
+        MultipartConfig {
+            uploads_per_bucket_max: crate::object::multipart::UPLOADS_PER_BUCKET_MAX_DEFAULT,
+            uploads_per_user_max: crate::object::multipart::UPLOADS_PER_USER_MAX_DEFAULT,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub token: String,
+    pub bucket_labels: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            token: String::new(),
+            bucket_labels: true,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +190,8 @@ impl Default for Config {
             scrub: ScrubConfig::default(),
             compaction: CompactionConfig::default(),
             jobs: JobsConfig::default(),
+            multipart: MultipartConfig::default(),
+            metrics: MetricsConfig::default(),
             admin: AdminConfig::default(),
         }
     }
@@ -319,6 +355,18 @@ impl Config {
         }
         if self.compaction.max_move_mib == 0 {
             return bad("compaction.max_move_mib", "must be at least 1".into());
+        }
+        if self.multipart.uploads_per_bucket_max == 0 || self.multipart.uploads_per_user_max == 0 {
+            return bad(
+                "multipart.uploads_per_bucket_max",
+                "the multipart upload limits must be at least 1".into(),
+            );
+        }
+        if !self.metrics.token.is_empty() && self.metrics.token.len() < 16 {
+            return bad(
+                "metrics.token",
+                "must be empty (no token) or at least 16 characters".into(),
+            );
         }
         if !(1..=3600).contains(&self.jobs.interval_secs) {
             return bad(

@@ -81,7 +81,7 @@ pub struct DirLock {
 
 /// Creates `data_dir` if needed and locks it against other processes.
 pub fn lock(data_dir: &Path) -> Result<DirLock, DataDirError> {
-    std::fs::create_dir_all(data_dir).map_err(io_err("creating", data_dir))?;
+    make_private(data_dir)?;
     let path = data_dir.join(LOCK_FILE);
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -102,6 +102,20 @@ pub fn lock(data_dir: &Path) -> Result<DirLock, DataDirError> {
         return Err(io_err("locking", &path)(e));
     }
     Ok(DirLock { _file: file })
+}
+
+/// Keeps the node's files to its own user: everything the process
+/// creates from now on is 0600 (files) / 0700 (directories), and the data
+/// dir itself is 0700, which also closes off files an older version made
+/// readable to others.
+pub fn make_private(data_dir: &Path) -> Result<(), DataDirError> {
+    // SAFETY: umask only sets this process's file mode creation mask; it
+    // takes and returns plain integers and cannot fail.
+    unsafe { libc::umask(0o077) };
+    std::fs::create_dir_all(data_dir).map_err(io_err("creating", data_dir))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(io_err("restricting to its owner", data_dir))
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]

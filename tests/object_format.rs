@@ -485,7 +485,7 @@ fn manifest_vector_matches_the_code_and_loads() {
     std::fs::write(up.join(format!("{}.json", m.upload_id)), json).unwrap();
     // A temporary file of an unfinished replace is ignored.
     std::fs::write(up.join("0123.json.tmp"), b"{ torn").unwrap();
-    let uploads = Uploads::open(&Io::portable(), dir.path()).unwrap();
+    let uploads = Uploads::open(&Io::portable(), dir.path(), Default::default()).unwrap();
     let listed = uploads.uploads_of("photos");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].0, b"a.jpg");
@@ -523,7 +523,7 @@ fn a_bad_manifest_stops_the_open() {
         std::fs::create_dir_all(&up).unwrap();
         std::fs::write(up.join(format!("{file_id}.json")), body).unwrap();
         assert!(
-            Uploads::open(&Io::portable(), dir.path()).is_err(),
+            Uploads::open(&Io::portable(), dir.path(), Default::default()).is_err(),
             "{what}"
         );
     }
@@ -534,7 +534,7 @@ fn a_new_upload_writes_its_manifest_whole_with_mode_0600() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let io = Io::portable();
-    let uploads = Uploads::open(&io, dir.path()).unwrap();
+    let uploads = Uploads::open(&io, dir.path(), Default::default()).unwrap();
     let meta = vec![("content-type".to_string(), "text/plain".to_string())];
     let id = uploads.create("photos", b"k\x00\xff", meta, None).unwrap();
     assert_eq!(id.len(), 32);
@@ -558,7 +558,7 @@ fn a_new_upload_writes_its_manifest_whole_with_mode_0600() {
     );
     assert!(m.parts.is_empty());
     // And it loads again.
-    let again = Uploads::open(&io, dir.path()).unwrap();
+    let again = Uploads::open(&io, dir.path(), Default::default()).unwrap();
     assert_eq!(again.uploads_of("photos").len(), 1);
 }
 

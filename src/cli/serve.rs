@@ -194,7 +194,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     )
     .map_err(super::cli_error)?;
     let uploads =
-        crate::object::multipart::Uploads::open(&io, &data_dir).map_err(super::cli_error)?;
+        crate::object::multipart::Uploads::open(&io, &data_dir, objects.upload_usage_map())
+            .map_err(super::cli_error)?;
     let jobs = std::sync::Arc::new(
         crate::jobs::store::JobStore::open(&io, &datadir::jobs_dir(&data_dir), meta.zone())
             .map_err(|e| super::cli_error(format!("opening the job log: {e}")))?,
@@ -215,6 +216,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         data_dir.clone(),
         (jobs, lessor.clone()),
     ));
+    *node.metrics_options.write() = config.metrics.clone();
+    node.uploads.set_limits(
+        config.multipart.uploads_per_bucket_max,
+        config.multipart.uploads_per_user_max,
+    );
     node.purge_delay_secs.store(
         config.jobs.purge_delay_secs,
         std::sync::atomic::Ordering::Relaxed,

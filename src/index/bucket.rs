@@ -269,7 +269,7 @@ impl BucketIndex {
                 prev_shard_count: 0,
                 created_nanos: crate::clock::now_nanos(),
             };
-            io.write_file_atomic(&layout_path, &l.encode(), 0o644)
+            io.write_file_atomic(&layout_path, &l.encode(), 0o600)
                 .map_err(io_error("writing", &layout_path))?;
             l
         };
@@ -1042,7 +1042,7 @@ impl BucketIndex {
             .collect::<Result<_, _>>()?;
         let layout_path = self.dir.join(LAYOUT_FILE);
         self.io
-            .write_file_atomic(&layout_path, &layout.encode(), 0o644)
+            .write_file_atomic(&layout_path, &layout.encode(), 0o600)
             .map_err(io_error("writing", &layout_path))?;
         *self.current.write() = Arc::new(Shards { layout, shards });
         for f in &mut frozen {

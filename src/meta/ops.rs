@@ -275,10 +275,49 @@ pub fn quota_allows(quota: &Quota, used: (u64, u64), size: u64, replaced: Option
     objects_after <= quota.max_objects && bytes_after <= quota.max_bytes
 }
 
+/// The most bytes one more object may have (replacing one of `replaced`
+/// bytes, if the key had an object) and keep `used` within `quota`;
+/// `None` if even an empty one would pass the object count.
+pub fn quota_room(quota: &Quota, used: (u64, u64), replaced: Option<u64>) -> Option<u64> {
+    let (objects, bytes) = used;
+    let objects_after = match replaced {
+        Some(_) => objects,
+        None => objects.saturating_add(1),
+    };
+    if objects_after > quota.max_objects {
+        return None;
+    }
+    let kept = bytes.saturating_sub(replaced.unwrap_or(0));
+    quota.max_bytes.checked_sub(kept)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::meta::mdlog::{BucketRecord, MdEntry, NO_QUOTA};
+
+    #[test]
+    fn quota_room_agrees_with_quota_allows() {
+        let q = Quota {
+            max_objects: 5,
+            max_bytes: 1000,
+        };
+        for objects in 0..8u64 {
+            for bytes in [0u64, 1, 400, 999, 1000, 1001, 5000] {
+                for replaced in [None, Some(0), Some(300), Some(1000)] {
+                    let room = quota_room(&q, (objects, bytes), replaced);
+                    for size in [0u64, 1, 100, 600, 1000, 2000] {
+                        let allowed = quota_allows(&q, (objects, bytes), size, replaced);
+                        assert_eq!(
+                            allowed,
+                            room.is_some_and(|r| size <= r),
+                            "{objects} {bytes} {replaced:?} {size}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     fn table_with(ops: Vec<MdOp>) -> MetaTable {
         let mut t = MetaTable::default();

@@ -10,6 +10,7 @@ pub mod lifecycle_eval;
 pub mod multipart;
 pub mod noncurrent;
 pub mod orphans;
+pub mod quota;
 pub mod references;
 pub mod scrub;
 pub mod store;

@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::head::{Chunk, HeadChecksum, ObjectHead, Part};
+use super::quota::{note_upload_usage, UploadUsageMap};
 use super::store::{complete_checked, current_etag, BodySource, ObjectStore};
 use super::versioning::VersionId;
 use crate::io::Io;
@@ -98,12 +99,32 @@ struct Slot {
     initiated_nanos: u64,
     checksum: Option<Algorithm>,
     manifest: tokio::sync::Mutex<Manifest>,
+    /// Bytes of its parts, as its manifest last saved says.
+    bytes: std::sync::atomic::AtomicU64,
 }
+
+/// Open uploads one bucket may have, by default.
+pub const UPLOADS_PER_BUCKET_MAX_DEFAULT: u64 = 10_000;
+/// Open uploads one user may have over all its buckets, by default.
+pub const UPLOADS_PER_USER_MAX_DEFAULT: u64 = 10_000;
 
 pub struct Uploads {
     io: Io,
     dir: PathBuf,
     open: Mutex<HashMap<String, Arc<Slot>>>,
+    /// Per bucket: open uploads and their part bytes (shared with the
+    /// object store, which counts the bytes in quotas).
+    usage: UploadUsageMap,
+    /// (per bucket, per user) open uploads allowed.
+    limits: Mutex<(u64, u64)>,
+}
+
+fn parts_bytes(m: &Manifest) -> u64 {
+    m.parts.iter().map(|p| p.size).sum()
+}
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn slot(m: Manifest) -> Arc<Slot> {
@@ -115,13 +136,15 @@ fn slot(m: Manifest) -> Arc<Slot> {
             .checksum_algorithm
             .as_deref()
             .and_then(Algorithm::from_name),
+        bytes: std::sync::atomic::AtomicU64::new(parts_bytes(&m)),
         manifest: tokio::sync::Mutex::new(m),
     })
 }
 
 impl Uploads {
-    /// Loads the manifests of uploads in progress.
-    pub fn open(io: &Io, data_dir: &Path) -> Result<Uploads, String> {
+    /// Loads the manifests of uploads in progress, counting them and their
+    /// part bytes per bucket in `usage`.
+    pub fn open(io: &Io, data_dir: &Path, usage: UploadUsageMap) -> Result<Uploads, String> {
         let dir = data_dir.join("uploads");
         io.create_dir_all(&dir)
             .map_err(|e| format!("creating {}: {e}", dir.display()))?;
@@ -154,13 +177,54 @@ impl Uploads {
                     path.display()
                 ));
             }
+            note_upload_usage(&usage, &m.bucket, 1, signed(parts_bytes(&m)));
             open.insert(id.to_string(), slot(m));
         }
         Ok(Uploads {
             io: io.clone(),
             dir,
             open: Mutex::new(open),
+            usage,
+            limits: Mutex::new((UPLOADS_PER_BUCKET_MAX_DEFAULT, UPLOADS_PER_USER_MAX_DEFAULT)),
         })
+    }
+
+    /// Sets the open uploads allowed per bucket and per user.
+    pub fn set_limits(&self, per_bucket: u64, per_user: u64) {
+        *self.limits.lock() = (per_bucket, per_user);
+    }
+
+    /// Refuses a new upload in `bucket` past the open-upload limits (per
+    /// bucket and per owner); call before [`create`](Self::create).
+    /// Concurrent creates may pass it together, by their number at most.
+    pub fn check_limits(&self, store: &ObjectStore, bucket: &str) -> Result<(), S3Error> {
+        let (per_bucket, per_user) = *self.limits.lock();
+        let owner = store.bucket(bucket)?.meta.owner.clone();
+        let too_many = |what: String, n: u64, max: u64, key: &str| {
+            S3Error::new(
+                S3ErrorCode::QuotaExceeded,
+                format!("{what} has {n} multipart uploads in progress, the most allowed ({key} = {max}); complete or abort some first."),
+            )
+        };
+        let in_bucket = store.upload_usage(bucket).uploads;
+        if in_bucket >= per_bucket {
+            return Err(too_many(
+                format!("Bucket {bucket}"),
+                in_bucket,
+                per_bucket,
+                "multipart.uploads_per_bucket_max",
+            ));
+        }
+        let of_user = store.upload_usage_of(&owner).uploads;
+        if of_user >= per_user {
+            return Err(too_many(
+                format!("User {owner}"),
+                of_user,
+                per_user,
+                "multipart.uploads_per_user_max",
+            ));
+        }
+        Ok(())
     }
 
     fn path(&self, id: &str) -> PathBuf {
@@ -205,6 +269,7 @@ impl Uploads {
             checksum_algorithm: checksum.map(|a| a.name().to_string()),
         };
         self.save(&m)?;
+        note_upload_usage(&self.usage, bucket, 1, 0);
         self.open.lock().insert(id.clone(), slot(m));
         Ok(id)
     }
@@ -240,7 +305,13 @@ impl Uploads {
             (Some(a), _) => Some(a),
             (None, c) => c.as_ref().map(|c| c.algorithm),
         };
-        let stored = store.write_data(body, PART_BYTES_MAX, algorithm).await?;
+        // Parts count in quotas: a part cannot outgrow the room left.
+        let room = store.quota_room(bucket, key)?;
+        let limit = room.map_or(PART_BYTES_MAX, |r| r.min(PART_BYTES_MAX));
+        let stored = store
+            .write_data(body, limit, algorithm)
+            .await
+            .map_err(|e| super::store::over_quota_if(e, room, PART_BYTES_MAX))?;
         if let (Some(c), Some(got)) = (&checksum, &stored.checksum) {
             c.verify(got, body.trailer(c.algorithm.header()))?;
         }
@@ -283,6 +354,13 @@ impl Uploads {
         next.parts.push(rec);
         next.parts.sort_by_key(|p| p.number);
         self.save(&next)?;
+        let bytes = parts_bytes(&next);
+        let before = upload
+            .bytes
+            .swap(bytes, std::sync::atomic::Ordering::AcqRel);
+        if self.open.lock().contains_key(id) {
+            note_upload_usage(&self.usage, bucket, 0, signed(bytes) - signed(before));
+        }
         *m = next;
         let shown = stored.checksum.as_deref().map(checksum::encode);
         Ok((stored.md5, shown))
@@ -417,7 +495,10 @@ impl Uploads {
         // A refused condition leaves the upload open, to retry or abort.
         complete_checked(&b.index, txn, target, b.entry_for(&head, loc), condition).await?;
         b.settle_versions(store.segments(), key).await;
-        self.open.lock().remove(id);
+        if let Some(s) = self.open.lock().remove(id) {
+            let bytes = s.bytes.load(std::sync::atomic::Ordering::Acquire);
+            note_upload_usage(&self.usage, bucket, -1, -signed(bytes));
+        }
         // The object is committed; a manifest left by a crash here is an
         // upload that still lists (and can be aborted).
         let _ = self.io.remove_file(&self.path(id));
@@ -430,7 +511,10 @@ impl Uploads {
             .remove_file(&self.path(id))
             .map_err(|e| internal("removing the multipart manifest", e))?;
         let _ = self.io.sync_dir(&self.dir);
-        self.open.lock().remove(id);
+        if let Some(s) = self.open.lock().remove(id) {
+            let bytes = s.bytes.load(std::sync::atomic::Ordering::Acquire);
+            note_upload_usage(&self.usage, bucket, -1, -signed(bytes));
+        }
         Ok(())
     }
 

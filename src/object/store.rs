@@ -236,6 +236,9 @@ pub struct ObjectStore {
     next_pin: std::sync::atomic::AtomicU64,
     /// One bucket create/delete/state change at a time.
     bucket_changes: tokio::sync::Mutex<()>,
+    /// Per bucket: open multipart uploads and the bytes of their parts
+    /// (counted in quotas; kept by `Uploads`).
+    pub(super) upload_usage: super::quota::UploadUsageMap,
 }
 
 fn internal(what: &str, e: impl std::fmt::Display) -> S3Error {
@@ -409,6 +412,7 @@ impl ObjectStore {
             next_pin: std::sync::atomic::AtomicU64::new(1),
             reserve_bytes: std::sync::atomic::AtomicU64::new(0),
             free_space: parking_lot::Mutex::new(None),
+            upload_usage: Arc::default(),
         })
     }
 
@@ -773,6 +777,10 @@ impl ObjectStore {
                 .map_err(|e| internal("reading the index", e))?;
             c.check(current_etag(current.as_ref()).as_deref())?;
         }
+        // Quotas bound the body whatever its framing (a chunked body has
+        // no length to check up front).
+        let room = self.quota_room(bucket, key)?;
+        let limit = room.map_or(PUT_BYTES_MAX, |r| r.min(PUT_BYTES_MAX));
         let _gate = b.gate.read().await;
         // The prepare returns at once and reaches the log with the next
         // batch (at the latest with the complete). The last chunk is held
@@ -781,7 +789,7 @@ impl ObjectStore {
             b.index.prepare(key),
             self.stream_data(
                 body,
-                PUT_BYTES_MAX,
+                limit,
                 true,
                 expected_len,
                 checksum.as_ref().map(|c| c.algorithm)
@@ -792,7 +800,7 @@ impl ObjectStore {
             Ok(s) => s,
             Err(e) => {
                 let _ = b.index.cancel(txn).await;
-                return Err(e);
+                return Err(over_quota_if(e, room, PUT_BYTES_MAX));
             }
         };
         let check = || -> Result<(), S3Error> {
@@ -814,6 +822,11 @@ impl ObjectStore {
             }
             if let (Some(c), Some(got)) = (&checksum, &stored.checksum) {
                 c.verify(got, body.trailer(c.algorithm.header()))?;
+            }
+            // Again with what was stored: writes that committed meanwhile
+            // count.
+            if room.is_some() {
+                self.check_quota(bucket, key, stored.size)?;
             }
             Ok(())
         };
@@ -1579,6 +1592,18 @@ async fn join_append(
 
 /// A failed append: the disk being full is InsufficientStorage (507,
 /// nothing stored, retry once space returns); anything else is internal.
+/// A body cut off at `room` bytes because of a quota (not the size limit
+/// `max`) is `QuotaExceeded`, not `EntityTooLarge`.
+pub fn over_quota_if(e: S3Error, room: Option<u64>, max: u64) -> S3Error {
+    match room {
+        Some(r) if r < max && e.code == S3ErrorCode::EntityTooLarge => S3Error::new(
+            S3ErrorCode::QuotaExceeded,
+            "This write would exceed a quota (of its bucket or its owner).",
+        ),
+        _ => e,
+    }
+}
+
 pub fn write_failed(what: &str, e: SegmentError) -> S3Error {
     if e.is_no_space() {
         S3Error::new(

@@ -216,7 +216,8 @@ pub fn render(node: &Node) -> String {
     let objects: Family<BucketLabels, Gauge> = Family::default();
     let bytes: Family<BucketLabels, Gauge> = Family::default();
     let index_bytes: Family<BucketLabels, Gauge> = Family::default();
-    for b in node.store.all_buckets() {
+    let named = node.metrics_options.read().bucket_labels;
+    for b in node.store.all_buckets().into_iter().filter(|_| named) {
         let (o, s) = b.index.stats();
         let l = BucketLabels {
             bucket: b.name.clone(),

@@ -17,7 +17,6 @@ use tokio::sync::mpsc;
 use super::body::{Payload, RequestBody, ResponseBody};
 use crate::index::listing::ListParams;
 use crate::meta::mdlog::UserRecord;
-use crate::meta::ops::quota_allows;
 use crate::meta::store::MetaStore;
 use crate::object::multipart::Uploads;
 use crate::object::store::{etag_string, FoundObject, ObjectRange, PutOptions};
@@ -80,6 +79,8 @@ pub struct Node {
     pub purge_delay_secs: AtomicU64,
     /// Read rate of a scrub pass, MiB/s.
     pub scrub_mib_per_sec: AtomicU64,
+    /// Who may read `/metrics` and whether it names buckets.
+    pub metrics_options: parking_lot::RwLock<crate::config::MetricsConfig>,
 }
 
 impl Node {
@@ -100,6 +101,7 @@ impl Node {
             lessor,
             purge_delay_secs: AtomicU64::new(7 * 86_400),
             scrub_mib_per_sec: AtomicU64::new(64),
+            metrics_options: parking_lot::RwLock::new(crate::config::MetricsConfig::default()),
             store,
             uploads,
             meta,
@@ -307,6 +309,17 @@ pub async fn handle(req: Request<Incoming>, node: Arc<Node>) -> Response<Respons
             "stopping\n".into(),
         ),
         "Ready" => plain(StatusCode::OK, "text/plain", "ready\n".into()),
+        "Metrics" if !metrics_allowed(&req, &node) => {
+            let mut r = plain(
+                StatusCode::UNAUTHORIZED,
+                "text/plain",
+                "metrics need Authorization: Bearer <metrics.token> or a system user's signature\n"
+                    .into(),
+            );
+            r.headers_mut()
+                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+            r
+        }
         "Metrics" => plain(
             StatusCode::OK,
             super::metrics::CONTENT_TYPE,
@@ -372,6 +385,22 @@ pub async fn handle(req: Request<Incoming>, node: Arc<Node>) -> Response<Respons
         );
     }
     resp
+}
+
+/// Whether `/metrics` may be read: always without `metrics.token`; with
+/// it, by that bearer token (compared in constant time) or a request
+/// signed by a system user.
+fn metrics_allowed(req: &Request<Incoming>, node: &Node) -> bool {
+    let token = node.metrics_options.read().token.clone();
+    if token.is_empty() {
+        return true;
+    }
+    let bearer = header(req.headers(), "authorization").and_then(|v| v.strip_prefix("Bearer "));
+    if let Some(given) = bearer {
+        use subtle::ConstantTimeEq;
+        return bool::from(given.trim().as_bytes().ct_eq(token.as_bytes()));
+    }
+    authenticate(req, node).is_ok_and(|(_, user)| user.system)
 }
 
 /// Verifies the request's signature and finds its (not suspended) user.
@@ -615,47 +644,7 @@ impl Op<'_> {
     /// they write at once.
     fn check_quota(&self, bucket: &str, key: &[u8], size: u64) -> Result<(), S3Error> {
         self.store().check_space(size)?;
-        let b = self.store().bucket(bucket)?;
-        let bucket_quota = self.store().bucket_quota(bucket);
-        let user_quota = self
-            .node
-            .meta
-            .read(|t| t.users.get(&b.meta.owner).map(|u| u.quota))
-            .unwrap_or_default();
-        let unlimited = crate::meta::mdlog::Quota::default();
-        if bucket_quota == unlimited && user_quota == unlimited {
-            return Ok(());
-        }
-        let replaced = b
-            .index
-            .get(&crate::index::key::SortKey::Head { key: key.to_vec() })
-            .map_err(|e| err(S3ErrorCode::InternalError, format!("index lookup: {e}")))?
-            .filter(|h| !h.placeholder && !h.delete_marker)
-            .map(|h| h.size);
-        // A new version adds an object even where the key had one.
-        let replaced =
-            replaced.filter(|_| b.versioning() != crate::object::versioning::Versioning::Enabled);
-        if !quota_allows(&bucket_quota, b.index.stats(), size, replaced) {
-            return Err(err(
-                S3ErrorCode::QuotaExceeded,
-                format!("This write would exceed the quota of bucket {bucket}."),
-            ));
-        }
-        if !quota_allows(
-            &user_quota,
-            self.store().usage_of(&b.meta.owner),
-            size,
-            replaced,
-        ) {
-            return Err(err(
-                S3ErrorCode::QuotaExceeded,
-                format!(
-                    "This write would exceed the quota of user {}.",
-                    b.meta.owner
-                ),
-            ));
-        }
-        Ok(())
+        self.store().check_quota(bucket, key, size)
     }
 
     /// PutObjectTagging / DeleteObjectTagging (empty `tags`).
@@ -1133,6 +1122,7 @@ impl Op<'_> {
                         )
                     })?),
                 };
+                self.node.uploads.check_limits(self.store(), bucket)?;
                 let id = self.node.uploads.create(
                     bucket,
                     key,
@@ -1637,7 +1627,8 @@ impl Op<'_> {
     ) -> Result<Response<ResponseBody>, S3Error> {
         let chunked = body.is_chunked();
         let len = object_length(self.headers, chunked)?;
-        self.store().check_space(len.unwrap_or(0))?;
+        // Parts count in quotas (checked again while the body streams).
+        self.check_quota(bucket, key, len.unwrap_or(0))?;
         let md5 = content_md5(self.headers)?;
         let expected = self.checksum()?;
         let algorithm = expected.as_ref().map(|c| c.algorithm);
@@ -1680,13 +1671,16 @@ impl Op<'_> {
         let b = body.collect(XML_BODY_MAX).await?;
         let parts = xml::parse_complete_multipart(&b)?;
         let manifest = self.node.uploads.manifest(bucket, key, upload_id).await?;
-        let size = manifest
+        let size: u64 = manifest
             .parts
             .iter()
             .filter(|p| parts.iter().any(|c| c.0 == p.number))
             .map(|p| p.size)
             .sum();
-        self.check_quota(bucket, key, size)?;
+        // The upload's parts already count as used; completing turns them
+        // into the object (and releases the parts left out).
+        let in_parts: u64 = manifest.parts.iter().map(|p| p.size).sum();
+        self.check_quota(bucket, key, size.saturating_sub(in_parts))?;
         let (etag, parts_n, version) = self
             .node
             .uploads
