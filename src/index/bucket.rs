@@ -147,12 +147,30 @@ impl Shards {
     }
 }
 
-/// An open transaction. Dropping it without `complete` or `cancel` marks
-/// it dead: a listing may then resolve it from its head record.
+/// (object key, tag) of transactions dropped unfinished (a request whose
+/// client left): cancelled, if still pending, by the bucket's next prepare
+/// or listing, so a client that keeps vanishing mid-PUT cannot pile
+/// pending tags on a key (nor make readers scan segments for them).
+type AbandonedTxns = Arc<Mutex<Vec<(Vec<u8>, u64)>>>;
+
+/// Abandoned transactions remembered at most; past it they are left to
+/// dir suggest (resolved from their head records by a listing).
+const ABANDONED_TXNS_MAX: usize = 65_536;
+
+/// Abandoned transactions one prepare or listing cancels at most.
+const ABANDONED_DRAIN_MAX: usize = 64;
+
+/// An open transaction. Dropping it without `complete` or `cancel` (its
+/// writer was abandoned, or its step failed) queues it to be cancelled if
+/// it is still pending; an acknowledged write was completed, so nothing
+/// acknowledged is undone.
 pub struct Txn {
     key: Vec<u8>,
     tag: u64,
     live: LiveTxns,
+    abandoned: AbandonedTxns,
+    /// Completed or cancelled.
+    ended: bool,
 }
 
 impl Txn {
@@ -166,9 +184,14 @@ impl Txn {
 
 impl Drop for Txn {
     fn drop(&mut self) {
-        self.live
-            .lock()
-            .remove(&(std::mem::take(&mut self.key), self.tag));
+        let key = std::mem::take(&mut self.key);
+        self.live.lock().remove(&(key.clone(), self.tag));
+        if !self.ended {
+            let mut q = self.abandoned.lock();
+            if q.len() < ABANDONED_TXNS_MAX {
+                q.push((key, self.tag));
+            }
+        }
     }
 }
 
@@ -195,6 +218,8 @@ pub struct BucketIndex {
     current: RwLock<Arc<Shards>>,
     /// Transactions whose writer is still at work (this process).
     live: LiveTxns,
+    /// Transactions dropped unfinished, to cancel.
+    abandoned: AbandonedTxns,
     /// Keys with a prepare under way (see `is_live`).
     preparing: PreparingKeys,
     /// One reshard at a time.
@@ -281,6 +306,7 @@ impl BucketIndex {
             options,
             current: RwLock::new(Arc::new(Shards { layout, shards })),
             live: Arc::new(Mutex::new(HashSet::new())),
+            abandoned: Arc::default(),
             preparing: Mutex::new(std::collections::HashMap::new()),
             resharding: tokio::sync::Mutex::new(()),
         })
@@ -315,8 +341,31 @@ impl BucketIndex {
         }
     }
 
+    /// Cancels (if still pending) some transactions dropped unfinished.
+    /// An entry leaves the queue only once its step ran, so dropping this
+    /// future loses nothing; a step that fails leaves the tag to dir
+    /// suggest.
+    async fn cancel_abandoned(&self) {
+        for _ in 0..ABANDONED_DRAIN_MAX {
+            let Some((key, tag)) = self.abandoned.lock().last().cloned() else {
+                return;
+            };
+            let _ = self
+                .on_shard(&key, |s| {
+                    let key = key.clone();
+                    async move { s.suggest(&key, tag, None).await }
+                })
+                .await;
+            let mut q = self.abandoned.lock();
+            if let Some(i) = q.iter().rposition(|e| e.0 == key && e.1 == tag) {
+                q.swap_remove(i);
+            }
+        }
+    }
+
     /// Step 1 of a write or delete of `key`.
     pub async fn prepare(&self, key: &[u8]) -> Result<Txn, IndexError> {
+        self.cancel_abandoned().await;
         let preparing = Preparing::start(&self.preparing, key);
         let tag = self
             .on_shard(key, |s| async move { s.prepare(key).await })
@@ -327,6 +376,8 @@ impl BucketIndex {
             key: key.to_vec(),
             tag,
             live: Arc::clone(&self.live),
+            abandoned: Arc::clone(&self.abandoned),
+            ended: false,
         })
     }
 
@@ -334,7 +385,7 @@ impl BucketIndex {
     /// version written or removed; `entry` `None` is a delete.
     pub async fn complete(
         &self,
-        txn: Txn,
+        mut txn: Txn,
         target: SortKey,
         entry: Option<IndexEntry>,
     ) -> Result<(), IndexError> {
@@ -345,6 +396,7 @@ impl BucketIndex {
                 async move { s.complete(&target, tag, entry).await }
             })
             .await;
+        txn.ended = r.is_ok();
         drop(txn);
         r
     }
@@ -386,7 +438,7 @@ impl BucketIndex {
     /// (under the shard's writer lock); cancels it otherwise.
     async fn complete_checking(
         &self,
-        txn: Txn,
+        mut txn: Txn,
         target: SortKey,
         entry: Option<IndexEntry>,
         checked: SortKey,
@@ -404,6 +456,7 @@ impl BucketIndex {
             })
             .await?;
         if done {
+            txn.ended = true;
             drop(txn);
             return Ok(true);
         }
@@ -412,7 +465,7 @@ impl BucketIndex {
     }
 
     /// Step 3 when the head write failed.
-    pub async fn cancel(&self, txn: Txn) -> Result<(), IndexError> {
+    pub async fn cancel(&self, mut txn: Txn) -> Result<(), IndexError> {
         let (key, tag) = (txn.key.clone(), txn.tag);
         let r = self
             .on_shard(&key, |s| {
@@ -420,6 +473,7 @@ impl BucketIndex {
                 async move { s.cancel(&key, tag).await }
             })
             .await;
+        txn.ended = r.is_ok();
         drop(txn);
         r
     }
@@ -663,6 +717,7 @@ impl BucketIndex {
         mode: ListMode,
         resolver: Option<&dyn HeadResolver>,
     ) -> Result<ListPage<IndexEntry>, IndexError> {
+        self.cancel_abandoned().await;
         let mut dead: Vec<(Vec<u8>, u64)> = Vec::new();
         let page = self.list_once(params, mode, resolver.map(|_| &mut dead))?;
         let Some(resolver) = resolver.filter(|_| !dead.is_empty()) else {
@@ -705,7 +760,12 @@ impl BucketIndex {
         key: &[u8],
         resolver: &dyn HeadResolver,
     ) -> Result<Option<IndexEntry>, IndexError> {
-        let head = self.get(&SortKey::Head { key: key.to_vec() })?;
+        let mut head = self.get(&SortKey::Head { key: key.to_vec() })?;
+        if head.as_ref().is_some_and(|h| !h.pending.is_empty()) && !self.abandoned.lock().is_empty()
+        {
+            self.cancel_abandoned().await;
+            head = self.get(&SortKey::Head { key: key.to_vec() })?;
+        }
         let dead: Vec<(Vec<u8>, u64)> = head
             .iter()
             .flat_map(|e| e.pending.iter())
