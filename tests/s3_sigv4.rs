@@ -63,7 +63,15 @@ fn verify_at(
     headers: &HeaderMap,
     now: u64,
 ) -> Result<Verified, S3Error> {
-    sigv4::verify(method, uri, headers, now, &keys(), &SigningKeyCache::new())
+    sigv4::verify(
+        method,
+        uri,
+        headers,
+        now,
+        REGION,
+        &keys(),
+        &SigningKeyCache::new(),
+    )
 }
 
 fn check(
@@ -908,13 +916,13 @@ fn a_rotated_secret_is_not_answered_from_the_cache() {
     let cache = SigningKeyCache::new();
     let (uri, headers) = req.sign_header(SECRET, T0, false);
     for _ in 0..2 {
-        sigv4::verify(&req.method, &uri, &headers, T0, &keys, &cache).unwrap();
+        sigv4::verify(&req.method, &uri, &headers, T0, REGION, &keys, &cache).unwrap();
     }
     keys.0.lock().insert(AK.into(), "rotated".into());
-    let r = sigv4::verify(&req.method, &uri, &headers, T0, &keys, &cache);
+    let r = sigv4::verify(&req.method, &uri, &headers, T0, REGION, &keys, &cache);
     assert_eq!(code(r), S3ErrorCode::SignatureDoesNotMatch);
     let (uri, headers) = req.sign_header("rotated", T0, false);
-    sigv4::verify(&req.method, &uri, &headers, T0, &keys, &cache).unwrap();
+    sigv4::verify(&req.method, &uri, &headers, T0, REGION, &keys, &cache).unwrap();
 }
 
 #[test]
