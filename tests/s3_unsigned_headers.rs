@@ -108,8 +108,7 @@ fn header_signed(
     addr: SocketAddr,
     creds: &Credentials,
     method: &str,
-    bucket: &str,
-    key: &str,
+    (bucket, key): (&str, &str),
     signed: &[(String, String)],
     extra: &[(String, String)],
     body: &[u8],
@@ -309,8 +308,7 @@ fn the_copy_source_attack_does_not_copy_another_users_object() {
         addr,
         &w.alice,
         "PUT",
-        "alice-b",
-        "stolen",
+        ("alice-b", "stolen"),
         &[],
         &owned(&[("x-amz-copy-source", "bob-private/secret")]),
         b"",
@@ -327,7 +325,7 @@ fn a_header_signed_request_with_a_header_left_out_of_signed_headers_is_refused()
         let what = format!("header-signed PUT + unsigned {n}");
         for key in ["target", "existing"] {
             let extra = [(n.clone(), v.clone())];
-            let r = header_signed(addr, &w.alice, "PUT", "alice-b", key, &[], &extra, BODY);
+            let r = header_signed(addr, &w.alice, "PUT", ("alice-b", key), &[], &extra, BODY);
             assert_refused_naming(&r, &n, &what);
         }
         w.assert_untouched("target", &what);
@@ -357,8 +355,7 @@ fn a_header_signed_request_with_a_header_left_out_of_signed_headers_is_refused()
         addr,
         &w.alice,
         "GET",
-        "alice-b",
-        "existing",
+        ("alice-b", "existing"),
         &[],
         &owned(&[("x-amz-checksum-mode", "ENABLED")]),
         b"",
@@ -369,8 +366,7 @@ fn a_header_signed_request_with_a_header_left_out_of_signed_headers_is_refused()
         addr,
         &test_credentials(),
         "POST",
-        "admin",
-        "users",
+        ("admin", "users"),
         &owned(&[("content-type", "application/json")]),
         &owned(&[("x-amz-meta-x", "1")]),
         br#"{"uid":"mallory"}"#,
@@ -414,7 +410,7 @@ fn everything_signed_still_works_and_read_narrowing_headers_may_stay_unsigned() 
     let r = raw(addr, "PUT", &url, &meta, BODY);
     assert_eq!(r.status, 200, "{}", text(&r));
     // Header-signed with every header in SignedHeaders.
-    let r = header_signed(addr, &w.alice, "PUT", "alice-b", "hdr", &meta, &[], BODY);
+    let r = header_signed(addr, &w.alice, "PUT", ("alice-b", "hdr"), &meta, &[], BODY);
     assert_eq!(r.status, 200, "{}", text(&r));
     let mut a = w.alice();
     for key in ["pre", "hdr"] {
