@@ -291,8 +291,10 @@ fn check_signed_headers(
     headers: &HeaderMap,
     claim: &Claim,
 ) -> Result<(), S3Error> {
-    let mut bound = vec![(X_AMZ_CONTENT_SHA256, claim.payload_line.as_str())];
-    bound.push((X_AMZ_DATE, claim.amz_date.as_str()));
+    let bound = [
+        (X_AMZ_CONTENT_SHA256, claim.payload_line.as_str()),
+        (X_AMZ_DATE, claim.amz_date.as_str()),
+    ];
     let missing = signed_headers::unsigned(method, headers, &claim.signed_headers, &bound);
     if missing.is_empty() {
         return Ok(());
