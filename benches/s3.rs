@@ -118,7 +118,7 @@ fn sigv4_verify(c: &mut Criterion) {
     let (uri, headers) = signed_get();
     let secrets = keys();
     let warm = SigningKeyCache::new();
-    sigv4::verify(&Method::GET, &uri, &headers, NOW, &secrets, &warm).unwrap();
+    sigv4::verify(&Method::GET, &uri, &headers, NOW, REGION, &secrets, &warm).unwrap();
     g.bench_function("verify_get/warm_cache", |b| {
         b.iter(|| {
             sigv4::verify(
@@ -126,6 +126,7 @@ fn sigv4_verify(c: &mut Criterion) {
                 &uri,
                 black_box(&headers),
                 NOW,
+                REGION,
                 &secrets,
                 &warm,
             )
@@ -140,6 +141,7 @@ fn sigv4_verify(c: &mut Criterion) {
                 &uri,
                 black_box(&headers),
                 NOW,
+                REGION,
                 &secrets,
                 &cold,
             )

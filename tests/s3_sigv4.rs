@@ -63,7 +63,15 @@ fn verify_at(
     headers: &HeaderMap,
     now: u64,
 ) -> Result<Verified, S3Error> {
-    sigv4::verify(method, uri, headers, now, &keys(), &SigningKeyCache::new())
+    sigv4::verify(
+        method,
+        uri,
+        headers,
+        now,
+        REGION,
+        &keys(),
+        &SigningKeyCache::new(),
+    )
 }
 
 fn check(
@@ -908,13 +916,13 @@ fn a_rotated_secret_is_not_answered_from_the_cache() {
     let cache = SigningKeyCache::new();
     let (uri, headers) = req.sign_header(SECRET, T0, false);
     for _ in 0..2 {
-        sigv4::verify(&req.method, &uri, &headers, T0, &keys, &cache).unwrap();
+        sigv4::verify(&req.method, &uri, &headers, T0, REGION, &keys, &cache).unwrap();
     }
     keys.0.lock().insert(AK.into(), "rotated".into());
-    let r = sigv4::verify(&req.method, &uri, &headers, T0, &keys, &cache);
+    let r = sigv4::verify(&req.method, &uri, &headers, T0, REGION, &keys, &cache);
     assert_eq!(code(r), S3ErrorCode::SignatureDoesNotMatch);
     let (uri, headers) = req.sign_header("rotated", T0, false);
-    sigv4::verify(&req.method, &uri, &headers, T0, &keys, &cache).unwrap();
+    sigv4::verify(&req.method, &uri, &headers, T0, REGION, &keys, &cache).unwrap();
 }
 
 #[test]
@@ -1439,4 +1447,228 @@ fn malformed_framing_is_refused() {
             .code,
         InvalidRequest
     );
+}
+
+// ---- (c) what a signature must cover, and for which region ----
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Any must-sign header added to a correctly signed request (header or
+    /// presigned) without being signed is refused with AccessDenied naming it.
+    #[test]
+    fn an_added_unsigned_header_is_access_denied(req in client_request(), t in some_time(), presigned in any::<bool>(),
+            added in prop_oneof![
+                "x-amz-[a-z-]{1,12}",
+                Just("x-amz-copy-source".to_owned()),
+                Just("content-md5".to_owned()),
+                Just("x-delete-after".to_owned()),
+            ]) {
+        prop_assume!(!req.headers.iter().any(|(n, _)| *n == added));
+        prop_assume!(!["x-amz-date", "x-amz-content-sha256"].contains(&added.as_str()));
+        let (uri, mut headers) = if presigned {
+            req.presign(SECRET, t, 600, false)
+        } else {
+            req.sign_header(SECRET, t, false)
+        };
+        verify_at(&req.method, &uri, &headers, t).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        headers.append(HeaderName::from_bytes(added.as_bytes()).unwrap(), HeaderValue::from_static("x"));
+        let e = verify_at(&req.method, &uri, &headers, t).unwrap_err();
+        prop_assert_eq!(e.code, S3ErrorCode::AccessDenied);
+        prop_assert!(e.message.contains(&added), "{}", e.message);
+    }
+}
+
+#[test]
+fn a_scope_for_another_region_names_the_expected_one() {
+    let req = ClientRequest {
+        method: Method::GET,
+        path: b"/b/k".to_vec(),
+        query: vec![],
+        headers: vec![("host".into(), "h".into())],
+        signed: vec!["host".into()],
+    };
+    let cache = SigningKeyCache::new();
+    for presigned in [false, true] {
+        let (uri, headers) = if presigned {
+            req.presign(SECRET, T0, 60, false)
+        } else {
+            req.sign_header(SECRET, T0, false)
+        };
+        sigv4::verify(&req.method, &uri, &headers, T0, REGION, &keys(), &cache).unwrap();
+        let e = sigv4::verify(
+            &req.method,
+            &uri,
+            &headers,
+            T0,
+            "eu-west-1",
+            &keys(),
+            &cache,
+        )
+        .unwrap_err();
+        let want = if presigned {
+            S3ErrorCode::AuthorizationQueryParametersError
+        } else {
+            S3ErrorCode::AuthorizationHeaderMalformed
+        };
+        assert_eq!(e.code, want);
+        assert!(
+            e.message
+                .contains("the region 'us-east-1' is wrong; expecting 'eu-west-1'"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            e.headers,
+            vec![("x-amz-bucket-region", "eu-west-1".to_owned())]
+        );
+    }
+}
+
+#[test]
+fn the_payload_hash_and_date_may_stay_unsigned_only_with_the_values_signed() {
+    // The AWS GET example, x-amz-content-sha256 and x-amz-date left out
+    // of SignedHeaders: their values are in the canonical request and the
+    // string to sign anyway.
+    let req = ClientRequest {
+        method: Method::GET,
+        path: b"/b/k".to_vec(),
+        query: vec![],
+        headers: vec![("host".into(), "h".into())],
+        signed: vec!["host".into()],
+    };
+    let amz = amz_date(T0);
+    let sts = req.string_to_sign(&amz, "UNSIGNED-PAYLOAD", None);
+    let sig = sigv4::signature(&sigv4::signing_key(SECRET, &amz[..8], REGION), &sts);
+    let (uri, mut headers) = parts(
+        "/b/k",
+        &[
+            ("host", "h"),
+            ("x-amz-date", &amz),
+            ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+        ],
+    );
+    headers.insert("authorization", auth("host", &sig).parse().unwrap());
+    verify_at(&Method::GET, &uri, &headers, T0).unwrap();
+    // Presigned: an x-amz-content-sha256 header becomes the payload line
+    // the signature covers; an x-amz-date header the signature does not
+    // use (the time is X-Amz-Date) is refused, not ignored.
+    let (uri, mut headers) = req.presign(SECRET, T0, 60, false);
+    verify_at(&Method::GET, &uri, &headers, T0).unwrap();
+    headers.insert(
+        "x-amz-content-sha256",
+        HeaderValue::from_static("UNSIGNED-PAYLOAD"),
+    );
+    verify_at(&Method::GET, &uri, &headers, T0).unwrap();
+    headers.insert("x-amz-date", HeaderValue::from_static("20990101T000000Z"));
+    let e = verify_at(&Method::GET, &uri, &headers, T0).unwrap_err();
+    assert_eq!(e.code, S3ErrorCode::AccessDenied);
+    assert!(e.message.contains("x-amz-date"), "{}", e.message);
+}
+
+/// Where each chunk of `payload` cut in `sizes` (cycled) ends.
+fn chunk_ends(len: usize, sizes: &[usize]) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let (mut at, mut i) = (0, 0);
+    while at < len {
+        at += sizes[i % sizes.len()].clamp(1, len - at);
+        i += 1;
+        ends.push(at);
+    }
+    ends
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// However the body arrives, a signed chunk's bytes are yielded only
+    /// whole and after its signature checked: with one chunk's signature
+    /// corrupted, what comes out is never more than the chunks before it.
+    #[test]
+    fn a_chunk_with_a_bad_signature_never_yields_a_byte(trailer in any::<bool>(),
+            payload in proptest::collection::vec(any::<u8>(), 1..20_000),
+            sizes in proptest::collection::vec(1usize..6000, 1..4), which in any::<prop::sample::Index>(),
+            pieces in proptest::collection::vec(1usize..3000, 1..4)) {
+        let s = test_signer();
+        let m = Mode { signed: true, trailer };
+        let mut body = body_for(m, &s, &payload, &sizes);
+        let ends = chunk_ends(payload.len(), &sizes);
+        // Data chunks only: the final empty one carries no data.
+        let k = which.index(ends.len());
+        let sig_at = find_all(&body, b"chunk-signature=")[k] + 16;
+        body[sig_at] = if body[sig_at] == b'0' { b'1' } else { b'0' };
+        let good_prefix = if k == 0 { 0 } else { ends[k - 1] };
+        let mut d = decoder(m, &s);
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        let mut i = 0;
+        let mut failed = None;
+        while !rest.is_empty() {
+            let n = pieces[i % pieces.len()].clamp(1, rest.len());
+            i += 1;
+            let (p, r) = rest.split_at(n);
+            rest = r;
+            let fed = d.feed(p, &mut out);
+            // Only whole verified chunks, never a byte of chunk k.
+            prop_assert!(out.len() <= good_prefix, "{} bytes out, {good_prefix} verified", out.len());
+            prop_assert!(out.is_empty() || ends.contains(&out.len()));
+            prop_assert_eq!(&out[..], &payload[..out.len()]);
+            if let Err(e) = fed {
+                failed = Some(e.code);
+                break;
+            }
+        }
+        prop_assert_eq!(failed, Some(S3ErrorCode::SignatureDoesNotMatch));
+        prop_assert_eq!(out.len(), good_prefix);
+        prop_assert!(d.finish().is_err());
+    }
+}
+
+#[test]
+fn unsigned_trailer_bodies_still_stream_before_a_chunk_ends() {
+    let s = test_signer();
+    let m = Mode {
+        signed: false,
+        trailer: true,
+    };
+    let payload = vec![7u8; 10_000];
+    let body = body_for(m, &s, &payload, &[10_000]);
+    let mut d = decoder(m, &s);
+    let mut out = Vec::new();
+    d.feed(&body[..5000], &mut out).unwrap();
+    assert!(!out.is_empty() && out.len() < payload.len());
+}
+
+#[test]
+fn a_signed_chunk_over_the_maximum_is_refused_at_its_header() {
+    use shale::s3::chunked::SIGNED_CHUNK_BYTES_MAX;
+    let s = test_signer();
+    let sig = "0".repeat(64);
+    for (size, signed, ok) in [
+        (SIGNED_CHUNK_BYTES_MAX, true, true),
+        (SIGNED_CHUNK_BYTES_MAX + 1, true, false),
+        (u64::MAX, true, false),
+        (SIGNED_CHUNK_BYTES_MAX + 1, false, true),
+    ] {
+        let m = Mode {
+            signed,
+            trailer: false,
+        };
+        let mut d = decoder(m, &s);
+        let head = if signed {
+            format!("{size:x};chunk-signature={sig}\r\n")
+        } else {
+            format!("{size:x}\r\n")
+        };
+        let r = d.feed(head.as_bytes(), &mut Vec::new());
+        assert_eq!(r.is_ok(), ok, "{size} signed {signed}: {r:?}");
+        if let Err(e) = r {
+            assert_eq!(e.code, S3ErrorCode::InvalidRequest);
+            assert!(
+                e.message.contains("at most 16777216 bytes"),
+                "{}",
+                e.message
+            );
+        }
+    }
 }

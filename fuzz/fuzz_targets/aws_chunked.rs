@@ -1,6 +1,9 @@
 //! The aws-chunked decoder never panics on any bytes fed in any pieces,
 //! signed or not, with trailers or not; never yields more than it was
-//! fed; and a body encoded with valid signatures decodes to its payload.
+//! fed; never yields a byte of a signed chunk whose signature fails (so
+//! none at all from forged bytes); and a body encoded with valid
+//! signatures decodes to its payload, or, with one chunk's signature
+//! corrupted, to exactly the chunks before it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -25,20 +28,26 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// `payload` in signed chunks of `size` bytes.
-fn encode_signed(payload: &[u8], size: usize) -> Vec<u8> {
+/// `payload` in signed chunks of `size` bytes; the signature of chunk
+/// `corrupt` (if any) has one digit changed.
+fn encode_signed(payload: &[u8], size: usize, corrupt: Option<usize>) -> Vec<u8> {
     let key = signing().signing_key;
     let mut prev = SEED.to_owned();
     let mut out = Vec::new();
     let mut chunks: Vec<&[u8]> = payload.chunks(size).collect();
     chunks.push(&[]);
-    for c in chunks {
+    for (i, c) in chunks.into_iter().enumerate() {
         let sts = format!(
             "AWS4-HMAC-SHA256-PAYLOAD\n{AMZ_DATE}\n{SCOPE}\n{prev}\n{EMPTY_SHA256_HEX}\n{}",
             hex(&Sha256::digest(c))
         );
         prev = signature(&key, &sts);
-        out.extend_from_slice(format!("{:x};chunk-signature={prev}\r\n", c.len()).as_bytes());
+        let mut sig = prev.clone();
+        if corrupt == Some(i) {
+            let first = if sig.starts_with('0') { "1" } else { "0" };
+            sig.replace_range(0..1, first);
+        }
+        out.extend_from_slice(format!("{:x};chunk-signature={sig}\r\n", c.len()).as_bytes());
         out.extend_from_slice(c);
         out.extend_from_slice(b"\r\n");
     }
@@ -53,14 +62,30 @@ fuzz_target!(|data: &[u8]| {
     };
     let piece = usize::from(mode >> 3) + 1;
     if mode & 4 != 0 {
-        let body = encode_signed(rest, piece * 37);
+        // Round trip; with bit 0, chunk `piece % chunks` has a bad signature.
+        let size = piece * 37;
+        let chunks = rest.len().div_ceil(size) + 1;
+        let corrupt = (mode & 1 != 0).then_some(piece % chunks);
+        let body = encode_signed(rest, size, corrupt);
         let mut d = ChunkedDecoder::new(Some(signing()), false);
         let mut out = Vec::new();
+        let mut failed = false;
         for p in body.chunks(piece) {
-            d.feed(p, &mut out).unwrap();
+            if d.feed(p, &mut out).is_err() {
+                failed = true;
+                break;
+            }
         }
-        assert_eq!(d.finish().unwrap(), vec![]);
-        assert_eq!(out, rest);
+        match corrupt {
+            None => {
+                assert_eq!(d.finish().unwrap(), vec![]);
+                assert_eq!(out, rest);
+            }
+            Some(k) => {
+                assert!(failed && d.finish().is_err());
+                assert_eq!(out, &rest[..(k * size).min(rest.len())]);
+            }
+        }
         return;
     }
     let mut d = ChunkedDecoder::new((mode & 1 != 0).then(signing), mode & 2 != 0);
@@ -73,4 +98,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = d.finish();
     assert_eq!(out.len() as u64, d.decoded_len());
     assert!(out.len() <= rest.len());
+    if mode & 1 != 0 {
+        // Without the key no chunk signature can check, so nothing passes.
+        assert!(out.is_empty());
+    }
 });

@@ -78,7 +78,7 @@ fuzz_target!(|data: &[u8]| {
     static CACHE: OnceLock<SigningKeyCache> = OnceLock::new();
     let cache = CACHE.get_or_init(SigningKeyCache::new);
     for method in [Method::GET, Method::PUT] {
-        if let Ok(v) = verify(&method, &uri, &headers, NOW, &Fixed, cache) {
+        if let Ok(v) = verify(&method, &uri, &headers, NOW, "us-east-1", &Fixed, cache) {
             assert_eq!(v.access_key, "AK");
         }
     }

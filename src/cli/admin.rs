@@ -417,20 +417,29 @@ impl AdminClient {
         if !body.is_empty() {
             headers.push(("content-type".to_string(), "application/json".to_string()));
         }
-        let r = self
-            .s3
-            .send(
+        let send = |s3: &mut S3Client| {
+            s3.send(
                 method,
                 "admin",
                 path,
                 Request {
-                    query,
-                    headers,
+                    query: query.clone(),
+                    headers: headers.clone(),
                     body: &body,
                 },
                 PayloadMode::Signed,
             )
-            .map_err(|e| CallError::Transport(e.to_string()))?;
+            .map_err(|e| CallError::Transport(e.to_string()))
+        };
+        let mut r = send(&mut self.s3)?;
+        // Signed for another region than the node's (no --config to say
+        // which): the node names its region, as S3 does; sign for that.
+        if let Some(region) = r.header("x-amz-bucket-region").map(str::to_owned) {
+            if r.status == 400 && region != self.s3.region() {
+                self.s3.set_region(region);
+                r = send(&mut self.s3)?;
+            }
+        }
         if r.status >= 300 {
             return Err(match serde_json::from_slice::<ErrorBody>(&r.body) {
                 Ok(e) => CallError::Refused(r.status, e.error.code, e.error.message),

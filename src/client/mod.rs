@@ -72,6 +72,16 @@ impl S3Client {
         }
     }
 
+    /// The region requests are signed for.
+    pub fn region(&self) -> &str {
+        &self.creds.region
+    }
+
+    /// Signs later requests for `region`.
+    pub fn set_region(&mut self, region: String) {
+        self.creds.region = region;
+    }
+
     /// Sends a signed request to `/bucket/key` (key may be empty; bucket
     /// may be empty for the service).
     pub fn send(

@@ -178,9 +178,34 @@ pub fn presign(
     expires_secs: u64,
     now_unix_secs: u64,
 ) -> String {
+    presign_with_headers(creds, method, path, host, &[], expires_secs, now_unix_secs)
+}
+
+/// As [`presign`], also signing `headers` (name, value), which the
+/// request must then carry with exactly these values.
+pub fn presign_with_headers(
+    creds: &Credentials,
+    method: &str,
+    path: &str,
+    host: &str,
+    headers: &[(String, String)],
+    expires_secs: u64,
+    now_unix_secs: u64,
+) -> String {
     let amz_date = time::amz_date(now_unix_secs);
     let date = amz_date.get(..8).unwrap_or_default().to_owned();
     let scope = format!("{date}/{}/s3/aws4_request", creds.region);
+    let mut signed: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    signed.push(("host".into(), host.to_owned()));
+    signed.sort();
+    let names = signed
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect::<Vec<_>>()
+        .join(";");
     let mut query = vec![
         ("X-Amz-Algorithm".to_owned(), ALGORITHM.to_owned()),
         (
@@ -189,12 +214,13 @@ pub fn presign(
         ),
         ("X-Amz-Date".to_owned(), amz_date.clone()),
         ("X-Amz-Expires".to_owned(), expires_secs.to_string()),
-        ("X-Amz-SignedHeaders".to_owned(), "host".to_owned()),
+        ("X-Amz-SignedHeaders".to_owned(), names.clone()),
     ];
-    let canonical = format!(
-        "{method}\n{path}\n{}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD",
-        encode_query(&query)
-    );
+    let mut canonical = format!("{method}\n{path}\n{}\n", encode_query(&query));
+    for (n, v) in &signed {
+        canonical.push_str(&format!("{n}:{v}\n"));
+    }
+    canonical.push_str(&format!("\n{names}\nUNSIGNED-PAYLOAD"));
     let to_sign = format!(
         "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
         sigv4::sha256_hex(canonical.as_bytes())

@@ -6,8 +6,11 @@
 //! trailers = *(name ":" value CRLF) ["x-amz-trailer-signature:" 64hex CRLF]
 //! ```
 //!
-//! Payload bytes pass straight through (hashed as they go when chunks are
-//! signed); only one header or trailer line is ever buffered. Trailer
+//! When chunks are signed, a chunk's bytes are held until its signature
+//! checks and only then handed on, so nothing unauthenticated reaches the
+//! object store; a signed chunk may therefore declare at most
+//! [`SIGNED_CHUNK_BYTES_MAX`]. Unsigned (trailer-only) bodies pass straight
+//! through. Besides, only one header or trailer line is ever buffered. Trailer
 //! lines may end in a bare LF, and at end of body the last trailer line's
 //! newline and the closing empty line may be missing: SDKs differ there
 //! (the .NET SDK omits the final newline).
@@ -20,6 +23,12 @@ use crate::s3::{S3Error, S3ErrorCode};
 
 /// The longest chunk header or trailer line kept while waiting for its end.
 pub const LINE_BYTES_MAX: usize = 8 * 1024;
+/// The largest signed chunk accepted, since each is held whole (per
+/// request) until its signature checks. SDKs send 64 KiB (minio-go, the
+/// Go SDK, aws-c-auth), 80 KiB (.NET) or 128 KiB (Java) chunks; AWS asks
+/// for at least 8 KiB and recommends 64 KiB; 16 MiB leaves room for
+/// clients that pick larger ones while bounding what a request holds.
+pub const SIGNED_CHUNK_BYTES_MAX: u64 = 16 * 1024 * 1024;
 /// More hex digits than this cannot fit a u64.
 const SIZE_HEX_DIGITS_MAX: usize = 16;
 const TRAILER_SIGNATURE: &str = "x-amz-trailer-signature";
@@ -56,6 +65,8 @@ pub struct ChunkedDecoder {
     line: Vec<u8>,
     /// The current chunk's signature, checked once its data is in.
     chunk_signature: Option<String>,
+    /// The current signed chunk's data, held until its signature checks.
+    held: Vec<u8>,
     /// The signature the next chunk (or the trailer) chains from.
     previous: String,
     hasher: Sha256,
@@ -83,6 +94,7 @@ impl ChunkedDecoder {
             state: State::Header,
             line: Vec::new(),
             chunk_signature: None,
+            held: Vec::new(),
             previous,
             hasher: Sha256::new(),
             decoded: 0,
@@ -94,8 +106,10 @@ impl ChunkedDecoder {
     }
 
     /// Decodes as much of `input` as possible, appending payload bytes to
-    /// `out`. A chunk's bytes are passed on before its signature can be
-    /// checked (at its end), so nothing is authentic until `finish` is Ok.
+    /// `out`. With signed chunks, only chunks whose signature checked are
+    /// appended (each whole, once its last byte is in); without, bytes pass
+    /// as they come. The body as a whole (its end, its trailer) is only
+    /// complete once `finish` is Ok.
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), S3Error> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
@@ -103,6 +117,7 @@ impl ChunkedDecoder {
         let r = self.feed_inner(input, out);
         if let Err(e) = &r {
             self.failed = Some(e.clone());
+            self.held = Vec::new();
         }
         r
     }
@@ -120,7 +135,7 @@ impl ChunkedDecoder {
         r
     }
 
-    /// Decoded payload bytes so far.
+    /// Payload bytes appended to an `out` so far.
     pub fn decoded_len(&self) -> u64 {
         self.decoded
     }
@@ -135,14 +150,17 @@ impl ChunkedDecoder {
                     let (data, rest) = input.split_at(n);
                     if self.signing.is_some() {
                         self.hasher.update(data);
+                        self.held.extend_from_slice(data);
+                    } else {
+                        out.extend_from_slice(data);
+                        self.decoded = self.decoded.saturating_add(n as u64);
                     }
-                    out.extend_from_slice(data);
-                    self.decoded = self.decoded.saturating_add(n as u64);
                     input = rest;
                     let remaining = remaining - n as u64;
                     self.state = State::Data(remaining);
                     if remaining == 0 {
                         self.end_of_chunk_data()?;
+                        self.release_held(out);
                         self.state = State::DataEnd(false);
                     }
                 }
@@ -215,6 +233,14 @@ impl ChunkedDecoder {
             None => (line, &[][..]),
         };
         let size = parse_size(size_hex)?;
+        if self.signing.is_some() && size > SIGNED_CHUNK_BYTES_MAX {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                format!(
+                    "an aws-chunked chunk declares {size} bytes; signed chunks may be at most {SIGNED_CHUNK_BYTES_MAX} bytes (16 MiB): send smaller chunks"
+                ),
+            ));
+        }
         if self.signing.is_some() {
             let sig = ext
                 .strip_prefix(b";chunk-signature=")
@@ -233,6 +259,18 @@ impl ChunkedDecoder {
             State::FinalLine
         };
         Ok(())
+    }
+
+    /// Hands a chunk whose signature checked to `out` (without a copy
+    /// when `out` is empty, the usual case).
+    fn release_held(&mut self, out: &mut Vec<u8>) {
+        self.decoded = self.decoded.saturating_add(self.held.len() as u64);
+        if out.is_empty() {
+            std::mem::swap(out, &mut self.held);
+            self.held.clear();
+        } else {
+            out.append(&mut self.held);
+        }
     }
 
     /// Checks the just-finished chunk's signature over its data.

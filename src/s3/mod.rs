@@ -1,6 +1,7 @@
 //! The S3 protocol, as pure logic the server and the fuzzers share:
-//! errors, SigV4, aws-chunked bodies, Range headers, XML bodies, names,
-//! conditional requests, copy sources, additional checksums.
+//! errors, SigV4 (and which headers it must cover), aws-chunked bodies,
+//! Range headers, XML bodies, names, conditional requests, copy sources,
+//! additional checksums.
 //! No I/O here.
 
 pub mod checksum;
@@ -13,6 +14,7 @@ pub mod lifecycle;
 pub mod names;
 pub mod operation;
 pub mod range;
+pub mod signed_headers;
 pub mod sigv4;
 pub mod tagging;
 pub mod time;

@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::s3::signed_headers;
 use crate::s3::time::{self, parse_amz_date};
 use crate::s3::{S3Error, S3ErrorCode};
 
@@ -190,12 +191,15 @@ pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
 }
 
 /// Checks the request's SigV4 signature (header or presigned form) at time
-/// `now_unix_secs`.
+/// `now_unix_secs`, for a node serving `region`: the credential scope must
+/// name that region, and every header the server would act on must be
+/// covered by the signature ([`signed_headers`]).
 pub fn verify(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     now_unix_secs: u64,
+    region: &str,
     secrets: &dyn SecretLookup,
     cache: &SigningKeyCache,
 ) -> Result<Verified, S3Error> {
@@ -217,6 +221,7 @@ pub fn verify(
         (_, true) => return Err(err(S3ErrorCode::InvalidArgument, TWO_MECHANISMS)),
         (_, false) => return Err(err(S3ErrorCode::AuthorizationHeaderMalformed, TWO_HEADERS)),
     };
+    check_region(&claim, region)?;
     let Some(secret) = secrets.secret_for(&claim.access_key) else {
         return Err(err(
             S3ErrorCode::InvalidAccessKeyId,
@@ -238,6 +243,7 @@ pub fn verify(
             "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
         ));
     }
+    check_signed_headers(method, headers, &claim)?;
     Ok(Verified {
         access_key: claim.access_key,
         region: claim.region,
@@ -249,6 +255,60 @@ pub fn verify(
         payload: claim.payload,
         presigned: claim.presigned,
     })
+}
+
+/// The scope must name the node's region, as AWS requires of a request
+/// sent to one region's endpoint; the answer names the expected region
+/// (also as `x-amz-bucket-region`, which SDKs follow to re-sign).
+fn check_region(claim: &Claim, region: &str) -> Result<(), S3Error> {
+    if claim.region == region {
+        return Ok(());
+    }
+    let wrong = format!(
+        "the region '{}' is wrong; expecting '{region}'",
+        claim.region
+    );
+    let e = if claim.presigned {
+        err(
+            S3ErrorCode::AuthorizationQueryParametersError,
+            format!("Error parsing the X-Amz-Credential parameter; {wrong}"),
+        )
+    } else {
+        err(
+            S3ErrorCode::AuthorizationHeaderMalformed,
+            format!("The authorization header is malformed; {wrong}"),
+        )
+    };
+    Err(e.with_header("x-amz-bucket-region", region))
+}
+
+/// Refuses a verified request that carries headers the server acts on but
+/// the signature does not cover: whoever holds a presigned URL (or relays
+/// a signed request) could otherwise add them. The payload line and the
+/// request time are covered by the signature whatever SignedHeaders says.
+fn check_signed_headers(
+    method: &Method,
+    headers: &HeaderMap,
+    claim: &Claim,
+) -> Result<(), S3Error> {
+    let bound = [
+        (X_AMZ_CONTENT_SHA256, claim.payload_line.as_str()),
+        (X_AMZ_DATE, claim.amz_date.as_str()),
+    ];
+    let missing = signed_headers::unsigned(method, headers, &claim.signed_headers, &bound);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing.join(", ");
+    let field = if claim.presigned {
+        "X-Amz-SignedHeaders"
+    } else {
+        "SignedHeaders"
+    };
+    Err(err(
+        S3ErrorCode::AccessDenied,
+        format!("There were headers present in the request which were not signed: {list}. Sign them (name them in {field}) or leave them out of the request."),
+    ))
 }
 
 /// What the request claims, parsed and time-checked, not yet verified.

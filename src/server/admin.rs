@@ -70,6 +70,9 @@ pub struct ApiError {
     status: StatusCode,
     code: String,
     message: String,
+    /// Response headers the error carries (from an S3Error, e.g. the
+    /// node's region on a wrong credential scope).
+    headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -78,6 +81,7 @@ impl ApiError {
             status,
             code: code.to_string(),
             message: message.into(),
+            headers: Vec::new(),
         }
     }
 }
@@ -88,6 +92,7 @@ impl From<AdminError> for ApiError {
             status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
             code: e.code().to_string(),
             message: e.to_string(),
+            headers: Vec::new(),
         }
     }
 }
@@ -98,6 +103,7 @@ impl From<S3Error> for ApiError {
             status: e.code.status(),
             code: e.code.as_str().to_string(),
             message: e.message,
+            headers: e.headers,
         }
     }
 }
@@ -124,7 +130,7 @@ fn json<T: Serialize>(status: StatusCode, v: &T) -> Response<ResponseBody> {
 
 /// Renders an error as the admin API's JSON error body.
 pub fn error_response(e: &ApiError) -> Response<ResponseBody> {
-    json(
+    let mut r = json(
         e.status,
         &ErrorBody {
             error: ErrorDetail {
@@ -132,7 +138,13 @@ pub fn error_response(e: &ApiError) -> Response<ResponseBody> {
                 message: e.message.clone(),
             },
         },
-    )
+    );
+    for (name, value) in &e.headers {
+        if let Ok(v) = http::HeaderValue::from_str(value) {
+            r.headers_mut().insert(*name, v);
+        }
+    }
+    r
 }
 
 /// Serves one admin request.

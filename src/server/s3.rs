@@ -416,6 +416,7 @@ pub(crate) fn authenticate(
         req.uri(),
         req.headers(),
         now,
+        &node.region,
         node.meta.as_ref(),
         &node.keys,
     )?;
@@ -1984,4 +1985,32 @@ fn stream_object(node: &Node, found: FoundObject, first: u64, last: u64) -> Resp
         }
     });
     ResponseBody::Stream(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::s3::signed_headers::must_sign;
+    use http::Method;
+
+    /// What a write stores or acts on from its headers must be covered by
+    /// the signature, or a presigned URL's holder could add it.
+    #[test]
+    fn every_header_a_write_stores_or_acts_on_must_be_signed() {
+        let acted_on = [
+            "content-md5",
+            "x-delete-at",
+            "x-delete-after",
+            "x-amz-meta-anything",
+            "x-amz-tagging",
+            "x-amz-copy-source",
+            "x-amz-metadata-directive",
+            "if-match",
+            "if-none-match",
+        ];
+        for m in [Method::PUT, Method::POST] {
+            for n in super::STORED_HEADERS.iter().chain(&acted_on) {
+                assert!(must_sign(&m, n), "{m} {n}");
+            }
+        }
+    }
 }

@@ -469,6 +469,8 @@ class Checksums(unittest.TestCase):
             "x-amz-decoded-content-length": str(len(body)),
             "x-amz-trailer": "x-amz-checksum-crc32",
             "content-length": str(len(wire)),
+            # urllib would add an unsigned form Content-Type otherwise.
+            "content-type": "application/octet-stream",
         }
         req = AWSRequest(method="PUT", url=url, data=wire, headers=headers)
         SigV4Auth(botocore.credentials.Credentials(AK, SK), "s3", "us-east-1").add_auth(req)

@@ -47,7 +47,9 @@ def code(e):
 def signed(method, path, body=b"", query=""):
     """A raw SigV4-signed request; (status, body bytes)."""
     url = f"{ENDPOINT}{path}" + (f"?{query}" if query else "")
-    headers = {"x-amz-content-sha256": hashlib.sha256(body).hexdigest()}
+    # urllib adds a Content-Type to a request with a body; set (and so
+    # sign) one, as shale refuses unsigned content-type on writes.
+    headers = {"x-amz-content-sha256": hashlib.sha256(body).hexdigest(), "content-type": "application/xml"}
     req = AWSRequest(method=method, url=url, data=body, headers=headers)
     SigV4Auth(botocore.credentials.Credentials(AK, SK), "s3", "us-east-1").add_auth(req)
     r = urllib.request.Request(url, data=body or None, method=method, headers=dict(req.headers.items()))

@@ -251,10 +251,19 @@ class S3(unittest.TestCase):
         self.s3.put_object(Bucket=self.bucket, Key="pre/signed key+1", Body=b"presigned body")
         url = presigner.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": "pre/signed key+1"}, ExpiresIn=60)
         self.assertEqual(urllib.request.urlopen(url).read(), b"presigned body")
-        put = presigner.generate_presigned_url("put_object", Params={"Bucket": self.bucket, "Key": "pre/put"}, ExpiresIn=60)
-        req = urllib.request.Request(put, data=b"via presigned put", method="PUT")
+        # A presigned PUT covers the Content-Type the uploader will send
+        # (urllib always sends one with a body); an unsigned one is refused.
+        put = presigner.generate_presigned_url("put_object", Params={"Bucket": self.bucket, "Key": "pre/put", "ContentType": "text/plain"}, ExpiresIn=60)
+        req = urllib.request.Request(put, data=b"via presigned put", method="PUT", headers={"Content-Type": "text/plain"})
         urllib.request.urlopen(req).read()
-        self.assertEqual(self.s3.get_object(Bucket=self.bucket, Key="pre/put")["Body"].read(), b"via presigned put")
+        got = self.s3.get_object(Bucket=self.bucket, Key="pre/put")
+        self.assertEqual((got["Body"].read(), got["ContentType"]), (b"via presigned put", "text/plain"))
+        bare = presigner.generate_presigned_url("put_object", Params={"Bucket": self.bucket, "Key": "pre/bare"}, ExpiresIn=60)
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(urllib.request.Request(bare, data=b"x", method="PUT"))
+        self.assertEqual(cm.exception.code, 403)
+        self.assertIn(b"content-type", cm.exception.read())
+        self.err(self.s3.head_object, "404", 404, Bucket=self.bucket, Key="pre/bare")
         expired = presigner.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": "pre/signed key+1"}, ExpiresIn=1)
         time.sleep(2.5)
         with self.assertRaises(urllib.error.HTTPError) as cm:
@@ -268,7 +277,10 @@ class S3(unittest.TestCase):
 
     def _raw(self, method, path, body, query=""):
         url = f"{ENDPOINT}/{self.bucket}{path}" + (f"?{query}" if query else "")
-        req = AWSRequest(method=method, url=url, data=body, headers={"x-amz-content-sha256": hashlib.sha256(body).hexdigest()})
+        # urllib adds a Content-Type to a request with a body: set (and so
+        # sign) one, as shale refuses unsigned content-type on writes.
+        headers = {"x-amz-content-sha256": hashlib.sha256(body).hexdigest(), "content-type": "application/xml"}
+        req = AWSRequest(method=method, url=url, data=body, headers=headers)
         SigV4Auth(botocore.credentials.Credentials(AK, SK), "s3", "us-east-1").add_auth(req)
         r = urllib.request.Request(url, data=body, method=method, headers=dict(req.headers.items()))
         try:
