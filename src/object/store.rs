@@ -9,9 +9,11 @@
 //! outstanding, so a PUT holds at most about
 //! `(CHUNKS_IN_FLIGHT + 1) * CHUNK_BYTES` of body whatever its size. Every
 //! chunk buffer also holds a permit of a node-wide budget
-//! ([`UPLOAD_BUFFER_CHUNKS_DEFAULT`] chunks), so the number of concurrent
-//! uploads cannot raise memory past it either: beyond it, uploads wait
-//! (and TCP pushes back on their clients).
+//! ([`UPLOAD_BUFFER_CHUNKS_DEFAULT`] chunks unless `serve` sizes it), so
+//! the number of concurrent uploads cannot raise memory past it either:
+//! beyond it, uploads wait (and TCP pushes back on their clients). A
+//! request's buffers also count against its user's share of the budget
+//! ([`BodySource::owner`], `chunk_pool`), so one user cannot hold it all.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
