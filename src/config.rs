@@ -188,7 +188,7 @@ impl Default for HttpConfig {
             connections_per_ip_max: 4096,
             upload_buffer_mib: 256,
             upload_budget_user_share: 50,
-            upload_budget_user_wait_secs: 5,
+            upload_budget_user_wait_secs: 10,
             body_min_bytes_per_sec: 1024,
             body_rate_window_secs: 20,
             body_rate_grace_secs: 10,

@@ -183,10 +183,11 @@ fn thousands_of_idle_connections_do_not_keep_health_or_a_put_out() {
 #[test]
 fn an_address_gets_at_most_its_connection_limit() {
     let dir = tempfile::tempdir().unwrap();
+    // One thread: connections are accepted in the order they were made.
     let node = boot(
         dir.path(),
         &[("SHALE_HTTP_CONNECTIONS_PER_IP_MAX", "5")],
-        "2",
+        "1",
     );
     let addr = node.addr;
     let mut held: Vec<TcpStream> = (0..5).map(|_| TcpStream::connect(addr).unwrap()).collect();
@@ -215,7 +216,28 @@ fn an_address_gets_at_most_its_connection_limit() {
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(held);
-    assert!(metric(addr, "shale_http_connections_refused_total") >= 1.0);
+    let until = Instant::now() + Duration::from_secs(5);
+    let metrics = loop {
+        let r = raw(
+            addr,
+            &format!("GET /metrics HTTP/1.1\r\nhost: {addr}\r\n\r\n"),
+            Duration::from_secs(5),
+        );
+        match r {
+            Ok((200, body)) => break body,
+            r => assert!(Instant::now() < until, "no /metrics: {r:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let refused: f64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("shale_http_connections_refused_total ")?
+                .parse()
+                .ok()
+        })
+        .unwrap();
+    assert!(refused >= 1.0, "{metrics}");
 }
 
 #[test]
