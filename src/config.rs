@@ -156,6 +156,13 @@ pub struct HttpConfig {
     pub drain_timeout_secs: u64,
     pub header_read_timeout_secs: u64,
     pub connections_per_thread_max: usize,
+    pub connections_per_ip_max: usize,
+    pub upload_buffer_mib: u64,
+    pub upload_budget_user_share: u64,
+    pub upload_budget_user_wait_secs: u64,
+    pub body_min_bytes_per_sec: u64,
+    pub body_rate_window_secs: u64,
+    pub body_rate_grace_secs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,6 +221,13 @@ impl Default for HttpConfig {
             drain_timeout_secs: 30,
             header_read_timeout_secs: 30,
             connections_per_thread_max: 4096,
+            connections_per_ip_max: 4096,
+            upload_buffer_mib: 256,
+            upload_budget_user_share: 50,
+            upload_budget_user_wait_secs: 10,
+            body_min_bytes_per_sec: 1024,
+            body_rate_window_secs: 20,
+            body_rate_grace_secs: 10,
         }
     }
 }
@@ -330,6 +344,48 @@ impl Config {
                     "must be 1 to 1000000 (got {})",
                     h.connections_per_thread_max
                 ),
+            );
+        }
+        if h.connections_per_ip_max > 10_000_000 {
+            return bad(
+                "http.connections_per_ip_max",
+                format!(
+                    "must be 0 (no limit) to 10000000 (got {})",
+                    h.connections_per_ip_max
+                ),
+            );
+        }
+        if !(1..=65536).contains(&h.upload_buffer_mib) {
+            return bad(
+                "http.upload_buffer_mib",
+                format!("must be 1 to 65536 (got {})", h.upload_buffer_mib),
+            );
+        }
+        if !(1..=100).contains(&h.upload_budget_user_share) {
+            return bad(
+                "http.upload_budget_user_share",
+                format!(
+                    "must be 1 to 100 (percent; got {})",
+                    h.upload_budget_user_share
+                ),
+            );
+        }
+        if h.upload_budget_user_wait_secs > 3600 {
+            return bad(
+                "http.upload_budget_user_wait_secs",
+                format!("must be 0 to 3600 (got {})", h.upload_budget_user_wait_secs),
+            );
+        }
+        if !(1..=3600).contains(&h.body_rate_window_secs) {
+            return bad(
+                "http.body_rate_window_secs",
+                format!("must be 1 to 3600 (got {})", h.body_rate_window_secs),
+            );
+        }
+        if h.body_rate_grace_secs > 3600 {
+            return bad(
+                "http.body_rate_grace_secs",
+                format!("must be 0 to 3600 (got {})", h.body_rate_grace_secs),
             );
         }
         if self.expiry.interval_secs > 86_400 {

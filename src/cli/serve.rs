@@ -115,6 +115,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     let listen = config
         .listen_addr()
         .map_err(|e| super::cli_error(e.to_string()))?;
+    raise_open_files_limit();
     let io = detect_io()?;
     let _lock = datadir::lock(&data_dir)?;
     let env_creds = datadir::credentials_from_env();
@@ -184,7 +185,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     io.block_on(meta.bootstrap(&config.zone_name, &creds.access_key, &creds.secret_key))
         .map_err(|e| super::cli_error(format!("cannot start the metadata runtime: {e}")))?
         .map_err(|e| super::cli_error(format!("setting up the metadata log: {e}")))?;
-    let objects = crate::object::ObjectStore::open(
+    let mut objects = crate::object::ObjectStore::open(
         &io,
         &data_dir,
         store.clone(),
@@ -193,6 +194,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         crate::meta::ops::ROOT_UID,
     )
     .map_err(super::cli_error)?;
+    objects.set_upload_limits(crate::object::chunk_pool::PoolLimits::with_share(
+        usize::try_from(config.http.upload_buffer_mib).unwrap_or(usize::MAX),
+        config.http.upload_budget_user_share,
+        std::time::Duration::from_secs(config.http.upload_budget_user_wait_secs),
+    ));
     let uploads =
         crate::object::multipart::Uploads::open(&io, &data_dir, objects.upload_usage_map())
             .map_err(super::cli_error)?;
@@ -207,7 +213,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         incarnation,
         std::time::Duration::from_secs(config.jobs.lease_secs),
     );
-    let node = std::sync::Arc::new(crate::server::s3::Node::new(
+    let mut node = crate::server::s3::Node::new(
         objects,
         uploads,
         std::sync::Arc::clone(&meta),
@@ -215,12 +221,18 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         config.region.clone(),
         data_dir.clone(),
         (jobs, lessor.clone()),
-    ));
+    );
+    node.body_min_rate = Some(crate::server::body_rate::MinRate {
+        bytes_per_sec: config.http.body_min_bytes_per_sec,
+        window: std::time::Duration::from_secs(config.http.body_rate_window_secs),
+        grace: std::time::Duration::from_secs(config.http.body_rate_grace_secs),
+    });
     *node.metrics_options.write() = config.metrics.clone();
     node.uploads.set_limits(
         config.multipart.uploads_per_bucket_max,
         config.multipart.uploads_per_user_max,
     );
+    let node = std::sync::Arc::new(node);
     node.purge_delay_secs.store(
         config.jobs.purge_delay_secs,
         std::sync::atomic::Ordering::Relaxed,
@@ -334,6 +346,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             listen,
             threads: config.threads,
             connections_per_thread_max: config.http.connections_per_thread_max,
+            connections_per_ip_max: config.http.connections_per_ip_max,
             header_read_timeout: std::time::Duration::from_secs(
                 config.http.header_read_timeout_secs,
             ),
@@ -478,6 +491,27 @@ fn spawn_expiry_pass(
                 let _ = reply.send(result);
             }
         });
+}
+
+/// Raises the soft limit of open files to the hard one, as a node needs a
+/// descriptor per connection (thousands) and systemd's default soft limit
+/// is 1024. A failure only leaves the limit as it was.
+fn raise_open_files_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid out-pointer for getrlimit and is only read
+    // by setrlimit.
+    let raised = unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max && {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0
+        }
+    };
+    if raised {
+        tracing::debug!(open_files = lim.rlim_cur, "raised the open files limit");
+    }
 }
 
 /// SIGTERM, SIGINT and SIGHUP, blocked in the calling thread (and so in

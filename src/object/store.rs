@@ -9,9 +9,11 @@
 //! outstanding, so a PUT holds at most about
 //! `(CHUNKS_IN_FLIGHT + 1) * CHUNK_BYTES` of body whatever its size. Every
 //! chunk buffer also holds a permit of a node-wide budget
-//! ([`UPLOAD_BUFFER_CHUNKS_DEFAULT`] chunks), so the number of concurrent
-//! uploads cannot raise memory past it either: beyond it, uploads wait
-//! (and TCP pushes back on their clients).
+//! ([`UPLOAD_BUFFER_CHUNKS_DEFAULT`] chunks unless `serve` sizes it), so
+//! the number of concurrent uploads cannot raise memory past it either:
+//! beyond it, uploads wait (and TCP pushes back on their clients). A
+//! request's buffers also count against its user's share of the budget
+//! ([`BodySource::owner`], `chunk_pool`), so one user cannot hold it all.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -23,7 +25,7 @@ use md5::{Digest, Md5};
 use parking_lot::RwLock;
 
 use super::bucket_meta::BucketMeta;
-use super::chunk_pool::{ChunkBuf, ChunkPool};
+use super::chunk_pool::{ChunkBuf, ChunkPool, PoolLimits, TakeError};
 use super::head::{Chunk, HeadChecksum, ObjectHead};
 use super::versioning::{format_version_id, new_version_id, VersionId, Versioning, NULL_VERSION};
 use crate::index::bucket::{BucketIndex, BucketIndexOptions, HeadResolver, ListMode, Resolved};
@@ -63,6 +65,12 @@ pub trait BodySource {
     /// A trailer that came after the body (`x-amz-checksum-*` of an
     /// aws-chunked body), once `next` has returned `None`.
     fn trailer(&self, _name: &str) -> Option<&str> {
+        None
+    }
+
+    /// The user whose share of the upload buffer budget the body's
+    /// buffers count against (`None`: the node's own work, unshared).
+    fn owner(&self) -> Option<&str> {
         None
     }
 }
@@ -418,6 +426,17 @@ impl ObjectStore {
 
     pub fn segments(&self) -> &SegmentStore {
         &self.segments
+    }
+
+    /// Sizes the upload buffer budget and each user's share of it (before
+    /// serving: buffers of the old pool stay counted against the old one).
+    pub fn set_upload_limits(&mut self, limits: PoolLimits) {
+        self.chunk_pool = ChunkPool::with_limits(CHUNK_BYTES, limits, IDLE_CHUNK_BUFFERS_MAX);
+    }
+
+    /// The upload buffers (for metrics).
+    pub fn upload_pool(&self) -> &ChunkPool {
+        &self.chunk_pool
     }
 
     pub fn meta(&self) -> &MetaStore {
@@ -1033,6 +1052,7 @@ impl ObjectStore {
         // Compaction leaves the segments this write may land in alone
         // until what it writes is referenced (see `WritePin`).
         let pin = self.pin_writes();
+        let owner = body.owner().map(str::to_owned);
         let mut md5 = Md5::new();
         // The additional checksum, in the same pass as the MD5 and the
         // record CRC (chunk by chunk, while the chunk is in cache).
@@ -1066,7 +1086,10 @@ impl ObjectStore {
             while !rest.is_empty() || (ended && filling.is_some()) {
                 let mut buf = match filling.take() {
                     Some(b) => b,
-                    None => self.chunk_buffer(chunk_capacity(expected_len, cut)).await?,
+                    None => {
+                        self.chunk_buffer(owner.as_deref(), chunk_capacity(expected_len, cut))
+                            .await?
+                    }
                 };
                 let (now, later) = rest.split_at(buf.room().min(rest.len()));
                 buf.extend_from_slice(now);
@@ -1129,13 +1152,21 @@ impl ObjectStore {
         })
     }
 
-    /// A buffer for the next chunk (`want` bytes expected); waits while
-    /// the node-wide upload budget is spent.
-    async fn chunk_buffer(&self, want: usize) -> Result<ChunkBuf, S3Error> {
+    /// A buffer for the next chunk (`want` bytes expected), counted
+    /// against `owner`'s share; waits while the node-wide upload budget is
+    /// spent. An owner whose uploads hold their whole share too long is
+    /// told to slow down (the upload fails like a vanished client's).
+    async fn chunk_buffer(&self, owner: Option<&str>, want: usize) -> Result<ChunkBuf, S3Error> {
         self.chunk_pool
-            .take(want)
+            .take_for(owner, want)
             .await
-            .ok_or_else(|| internal("upload buffer budget", "closed"))
+            .map_err(|e| match e {
+                TakeError::Closed => internal("upload buffer budget", "closed"),
+                TakeError::UserShareSpent => S3Error::new(
+                    S3ErrorCode::SlowDown,
+                    "Please reduce your request rate: your uploads in progress hold your whole share of this node's upload buffers.",
+                ),
+            })
     }
 
     /// The current version of `key`, with its head.

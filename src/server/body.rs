@@ -12,6 +12,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::body_rate::{MinRate, RateGate};
 use crate::object::BodySource;
 use crate::s3::chunked::ChunkedDecoder;
 use crate::s3::{S3Error, S3ErrorCode};
@@ -38,6 +39,10 @@ pub struct RequestBody {
     /// Trailing checksum headers received (lowercase name, value).
     pub trailers: Vec<(String, String)>,
     done: bool,
+    /// The minimum rate the body must come at.
+    rate: RateGate,
+    /// The authenticated user its upload buffers count against.
+    owner: Option<String>,
 }
 
 impl RequestBody {
@@ -49,7 +54,16 @@ impl RequestBody {
             sha,
             trailers: Vec::new(),
             done: false,
+            rate: RateGate::new(None),
+            owner: None,
         }
+    }
+
+    /// The body of `owner`'s request, to come at `min_rate` at least.
+    pub fn of_user(mut self, owner: &str, min_rate: Option<MinRate>) -> RequestBody {
+        self.owner = Some(owner.to_owned());
+        self.rate = RateGate::new(min_rate);
+        self
     }
 
     /// Whether the body is aws-chunked (its object length is declared in
@@ -99,19 +113,29 @@ impl BodySource for RequestBody {
             .map(|(_, v)| v.as_str())
     }
 
+    fn owner(&self) -> Option<&str> {
+        self.owner.as_deref()
+    }
+
     async fn next(&mut self) -> Option<Result<Bytes, S3Error>> {
         loop {
             if self.done {
                 return None;
             }
-            let frame = match tokio::time::timeout(BODY_IDLE_TIMEOUT, self.body.frame()).await {
-                Err(_) => {
-                    self.done = true;
-                    return Some(Err(S3Error::new(
-                        S3ErrorCode::RequestTimeout,
-                        "Your socket connection to the server was not read from or written to within the timeout period.",
-                    )));
-                }
+            // Waits at most until the rate window closes; only this wait is
+            // the client's time.
+            let limit = self
+                .rate
+                .deadline()
+                .map_or(BODY_IDLE_TIMEOUT, |d| d.min(BODY_IDLE_TIMEOUT));
+            let started = tokio::time::Instant::now();
+            let frame = tokio::time::timeout(limit, self.body.frame()).await;
+            let got = match &frame {
+                Ok(Some(Ok(f))) => f.data_ref().map_or(0, |d| d.len() as u64),
+                _ => 0,
+            };
+            let too_slow = self.rate.record(started.elapsed(), got).is_err();
+            let frame = match frame {
                 Ok(None) => {
                     self.done = true;
                     return self.finish().err().map(Err);
@@ -122,6 +146,16 @@ impl BodySource for RequestBody {
                         S3ErrorCode::IncompleteBody,
                         format!("reading the request body: {e}"),
                     )));
+                }
+                // Too slow, or nothing at all for the idle timeout.
+                _ if too_slow => {
+                    self.done = true;
+                    return Some(Err(request_timeout()));
+                }
+                Err(_) if limit < BODY_IDLE_TIMEOUT => continue, // a window passed
+                Err(_) => {
+                    self.done = true;
+                    return Some(Err(request_timeout()));
                 }
                 Ok(Some(Ok(f))) => f,
             };
@@ -150,6 +184,15 @@ impl BodySource for RequestBody {
             }
         }
     }
+}
+
+/// The body stalled or came too slowly: S3's answer for a client that
+/// does not send its body.
+fn request_timeout() -> S3Error {
+    S3Error::new(
+        S3ErrorCode::RequestTimeout,
+        "Your socket connection to the server was not read from or written to within the timeout period.",
+    )
 }
 
 /// Checks `x-amz-checksum-crc32` / `-crc32c` trailers against nothing yet

@@ -56,6 +56,12 @@ pub struct HttpMetrics {
     latency: Family<OpLabels, Histogram>,
     bytes_in: Family<OpLabels, Counter>,
     bytes_out: Family<OpLabels, Counter>,
+    /// Open client connections.
+    pub connections_open: Gauge,
+    /// Idle connections closed to make room for new ones.
+    pub connections_shed: Counter,
+    /// Connections refused: their address had its limit open.
+    pub connections_refused: Counter,
 }
 
 impl Default for HttpMetrics {
@@ -68,6 +74,9 @@ impl Default for HttpMetrics {
             }),
             bytes_in: Family::default(),
             bytes_out: Family::default(),
+            connections_open: Gauge::default(),
+            connections_shed: Counter::default(),
+            connections_refused: Counter::default(),
         }
     }
 }
@@ -125,6 +134,32 @@ pub fn render(node: &Node) -> String {
         "http_response_body_bytes",
         "Response body bytes, by S3 operation",
         h.bytes_out.clone(),
+    );
+    r.register(
+        "http_connections_open",
+        "Open client connections",
+        h.connections_open.clone(),
+    );
+    r.register(
+        "http_connections_shed",
+        "Idle connections closed to make room for new ones (every slot taken)",
+        h.connections_shed.clone(),
+    );
+    r.register(
+        "http_connections_refused",
+        "Connections closed at once: their address had http.connections_per_ip_max open",
+        h.connections_refused.clone(),
+    );
+    let pool = node.store.upload_pool();
+    r.register(
+        "upload_buffers_free",
+        "Upload chunk buffers (1 MiB) of the node-wide budget not held by an upload",
+        gauge(pool.available() as u64),
+    );
+    r.register(
+        "upload_buffer_users",
+        "Users whose uploads hold or wait for upload buffers",
+        gauge(pool.users() as u64),
     );
     let sync = &*crate::metrics::SYNC;
     r.register(

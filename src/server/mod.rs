@@ -2,10 +2,13 @@
 //! `SO_REUSEPORT` listener, so the kernel spreads connections over cores
 //! and no request crosses threads.
 //!
-//! Requests are served by the S3 API ([`s3`]).
+//! Requests are served by the S3 API ([`s3`]). Connection slots go to
+//! busy connections first ([`conns`]): idle ones are closed to make room.
 
 pub mod admin;
 pub mod body;
+pub mod body_rate;
+pub mod conns;
 mod error_xml;
 pub mod metrics;
 pub mod s3;
@@ -13,13 +16,19 @@ pub mod s3;
 use std::convert::Infallible;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use hyper::body::{Body, Frame, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::io::Io;
+use body::ResponseBody;
+use conns::{BusyGuard, ConnTable, PerIp};
 
 pub use error_xml::error_body;
 
@@ -28,8 +37,12 @@ pub struct ServerOptions {
     pub listen: SocketAddr,
     /// Accepting threads (one runtime each); 0 means one per core.
     pub threads: usize,
-    /// Open connections per thread; more wait in the accept queue.
+    /// Open connections per thread: past it a new connection closes the
+    /// connection idle longest, or waits in the accept queue if all are
+    /// busy.
     pub connections_per_thread_max: usize,
+    /// Open connections per client address, all threads (0: no limit).
+    pub connections_per_ip_max: usize,
     /// A client must send its request head within this time.
     pub header_read_timeout: Duration,
     /// Bytes hyper buffers for a request head.
@@ -45,6 +58,7 @@ impl Default for ServerOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 7480)),
             threads: 0,
             connections_per_thread_max: 4096,
+            connections_per_ip_max: 4096,
             header_read_timeout: Duration::from_secs(30),
             header_bytes_max: 64 * 1024,
             drain_timeout: Duration::from_secs(30),
@@ -74,16 +88,18 @@ impl Server {
             listeners.push(bind_reuseport(local_addr)?);
         }
         let (stop, stop_rx) = watch::channel(false);
+        let per_ip = PerIp::new(options.connections_per_ip_max);
         let mut handles = Vec::new();
         for (i, listener) in listeners.into_iter().enumerate() {
             let io = io.clone();
             let stop_rx = stop_rx.clone();
             let opts = options.clone();
             let node = Arc::clone(&node);
+            let per_ip = Arc::clone(&per_ip);
             let h = std::thread::Builder::new()
                 .name(format!("shale-http-{i}"))
                 .spawn(move || {
-                    let res = io.block_on(accept_loop(listener, opts, stop_rx, node));
+                    let res = io.block_on(accept_loop(listener, opts, stop_rx, node, per_ip));
                     if let Err(e) | Ok(Err(e)) = res.map(|r| r.map(|_| ())) {
                         eprintln!("error: http thread {i} stopped: {e}");
                     }
@@ -123,21 +139,36 @@ fn bind_reuseport(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// Connections a thread takes beyond its slots when every slot is busy
+/// with a request: they may only ask for `/health`, `/ready` and
+/// `/metrics`, so a fully loaded node still answers its probes.
+const PROBE_RESERVE: usize = 8;
+
+/// Paths an overflow connection may ask for.
+fn is_probe(path: &str) -> bool {
+    matches!(path, "/health" | "/ready" | "/metrics")
+}
+
 async fn accept_loop(
     listener: TcpListener,
     opts: ServerOptions,
     mut stop: watch::Receiver<bool>,
     node: Arc<s3::Node>,
+    per_ip: Arc<PerIp>,
 ) -> io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let slots_max = opts.connections_per_thread_max.max(1);
-    let slots = Arc::new(Semaphore::new(slots_max));
-    loop {
-        let permit = tokio::select! {
-            p = Arc::clone(&slots).acquire_owned() => p.map_err(io::Error::other)?,
-            _ = stop.changed() => break,
-        };
-        let (stream, _peer) = tokio::select! {
+    let slots = opts.connections_per_thread_max.max(1);
+    let table = Rc::new(ConnTable::default());
+    'accepting: loop {
+        // Room for one more: a free slot, an idle connection to close, or
+        // a probe's reserved one.
+        while !table.has_room(slots) && table.len() >= slots + PROBE_RESERVE {
+            tokio::select! {
+                _ = table.changed() => {}
+                _ = stop.changed() => break 'accepting,
+            }
+        }
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
                 // Out of descriptors or a connection reset before accept:
@@ -146,20 +177,50 @@ async fn accept_loop(
             },
             _ = stop.changed() => break,
         };
+        let Some(ip_guard) = per_ip.admit(peer.ip()) else {
+            node.metrics.connections_refused.inc();
+            continue; // dropping the stream closes it
+        };
+        let overflow = if table.len() < slots {
+            false
+        } else if table.shed_oldest_idle() {
+            node.metrics.connections_shed.inc();
+            false
+        } else {
+            true
+        };
         let _ = stream.set_nodelay(true);
+        let handle = table.open(overflow);
         let node = Arc::clone(&node);
         let opts = opts.clone();
         let mut stop = stop.clone();
+        let table = Rc::clone(&table);
         tokio::task::spawn_local(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let node = Arc::clone(&node);
-                async move { Ok::<_, Infallible>(s3::handle(req, node).await) }
-            });
+            let _ip_guard = ip_guard;
+            let open = node.metrics.connections_open.clone();
+            open.inc();
+            let state = handle.state();
+            let service = {
+                let state = Rc::clone(&state);
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let busy = state.busy(&table);
+                    let node = Arc::clone(&node);
+                    let overflow = state.overflow;
+                    async move {
+                        let resp = if overflow && !is_probe(req.uri().path()) {
+                            at_capacity()
+                        } else {
+                            s3::handle(req, node).await
+                        };
+                        Ok::<_, Infallible>(resp.map(|body| TrackedBody { body, _busy: busy }))
+                    }
+                })
+            };
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(opts.header_read_timeout)
                 .max_buf_size(opts.header_bytes_max.max(8192))
-                .keep_alive(true)
+                .keep_alive(!overflow)
                 .serve_connection(TokioIo::new(stream), service);
             let mut conn = std::pin::pin!(conn);
             let stopping = *stop.borrow();
@@ -168,18 +229,76 @@ async fn accept_loop(
             }
             tokio::select! {
                 _ = conn.as_mut() => {}
+                _ = state.shed.notified() => {
+                    // Idle: close now. Busy (a request head came in since it
+                    // was picked): finish that request, then close.
+                    if state.is_busy() {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
+                }
                 _ = stop.changed(), if !stopping => {
                     // Finish the request in progress, then close.
                     conn.as_mut().graceful_shutdown();
                     let _ = conn.await;
                 }
             }
-            drop(permit);
+            open.dec();
+            drop(handle);
         });
     }
     drop(listener);
-    // Drain: every connection gives its slot back when it ends.
-    let all = u32::try_from(slots_max).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(opts.drain_timeout, slots.acquire_many(all)).await;
+    // Drain: every connection leaves the table when it ends.
+    let _ = tokio::time::timeout(opts.drain_timeout, async {
+        while !table.is_empty() {
+            table.changed().await;
+        }
+    })
+    .await;
     Ok(())
+}
+
+/// The answer on an overflow connection to anything but a probe.
+fn at_capacity() -> hyper::Response<ResponseBody> {
+    let mut r = hyper::Response::new(ResponseBody::from_string(error_body(
+        "SlowDown",
+        "Please reduce your request rate: every connection slot of this node is busy.",
+        "",
+        "",
+    )));
+    *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    let h = r.headers_mut();
+    h.insert(
+        "content-type",
+        http::HeaderValue::from_static("application/xml"),
+    );
+    h.insert("connection", http::HeaderValue::from_static("close"));
+    r
+}
+
+/// A response body that keeps its connection marked busy until it has
+/// been sent (hyper drops it then).
+struct TrackedBody {
+    body: ResponseBody,
+    _busy: BusyGuard,
+}
+
+impl Body for TrackedBody {
+    type Data = bytes::Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<bytes::Bytes>, io::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }

@@ -81,6 +81,8 @@ pub struct Node {
     pub scrub_mib_per_sec: AtomicU64,
     /// Who may read `/metrics` and whether it names buckets.
     pub metrics_options: parking_lot::RwLock<crate::config::MetricsConfig>,
+    /// The rate request bodies must come at (set by `serve`).
+    pub body_min_rate: Option<super::body_rate::MinRate>,
 }
 
 impl Node {
@@ -125,6 +127,7 @@ impl Node {
                 max_bytes_per_sec: 64 << 20,
             }),
             draining: std::sync::atomic::AtomicBool::new(false),
+            body_min_rate: None,
         }
     }
 
@@ -461,7 +464,7 @@ async fn route(
     let method = req.method().clone();
     let headers = req.headers().clone();
     let payload = payload_of(&auth, &headers)?;
-    let body = RequestBody::new(req.into_body(), payload);
+    let body = RequestBody::new(req.into_body(), payload).of_user(&caller.uid, node.body_min_rate);
     let op = Op {
         node,
         headers: &headers,
