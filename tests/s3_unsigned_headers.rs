@@ -156,7 +156,6 @@ fn attack_headers(far_future: u64) -> Vec<(String, String)> {
         ("content-encoding", "gzip"),
         ("content-disposition", "attachment; filename=x.exe"),
         ("content-language", "xx"),
-        ("cache-control", "public, max-age=31536000"),
         ("expires", "Thu, 01 Jan 2099 00:00:00 GMT"),
         ("if-none-match", "*"),
         ("x-amz-storage-class", "STANDARD"),

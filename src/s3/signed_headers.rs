@@ -42,10 +42,9 @@ use http::{HeaderMap, Method};
 pub const ALWAYS_SIGNED: &[&str] = &["content-md5", "x-delete-after", "x-delete-at"];
 
 /// Headers that must be signed on writes: stored with the object and
-/// returned on GET (`content-*`, `cache-control`, `expires`), or the
-/// conditions a write is made under.
+/// returned on GET (`content-*`, `expires`), or the conditions a write is
+/// made under.
 pub const WRITE_SIGNED: &[&str] = &[
-    "cache-control",
     "content-disposition",
     "content-encoding",
     "content-language",
@@ -56,6 +55,12 @@ pub const WRITE_SIGNED: &[&str] = &[
     "if-none-match",
     "if-unmodified-since",
 ];
+
+/// Stored headers a write may send unsigned: the AWS SDK for JavaScript
+/// v3 never signs `cache-control` (its always-unsignable list), and AWS
+/// accepts it; it only steers caches in front of the object, so requiring
+/// it would refuse that SDK's uploads for no protection.
+pub const WRITE_UNSIGNED_STORED: &[&str] = &["cache-control"];
 
 /// The prefix of AWS's own headers, all of which must be signed.
 const AMZ_PREFIX: &str = "x-amz-";
