@@ -16,6 +16,7 @@ pub mod range;
 pub mod sigv4;
 pub mod tagging;
 pub mod time;
+pub mod unsupported;
 pub mod xml;
 
 pub use error::{S3Error, S3ErrorCode};
