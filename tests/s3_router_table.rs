@@ -30,7 +30,10 @@ const CHANGING: [Operation; 5] = [
     Operation::CreateMultipartUpload,
 ];
 
-fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+/// Query parameters or headers.
+type Pairs = Vec<(String, String)>;
+
+fn q(pairs: &[(&str, &str)]) -> Pairs {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -518,7 +521,7 @@ fn encryption_and_object_lock_headers_are_refused_and_nothing_is_stored() {
         ),
     ]);
     for headers in &header_sets {
-        let requests: Vec<(&str, &str, Vec<(String, String)>, Vec<(String, String)>)> = vec![
+        let requests: Vec<(&str, &str, Pairs, Pairs)> = vec![
             // PutObject: new key and overwrite.
             ("PUT", "fresh", vec![], headers.clone()),
             ("PUT", "obj", vec![], headers.clone()),
