@@ -13,6 +13,9 @@ use std::path::Path;
 use common::server::{client, creds_env, start, stop};
 use shale::client::{xml_texts, PayloadMode, Request, Response, S3Client};
 
+/// Request headers of a case.
+type Headers = Vec<(&'static str, &'static str)>;
+
 fn create(c: &mut S3Client, name: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
     let req = Request {
         query: Vec::new(),
@@ -79,7 +82,7 @@ fn malformed_create_bucket_requests_are_refused_and_make_nothing() {
     assert_eq!(c.create_bucket("kept").unwrap().status, 200);
     let (names, dirs) = (bucket_names(&mut c), bucket_dirs(dir.path()));
     let huge = vec![b' '; 3 << 20];
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, &str)> = vec![
+    let cases: Vec<(&str, Headers, Vec<u8>, &str)> = vec![
         // Bodies.
         ("body-a", vec![], b"<CreateBucketConfiguration><LocationConstraint>".to_vec(), "MalformedXML"),
         ("body-b", vec![], b"garbage".to_vec(), "MalformedXML"),
