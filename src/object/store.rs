@@ -568,12 +568,9 @@ impl ObjectStore {
     /// Creates a bucket owned by `owner`: its index directory first, then
     /// the metadata log entry (the commit point). `BucketAlreadyOwnedByYou`
     /// or `BucketAlreadyExists` if the name is taken.
-    pub async fn create_bucket(
-        &self,
-        name: &str,
-        location: Option<&str>,
-        owner: &str,
-    ) -> Result<(), S3Error> {
+    /// `Ok` if `name` may be given to a new bucket: a valid bucket name
+    /// that is not one of the node's own paths.
+    pub fn check_new_bucket_name(&self, name: &str) -> Result<(), S3Error> {
         crate::s3::names::validate_bucket_name(name)?;
         if RESERVED_BUCKET_NAMES.contains(&name) {
             return Err(S3Error::new(
@@ -582,6 +579,22 @@ impl ObjectStore {
                     "The bucket name {name:?} is reserved (its path serves the node's own API)."
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    /// Creates a bucket. Everything is checked before anything is made; a
+    /// directory made for a bucket whose record then fails to commit is
+    /// removed at once (and at the next start, if that fails too).
+    pub async fn create_bucket(
+        &self,
+        name: &str,
+        location: Option<&str>,
+        owner: &str,
+    ) -> Result<(), S3Error> {
+        self.check_new_bucket_name(name)?;
+        if let Some(l) = location {
+            crate::s3::names::validate_location_constraint(l)?;
         }
         let _one = self.bucket_changes.lock().await;
         if let Some(b) = self.buckets.read().get(name) {
@@ -609,6 +622,23 @@ impl ObjectStore {
             quota: Quota::default(),
             location: location.unwrap_or_default().to_string(),
         };
+        let index = match self.make_bucket(&rec, &dir).await {
+            Ok(index) => index,
+            Err(e) => {
+                remove_tree(&dir);
+                return Err(e);
+            }
+        };
+        self.buckets.write().insert(
+            name.to_string(),
+            Arc::new(Bucket::new(name.to_string(), bucket_meta(&rec), index, dir)),
+        );
+        Ok(())
+    }
+
+    /// Makes `rec`'s index in `dir` and commits the record: the part of
+    /// [`Self::create_bucket`] whose failure leaves `dir` to remove.
+    async fn make_bucket(&self, rec: &BucketRecord, dir: &Path) -> Result<BucketIndex, S3Error> {
         let index = BucketIndex::open(&self.io, &dir.join("index"), self.index_options)
             .map_err(|e| internal("creating the bucket index", e))?;
         // The bucket's directory entry must be durable before the log
@@ -625,11 +655,7 @@ impl ObjectStore {
             .await
             .map_err(|e| internal("writing the bucket record", e))?
             .map_err(|()| internal("bucket record", "already in the metadata log"))?;
-        self.buckets.write().insert(
-            name.to_string(),
-            Arc::new(Bucket::new(name.to_string(), bucket_meta(&rec), index, dir)),
-        );
-        Ok(())
+        Ok(index)
     }
 
     /// Deletes an empty bucket (`BucketNotEmpty` otherwise).

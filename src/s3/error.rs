@@ -37,6 +37,7 @@ pub enum S3ErrorCode {
     InvalidBucketName,
     InvalidBucketState,
     InvalidDigest,
+    InvalidLocationConstraint,
     InvalidPart,
     InvalidPartOrder,
     InvalidRange,
@@ -88,6 +89,7 @@ impl S3ErrorCode {
             InvalidBucketName => "InvalidBucketName",
             InvalidBucketState => "InvalidBucketState",
             InvalidDigest => "InvalidDigest",
+            InvalidLocationConstraint => "InvalidLocationConstraint",
             InvalidPart => "InvalidPart",
             InvalidPartOrder => "InvalidPartOrder",
             InvalidRange => "InvalidRange",
@@ -136,6 +138,7 @@ impl S3ErrorCode {
             | InvalidArgument
             | InvalidBucketName
             | InvalidDigest
+            | InvalidLocationConstraint
             | InvalidPart
             | InvalidPartOrder
             | InvalidRequest
@@ -166,6 +169,9 @@ impl S3ErrorCode {
     }
 }
 
+/// What a client is told of an internal error.
+pub const INTERNAL_ERROR_MESSAGE: &str = "We encountered an internal error. Please try again.";
+
 impl S3Error {
     pub fn new(code: S3ErrorCode, message: impl Into<String>) -> S3Error {
         S3Error {
@@ -181,9 +187,15 @@ impl S3Error {
         self
     }
 
-    /// The S3 XML error document for this error.
+    /// The S3 XML error document for this error. An internal error's
+    /// message (which may name files, paths or system errors) stays in the
+    /// server's log under the request id; the client gets AWS's words.
     pub fn to_xml(&self, resource: &str, request_id: &str) -> String {
-        crate::server::error_body(self.code.as_str(), &self.message, resource, request_id)
+        let message = match self.code {
+            S3ErrorCode::InternalError => INTERNAL_ERROR_MESSAGE,
+            _ => &self.message,
+        };
+        crate::server::error_body(self.code.as_str(), message, resource, request_id)
     }
 }
 

@@ -18,6 +18,7 @@ pub mod signed_headers;
 pub mod sigv4;
 pub mod tagging;
 pub mod time;
+pub mod unsupported;
 pub mod xml;
 
 pub use error::{S3Error, S3ErrorCode};

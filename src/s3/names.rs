@@ -89,3 +89,47 @@ pub fn validate_object_key(key: &[u8]) -> Result<(), S3Error> {
     }
     Ok(())
 }
+
+/// Longest `LocationConstraint` accepted, in bytes (AWS region names are
+/// under 20; a node's own region is as free as its config allows).
+pub const LOCATION_CONSTRAINT_LEN_MAX: usize = 64;
+
+/// `Ok` if `location` (a CreateBucket `LocationConstraint`) has the shape
+/// of a region name: 1 to 64 ASCII letters, digits and '-', as the
+/// node's `region` setting (`InvalidLocationConstraint` otherwise).
+pub fn validate_location_constraint(location: &str) -> Result<(), S3Error> {
+    let shaped = (1..=LOCATION_CONSTRAINT_LEN_MAX).contains(&location.len())
+        && location
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if shaped {
+        Ok(())
+    } else {
+        Err(S3Error::new(
+            S3ErrorCode::InvalidLocationConstraint,
+            format!(
+                "The specified location-constraint is not valid: a region name is 1 to {LOCATION_CONSTRAINT_LEN_MAX} letters, digits and '-'."
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_constraints() {
+        for ok in ["eu-west-1", "us-gov-west-1", "EU", "home-lab", "a"] {
+            assert_eq!(validate_location_constraint(ok), Ok(()), "{ok}");
+        }
+        let long = "a".repeat(LOCATION_CONSTRAINT_LEN_MAX + 1);
+        for bad in ["", "eu west", "../x", "eu_west_1", "é", long.as_str()] {
+            assert_eq!(
+                validate_location_constraint(bad).map_err(|e| e.code),
+                Err(S3ErrorCode::InvalidLocationConstraint),
+                "{bad}"
+            );
+        }
+    }
+}

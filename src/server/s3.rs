@@ -26,6 +26,7 @@ use crate::s3::checksum::{self, Algorithm, Expected};
 use crate::s3::chunked::{ChunkSigning, ChunkedDecoder};
 use crate::s3::conditional::{ReadConditions, ReadVerdict, WriteCondition};
 use crate::s3::copy_source::{parse_copy_range, parse_copy_source, CopySource};
+use crate::s3::operation::{self, NoRoute, Operation, Shape};
 use crate::s3::sigv4::{self, PayloadHash, SigningKeyCache, Verified};
 use crate::s3::{percent_decode, range, time, xml, S3Error, S3ErrorCode};
 
@@ -257,9 +258,13 @@ fn empty(status: StatusCode) -> Result<Response<ResponseBody>, S3Error> {
 /// The (bucket, key) an S3 request addresses.
 type Address = (Option<String>, Option<Vec<u8>>);
 
+/// An S3 request's address and the operation it is (or why it is none),
+/// worked out once.
+type Routed = (Address, Result<Operation, NoRoute>);
+
 /// What a request is, for routing the node's own endpoints and for
-/// metrics and logs; for an S3 request also its address (worked out once).
-fn request_operation(node: &Node, req: &Request<Incoming>) -> (&'static str, Option<Address>) {
+/// metrics and logs; for an S3 request also its address and operation.
+fn request_operation(node: &Node, req: &Request<Incoming>) -> (&'static str, Option<Routed>) {
     let path = req.uri().path();
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
     match path {
@@ -270,14 +275,15 @@ fn request_operation(node: &Node, req: &Request<Incoming>) -> (&'static str, Opt
         _ => {}
     }
     let (bucket, key) = address(node, req);
-    let op = crate::s3::operation::operation_name(
-        req.method(),
-        bucket.is_some(),
-        key.is_some(),
-        req.uri().query().unwrap_or_default(),
-        req.headers().contains_key("x-amz-copy-source"),
-    );
-    (op, Some((bucket, key)))
+    let routed = operation::resolve(&Shape {
+        method: req.method(),
+        bucket: bucket.as_deref(),
+        key: key.is_some(),
+        query: req.uri().query().unwrap_or_default(),
+        copy: req.headers().contains_key("x-amz-copy-source"),
+    });
+    let name = routed.as_ref().map_or("Unknown", |o| o.name());
+    (name, Some(((bucket, key), routed)))
 }
 
 fn plain(status: StatusCode, content_type: &'static str, body: String) -> Response<ResponseBody> {
@@ -329,7 +335,7 @@ pub async fn handle(req: Request<Incoming>, node: Arc<Node>) -> Response<Respons
             super::metrics::render(&node),
         ),
         "Admin" => super::admin::handle(req, &node).await,
-        _ => match route(req, &node, addressed.unwrap_or_default()).await {
+        _ => match route(req, &node, addressed).await {
             Ok(r) => r,
             Err(e) => {
                 if e.code.status().is_server_error() {
@@ -457,15 +463,27 @@ pub(crate) fn authenticate(
 async fn route(
     req: Request<Incoming>,
     node: &Node,
-    (bucket, key): Address,
+    routed: Option<Routed>,
 ) -> Result<Response<ResponseBody>, S3Error> {
     let (auth, caller) = authenticate(&req, node)?;
+    let ((bucket, key), op) = routed.unwrap_or_else(|| {
+        let e = NoRoute::MethodNotAllowed {
+            method: req.method().to_string(),
+            sub: None,
+        };
+        (Default::default(), Err(e))
+    });
+    // Refusals come before anything is read or changed.
+    let op = op.map_err(|e| e.error())?;
+    if !op.supported() {
+        return Err(operation::not_implemented(op));
+    }
+    crate::s3::unsupported::refuse_headers(req.headers(), req.uri().query().unwrap_or_default())?;
     let query = parse_query(req.uri().query());
-    let method = req.method().clone();
     let headers = req.headers().clone();
     let payload = payload_of(&auth, &headers)?;
     let body = RequestBody::new(req.into_body(), payload).of_user(&caller.uid, node.body_min_rate);
-    let op = Op {
+    let ctx = Op {
         node,
         headers: &headers,
         query: &query,
@@ -473,19 +491,15 @@ async fn route(
     };
     if let Some(b) = &bucket {
         // CreateBucket on a taken name answers BucketAlreadyExists.
-        let create = method == Method::PUT && key.is_none() && query.is_empty();
-        if !create {
-            op.check_access(b)?;
+        if op != Operation::CreateBucket {
+            ctx.check_access(b)?;
         }
     }
-    match (method, bucket, key) {
-        (Method::GET, None, None) => op.list_buckets(),
-        (_, None, _) => Err(err(
-            S3ErrorCode::MethodNotAllowed,
-            "unsupported operation on the service",
-        )),
-        (m, Some(b), None) => op.bucket_op(m, &b, body).await,
-        (m, Some(b), Some(k)) => op.object_op(m, &b, &k, body).await,
+    match (bucket, key) {
+        (None, _) if op == Operation::ListBuckets => ctx.list_buckets(),
+        (None, _) => Err(operation::not_implemented(op)),
+        (Some(b), None) => ctx.bucket_op(op, &b, body).await,
+        (Some(b), Some(k)) => ctx.object_op(op, &b, &k, body).await,
     }
 }
 
@@ -685,28 +699,29 @@ impl Op<'_> {
         )
     }
 
+    /// Runs a supported bucket operation.
     async fn bucket_op(
         &self,
-        method: Method,
+        op: Operation,
         bucket: &str,
         mut body: RequestBody,
     ) -> Result<Response<ResponseBody>, S3Error> {
-        match method {
-            Method::PUT if self.query.contains_key("versioning") => {
+        match op {
+            Operation::PutBucketVersioning => {
                 self.store().bucket(bucket)?;
                 let b = body.collect(XML_BODY_MAX).await?;
                 let enabled = xml::parse_versioning(&b)?;
                 self.store().set_versioning(bucket, enabled).await?;
                 empty(StatusCode::OK)
             }
-            Method::PUT if self.query.contains_key("lifecycle") => {
+            Operation::PutBucketLifecycleConfiguration => {
                 self.store().bucket(bucket)?;
                 let b = body.collect(XML_BODY_MAX).await?;
                 let lc = xml::parse_lifecycle(&b)?;
                 self.store().set_lifecycle(bucket, Some(lc)).await?;
                 empty(StatusCode::OK)
             }
-            Method::GET if self.query.contains_key("lifecycle") => {
+            Operation::GetBucketLifecycleConfiguration => {
                 let b = self.store().bucket(bucket)?;
                 match b.lifecycle() {
                     Some(lc) => xml_response(StatusCode::OK, xml::lifecycle(&lc)),
@@ -716,15 +731,14 @@ impl Op<'_> {
                     )),
                 }
             }
-            Method::DELETE if self.query.contains_key("lifecycle") => {
+            Operation::DeleteBucketLifecycle => {
                 self.store().bucket(bucket)?;
                 self.store().set_lifecycle(bucket, None).await?;
                 empty(StatusCode::NO_CONTENT)
             }
-            Method::PUT => {
-                if self.query.contains_key("acl") {
-                    return Err(err(S3ErrorCode::NotImplemented, "not implemented yet"));
-                }
+            Operation::CreateBucket => {
+                // Everything is checked before anything is made.
+                self.store().check_new_bucket_name(bucket)?;
                 let b = body.collect(XML_BODY_MAX).await?;
                 let location = xml::parse_create_bucket(&b)?;
                 self.store()
@@ -736,7 +750,7 @@ impl Op<'_> {
                 }
                 Ok(r)
             }
-            Method::HEAD => {
+            Operation::HeadBucket => {
                 self.store().bucket(bucket)?;
                 let mut r = empty(StatusCode::OK)?;
                 if let Ok(v) = HeaderValue::from_str(&self.node.region) {
@@ -744,39 +758,28 @@ impl Op<'_> {
                 }
                 Ok(r)
             }
-            Method::DELETE => {
+            Operation::DeleteBucket => {
                 self.store().delete_bucket(bucket).await?;
                 empty(StatusCode::NO_CONTENT)
             }
-            Method::GET if self.query.contains_key("location") => {
+            Operation::GetBucketLocation => {
                 let b = self.store().bucket(bucket)?;
                 let loc = Some(b.meta.location.as_str()).filter(|l| !l.is_empty());
                 xml_response(StatusCode::OK, xml::location_constraint(loc))
             }
-            Method::GET if self.query.contains_key("uploads") => {
+            Operation::ListMultipartUploads => {
                 self.store().bucket(bucket)?;
                 xml_response(StatusCode::OK, self.list_uploads(bucket)?)
             }
-            Method::GET if self.query.contains_key("versioning") => {
+            Operation::GetBucketVersioning => {
                 let b = self.store().bucket(bucket)?;
                 xml_response(StatusCode::OK, xml::versioning(b.versioning().status()))
             }
-            Method::GET if self.query.contains_key("versions") => self.list_versions(bucket).await,
-            Method::GET
-                if ["acl", "policy", "cors", "tagging"]
-                    .iter()
-                    .any(|q| self.query.contains_key(*q)) =>
-            {
-                Err(err(S3ErrorCode::NotImplemented, "not implemented yet"))
-            }
-            Method::GET => self.list_objects(bucket).await,
-            Method::POST if self.query.contains_key("delete") => {
-                self.delete_objects(bucket, body).await
-            }
-            _ => Err(err(
-                S3ErrorCode::MethodNotAllowed,
-                "The specified method is not allowed against this resource.",
-            )),
+            Operation::ListObjectVersions => self.list_versions(bucket).await,
+            Operation::ListObjects | Operation::ListObjectsV2 => self.list_objects(bucket).await,
+            Operation::DeleteObjects => self.delete_objects(bucket, body).await,
+            // Not a bucket operation, or not supported (refused earlier).
+            other => Err(operation::not_implemented(other)),
         }
     }
 
@@ -1038,30 +1041,32 @@ impl Op<'_> {
         xml_response(StatusCode::OK, xml::delete_result(&deleted, &errors))
     }
 
+    /// Runs a supported object operation.
     async fn object_op(
         &self,
-        method: Method,
+        op: Operation,
         bucket: &str,
         key: &[u8],
         mut body: RequestBody,
     ) -> Result<Response<ResponseBody>, S3Error> {
         let upload_id = self.q("uploadId");
-        match method {
-            Method::PUT if self.headers.contains_key("x-amz-copy-source") => match upload_id {
-                Some(id) => self.upload_part_copy(bucket, key, id).await,
-                None => self.copy_object(bucket, key).await,
-            },
-            Method::PUT if self.query.contains_key("tagging") => {
+        match op {
+            Operation::UploadPartCopy => {
+                self.upload_part_copy(bucket, key, upload_id.unwrap_or_default())
+                    .await
+            }
+            Operation::CopyObject => self.copy_object(bucket, key).await,
+            Operation::PutObjectTagging => {
                 let b = body.collect(XML_BODY_MAX).await?;
                 let tags = xml::parse_tagging(&b)?;
                 self.set_tags(bucket, key, &tags).await
             }
-            Method::DELETE if self.query.contains_key("tagging") => {
+            Operation::DeleteObjectTagging => {
                 let mut r = self.set_tags(bucket, key, &[]).await?;
                 *r.status_mut() = StatusCode::NO_CONTENT;
                 Ok(r)
             }
-            Method::GET if self.query.contains_key("tagging") => {
+            Operation::GetObjectTagging => {
                 let version = self.q("versionId").map(parse_version_id).transpose()?;
                 let found = match version {
                     Some(v) => self.store().get_object_version(bucket, key, v).await?,
@@ -1078,31 +1083,30 @@ impl Op<'_> {
                 }
                 Ok(r)
             }
-            Method::PUT if upload_id.is_some() => {
+            Operation::UploadPart => {
                 let part = self.required_part_number()?;
                 self.upload_part(bucket, key, upload_id.unwrap_or_default(), part, body)
                     .await
             }
-            Method::PUT => self.put_object(bucket, key, body).await,
-            Method::GET if upload_id.is_some() => {
+            Operation::PutObject => self.put_object(bucket, key, body).await,
+            Operation::ListParts => {
                 let out = self
                     .list_parts(bucket, key, upload_id.unwrap_or_default())
                     .await?;
                 xml_response(StatusCode::OK, out)
             }
-            Method::GET if self.query.contains_key("attributes") => {
-                self.object_attributes(bucket, key).await
+            Operation::GetObjectAttributes => self.object_attributes(bucket, key).await,
+            Operation::GetObject | Operation::HeadObject => {
+                self.get_object(op == Operation::HeadObject, bucket, key)
+                    .await
             }
-            Method::GET | Method::HEAD => {
-                self.get_object(method == Method::HEAD, bucket, key).await
-            }
-            Method::DELETE if upload_id.is_some() => {
+            Operation::AbortMultipartUpload => {
                 self.node
                     .uploads
                     .abort(bucket, key, upload_id.unwrap_or_default())?;
                 empty(StatusCode::NO_CONTENT)
             }
-            Method::DELETE => {
+            Operation::DeleteObject => {
                 let version = self.q("versionId").map(parse_version_id).transpose()?;
                 let out = self.store().delete_object(bucket, key, version).await?;
                 let mut r = empty(StatusCode::NO_CONTENT)?;
@@ -1114,7 +1118,7 @@ impl Op<'_> {
                 }
                 Ok(r)
             }
-            Method::POST if self.query.contains_key("uploads") => {
+            Operation::CreateMultipartUpload => {
                 self.store().bucket(bucket)?;
                 crate::s3::names::validate_object_key(key)?;
                 let algorithm = match header(self.headers, "x-amz-checksum-algorithm") {
@@ -1145,14 +1149,12 @@ impl Op<'_> {
                 }
                 Ok(r)
             }
-            Method::POST if upload_id.is_some() => {
+            Operation::CompleteMultipartUpload => {
                 self.complete_multipart(bucket, key, upload_id.unwrap_or_default(), body)
                     .await
             }
-            _ => Err(err(
-                S3ErrorCode::MethodNotAllowed,
-                "The specified method is not allowed against this resource.",
-            )),
+            // Not an object operation, or not supported (refused earlier).
+            other => Err(operation::not_implemented(other)),
         }
     }
 
