@@ -43,7 +43,7 @@ pub type ExpiryRequest = (
 /// Everything a request needs.
 pub struct Node {
     pub store: ObjectStore,
-    pub uploads: Uploads,
+    pub uploads: std::sync::Arc<Uploads>,
     /// Users, keys and buckets (the store's metadata log).
     pub meta: Arc<MetaStore>,
     pub keys: SigningKeyCache,
@@ -89,7 +89,7 @@ pub struct Node {
 impl Node {
     pub fn new(
         store: ObjectStore,
-        uploads: Uploads,
+        uploads: std::sync::Arc<Uploads>,
         meta: Arc<MetaStore>,
         base_domain: Option<String>,
         region: String,
@@ -1229,7 +1229,7 @@ impl Op<'_> {
         let mut prefixes: Vec<String> = Vec::new();
         let mut truncated = false;
         let mut last: Option<(String, String)> = None;
-        for (key, id, initiated) in self.node.uploads.uploads_of(bucket) {
+        for (key, id, initiated) in self.node.uploads.uploads_of_now(bucket)? {
             let k = String::from_utf8_lossy(&key).into_owned();
             if !k.starts_with(prefix) {
                 continue;
