@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod le;
 pub mod meta;
 pub mod metrics;
+pub mod node;
 pub mod object;
 pub mod s3;
 pub mod segment;

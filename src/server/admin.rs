@@ -37,7 +37,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::body::{RequestBody, ResponseBody};
-use super::s3::{authenticate, payload_of, Node};
+use super::front::Front;
+use super::s3::{authenticate, payload_of};
 use crate::admin::types::{
     quota_shown, quota_value, BucketInfo, CreateKey, CreateUser, CreatedUser, ErrorBody,
     ErrorDetail, ExpiryRun, KeyInfo, ModifyUser, NodeInfo, Reloaded, SetQuota, TestClock, UserInfo,
@@ -45,6 +46,7 @@ use crate::admin::types::{
 use crate::meta::mdlog::{Quota, UserRecord};
 use crate::meta::ops::{self, AdminError, NewUser, UserChange};
 use crate::meta::table::MetaTable;
+use crate::node::Node;
 use crate::object::versioning::Versioning;
 use crate::s3::{percent_decode, S3Error, S3ErrorCode};
 
@@ -148,15 +150,16 @@ pub fn error_response(e: &ApiError) -> Response<ResponseBody> {
 }
 
 /// Serves one admin request.
-pub async fn handle(req: Request<Incoming>, node: &Node) -> Response<ResponseBody> {
-    match serve(req, node).await {
+pub async fn handle(req: Request<Incoming>, front: &Front) -> Response<ResponseBody> {
+    match serve(req, front).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
     }
 }
 
-async fn serve(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseBody>, ApiError> {
-    let (auth, caller) = authenticate(&req, node)?;
+async fn serve(req: Request<Incoming>, front: &Front) -> Result<Response<ResponseBody>, ApiError> {
+    let (auth, caller) = authenticate(&req, front)?;
+    let node: &Node = &front.node;
     if !caller.system {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

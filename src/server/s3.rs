@@ -4,7 +4,6 @@
 //! commit point.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use base64::Engine;
@@ -15,10 +14,10 @@ use hyper::{Request, Response};
 use tokio::sync::mpsc;
 
 use super::body::{Payload, RequestBody, ResponseBody};
+use super::front::Front;
 use crate::index::listing::ListParams;
 use crate::meta::mdlog::UserRecord;
-use crate::meta::store::MetaStore;
-use crate::object::multipart::Uploads;
+use crate::node::Node;
 use crate::object::store::{etag_string, FoundObject, ObjectRange, PutOptions};
 use crate::object::versioning::{format_version_id, parse_version_id, NULL_VERSION};
 use crate::object::ObjectStore;
@@ -27,159 +26,11 @@ use crate::s3::chunked::{ChunkSigning, ChunkedDecoder};
 use crate::s3::conditional::{ReadConditions, ReadVerdict, WriteCondition};
 use crate::s3::copy_source::{parse_copy_range, parse_copy_source, CopySource};
 use crate::s3::operation::{self, NoRoute, Operation, Shape};
-use crate::s3::sigv4::{self, PayloadHash, SigningKeyCache, Verified};
+use crate::s3::sigv4::{self, PayloadHash, Verified};
 use crate::s3::{percent_decode, range, time, xml, S3Error, S3ErrorCode};
 
 /// Bytes of an XML request body shale reads (a 1000-key delete is ~100 KiB).
 const XML_BODY_MAX: usize = 2 * 1024 * 1024;
-
-/// A pass of up to `.0` deletions asked of the expiry thread, and where
-/// its report goes.
-pub type ExpiryRequest = (
-    usize,
-    tokio::sync::oneshot::Sender<Result<crate::object::expiry::ExpiryReport, S3Error>>,
-);
-
-/// Everything a request needs.
-pub struct Node {
-    pub store: ObjectStore,
-    pub uploads: Uploads,
-    /// Users, keys and buckets (the store's metadata log).
-    pub meta: Arc<MetaStore>,
-    pub keys: SigningKeyCache,
-    /// Virtual-hosted-style requests: `<bucket>.<base_domain>`.
-    pub base_domain: Option<String>,
-    pub region: String,
-    request_ids: AtomicU64,
-    pub data_dir: std::path::PathBuf,
-    pub started: std::time::Instant,
-    /// Re-reads the config file and applies what can change live; returns
-    /// what changed (set by `serve`; the admin API's `reload`).
-    #[allow(clippy::type_complexity)]
-    pub reloader: std::sync::OnceLock<Box<dyn Fn() -> Result<Vec<String>, String> + Send + Sync>>,
-    /// One info line per request.
-    access_log: std::sync::atomic::AtomicBool,
-    pub metrics: super::metrics::HttpMetrics,
-    /// The scrub's state and trigger.
-    pub scrub: Arc<crate::object::scrub::Scrub>,
-    /// Asks the expiry thread for a pass (limit, where to answer).
-    pub expiry_runner: parking_lot::Mutex<Option<std::sync::mpsc::Sender<ExpiryRequest>>>,
-    /// Compacted segments waiting out their grace period.
-    pub dying: crate::object::compact::Dying,
-    /// One compaction pass at a time (background or asked for).
-    pub compacting: tokio::sync::Mutex<Option<crate::object::compact::CompactReport>>,
-    /// Settings of compaction passes.
-    pub compact_options: parking_lot::Mutex<crate::object::compact::CompactOptions>,
-    /// SIGTERM came: `/ready` answers 503.
-    draining: std::sync::atomic::AtomicBool,
-    /// The job log and table (`jobs`).
-    pub jobs: Arc<crate::jobs::store::JobStore>,
-    /// This process's leases.
-    pub lessor: crate::jobs::lease::Lessor,
-    /// Default wait before a purge asked for without a time, seconds.
-    pub purge_delay_secs: AtomicU64,
-    /// Read rate of a scrub pass, MiB/s.
-    pub scrub_mib_per_sec: AtomicU64,
-    /// Who may read `/metrics` and whether it names buckets.
-    pub metrics_options: parking_lot::RwLock<crate::config::MetricsConfig>,
-    /// The rate request bodies must come at (set by `serve`).
-    pub body_min_rate: Option<super::body_rate::MinRate>,
-}
-
-impl Node {
-    pub fn new(
-        store: ObjectStore,
-        uploads: Uploads,
-        meta: Arc<MetaStore>,
-        base_domain: Option<String>,
-        region: String,
-        data_dir: std::path::PathBuf,
-        (jobs, lessor): (
-            Arc<crate::jobs::store::JobStore>,
-            crate::jobs::lease::Lessor,
-        ),
-    ) -> Node {
-        Node {
-            jobs,
-            lessor,
-            purge_delay_secs: AtomicU64::new(7 * 86_400),
-            scrub_mib_per_sec: AtomicU64::new(64),
-            metrics_options: parking_lot::RwLock::new(crate::config::MetricsConfig::default()),
-            store,
-            uploads,
-            meta,
-            keys: SigningKeyCache::new(),
-            base_domain,
-            region,
-            request_ids: AtomicU64::new(crate::clock::now_nanos() & 0x0000_FFFF_FFFF_FFFF),
-            data_dir,
-            started: std::time::Instant::now(),
-            reloader: std::sync::OnceLock::new(),
-            access_log: std::sync::atomic::AtomicBool::new(false),
-            metrics: super::metrics::HttpMetrics::default(),
-            scrub: Arc::default(),
-            dying: Default::default(),
-            expiry_runner: parking_lot::Mutex::new(None),
-            compacting: tokio::sync::Mutex::new(None),
-            compact_options: parking_lot::Mutex::new(crate::object::compact::CompactOptions {
-                live_fraction: 0.5,
-                max_move_bytes: 1 << 30,
-                grace: std::time::Duration::from_secs(60),
-                max_bytes_per_sec: 64 << 20,
-            }),
-            draining: std::sync::atomic::AtomicBool::new(false),
-            body_min_rate: None,
-        }
-    }
-
-    pub fn set_access_log(&self, on: bool) {
-        self.access_log.store(on, Ordering::Relaxed);
-    }
-
-    pub fn access_log(&self) -> bool {
-        self.access_log.load(Ordering::Relaxed)
-    }
-
-    /// Runs one compaction pass (waiting for one in progress first).
-    pub async fn compact_now(&self) -> Result<crate::object::compact::CompactReport, S3Error> {
-        let mut last = self.compacting.lock().await;
-        let opts = *self.compact_options.lock();
-        let r =
-            crate::object::compact::compact(&self.store, &self.uploads, &self.dying, opts).await?;
-        crate::metrics::COMPACTION.record(&r);
-        *last = Some(r.clone());
-        Ok(r)
-    }
-
-    /// Read rate of a scrub pass asked for by a job, MiB/s.
-    pub fn scrub_rate(&self) -> u64 {
-        self.scrub_mib_per_sec.load(Ordering::Relaxed)
-    }
-
-    /// The open purge that has `bucket` (or its owner) out of reach, if
-    /// any: (job id, due ns).
-    pub fn purge_of_bucket(
-        &self,
-        bucket: &str,
-        owner: &str,
-    ) -> Option<(crate::jobs::record::JobId, u64)> {
-        use crate::jobs::record::JobKind;
-        self.jobs.read(|t| {
-            t.open_job(JobKind::BucketPurge, bucket)
-                .or_else(|| t.open_job(JobKind::UserPurge, owner))
-                .map(|j| (j.id, j.due_nanos))
-        })
-    }
-
-    /// The node is stopping: not ready for new work.
-    pub fn set_draining(&self) {
-        self.draining.store(true, Ordering::Relaxed);
-    }
-
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
-    }
-}
 
 fn err(code: S3ErrorCode, msg: impl Into<String>) -> S3Error {
     S3Error::new(code, msg)
@@ -198,7 +49,7 @@ fn parse_query(q: Option<&str>) -> HashMap<String, String> {
 }
 
 /// (bucket, key) the request addresses.
-fn address(node: &Node, req: &Request<Incoming>) -> (Option<String>, Option<Vec<u8>>) {
+fn address(front: &Front, req: &Request<Incoming>) -> (Option<String>, Option<Vec<u8>>) {
     let path = req.uri().path();
     let host = req
         .headers()
@@ -209,7 +60,7 @@ fn address(node: &Node, req: &Request<Incoming>) -> (Option<String>, Option<Vec<
                 .map_or(h, |(a, _)| a)
                 .to_ascii_lowercase()
         });
-    let virtual_bucket = match (&node.base_domain, host) {
+    let virtual_bucket = match (&front.base_domain, host) {
         (Some(d), Some(h)) => h
             .strip_suffix(d.as_str())
             .and_then(|b| b.strip_suffix('.'))
@@ -264,7 +115,7 @@ type Routed = (Address, Result<Operation, NoRoute>);
 
 /// What a request is, for routing the node's own endpoints and for
 /// metrics and logs; for an S3 request also its address and operation.
-fn request_operation(node: &Node, req: &Request<Incoming>) -> (&'static str, Option<Routed>) {
+fn request_operation(front: &Front, req: &Request<Incoming>) -> (&'static str, Option<Routed>) {
     let path = req.uri().path();
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
     match path {
@@ -274,7 +125,7 @@ fn request_operation(node: &Node, req: &Request<Incoming>) -> (&'static str, Opt
         p if super::admin::is_admin_path(p) => return ("Admin", None),
         _ => {}
     }
-    let (bucket, key) = address(node, req);
+    let (bucket, key) = address(front, req);
     let routed = operation::resolve(&Shape {
         method: req.method(),
         bucket: bucket.as_deref(),
@@ -297,13 +148,13 @@ fn plain(status: StatusCode, content_type: &'static str, body: String) -> Respon
 /// Serves one request: the node's own endpoints (`/health`, `/ready`,
 /// `/metrics`, `/admin/`) or S3; counts it and logs it (failures always,
 /// every request with the access log on) under its request id.
-pub async fn handle(req: Request<Incoming>, node: Arc<Node>) -> Response<ResponseBody> {
+pub async fn handle(req: Request<Incoming>, front: Arc<Front>) -> Response<ResponseBody> {
     let started = std::time::Instant::now();
-    let id = format!("{:016X}", node.request_ids.fetch_add(1, Ordering::Relaxed));
+    let id = format!("{:016X}", front.next_request_id());
     let resource = req.uri().path().to_string();
     let method = req.method().clone();
     let head_request = method == Method::HEAD;
-    let (op, addressed) = request_operation(&node, &req);
+    let (op, addressed) = request_operation(&front, &req);
     let bytes_in = ["x-amz-decoded-content-length", "content-length"]
         .iter()
         .find_map(|n| header(req.headers(), n))
@@ -312,13 +163,13 @@ pub async fn handle(req: Request<Incoming>, node: Arc<Node>) -> Response<Respons
     let mut failure: Option<String> = None;
     let mut resp = match op {
         "Health" => plain(StatusCode::OK, "text/plain", "ok\n".into()),
-        "Ready" if node.is_draining() => plain(
+        "Ready" if front.node.is_draining() => plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
             "stopping\n".into(),
         ),
         "Ready" => plain(StatusCode::OK, "text/plain", "ready\n".into()),
-        "Metrics" if !metrics_allowed(&req, &node) => {
+        "Metrics" if !metrics_allowed(&req, &front) => {
             let mut r = plain(
                 StatusCode::UNAUTHORIZED,
                 "text/plain",
@@ -332,10 +183,10 @@ pub async fn handle(req: Request<Incoming>, node: Arc<Node>) -> Response<Respons
         "Metrics" => plain(
             StatusCode::OK,
             super::metrics::CONTENT_TYPE,
-            super::metrics::render(&node),
+            super::metrics::render(&front),
         ),
-        "Admin" => super::admin::handle(req, &node).await,
-        _ => match route(req, &node, addressed).await {
+        "Admin" => super::admin::handle(req, &front).await,
+        _ => match route(req, &front, addressed).await {
             Ok(r) => r,
             Err(e) => {
                 if e.code.status().is_server_error() {
@@ -371,7 +222,7 @@ pub async fn handle(req: Request<Incoming>, node: Arc<Node>) -> Response<Respons
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or_else(|| hyper::body::Body::size_hint(resp.body()).lower());
     let seconds = started.elapsed().as_secs_f64();
-    node.metrics.observe(
+    front.metrics.observe(
         op,
         status,
         seconds,
@@ -380,7 +231,7 @@ pub async fn handle(req: Request<Incoming>, node: Arc<Node>) -> Response<Respons
     );
     if let Some(error) = failure {
         tracing::error!(request_id = %id, op, %method, path = %resource, status, %error, "request failed");
-    } else if node.access_log() {
+    } else if front.access_log() {
         tracing::info!(
             request_id = %id,
             op,
@@ -399,8 +250,8 @@ pub async fn handle(req: Request<Incoming>, node: Arc<Node>) -> Response<Respons
 /// Whether `/metrics` may be read: always without `metrics.token`; with
 /// it, by that bearer token (compared in constant time) or a request
 /// signed by a system user.
-fn metrics_allowed(req: &Request<Incoming>, node: &Node) -> bool {
-    let token = node.metrics_options.read().token.clone();
+fn metrics_allowed(req: &Request<Incoming>, front: &Front) -> bool {
+    let token = front.metrics_options.read().token.clone();
     if token.is_empty() {
         return true;
     }
@@ -409,13 +260,13 @@ fn metrics_allowed(req: &Request<Incoming>, node: &Node) -> bool {
         use subtle::ConstantTimeEq;
         return bool::from(given.trim().as_bytes().ct_eq(token.as_bytes()));
     }
-    authenticate(req, node).is_ok_and(|(_, user)| user.system)
+    authenticate(req, front).is_ok_and(|(_, user)| user.system)
 }
 
 /// Verifies the request's signature and finds its (not suspended) user.
 pub(crate) fn authenticate(
     req: &Request<Incoming>,
-    node: &Node,
+    front: &Front,
 ) -> Result<(Verified, UserRecord), S3Error> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -425,11 +276,12 @@ pub(crate) fn authenticate(
         req.uri(),
         req.headers(),
         now,
-        &node.region,
-        node.meta.as_ref(),
-        &node.keys,
+        &front.node.region,
+        front.node.meta.as_ref(),
+        &front.keys,
     )?;
-    let caller = node
+    let caller = front
+        .node
         .meta
         .read(|t| t.user_of_key(&auth.access_key).map(|(_, u)| u.clone()))
         .ok_or_else(|| {
@@ -444,11 +296,7 @@ pub(crate) fn authenticate(
             "Your account is suspended; ask the operator to enable it.",
         ));
     }
-    let purge = node.jobs.read(|t| {
-        t.open_job(crate::jobs::record::JobKind::UserPurge, &caller.uid)
-            .map(|j| (j.id, j.due_nanos))
-    });
-    if let Some((id, due)) = purge {
+    if let Some((id, due)) = front.node.purge_of_user(&caller.uid) {
         return Err(err(
             S3ErrorCode::AccountSuspended,
             format!(
@@ -462,10 +310,10 @@ pub(crate) fn authenticate(
 
 async fn route(
     req: Request<Incoming>,
-    node: &Node,
+    front: &Front,
     routed: Option<Routed>,
 ) -> Result<Response<ResponseBody>, S3Error> {
-    let (auth, caller) = authenticate(&req, node)?;
+    let (auth, caller) = authenticate(&req, front)?;
     let ((bucket, key), op) = routed.unwrap_or_else(|| {
         let e = NoRoute::MethodNotAllowed {
             method: req.method().to_string(),
@@ -482,9 +330,9 @@ async fn route(
     let query = parse_query(req.uri().query());
     let headers = req.headers().clone();
     let payload = payload_of(&auth, &headers)?;
-    let body = RequestBody::new(req.into_body(), payload).of_user(&caller.uid, node.body_min_rate);
+    let body = RequestBody::new(req.into_body(), payload).of_user(&caller.uid, front.body_min_rate);
     let ctx = Op {
-        node,
+        node: &front.node,
         headers: &headers,
         query: &query,
         caller: &caller,
