@@ -22,7 +22,7 @@ use crate::object::expiry::ExpiryReport;
 use crate::object::multipart::Uploads;
 use crate::object::scrub::Scrub;
 use crate::object::ObjectStore;
-use crate::s3::S3Error;
+use crate::s3::{S3Error, S3ErrorCode};
 
 /// A pass of up to `.0` deletions asked of the expiry thread, and where
 /// its report goes.
@@ -110,9 +110,39 @@ impl Node {
         let opts = *self.compact_options.lock();
         let r =
             crate::object::compact::compact(&self.store, &self.uploads, &self.dying, opts).await?;
-        crate::metrics::COMPACTION.record(&r);
+        crate::metrics::COMPACTION.record(r.moved_bytes, r.freed_bytes);
         *last = Some(r.clone());
         Ok(r)
+    }
+
+    /// Runs one expiry pass of up to `limit` deletions: on the expiry
+    /// thread (throttled as configured, under its lease) if it runs, else
+    /// here.
+    pub async fn expire_now(&self, limit: usize) -> Result<ExpiryReport, S3Error> {
+        let internal = |m: &str| S3Error::new(S3ErrorCode::InternalError, m);
+        let runner = self.expiry_runner.lock().clone();
+        match runner {
+            Some(tx) => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                tx.send((limit, reply))
+                    .map_err(|_| internal("the expiry thread is gone"))?;
+                answer
+                    .await
+                    .map_err(|_| internal("the expiry thread stopped"))?
+            }
+            None => {
+                let r = crate::object::expiry::expire_due(
+                    &self.store,
+                    &self.uploads,
+                    crate::clock::expiry_now_secs(),
+                    limit,
+                    0,
+                )
+                .await?;
+                crate::metrics::EXPIRY.record(r.expired, r.bytes);
+                Ok(r)
+            }
+        }
     }
 
     /// Read rate of a scrub pass asked for by a job, MiB/s.

@@ -275,7 +275,7 @@ async fn reclaim(node: &Node, live_fraction: Option<f64>) -> Result<u64, String>
             let r = crate::object::compact::compact(&node.store, &node.uploads, &node.dying, opts)
                 .await
                 .map_err(|e| e.message)?;
-            crate::metrics::COMPACTION.record(&r);
+            crate::metrics::COMPACTION.record(r.moved_bytes, r.freed_bytes);
             *last = Some(r.clone());
             r
         };

@@ -149,7 +149,7 @@ pub fn spawn_expiry(
             };
             match &result {
                 Ok(r) => {
-                    crate::metrics::EXPIRY.record(r);
+                    crate::metrics::EXPIRY.record(r.expired, r.bytes);
                     if r.expired > 0 {
                         tracing::debug!(expired = r.expired, bytes = r.bytes, "expiry pass");
                     }

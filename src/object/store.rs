@@ -459,8 +459,7 @@ impl ObjectStore {
                 free.saturating_sub(written.saturating_sub(then))
             }
             _ => {
-                let free =
-                    crate::server::admin::disk_space(&self.data_dir).map_or(u64::MAX, |(_, f)| f);
+                let free = crate::datadir::disk_space(&self.data_dir).map_or(u64::MAX, |(_, f)| f);
                 *cached = Some((std::time::Instant::now(), free, written));
                 free
             }

@@ -10,7 +10,6 @@ pub mod admin;
 pub mod body;
 pub mod body_rate;
 pub mod conns;
-mod error_xml;
 pub mod front;
 pub mod metrics;
 pub mod s3;
@@ -33,7 +32,7 @@ use body::ResponseBody;
 use conns::{BusyGuard, ConnTable, PerIp};
 use front::Front;
 
-pub use error_xml::error_body;
+use crate::s3::error_xml::error_body;
 
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
