@@ -6,10 +6,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::Future;
-use std::task::Poll;
-use std::time::Duration;
-
 use shale::meta::mdlog::{MdOp, UserRecord};
 use shale::meta::store::MetaStore;
 
@@ -23,18 +19,6 @@ fn user(n: u32) -> MdOp {
     })
 }
 
-async fn poll_then_drop<F: Future>(fut: F, polls: usize) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
-    for _ in 0..polls {
-        let step = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
-        if let Poll::Ready(out) = step {
-            return Some(out);
-        }
-        tokio::time::sleep(Duration::from_micros(300)).await;
-    }
-    None
-}
-
 #[test]
 fn commits_dropped_mid_append_are_applied_by_the_next_commit() {
     for (name, io) in common::real_backends() {
@@ -45,7 +29,8 @@ fn commits_dropped_mid_append_are_applied_by_the_next_commit() {
             .block_on(async {
                 for n in 0..40u32 {
                     let polls = (n as usize % 4) + 1;
-                    let out = poll_then_drop(store.commit(|_| Ok::<_, ()>(user(n))), polls).await;
+                    let out =
+                        common::poll_then_drop(store.commit(|_| Ok::<_, ()>(user(n))), polls).await;
                     if out.is_none() {
                         dropped += 1;
                     }

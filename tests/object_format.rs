@@ -494,7 +494,7 @@ fn manifest_vector_matches_the_code_and_loads() {
 }
 
 #[test]
-fn a_bad_manifest_stops_the_open() {
+fn a_bad_manifest_stops_the_loader_and_listings_refuse() {
     let v = &of_kind("manifest")[0];
     let json = &v["json"];
     let id = &v["upload_id"];
@@ -522,10 +522,13 @@ fn a_bad_manifest_stops_the_open() {
         let up = dir.path().join("uploads");
         std::fs::create_dir_all(&up).unwrap();
         std::fs::write(up.join(format!("{file_id}.json")), body).unwrap();
-        assert!(
-            Uploads::open(&Io::portable(), dir.path(), Default::default()).is_err(),
-            "{what}"
-        );
+        // The open does not read manifests; the loader stops at the bad
+        // one, and nothing may rely on the list of uploads after that.
+        let uploads = Uploads::open(&Io::portable(), dir.path(), Default::default()).unwrap();
+        let _ = uploads.uploads_of("photos");
+        let e = uploads.uploads_of_now("photos").unwrap_err();
+        assert_eq!(e.code, shale::s3::S3ErrorCode::InternalError, "{what}");
+        assert!(e.message.contains("manifest"), "{what}: {}", e.message);
     }
 }
 

@@ -7,11 +7,8 @@
 //! holds every acknowledged write.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
-use std::task::Poll;
-use std::time::Duration;
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
@@ -52,20 +49,6 @@ fn open(io: &Io, dir: &Path) -> ObjectStore {
         ..Default::default()
     };
     ObjectStore::open(io, dir, segments, options, meta, "root").unwrap()
-}
-
-/// Polls `fut` at most `polls` times, letting I/O progress in between;
-/// its output if it finished, else `None` (and it is dropped).
-async fn poll_then_drop<F: Future>(fut: F, polls: usize) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
-    for _ in 0..polls {
-        let step = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
-        if let Poll::Ready(out) = step {
-            return Some(out);
-        }
-        tokio::time::sleep(Duration::from_micros(300)).await;
-    }
-    None
 }
 
 /// The ETag the key shows now (`None`: no object).
@@ -119,13 +102,14 @@ async fn abandon_at_every_await(store: &ObjectStore) -> BTreeMap<Vec<u8>, Option
             let before = expect[&key];
             let new = data(round);
             let attempt = if deleting {
-                poll_then_drop(
+                common::poll_then_drop(
                     async { store.delete_object("bkt", &key, None).await.map(|_| None) },
                     polls,
                 )
                 .await
             } else {
-                poll_then_drop(async { put(store, &key, &new).await.map(Some) }, polls).await
+                common::poll_then_drop(async { put(store, &key, &new).await.map(Some) }, polls)
+                    .await
             };
             let candidate = if deleting { None } else { Some(md5(&new)) };
             match attempt {

@@ -345,3 +345,84 @@ fn metrics_can_require_a_token_and_leave_bucket_names_out() {
     // /health stays open.
     assert_eq!(get(addr, "/health", None).0, 200);
 }
+
+#[test]
+fn a_restart_serves_before_reading_manifests_and_a_bad_one_stops_only_what_needs_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = boot(dir.path(), &[]);
+    let mut c = S3Client::new(node.addr, test_credentials());
+    assert_eq!(c.create_bucket("mpb").unwrap().status, 200);
+    let good = c.create_multipart("mpb", "good").unwrap().unwrap();
+    let (clean, _) = stop(node);
+    assert!(clean);
+    // A manifest that cannot be read appears while the node is down.
+    let bad = dir
+        .path()
+        .join("uploads")
+        .join(format!("{}.json", "ab".repeat(16)));
+    std::fs::write(&bad, b"{ not a manifest").unwrap();
+    let node = boot(dir.path(), &[]);
+    let mut c = S3Client::new(node.addr, test_credentials());
+    // Objects are served, and the readable upload works.
+    assert_eq!(
+        c.put_object("mpb", "obj", b"data", PayloadMode::Signed)
+            .unwrap()
+            .status,
+        200
+    );
+    let r = c
+        .upload_part("mpb", "good", &good, 1, b"part", PayloadMode::Signed)
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // Listing uploads refuses (it cannot be complete), and says nothing
+    // of server paths.
+    let r = c
+        .send(
+            "GET",
+            "mpb",
+            "",
+            Request {
+                query: vec![("uploads".into(), String::new())],
+                ..Request::default()
+            },
+            PayloadMode::Signed,
+        )
+        .unwrap();
+    assert!(r.status >= 500, "{}", r.status);
+    // Compaction refuses too: it must not reclaim parts it cannot see.
+    let r = admin(node.addr, "POST", "compact/run", "");
+    assert!(
+        r.status >= 500,
+        "{} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    let (_, log) = stop(node);
+    assert!(log.contains("multipart manifest cannot be read"), "{log}");
+    // Removing the bad manifest brings everything back.
+    std::fs::remove_file(&bad).unwrap();
+    let node = boot(dir.path(), &[]);
+    let mut c = S3Client::new(node.addr, test_credentials());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = c
+            .send(
+                "GET",
+                "mpb",
+                "",
+                Request {
+                    query: vec![("uploads".into(), String::new())],
+                    ..Request::default()
+                },
+                PayloadMode::Signed,
+            )
+            .unwrap();
+        if r.status == 200 {
+            assert!(String::from_utf8_lossy(&r.body).contains(&good));
+            break;
+        }
+        assert_eq!(r.status, 503, "only SlowDown while loading");
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

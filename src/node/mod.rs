@@ -38,7 +38,7 @@ pub type Reloader = Box<dyn Fn() -> Result<Vec<String>, String> + Send + Sync>;
 /// Everything an operation needs, whoever asks for it.
 pub struct Node {
     pub store: ObjectStore,
-    pub uploads: Uploads,
+    pub uploads: Arc<Uploads>,
     /// Users, keys and buckets (the store's metadata log).
     pub meta: Arc<MetaStore>,
     /// The region this node reports and signs for.
@@ -72,7 +72,7 @@ pub struct Node {
 impl Node {
     pub fn new(
         store: ObjectStore,
-        uploads: Uploads,
+        uploads: Arc<Uploads>,
         meta: Arc<MetaStore>,
         region: String,
         data_dir: std::path::PathBuf,

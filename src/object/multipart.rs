@@ -117,6 +117,19 @@ pub struct Uploads {
     usage: UploadUsageMap,
     /// (per bucket, per user) open uploads allowed.
     limits: Mutex<(u64, u64)>,
+    /// Where loading the manifests after a restart stands.
+    loading: Mutex<Loading>,
+    /// Signalled when loading ends.
+    loaded: parking_lot::Condvar,
+}
+
+/// Where loading the manifests found at open stands.
+enum Loading {
+    /// Manifests not read yet.
+    Left(usize),
+    Done,
+    /// Stopped at a manifest that cannot be read.
+    Failed(String),
 }
 
 fn parts_bytes(m: &Manifest) -> u64 {
@@ -142,51 +155,137 @@ fn slot(m: Manifest) -> Arc<Slot> {
 }
 
 impl Uploads {
-    /// Loads the manifests of uploads in progress, counting them and their
-    /// part bytes per bucket in `usage`.
-    pub fn open(io: &Io, data_dir: &Path, usage: UploadUsageMap) -> Result<Uploads, String> {
+    /// Opens the uploads directory and starts loading the manifests of
+    /// uploads in progress on a thread of its own, so a restart does not
+    /// wait for them however many there are. Until the loader is done an
+    /// upload is loaded when first addressed, listings of uploads answer
+    /// `SlowDown`, and the per-bucket counts and part bytes (in `usage`)
+    /// grow as manifests are read. A manifest that cannot be read stops
+    /// the loader with a logged error; then listings (and the compaction
+    /// and orphan search that rely on them) refuse until it is fixed.
+    pub fn open(io: &Io, data_dir: &Path, usage: UploadUsageMap) -> Result<Arc<Uploads>, String> {
         let dir = data_dir.join("uploads");
         io.create_dir_all(&dir)
             .map_err(|e| format!("creating {}: {e}", dir.display()))?;
         io.sync_dir(data_dir)
             .map_err(|e| format!("syncing {}: {e}", data_dir.display()))?;
-        let mut open = HashMap::new();
+        let mut ids = Vec::new();
         for name in io
             .list_dir(&dir)
             .map_err(|e| format!("listing {}: {e}", dir.display()))?
         {
-            let Some(id) = name.strip_suffix(".json") else {
-                if name.ends_with(".json.tmp") {
-                    // The temporary file of a replace that did not finish.
+            match name.strip_suffix(".json") {
+                Some(id) => ids.push(id.to_string()),
+                // The temporary file of a replace that did not finish.
+                None if name.ends_with(".json.tmp") => {
                     let _ = io.remove_file(&dir.join(&name));
                 }
-                continue;
-            };
-            let path = dir.join(&name);
-            let bytes = io
-                .read_file(&path)
-                .map_err(|e| format!("reading {}: {e}", path.display()))?;
-            let m: Manifest = serde_json::from_slice(&bytes)
-                .map_err(|e| format!("{}: not a multipart manifest: {e}", path.display()))?;
-            if from_hex(&m.key_hex).is_none() {
-                return Err(format!("{}: key_hex is not hex", path.display()));
+                None => {}
             }
-            if m.version != 1 || m.upload_id != id {
-                return Err(format!(
-                    "{}: unknown manifest version or id",
-                    path.display()
-                ));
-            }
-            note_upload_usage(&usage, &m.bucket, 1, signed(parts_bytes(&m)));
-            open.insert(id.to_string(), slot(m));
         }
-        Ok(Uploads {
+        let uploads = Arc::new(Uploads {
             io: io.clone(),
             dir,
-            open: Mutex::new(open),
+            open: Mutex::new(HashMap::new()),
             usage,
             limits: Mutex::new((UPLOADS_PER_BUCKET_MAX_DEFAULT, UPLOADS_PER_USER_MAX_DEFAULT)),
-        })
+            loading: Mutex::new(if ids.is_empty() {
+                Loading::Done
+            } else {
+                Loading::Left(ids.len())
+            }),
+            loaded: parking_lot::Condvar::new(),
+        });
+        if !ids.is_empty() {
+            let u = Arc::clone(&uploads);
+            std::thread::Builder::new()
+                .name("shale-uploads-load".into())
+                .spawn(move || u.load_all(ids))
+                .map_err(|e| format!("starting the manifest loader: {e}"))?;
+        }
+        Ok(uploads)
+    }
+
+    /// The loader: reads every manifest listed at open. One that cannot be
+    /// read is logged and skipped; the loader then ends `Failed`.
+    fn load_all(&self, ids: Vec<String>) {
+        let started = std::time::Instant::now();
+        let n = ids.len();
+        let mut failed = None;
+        for id in ids {
+            if let Err(e) = self.load(&id) {
+                tracing::error!(error = %e, "a multipart manifest cannot be read; listings of uploads, compaction and orphan searches are refused until it is repaired or removed (shale fsck)");
+                failed.get_or_insert(e);
+            }
+            if let Loading::Left(left) = &mut *self.loading.lock() {
+                *left = left.saturating_sub(1);
+            }
+        }
+        *self.loading.lock() = match failed {
+            Some(e) => Loading::Failed(e),
+            None => Loading::Done,
+        };
+        self.loaded.notify_all();
+        tracing::info!(
+            uploads = n,
+            secs = started.elapsed().as_secs_f64(),
+            "multipart manifests loaded"
+        );
+    }
+
+    /// Reads upload `id`'s manifest into the table (once: the loader and a
+    /// request addressing it may both try).
+    fn load(&self, id: &str) -> Result<(), String> {
+        if self.open.lock().contains_key(id) {
+            return Ok(());
+        }
+        let path = self.path(id);
+        let bytes = match self.io.read_file(&path) {
+            Ok(b) => b,
+            // Completed or aborted meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("reading {}: {e}", path.display())),
+        };
+        let m: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{}: not a multipart manifest: {e}", path.display()))?;
+        if from_hex(&m.key_hex).is_none() {
+            return Err(format!("{}: key_hex is not hex", path.display()));
+        }
+        if m.version != 1 || m.upload_id != id {
+            return Err(format!(
+                "{}: unknown manifest version or id",
+                path.display()
+            ));
+        }
+        let mut open = self.open.lock();
+        if !open.contains_key(id) {
+            note_upload_usage(&self.usage, &m.bucket, 1, signed(parts_bytes(&m)));
+            open.insert(id.to_string(), slot(m));
+        }
+        Ok(())
+    }
+
+    /// Whether every manifest is loaded: `SlowDown` while the loader runs,
+    /// an internal error if it stopped on a bad manifest.
+    fn all_loaded(&self) -> Result<(), S3Error> {
+        match &*self.loading.lock() {
+            Loading::Done => Ok(()),
+            Loading::Left(n) => Err(S3Error::new(
+                S3ErrorCode::SlowDown,
+                format!(
+                    "Multipart uploads are being loaded after a restart ({n} left); retry shortly."
+                ),
+            )),
+            Loading::Failed(e) => Err(internal("a multipart manifest cannot be read", e)),
+        }
+    }
+
+    /// Waits until the loader has finished (or stopped).
+    fn wait_loaded(&self) {
+        let mut state = self.loading.lock();
+        while matches!(*state, Loading::Left(_)) {
+            self.loaded.wait(&mut state);
+        }
     }
 
     /// Sets the open uploads allowed per bucket and per user.
@@ -239,6 +338,17 @@ impl Uploads {
     }
 
     fn get(&self, bucket: &str, key: &[u8], id: &str) -> Result<Arc<Slot>, S3Error> {
+        // Ids are 32 lowercase hex digits; anything else names no file.
+        let well_formed =
+            id.len() == 32 && id.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+        if !well_formed {
+            return Err(no_upload());
+        }
+        if !matches!(*self.loading.lock(), Loading::Done) {
+            // Addressed before the loader reached it (or it stopped).
+            self.load(id)
+                .map_err(|e| internal("reading the multipart manifest", e))?;
+        }
         self.open
             .lock()
             .get(id)
@@ -518,9 +628,23 @@ impl Uploads {
         Ok(())
     }
 
+    /// [`uploads_of`](Self::uploads_of) without waiting for the manifests
+    /// to be loaded after a restart: `SlowDown` until they are (an error if
+    /// one cannot be read), so nothing relies on an incomplete list.
+    pub fn uploads_of_now(&self, bucket: &str) -> Result<Vec<(Vec<u8>, String, u64)>, S3Error> {
+        self.all_loaded()?;
+        Ok(self.listed(bucket))
+    }
+
     /// (key, upload id, initiated) of the uploads of `bucket`, by key
-    /// then initiation time.
+    /// then initiation time; waits (background work only) for the
+    /// manifests to be loaded after a restart.
     pub fn uploads_of(&self, bucket: &str) -> Vec<(Vec<u8>, String, u64)> {
+        self.wait_loaded();
+        self.listed(bucket)
+    }
+
+    fn listed(&self, bucket: &str) -> Vec<(Vec<u8>, String, u64)> {
         let mut v: Vec<(Vec<u8>, String, u64)> = self
             .open
             .lock()

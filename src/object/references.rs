@@ -67,7 +67,9 @@ pub async fn walk(
                 None => break,
             }
         }
-        for (key, id, _) in uploads.uploads_of(&b.name) {
+        // Every upload's parts, or none of this: an incomplete list would
+        // let compaction reclaim a part.
+        for (key, id, _) in uploads.uploads_of_now(&b.name)? {
             if let Ok(m) = uploads.manifest(&b.name, &key, &id).await {
                 for p in &m.parts {
                     for (seg, off, len, _) in &p.chunks {

@@ -188,20 +188,26 @@ class Users(unittest.TestCase):
         self.assertEqual(info["max_bytes"], 8 << 20)
         up = c.create_multipart_upload(Bucket=bkt, Key="big")
         parts = []
-        for n in (1, 2):
-            r = c.upload_part(Bucket=bkt, Key="big", UploadId=up["UploadId"],
-                              PartNumber=n, Body=b"p" * (5 << 20))
-            parts.append({"PartNumber": n, "ETag": r["ETag"]})
+        # Parts count in the quota: the second 5 MiB part would pass 8 MiB.
+        r = c.upload_part(Bucket=bkt, Key="big", UploadId=up["UploadId"],
+                          PartNumber=1, Body=b"p" * (5 << 20))
+        parts.append({"PartNumber": 1, "ETag": r["ETag"]})
         with self.assertRaises(ClientError) as cm:
-            c.complete_multipart_upload(Bucket=bkt, Key="big", UploadId=up["UploadId"],
-                                        MultipartUpload={"Parts": parts})
+            c.upload_part(Bucket=bkt, Key="big", UploadId=up["UploadId"],
+                          PartNumber=2, Body=b"p" * (5 << 20))
         self.assertEqual(code(cm.exception), "QuotaExceeded")
-        # The upload is still open: within the quota with one part.
+        # Nor can a plain PUT use the room the part holds.
+        with self.assertRaises(ClientError) as cm:
+            c.put_object(Bucket=bkt, Key="other", Body=b"o" * (4 << 20))
+        self.assertEqual(code(cm.exception), "QuotaExceeded")
+        # The upload is still open and completes within the quota.
         c.complete_multipart_upload(Bucket=bkt, Key="big", UploadId=up["UploadId"],
-                                    MultipartUpload={"Parts": parts[:1]})
+                                    MultipartUpload={"Parts": parts})
         self.assertEqual(c.head_object(Bucket=bkt, Key="big")["ContentLength"], 5 << 20)
         _, stats = admin("bucket", "stats", "--bucket", bkt)
         self.assertEqual((stats["objects"], stats["bytes"]), (1, 5 << 20))
+        # Completed, the part is the object: 3 MiB of room are left.
+        c.put_object(Bucket=bkt, Key="other", Body=b"o" * (2 << 20))
 
     def test_admin_api_refuses_non_system_users(self):
         uid, _, k = new_user()

@@ -50,3 +50,18 @@ pub fn payload(writer: u64, seq: u64, len: usize) -> Bytes {
     v.truncate(len);
     Bytes::from(v)
 }
+
+/// Polls `fut` at most `polls` times, letting I/O progress in between
+/// (a request future hyper drops after that many awaits); its output if
+/// it finished, else `None` (and it is dropped).
+pub async fn poll_then_drop<F: std::future::Future>(fut: F, polls: usize) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    for _ in 0..polls {
+        let step = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+        if let std::task::Poll::Ready(out) = step {
+            return Some(out);
+        }
+        tokio::time::sleep(std::time::Duration::from_micros(300)).await;
+    }
+    None
+}

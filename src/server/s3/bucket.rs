@@ -387,7 +387,7 @@ impl Op<'_> {
         let mut prefixes: Vec<String> = Vec::new();
         let mut truncated = false;
         let mut last: Option<(String, String)> = None;
-        for (key, id, initiated) in self.node.uploads.uploads_of(bucket) {
+        for (key, id, initiated) in self.node.uploads.uploads_of_now(bucket)? {
             let k = String::from_utf8_lossy(&key).into_owned();
             if !k.starts_with(prefix) {
                 continue;

@@ -192,7 +192,10 @@ pub async fn handle(req: Request<Incoming>, front: Arc<Front>) -> Response<Respo
         _ => match route(req, &front, addressed).await {
             Ok(r) => r,
             Err(e) => {
-                if e.code.status().is_server_error() {
+                // Load shedding (503 SlowDown) is counted in the metrics by
+                // status, not logged: a client could flood the log with it.
+                let status = e.code.status();
+                if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
                     failure = Some(e.message.clone());
                 }
                 let body = if head_request {
