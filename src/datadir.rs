@@ -256,3 +256,24 @@ pub fn credentials_from_env() -> Option<(String, String)> {
     let s = std::env::var(ENV_ROOT_SECRET_KEY).ok()?;
     Some((a, s))
 }
+
+/// (total, free to unprivileged users) bytes of the filesystem at `path`.
+pub fn disk_space(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: statvfs is plain data, zero is a valid bit pattern for it;
+    // `c` is a NUL-terminated path that outlives the call, and the struct
+    // is only read after statvfs reported success.
+    unsafe {
+        let mut s: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut s) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let frsize = s.f_frsize as u64;
+        Ok((
+            (s.f_blocks as u64).saturating_mul(frsize),
+            (s.f_bavail as u64).saturating_mul(frsize),
+        ))
+    }
+}

@@ -1,7 +1,8 @@
 //! Process-wide instruments that the storage layers update and the
 //! server's `/metrics` endpoint exposes (`server::metrics`). Static, so a
 //! segment writer deep below the HTTP layer records into them without
-//! being handed anything.
+//! being handed anything. It imports nothing of the crate, so any layer
+//! may record into it.
 
 use std::sync::LazyLock;
 
@@ -39,10 +40,11 @@ pub struct CompactionMetrics {
 }
 
 impl CompactionMetrics {
-    pub fn record(&self, r: &crate::object::compact::CompactReport) {
+    /// One pass that moved and freed these bytes.
+    pub fn record(&self, moved_bytes: u64, freed_bytes: u64) {
         self.passes.inc();
-        self.moved_bytes.inc_by(r.moved_bytes);
-        self.freed_bytes.inc_by(r.freed_bytes);
+        self.moved_bytes.inc_by(moved_bytes);
+        self.freed_bytes.inc_by(freed_bytes);
     }
 }
 
@@ -60,10 +62,11 @@ pub struct ExpiryMetrics {
 }
 
 impl ExpiryMetrics {
-    pub fn record(&self, r: &crate::object::expiry::ExpiryReport) {
+    /// One pass that deleted `expired` entries of `bytes` bytes.
+    pub fn record(&self, expired: u64, bytes: u64) {
         self.passes.inc();
-        self.expired.inc_by(r.expired);
-        self.bytes.inc_by(r.bytes);
+        self.expired.inc_by(expired);
+        self.bytes.inc_by(bytes);
     }
 }
 

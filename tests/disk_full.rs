@@ -112,7 +112,7 @@ fn a_full_disk_refuses_writes_cleanly_and_recovers_after_deletes() {
             "{b}"
         );
     }
-    let free = shale::server::admin::disk_space(&mnt).unwrap().1;
+    let free = shale::datadir::disk_space(&mnt).unwrap().1;
     assert!(
         free >= 4 << 20,
         "the reserve was eaten into: {free} bytes free"

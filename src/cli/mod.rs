@@ -156,16 +156,3 @@ pub(crate) fn detect_io() -> Result<crate::io::Io, CliError> {
     }
     Ok(d.io)
 }
-
-/// Lowers the calling thread's CPU priority (nice 10): background work
-/// (expiry, compaction, scrub, lifecycle re-evaluation) gives way to
-/// requests on a busy box instead of competing with them as equals. On
-/// Linux a thread's nice value is its own (setpriority on its thread id).
-pub(crate) fn background_priority() {
-    // SAFETY: gettid has no preconditions; setpriority only reads its
-    // arguments and fails harmlessly (the priority stays) if not allowed.
-    unsafe {
-        let tid = libc::gettid();
-        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
-    }
-}

@@ -213,21 +213,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         incarnation,
         std::time::Duration::from_secs(config.jobs.lease_secs),
     );
-    let mut node = crate::server::s3::Node::new(
+    let node = crate::node::Node::new(
         objects,
         uploads,
         std::sync::Arc::clone(&meta),
-        Some(config.base_domain.clone()).filter(|d| !d.is_empty()),
         config.region.clone(),
         data_dir.clone(),
         (jobs, lessor.clone()),
     );
-    node.body_min_rate = Some(crate::server::body_rate::MinRate {
-        bytes_per_sec: config.http.body_min_bytes_per_sec,
-        window: std::time::Duration::from_secs(config.http.body_rate_window_secs),
-        grace: std::time::Duration::from_secs(config.http.body_rate_grace_secs),
-    });
-    *node.metrics_options.write() = config.metrics.clone();
     node.uploads.set_limits(
         config.multipart.uploads_per_bucket_max,
         config.multipart.uploads_per_user_max,
@@ -241,56 +234,49 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         config.scrub.max_mib_per_sec,
         std::sync::atomic::Ordering::Relaxed,
     );
-    crate::jobs::runner::spawn(
+    crate::node::runner::spawn(
         io.clone(),
         std::sync::Arc::clone(&node),
         lessor,
         std::time::Duration::from_secs(config.jobs.interval_secs),
     );
-    node.set_access_log(config.log.access_log);
+    // The HTTP side of the node.
+    let mut front = crate::server::front::Front::new(
+        std::sync::Arc::clone(&node),
+        Some(config.base_domain.clone()).filter(|d| !d.is_empty()),
+    );
+    front.body_min_rate = Some(crate::server::body_rate::MinRate {
+        bytes_per_sec: config.http.body_min_bytes_per_sec,
+        window: std::time::Duration::from_secs(config.http.body_rate_window_secs),
+        grace: std::time::Duration::from_secs(config.http.body_rate_grace_secs),
+    });
+    *front.metrics_options.write() = config.metrics.clone();
+    let front = std::sync::Arc::new(front);
+    front.set_access_log(config.log.access_log);
     let reload = Reloader {
         args,
         current: std::sync::Mutex::new(config.reloadable()),
         log,
-        node: std::sync::Arc::downgrade(&node),
+        front: std::sync::Arc::downgrade(&front),
     };
     let reload = std::sync::Arc::new(reload);
     {
         let r = std::sync::Arc::clone(&reload);
         let _ = node.reloader.set(Box::new(move || r.reload()));
     }
-    spawn_checkpointer(
+    crate::node::workers::spawn_checkpointer(
         &io,
         std::sync::Arc::clone(&node),
         config.storage.checkpoint_secs,
     );
-    {
-        let (io, node) = (io.clone(), std::sync::Arc::clone(&node));
-        let _ = std::thread::Builder::new()
-            .name("shale-lifecycle".into())
-            .spawn(move || {
-                super::background_priority();
-                let _ = io.block_on(node.store.reevaluate_lifecycles());
-            });
-    }
-    {
-        let (io, node) = (io.clone(), std::sync::Arc::clone(&node));
-        let interval = (config.scrub.interval_secs > 0)
-            .then(|| std::time::Duration::from_secs(config.scrub.interval_secs));
-        let rate = config.scrub.max_mib_per_sec;
-        let _ = std::thread::Builder::new()
-            .name("shale-scrub".into())
-            .spawn(move || {
-                super::background_priority();
-                let mut lease = crate::jobs::runner::WorkerLease::new(
-                    node.lessor.clone(),
-                    "scrub",
-                    crate::jobs::runner::SLOT_SCRUB,
-                );
-                let may_run = || io.block_on(lease.hold()).unwrap_or(false);
-                node.scrub.run_forever(&node.store, interval, rate, may_run)
-            });
-    }
+    crate::node::workers::spawn_lifecycle_reevaluation(&io, std::sync::Arc::clone(&node));
+    crate::node::workers::spawn_scrub(
+        &io,
+        std::sync::Arc::clone(&node),
+        (config.scrub.interval_secs > 0)
+            .then(|| std::time::Duration::from_secs(config.scrub.interval_secs)),
+        config.scrub.max_mib_per_sec,
+    );
     node.store
         .set_reserve(config.storage.reserve_mib.saturating_mul(1024 * 1024));
     *node.compact_options.lock() = crate::object::compact::CompactOptions {
@@ -303,36 +289,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             .saturating_mul(1024 * 1024),
     };
     if config.compaction.interval_secs > 0 {
-        let (io, node) = (io.clone(), std::sync::Arc::clone(&node));
-        let secs = config.compaction.interval_secs;
-        let mut lease = crate::jobs::runner::WorkerLease::new(
-            node.lessor.clone(),
-            "compaction",
-            crate::jobs::runner::SLOT_COMPACTION,
+        crate::node::workers::spawn_compaction(
+            &io,
+            std::sync::Arc::clone(&node),
+            config.compaction.interval_secs,
         );
-        let _ = std::thread::Builder::new()
-            .name("shale-compact".into())
-            .spawn(move || loop {
-                super::background_priority();
-                std::thread::sleep(std::time::Duration::from_secs(secs));
-                if !io.block_on(lease.hold()).unwrap_or(false) {
-                    continue;
-                }
-                match io.block_on(node.compact_now()) {
-                    Ok(Ok(r)) if r.removed > 0 || r.compacted > 0 => tracing::info!(
-                        compacted = r.compacted,
-                        moved_bytes = r.moved_bytes,
-                        removed = r.removed,
-                        freed_bytes = r.freed_bytes,
-                        "compaction pass"
-                    ),
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::warn!(error = %e.message, "compaction pass failed"),
-                    Err(e) => tracing::warn!(error = %e, "compaction pass could not run"),
-                }
-            });
     }
-    spawn_expiry_pass(
+    crate::node::workers::spawn_expiry(
         &io,
         std::sync::Arc::clone(&node),
         (config.expiry.interval_secs > 0)
@@ -353,7 +316,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             drain_timeout: std::time::Duration::from_secs(config.http.drain_timeout_secs),
             ..ServerOptions::default()
         },
-        std::sync::Arc::clone(&node),
+        std::sync::Arc::clone(&front),
     )
     .map_err(|e| super::cli_error(format!("cannot listen on {listen}: {e}")))?;
     println!(
@@ -395,102 +358,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     {
         tracing::warn!(error = %e, "final index checkpoint failed");
     }
+    drop(front);
     drop(node);
     drop(store);
     println!("shale stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-/// Checkpoints every bucket index now and then, so restarts replay short
-/// logs and the logs are trimmed.
-fn spawn_checkpointer(
-    io: &crate::io::Io,
-    node: std::sync::Arc<crate::server::s3::Node>,
-    secs: u64,
-) {
-    let io = io.clone();
-    let _ = std::thread::Builder::new()
-        .name("shale-checkpoint".into())
-        .spawn(move || loop {
-            std::thread::sleep(std::time::Duration::from_secs(secs));
-            match io.block_on(node.store.checkpoint()) {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "index checkpoint failed"),
-                Err(e) => tracing::warn!(error = %e, "index checkpoint could not run"),
-            }
-        });
-}
-
-/// Runs the expiry pass every `secs`, at most `batch` deletions a run.
-fn spawn_expiry_pass(
-    io: &crate::io::Io,
-    node: std::sync::Arc<crate::server::s3::Node>,
-    interval: Option<std::time::Duration>,
-    batch: usize,
-    max_per_sec: u64,
-) {
-    let io = io.clone();
-    let (tx, rx) = std::sync::mpsc::channel::<crate::server::s3::ExpiryRequest>();
-    *node.expiry_runner.lock() = Some(tx);
-    let mut lease = crate::jobs::runner::WorkerLease::new(
-        node.lessor.clone(),
-        "expiry",
-        crate::jobs::runner::SLOT_EXPIRY,
-    );
-    let _ = std::thread::Builder::new()
-        .name("shale-expiry".into())
-        .spawn(move || loop {
-            super::background_priority();
-            // A pass asked for (admin API), or the periodic one.
-            let asked = match interval {
-                Some(t) => match rx.recv_timeout(t) {
-                    Ok(r) => Some(r),
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
-                },
-                None => match rx.recv() {
-                    Ok(r) => Some(r),
-                    Err(_) => return,
-                },
-            };
-            if !io.block_on(lease.hold()).unwrap_or(false) {
-                if let Some((_, reply)) = asked {
-                    let _ = reply.send(Err(crate::s3::S3Error::new(
-                        crate::s3::S3ErrorCode::SlowDown,
-                        "another worker holds the expiry lease; try again",
-                    )));
-                }
-                continue;
-            }
-            let limit = asked.as_ref().map_or(batch, |(l, _)| *l);
-            let now = crate::clock::expiry_now_secs();
-            let run = crate::object::expiry::expire_due(
-                &node.store,
-                &node.uploads,
-                now,
-                limit,
-                max_per_sec,
-            );
-            let result = match io.block_on(run) {
-                Ok(r) => r,
-                Err(e) => Err(crate::s3::S3Error::new(
-                    crate::s3::S3ErrorCode::InternalError,
-                    format!("the expiry pass could not run: {e}"),
-                )),
-            };
-            match &result {
-                Ok(r) => {
-                    crate::metrics::EXPIRY.record(r);
-                    if r.expired > 0 {
-                        tracing::debug!(expired = r.expired, bytes = r.bytes, "expiry pass");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e.message, "expiry pass failed"),
-            }
-            if let Some((_, reply)) = asked {
-                let _ = reply.send(result);
-            }
-        });
 }
 
 /// Raises the soft limit of open files to the hard one, as a node needs a
@@ -558,7 +430,7 @@ struct Reloader {
     args: ServeArgs,
     current: std::sync::Mutex<crate::config::Reloadable>,
     log: Option<super::logging::LogLevelHandle>,
-    node: std::sync::Weak<crate::server::s3::Node>,
+    front: std::sync::Weak<crate::server::front::Front>,
 }
 
 impl Reloader {
@@ -577,8 +449,8 @@ impl Reloader {
             changed.push(format!("log.level = {:?}", next.log_level));
         }
         if next.access_log != cur.access_log {
-            if let Some(n) = self.node.upgrade() {
-                n.set_access_log(next.access_log);
+            if let Some(f) = self.front.upgrade() {
+                f.set_access_log(next.access_log);
             }
             changed.push(format!("log.access_log = {}", next.access_log));
         }

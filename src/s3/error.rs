@@ -195,7 +195,7 @@ impl S3Error {
             S3ErrorCode::InternalError => INTERNAL_ERROR_MESSAGE,
             _ => &self.message,
         };
-        crate::server::error_body(self.code.as_str(), message, resource, request_id)
+        super::error_xml::error_body(self.code.as_str(), message, resource, request_id)
     }
 }
 

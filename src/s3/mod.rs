@@ -10,6 +10,7 @@ pub mod conditional;
 pub mod copy_source;
 pub mod delete_at;
 pub mod error;
+pub mod error_xml;
 pub mod lifecycle;
 pub mod names;
 pub mod operation;

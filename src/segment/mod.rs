@@ -6,6 +6,7 @@
 //! - [`recover`]: opening a segment directory after a crash.
 //! - [`writer`]: the single writer thread that group-commits appends.
 //! - [`store`]: the handle appenders and readers share.
+//! - [`types`]: the values the handle and the writer share.
 
 mod batch;
 mod error;
@@ -14,13 +15,13 @@ pub mod log_file;
 pub mod recover;
 pub mod scan;
 mod store;
+mod types;
 mod writer;
 
 pub use error::SegmentError;
 pub use format::RecordKind;
-pub use store::{
-    PayloadCrc, RecordLoc, SegmentOptions, SegmentStats, SegmentStore, StoredRecord, SyncPolicy,
-};
+pub use store::{SegmentStore, StoredRecord};
+pub use types::{PayloadCrc, RecordLoc, SegmentOptions, SegmentStats, SyncPolicy};
 
 use std::path::{Path, PathBuf};
 

@@ -21,7 +21,7 @@ use super::format::{
     self, RecordKind, Seal, SegmentHeader, HEADER_LEN, RECORD_HEADER_LEN, SEAL_FOOTPRINT,
 };
 use super::recover::Resume;
-use super::store::{PayloadCrc, RecordLoc, SegmentOptions, SegmentStats, SyncPolicy};
+use super::types::{PayloadCrc, RecordLoc, SegmentOptions, SegmentStats, SyncPolicy};
 use super::{segment_path, SegmentError};
 use crate::io::{tmp_path, Io, IoFile, OpenMode};
 

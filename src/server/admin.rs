@@ -37,14 +37,17 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::body::{RequestBody, ResponseBody};
-use super::s3::{authenticate, payload_of, Node};
+use super::front::Front;
+use super::s3::{authenticate, payload_of};
 use crate::admin::types::{
     quota_shown, quota_value, BucketInfo, CreateKey, CreateUser, CreatedUser, ErrorBody,
     ErrorDetail, ExpiryRun, KeyInfo, ModifyUser, NodeInfo, Reloaded, SetQuota, TestClock, UserInfo,
 };
+use crate::datadir::disk_space;
 use crate::meta::mdlog::{Quota, UserRecord};
 use crate::meta::ops::{self, AdminError, NewUser, UserChange};
 use crate::meta::table::MetaTable;
+use crate::node::Node;
 use crate::object::versioning::Versioning;
 use crate::s3::{percent_decode, S3Error, S3ErrorCode};
 
@@ -148,15 +151,16 @@ pub fn error_response(e: &ApiError) -> Response<ResponseBody> {
 }
 
 /// Serves one admin request.
-pub async fn handle(req: Request<Incoming>, node: &Node) -> Response<ResponseBody> {
-    match serve(req, node).await {
+pub async fn handle(req: Request<Incoming>, front: &Front) -> Response<ResponseBody> {
+    match serve(req, front).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
     }
 }
 
-async fn serve(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseBody>, ApiError> {
-    let (auth, caller) = authenticate(&req, node)?;
+async fn serve(req: Request<Incoming>, front: &Front) -> Result<Response<ResponseBody>, ApiError> {
+    let (auth, caller) = authenticate(&req, front)?;
+    let node: &Node = &front.node;
     if !caller.system {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -301,31 +305,7 @@ async fn serve(req: Request<Incoming>, node: &Node) -> Result<Response<ResponseB
                 })?
                 .unwrap_or(usize::MAX);
             api.no_body()?;
-            // On the expiry thread (throttled as configured), not on this
-            // request's HTTP thread.
-            let runner = node.expiry_runner.lock().clone();
-            let r = match runner {
-                Some(tx) => {
-                    let (reply, answer) = tokio::sync::oneshot::channel();
-                    tx.send((limit, reply))
-                        .map_err(|_| internal("the expiry thread is gone"))?;
-                    answer
-                        .await
-                        .map_err(|_| internal("the expiry thread stopped"))??
-                }
-                None => {
-                    let r = crate::object::expiry::expire_due(
-                        &node.store,
-                        &node.uploads,
-                        crate::clock::expiry_now_secs(),
-                        limit,
-                        0,
-                    )
-                    .await?;
-                    crate::metrics::EXPIRY.record(&r);
-                    r
-                }
-            };
+            let r = node.expire_now(limit).await?;
             Ok(json(
                 StatusCode::OK,
                 &ExpiryRun {
@@ -715,25 +695,4 @@ pub fn dir_bytes(dir: &std::path::Path) -> u64 {
         }
     }
     total
-}
-
-/// (total, free to unprivileged users) bytes of the filesystem at `path`.
-pub fn disk_space(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: statvfs is plain data, zero is a valid bit pattern for it;
-    // `c` is a NUL-terminated path that outlives the call, and the struct
-    // is only read after statvfs reported success.
-    unsafe {
-        let mut s: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(c.as_ptr(), &mut s) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let frsize = s.f_frsize as u64;
-        Ok((
-            (s.f_blocks as u64).saturating_mul(frsize),
-            (s.f_bavail as u64).saturating_mul(frsize),
-        ))
-    }
 }

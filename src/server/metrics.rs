@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use super::s3::Node;
+use super::front::Front;
 
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -112,9 +112,10 @@ fn gauge(v: u64) -> Gauge {
 }
 
 /// The whole exposition, as of now.
-pub fn render(node: &Node) -> String {
+pub fn render(front: &Front) -> String {
+    let node = &*front.node;
     let mut r = Registry::with_prefix("shale");
-    let h = &node.metrics;
+    let h = &front.metrics;
     r.register(
         "http_requests",
         "Requests answered, by S3 operation and HTTP status",
@@ -251,7 +252,7 @@ pub fn render(node: &Node) -> String {
     let objects: Family<BucketLabels, Gauge> = Family::default();
     let bytes: Family<BucketLabels, Gauge> = Family::default();
     let index_bytes: Family<BucketLabels, Gauge> = Family::default();
-    let named = node.metrics_options.read().bucket_labels;
+    let named = front.metrics_options.read().bucket_labels;
     for b in node.store.all_buckets().into_iter().filter(|_| named) {
         let (o, s) = b.index.stats();
         let l = BucketLabels {

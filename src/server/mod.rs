@@ -2,14 +2,15 @@
 //! `SO_REUSEPORT` listener, so the kernel spreads connections over cores
 //! and no request crosses threads.
 //!
-//! Requests are served by the S3 API ([`s3`]). Connection slots go to
+//! Requests are served by the S3 API ([`s3`]) on the node as HTTP sees
+//! it ([`front::Front`]: the `node::Node` and HTTP-only state). Connection slots go to
 //! busy connections first ([`conns`]): idle ones are closed to make room.
 
 pub mod admin;
 pub mod body;
 pub mod body_rate;
 pub mod conns;
-mod error_xml;
+pub mod front;
 pub mod metrics;
 pub mod s3;
 
@@ -29,8 +30,9 @@ use tokio::sync::watch;
 use crate::io::Io;
 use body::ResponseBody;
 use conns::{BusyGuard, ConnTable, PerIp};
+use front::Front;
 
-pub use error_xml::error_body;
+use crate::s3::error_xml::error_body;
 
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
@@ -76,7 +78,7 @@ pub struct Server {
 impl Server {
     /// Binds every listener (so address errors surface here) and starts
     /// the accepting threads.
-    pub fn start(io: &Io, options: ServerOptions, node: Arc<s3::Node>) -> io::Result<Server> {
+    pub fn start(io: &Io, options: ServerOptions, front: Arc<Front>) -> io::Result<Server> {
         let threads = match options.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -94,12 +96,12 @@ impl Server {
             let io = io.clone();
             let stop_rx = stop_rx.clone();
             let opts = options.clone();
-            let node = Arc::clone(&node);
+            let front = Arc::clone(&front);
             let per_ip = Arc::clone(&per_ip);
             let h = std::thread::Builder::new()
                 .name(format!("shale-http-{i}"))
                 .spawn(move || {
-                    let res = io.block_on(accept_loop(listener, opts, stop_rx, node, per_ip));
+                    let res = io.block_on(accept_loop(listener, opts, stop_rx, front, per_ip));
                     if let Err(e) | Ok(Err(e)) = res.map(|r| r.map(|_| ())) {
                         eprintln!("error: http thread {i} stopped: {e}");
                     }
@@ -153,7 +155,7 @@ async fn accept_loop(
     listener: TcpListener,
     opts: ServerOptions,
     mut stop: watch::Receiver<bool>,
-    node: Arc<s3::Node>,
+    front: Arc<Front>,
     per_ip: Arc<PerIp>,
 ) -> io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -178,39 +180,39 @@ async fn accept_loop(
             _ = stop.changed() => break,
         };
         let Some(ip_guard) = per_ip.admit(peer.ip()) else {
-            node.metrics.connections_refused.inc();
+            front.metrics.connections_refused.inc();
             continue; // dropping the stream closes it
         };
         let overflow = if table.len() < slots {
             false
         } else if table.shed_oldest_idle() {
-            node.metrics.connections_shed.inc();
+            front.metrics.connections_shed.inc();
             false
         } else {
             true
         };
         let _ = stream.set_nodelay(true);
         let handle = table.open(overflow);
-        let node = Arc::clone(&node);
+        let front = Arc::clone(&front);
         let opts = opts.clone();
         let mut stop = stop.clone();
         let table = Rc::clone(&table);
         tokio::task::spawn_local(async move {
             let _ip_guard = ip_guard;
-            let open = node.metrics.connections_open.clone();
+            let open = front.metrics.connections_open.clone();
             open.inc();
             let state = handle.state();
             let service = {
                 let state = Rc::clone(&state);
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let busy = state.busy(&table);
-                    let node = Arc::clone(&node);
+                    let front = Arc::clone(&front);
                     let overflow = state.overflow;
                     async move {
                         let resp = if overflow && !is_probe(req.uri().path()) {
                             at_capacity()
                         } else {
-                            s3::handle(req, node).await
+                            s3::handle(req, front).await
                         };
                         Ok::<_, Infallible>(resp.map(|body| TrackedBody { body, _busy: busy }))
                     }

@@ -9,9 +9,9 @@ use http::StatusCode;
 use super::ApiError;
 use crate::admin::types::{JobInfo, JobStateChange, ScheduleJob};
 use crate::jobs::record::{JobId, JobKind, JobState, FLAG_RECLAIM};
-use crate::jobs::runner::{schedule_now_nanos, SLOT_ADMIN};
 use crate::jobs::table::{self, Job, JobError};
-use crate::server::s3::Node;
+use crate::jobs::worker::{schedule_now_nanos, SLOT_ADMIN};
+use crate::node::Node;
 
 const S: u64 = 1_000_000_000;
 

@@ -1,0 +1,277 @@
+//! Bucket lifecycle in the object store: create (index and metadata
+//! record), delete or purge, and the settings kept in the metadata log
+//! (lifecycle rules, quota, versioning).
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::{
+    bucket_meta, internal, no_bucket, remove_tree, Bucket, ObjectStore, RESERVED_BUCKET_NAMES,
+};
+use crate::index::bucket::{BucketIndex, ListMode};
+use crate::index::listing::ListParams;
+use crate::meta::mdlog::{BucketRecord, MdOp, Quota, CONFIG_LIFECYCLE};
+use crate::s3::lifecycle::Lifecycle;
+use crate::s3::{S3Error, S3ErrorCode};
+
+impl ObjectStore {
+    /// Creates a bucket owned by `owner`: its index directory first, then
+    /// the metadata log entry (the commit point). `BucketAlreadyOwnedByYou`
+    /// or `BucketAlreadyExists` if the name is taken.
+    /// `Ok` if `name` may be given to a new bucket: a valid bucket name
+    /// that is not one of the node's own paths.
+    pub fn check_new_bucket_name(&self, name: &str) -> Result<(), S3Error> {
+        crate::s3::names::validate_bucket_name(name)?;
+        if RESERVED_BUCKET_NAMES.contains(&name) {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidBucketName,
+                format!(
+                    "The bucket name {name:?} is reserved (its path serves the node's own API)."
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates a bucket. Everything is checked before anything is made; a
+    /// directory made for a bucket whose record then fails to commit is
+    /// removed at once (and at the next start, if that fails too).
+    pub async fn create_bucket(
+        &self,
+        name: &str,
+        location: Option<&str>,
+        owner: &str,
+    ) -> Result<(), S3Error> {
+        self.check_new_bucket_name(name)?;
+        if let Some(l) = location {
+            crate::s3::names::validate_location_constraint(l)?;
+        }
+        let _one = self.bucket_changes.lock().await;
+        if let Some(b) = self.buckets.read().get(name) {
+            return Err(if b.meta.owner == owner {
+                S3Error::new(
+                    S3ErrorCode::BucketAlreadyOwnedByYou,
+                    "Your previous request to create the named bucket succeeded and you already own it.",
+                )
+            } else {
+                S3Error::new(
+                    S3ErrorCode::BucketAlreadyExists,
+                    "The requested bucket name is not available. Select a different name and try again.",
+                )
+            });
+        }
+        let dir = self.data_dir.join("buckets").join(name);
+        // Left by a create that failed before its commit point.
+        remove_tree(&dir);
+        let rec = BucketRecord {
+            name: name.to_string(),
+            owner: owner.to_string(),
+            created_nanos: crate::clock::now_nanos(),
+            shards: self.index_options.shards,
+            versioning: 0,
+            quota: Quota::default(),
+            location: location.unwrap_or_default().to_string(),
+        };
+        let index = match self.make_bucket(&rec, &dir).await {
+            Ok(index) => index,
+            Err(e) => {
+                remove_tree(&dir);
+                return Err(e);
+            }
+        };
+        self.buckets.write().insert(
+            name.to_string(),
+            Arc::new(Bucket::new(name.to_string(), bucket_meta(&rec), index, dir)),
+        );
+        Ok(())
+    }
+
+    /// Makes `rec`'s index in `dir` and commits the record: the part of
+    /// [`Self::create_bucket`] whose failure leaves `dir` to remove.
+    pub(super) async fn make_bucket(
+        &self,
+        rec: &BucketRecord,
+        dir: &Path,
+    ) -> Result<BucketIndex, S3Error> {
+        let index = BucketIndex::open(&self.io, &dir.join("index"), self.index_options)
+            .map_err(|e| internal("creating the bucket index", e))?;
+        // The bucket's directory entry must be durable before the log
+        // says the bucket exists.
+        self.io
+            .sync_dir(&self.data_dir.join("buckets"))
+            .map_err(|e| internal("syncing the buckets directory", e))?;
+        let r = rec.clone();
+        self.meta
+            .commit(|t| match t.buckets.contains_key(&r.name) {
+                true => Err(()),
+                false => Ok(MdOp::BucketPut(r)),
+            })
+            .await
+            .map_err(|e| internal("writing the bucket record", e))?
+            .map_err(|()| internal("bucket record", "already in the metadata log"))?;
+        Ok(index)
+    }
+
+    /// Deletes an empty bucket (`BucketNotEmpty` otherwise).
+    pub async fn delete_bucket(&self, name: &str) -> Result<(), S3Error> {
+        self.remove_bucket(name, true).await.map(|_| ())
+    }
+
+    /// Removes a bucket with everything in it (a purge job): its index
+    /// goes with it, so its objects' records are referenced by nothing
+    /// and compaction reclaims their space. The caller aborts the
+    /// bucket's multipart uploads first. Returns the (objects, bytes) it
+    /// held.
+    pub async fn purge_bucket(&self, name: &str) -> Result<(u64, u64), S3Error> {
+        self.remove_bucket(name, false).await
+    }
+
+    /// Removes a bucket (refused with `BucketNotEmpty` if `only_if_empty`
+    /// and it holds anything), writers held off. The bucket-remove entry
+    /// in the metadata log is the commit point: a crash before it leaves
+    /// the bucket whole, after it the index dir is removed at the next
+    /// start if not here. Returns the (objects, bytes) it held.
+    pub(super) async fn remove_bucket(
+        &self,
+        name: &str,
+        only_if_empty: bool,
+    ) -> Result<(u64, u64), S3Error> {
+        let _one = self.bucket_changes.lock().await;
+        let bucket = self.bucket(name)?;
+        let _held = bucket.gate.write().await;
+        if only_if_empty {
+            let page = bucket
+                .index
+                .list(
+                    &ListParams {
+                        max_keys: 1,
+                        ..ListParams::default()
+                    },
+                    ListMode::Versions,
+                    Some(&self.resolver(&bucket.name)),
+                )
+                .await
+                .map_err(|e| internal("listing", e))?;
+            if !page.items.is_empty() {
+                return Err(S3Error::new(
+                    S3ErrorCode::BucketNotEmpty,
+                    "The bucket you tried to delete is not empty",
+                ));
+            }
+        }
+        let held = bucket.index.stats();
+        self.meta
+            .commit(|_| {
+                Ok::<_, ()>(MdOp::BucketRemove {
+                    name: name.to_string(),
+                })
+            })
+            .await
+            .map_err(|e| internal("removing the bucket record", e))?
+            .map_err(|()| internal("bucket record", "refused"))?;
+        self.buckets.write().remove(name);
+        remove_tree(&bucket.dir);
+        Ok(held)
+    }
+
+    /// Sets (or with `None` removes) a bucket's lifecycle configuration:
+    /// durable in the metadata log before it takes effect.
+    pub async fn set_lifecycle(
+        &self,
+        bucket: &str,
+        lifecycle: Option<Lifecycle>,
+    ) -> Result<(), S3Error> {
+        let _one = self.bucket_changes.lock().await;
+        let b = self.bucket(bucket)?;
+        let body = lifecycle
+            .as_ref()
+            .map(|lc| crate::s3::xml::lifecycle(lc).into_bytes())
+            .unwrap_or_default();
+        self.meta
+            .commit(|t| match t.buckets.contains_key(bucket) {
+                true => Ok(MdOp::BucketConfig {
+                    name: bucket.to_string(),
+                    kind: CONFIG_LIFECYCLE,
+                    body,
+                }),
+                false => Err(no_bucket(bucket)),
+            })
+            .await
+            .map_err(|e| internal("writing the bucket configuration", e))??;
+        *b.lifecycle.write() = lifecycle.map(Arc::new);
+        // Existing objects follow in the background (on this thread's
+        // runtime); reads of new writes follow the rules at once.
+        let generation = crate::object::lifecycle_eval::begin(&b);
+        tokio::task::spawn_local(crate::object::lifecycle_eval::run(
+            Arc::clone(&b),
+            self.segments.clone(),
+            generation,
+        ));
+        Ok(())
+    }
+
+    /// Re-evaluates every bucket that has lifecycle rules, one after the
+    /// other (at start: entries a crash left without their rule's expiry
+    /// get it back).
+    pub async fn reevaluate_lifecycles(&self) {
+        for b in self.all_buckets() {
+            if b.lifecycle().is_some() {
+                let g = crate::object::lifecycle_eval::begin(&b);
+                crate::object::lifecycle_eval::run(b, self.segments.clone(), g).await;
+            }
+        }
+    }
+
+    /// Sets a bucket's quota in the metadata log.
+    pub async fn set_bucket_quota(
+        &self,
+        name: &str,
+        quota: Quota,
+    ) -> Result<Result<(), crate::meta::ops::AdminError>, S3Error> {
+        let _one = self.bucket_changes.lock().await;
+        Ok(self
+            .meta
+            .commit(|t| crate::meta::ops::set_bucket_quota(t, name, quota))
+            .await
+            .map_err(|e| internal("writing the bucket record", e))?
+            .map(|_| ()))
+    }
+
+    /// Turns versioning on (`true`) or suspends it: the bucket's record
+    /// in the metadata log is rewritten (durably) before the new state
+    /// takes effect.
+    pub async fn set_versioning(&self, bucket: &str, enabled: bool) -> Result<(), S3Error> {
+        let _one = self.bucket_changes.lock().await;
+        let b = self.bucket(bucket)?;
+        // Writers finish under the old state first.
+        let _held = b.gate.write().await;
+        let state = if enabled {
+            crate::object::bucket_meta::VERSIONING_ENABLED
+        } else {
+            crate::object::bucket_meta::VERSIONING_SUSPENDED
+        };
+        self.meta
+            .commit(|t| match t.buckets.get(bucket) {
+                Some(r) => Ok(MdOp::BucketPut(BucketRecord {
+                    versioning: state,
+                    ..r.clone()
+                })),
+                None => Err(no_bucket(bucket)),
+            })
+            .await
+            .map_err(|e| internal("writing the bucket record", e))??;
+        b.versioning.store(state, Ordering::Release);
+        if b.lifecycle().is_some() {
+            // What an Expiration does at expiry changed (a delete marker
+            // now): existing objects follow in the background.
+            let generation = crate::object::lifecycle_eval::begin(&b);
+            tokio::task::spawn_local(crate::object::lifecycle_eval::run(
+                Arc::clone(&b),
+                self.segments.clone(),
+                generation,
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,157 @@
+//! Object deletes: a version removed for good, a delete marker, or the
+//! unversioned key removed, each through the index transaction.
+
+use super::{head_entry, internal, Bucket, DeleteOutcome, ObjectStore};
+use crate::index::entry::IndexEntry;
+use crate::index::key::SortKey;
+use crate::object::head::ObjectHead;
+use crate::object::versioning::{new_version_id, VersionId, Versioning, NULL_VERSION};
+use crate::s3::S3Error;
+
+impl ObjectStore {
+    /// Deletes `key` (a no-op success if it does not exist, as in S3), or
+    /// with `version` that version of it. Without a version id, a bucket
+    /// with versioning enabled gets a delete marker as the new current
+    /// version, a suspended one a null delete marker; with one, the version
+    /// (or delete marker) is removed for good and the newest remaining
+    /// version becomes current.
+    pub async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        version: Option<VersionId>,
+    ) -> Result<DeleteOutcome, S3Error> {
+        crate::s3::names::validate_object_key(key)?;
+        let b = self.bucket(bucket)?;
+        let state = b.versioning();
+        // What the response says of a version delete: was it a marker.
+        let removed_marker = match version {
+            Some(v) => self
+                .version_entry(&b, key, v)?
+                .is_some_and(|e| e.delete_marker),
+            None => false,
+        };
+        let _gate = b.gate.read().await;
+        let txn = b
+            .index
+            .prepare(key)
+            .await
+            .map_err(|e| internal("preparing the index", e))?;
+        let now = crate::clock::now_nanos();
+        let mut head = ObjectHead {
+            tag: txn.tag(),
+            mtime_nanos: now,
+            bucket: bucket.to_string(),
+            key: key.to_vec(),
+            ..ObjectHead::default()
+        };
+        // (index target, entry, outcome)
+        let plan = match (version, state) {
+            (Some(v), _) => {
+                // A tombstone of the version.
+                head.delete = true;
+                head.versioned = true;
+                head.version_id = v;
+                let target = SortKey::Version {
+                    key: key.to_vec(),
+                    version: v,
+                };
+                Ok((
+                    target,
+                    None,
+                    DeleteOutcome {
+                        version_id: Some(v),
+                        delete_marker: removed_marker,
+                    },
+                ))
+            }
+            (None, Versioning::Never) => {
+                head.delete = true;
+                // Logged with its time (a placeholder entry), so a dead
+                // older write found after a crash cannot bring it back.
+                let deleted = IndexEntry {
+                    placeholder: true,
+                    mtime_nanos: now,
+                    ..IndexEntry::default()
+                };
+                Ok((
+                    SortKey::Head { key: key.to_vec() },
+                    Some(deleted),
+                    DeleteOutcome::default(),
+                ))
+            }
+            (None, Versioning::Enabled | Versioning::Suspended) => {
+                let v = if state == Versioning::Enabled {
+                    new_version_id(now)
+                } else {
+                    Ok(NULL_VERSION)
+                };
+                v.map(|v| {
+                    head.delete_marker = true;
+                    head.versioned = true;
+                    head.version_id = v;
+                    let target = SortKey::Version {
+                        key: key.to_vec(),
+                        version: v,
+                    };
+                    (
+                        target,
+                        None,
+                        DeleteOutcome {
+                            version_id: Some(v),
+                            delete_marker: true,
+                        },
+                    )
+                })
+            }
+        };
+        let (target, entry, outcome) = match plan {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = b.index.cancel(txn).await;
+                return Err(e);
+            }
+        };
+        let (loc, txn) = self.write_head_or_cancel(&b.index, txn, &head).await?;
+        // A delete marker is a version written; its entry names its head.
+        let entry = if head.delete_marker {
+            Some(head_entry(&head, loc))
+        } else {
+            entry
+        };
+        b.index
+            .complete(txn, target, entry)
+            .await
+            .map_err(|e| internal("completing the index", e))?;
+        b.settle_versions(&self.segments, key).await;
+        Ok(outcome)
+    }
+
+    /// The index entry of version `v` of `key`: a version entry, or for
+    /// `null` the unversioned object a key without versions holds.
+    pub(super) fn version_entry(
+        &self,
+        b: &Bucket,
+        key: &[u8],
+        v: VersionId,
+    ) -> Result<Option<IndexEntry>, S3Error> {
+        let lookup = |sk: SortKey| b.index.get(&sk).map_err(|e| internal("index lookup", e));
+        if v == NULL_VERSION {
+            // As stored: an unversioned object under the delete marker its
+            // expiry puts on top is still the null version.
+            let raw = b
+                .index
+                .get_raw(&SortKey::Head { key: key.to_vec() })
+                .map_err(|e| internal("index lookup", e))?;
+            if let Some(h) = raw.filter(|h| !h.versioned) {
+                let now = crate::clock::expiry_now_secs();
+                let gone = crate::index::expiry::is_gone(&h, now);
+                return Ok((!h.placeholder && !gone).then_some(h));
+            }
+        }
+        lookup(SortKey::Version {
+            key: key.to_vec(),
+            version: v,
+        })
+    }
+}
