@@ -294,9 +294,18 @@ impl Uploads {
     }
 
     /// Refuses a new upload in `bucket` past the open-upload limits (per
-    /// bucket and per owner); call before [`create`](Self::create).
+    /// bucket and per owner), and with `SlowDown` while the manifests are
+    /// loaded after a restart; call before [`create`](Self::create).
     /// Concurrent creates may pass it together, by their number at most.
     pub fn check_limits(&self, store: &ObjectStore, bucket: &str) -> Result<(), S3Error> {
+        // The counts are whole only once every manifest is loaded (a
+        // restart): until then new uploads get SlowDown.
+        if matches!(*self.loading.lock(), Loading::Left(_)) {
+            return Err(S3Error::new(
+                S3ErrorCode::SlowDown,
+                "Multipart uploads are being loaded after a restart; retry shortly.",
+            ));
+        }
         let (per_bucket, per_user) = *self.limits.lock();
         let owner = store.bucket(bucket)?.meta.owner.clone();
         let too_many = |what: String, n: u64, max: u64, key: &str| {
