@@ -31,22 +31,27 @@ use super::bucket_meta::BucketMeta;
 use super::chunk_pool::{ChunkPool, PoolLimits};
 use super::head::{Chunk, ObjectHead};
 use super::versioning::{new_version_id, VersionId, Versioning, NULL_VERSION};
-use crate::index::bucket::{BucketIndex, BucketIndexOptions, HeadResolver, Resolved};
+use crate::index::bucket::{BucketIndex, BucketIndexOptions};
 use crate::index::entry::IndexEntry;
 use crate::index::key::SortKey;
-use crate::io::{Io, OpenMode};
+use crate::io::Io;
 use crate::meta::mdlog::{BucketRecord, MdOp, Quota, CONFIG_LIFECYCLE};
 use crate::meta::store::MetaStore;
 use crate::s3::checksum::Expected;
 use crate::s3::conditional::WriteCondition;
 use crate::s3::lifecycle::Lifecycle;
 use crate::s3::{S3Error, S3ErrorCode};
-use crate::segment::{PayloadCrc, RecordKind, RecordLoc, SegmentError, SegmentStore};
+use crate::segment::{PayloadCrc, RecordLoc, SegmentError, SegmentStore};
 
 mod buckets;
 mod delete;
+mod range;
 mod read;
+mod resolver;
 mod write;
+
+pub use range::ObjectRange;
+pub use resolver::SegmentResolver;
 
 /// Bytes of object data per data record.
 pub const CHUNK_BYTES: usize = 1024 * 1024;
@@ -676,126 +681,6 @@ pub fn head_entry(head: &ObjectHead, loc: RecordLoc) -> IndexEntry {
         storage_class: head.storage_class,
         expiry_slot: u64::from(head.expiry_secs),
         ..IndexEntry::default()
-    }
-}
-
-/// Dir suggest's view of the segment store: finds the head record a
-/// transaction wrote by scanning segments, newest first. It runs only for
-/// transactions whose writer died (after a crash), once each.
-pub struct SegmentResolver {
-    io: Io,
-    dir: PathBuf,
-    bucket: String,
-}
-
-impl HeadResolver for SegmentResolver {
-    fn resolve(&self, key: &[u8], tag: u64) -> Result<Resolved, String> {
-        let (ids, _) = crate::segment::recover::list_segments(&self.io, &self.dir)
-            .map_err(|e| e.to_string())?;
-        for id in ids.into_iter().rev() {
-            let path = crate::segment::segment_path(&self.dir, id);
-            let file = self
-                .io
-                .open(&path, OpenMode::Read)
-                .map_err(|e| format!("opening {}: {e}", path.display()))?;
-            let mut found = None;
-            crate::segment::scan::scan_segment(&file, |info, payload| {
-                if found.is_some()
-                    || !matches!(info.kind, RecordKind::ObjectHead | RecordKind::Tombstone)
-                {
-                    return;
-                }
-                let Ok(h) = ObjectHead::decode(payload) else {
-                    return;
-                };
-                if h.tag == tag && h.key == key && h.bucket == self.bucket {
-                    let loc = RecordLoc {
-                        segment: id,
-                        offset: info.offset,
-                        len: info.len(),
-                    };
-                    found = Some((h, loc));
-                }
-            })
-            .map_err(|e| format!("{e:?}"))?;
-            if let Some((h, loc)) = found {
-                let target = if h.versioned {
-                    SortKey::Version {
-                        key: key.to_vec(),
-                        version: h.version_id,
-                    }
-                } else {
-                    SortKey::Head { key: key.to_vec() }
-                };
-                let entry = (!h.delete).then(|| head_entry(&h, loc));
-                return Ok(Resolved::Completed {
-                    key: target,
-                    entry,
-                    mtime_nanos: h.mtime_nanos,
-                });
-            }
-        }
-        Ok(Resolved::NotWritten)
-    }
-}
-
-/// Bytes `[first, last]` of a stored object as a body, a chunk at a time
-/// (each verified when read): what a copy streams from. Holds at most one
-/// chunk in memory, whatever the object's size.
-pub struct ObjectRange {
-    segments: SegmentStore,
-    chunks: std::vec::IntoIter<Chunk>,
-    /// Object offset of the next chunk.
-    at: u64,
-    first: u64,
-    /// One past the last byte.
-    end: u64,
-}
-
-impl ObjectRange {
-    /// The whole object.
-    pub fn whole(store: &ObjectStore, head: &ObjectHead) -> ObjectRange {
-        ObjectRange::new(store, head, 0, head.size)
-    }
-
-    /// Bytes `[first, end)` of the object (clamped to its size).
-    pub fn new(store: &ObjectStore, head: &ObjectHead, first: u64, end: u64) -> ObjectRange {
-        ObjectRange {
-            segments: store.segments.clone(),
-            chunks: head.chunks.clone().into_iter(),
-            at: 0,
-            first,
-            end: end.min(head.size),
-        }
-    }
-}
-
-impl BodySource for ObjectRange {
-    async fn next(&mut self) -> Option<Result<Bytes, S3Error>> {
-        loop {
-            if self.at >= self.end {
-                return None;
-            }
-            let c = self.chunks.next()?;
-            let (start, stop) = (self.at, self.at + u64::from(c.len));
-            self.at = stop;
-            if stop <= self.first {
-                continue;
-            }
-            let rec = match self.segments.read(c.loc).await {
-                Ok(rec) if rec.payload.len() == c.len as usize => rec,
-                Ok(_) => {
-                    return Some(Err(internal(
-                        "reading the copy source",
-                        "chunk length differs from its head",
-                    )))
-                }
-                Err(e) => return Some(Err(internal("reading the copy source", e))),
-            };
-            let from = self.first.saturating_sub(start) as usize;
-            let to = (self.end.min(stop) - start) as usize;
-            return Some(Ok(rec.payload.slice(from..to)));
-        }
     }
 }
 
