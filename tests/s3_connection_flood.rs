@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -53,38 +53,7 @@ fn raw(addr: SocketAddr, request: &str, timeout: Duration) -> std::io::Result<(u
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.write_all(request.as_bytes())?;
-    read_response(&mut s)
-}
-
-fn read_response(s: &mut TcpStream) -> std::io::Result<(u16, String)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let head = &text[..end];
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (n, v) = l.split_once(':')?;
-                    n.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                let status = head
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(0);
-                return Ok((status, text[end + 4..].to_string()));
-            }
-        }
-        match s.read(&mut chunk)? {
-            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            n => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
+    common::server::read_response(&mut s)
 }
 
 fn health(addr: SocketAddr, timeout: Duration) -> std::io::Result<(u16, String)> {
@@ -204,7 +173,7 @@ fn an_address_gets_at_most_its_connection_limit() {
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     held[0].write_all(req.as_bytes()).unwrap();
-    assert_eq!(read_response(&mut held[0]).unwrap().0, 200);
+    assert_eq!(common::server::read_response(&mut held[0]).unwrap().0, 200);
     // One closed, a new one is served.
     drop(held.pop());
     let until = Instant::now() + Duration::from_secs(5);

@@ -142,7 +142,7 @@ fn trickle_put(
         let mut r = s.try_clone().unwrap();
         let answered = Arc::clone(&answered);
         std::thread::spawn(move || {
-            let got = read_answer(&mut r);
+            let got = common::server::read_response(&mut r).ok();
             answered.store(true, Ordering::SeqCst);
             got.map(|(status, body)| (status, body, sent.elapsed()))
         })
@@ -165,35 +165,6 @@ fn trickle_put(
         code,
         after,
     })
-}
-
-/// (status, body) of one response with a Content-Length; `None` if the
-/// connection ends or times out first.
-fn read_answer(s: &mut TcpStream) -> Option<(u16, String)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let head = &text[..end];
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (n, v) = l.split_once(':')?;
-                    n.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                let status = head.split_whitespace().nth(1)?.parse().ok()?;
-                return Some((status, text[end + 4..].to_string()));
-            }
-        }
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
 }
 
 fn p99(mut v: Vec<Duration>) -> Duration {

@@ -257,6 +257,15 @@ fn open_uploads_per_bucket_are_limited_across_restarts() {
     c.create_multipart("ups", "k5").unwrap().unwrap();
 }
 
+/// ListMultipartUploads of `bucket`.
+fn list_uploads(c: &mut S3Client, bucket: &str) -> Response {
+    let req = Request {
+        query: vec![("uploads".into(), String::new())],
+        ..Request::default()
+    };
+    c.send("GET", bucket, "", req, PayloadMode::Signed).unwrap()
+}
+
 fn assert_private(path: &Path) {
     for entry in std::fs::read_dir(path).unwrap() {
         let entry = entry.unwrap();
@@ -383,18 +392,7 @@ fn a_restart_serves_before_reading_manifests_and_a_bad_one_stops_only_what_needs
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     // Listing uploads refuses (it cannot be complete), and says nothing
     // of server paths.
-    let r = c
-        .send(
-            "GET",
-            "mpb",
-            "",
-            Request {
-                query: vec![("uploads".into(), String::new())],
-                ..Request::default()
-            },
-            PayloadMode::Signed,
-        )
-        .unwrap();
+    let r = list_uploads(&mut c, "mpb");
     assert!(r.status >= 500, "{}", r.status);
     // Compaction refuses too: it must not reclaim parts it cannot see.
     let r = admin(node.addr, "POST", "compact/run", "");
@@ -412,18 +410,7 @@ fn a_restart_serves_before_reading_manifests_and_a_bad_one_stops_only_what_needs
     let mut c = S3Client::new(node.addr, test_credentials());
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let r = c
-            .send(
-                "GET",
-                "mpb",
-                "",
-                Request {
-                    query: vec![("uploads".into(), String::new())],
-                    ..Request::default()
-                },
-                PayloadMode::Signed,
-            )
-            .unwrap();
+        let r = list_uploads(&mut c, "mpb");
         if r.status == 200 {
             assert!(String::from_utf8_lossy(&r.body).contains(&good));
             break;

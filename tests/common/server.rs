@@ -99,3 +99,36 @@ pub fn test_credentials() -> shale::client::Credentials {
 pub fn client(addr: std::net::SocketAddr) -> shale::client::S3Client {
     shale::client::S3Client::new(addr, test_credentials())
 }
+
+/// (status, body) of one HTTP/1.1 response with a Content-Length read
+/// from a raw socket; an error if the connection ends or times out first.
+pub fn read_response(s: &mut std::net::TcpStream) -> std::io::Result<(u16, String)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let head = &text[..end];
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (n, v) = l.split_once(':')?;
+                    n.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                let status = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0);
+                return Ok((status, text[end + 4..].to_string()));
+            }
+        }
+        match s.read(&mut chunk)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
