@@ -46,7 +46,9 @@ fi
 export SHALE_TEST_AWS=/usr/bin/aws SHALE_TEST_RCLONE=/usr/bin/rclone
 "$SHALE_TEST_PYTHON" -c "import boto3; print('boto3', boto3.__version__)"
 /usr/bin/aws --version
-/usr/bin/rclone version | head -n 1
+# No `| head`: under pipefail, rclone killed by SIGPIPE would fail the run.
+rclone_version=$(/usr/bin/rclone version)
+echo "${rclone_version%%$'\n'*}"
 
 step "test suite"
 suite_log=$(mktemp)
@@ -69,7 +71,8 @@ failed=${counts#* }
 rm -f "$suite_log"
 
 step "fuzz smoke runs (${FUZZ_SECONDS}s per target)"
-if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+fuzz_version=$(cargo fuzz --version 2>/dev/null || true)
+if [[ "$fuzz_version" != *"$CARGO_FUZZ_VERSION"* ]]; then
   cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
 fi
 # cargo-fuzz needs nightly flags (-Z sanitizer); the stable toolchain
