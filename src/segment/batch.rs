@@ -26,10 +26,6 @@ impl BatchBuilder {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     fn push_arena(&mut self, bytes: &[u8]) {
         let start = self.arena.len();
         self.arena.extend_from_slice(bytes);
@@ -108,6 +104,6 @@ mod tests {
         }
         let got: Vec<u8> = b.take().iter().flat_map(|x| x.iter().copied()).collect();
         assert_eq!(got, want);
-        assert!(b.is_empty());
+        assert_eq!(b.len(), 0);
     }
 }

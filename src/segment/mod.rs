@@ -15,12 +15,13 @@ pub mod log_file;
 pub mod recover;
 pub mod scan;
 mod store;
+mod tail;
 mod types;
 mod writer;
 
 pub use error::SegmentError;
 pub use format::RecordKind;
-pub use store::{SegmentStore, StoredRecord};
+pub use store::{Durable, SegmentStore, StoredRecord};
 pub use types::{PayloadCrc, RecordLoc, SegmentOptions, SegmentStats, SyncPolicy};
 
 use std::path::{Path, PathBuf};

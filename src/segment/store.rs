@@ -1,5 +1,6 @@
-//! The shared handle: appends go to the writer thread, reads go straight
-//! to the file through a per-thread handle cache.
+//! The shared handle: appends are placed on the tail the writer thread
+//! drains, reads go straight to the file through a per-thread handle
+//! cache.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -10,12 +11,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::format::{self, RecordKind, RECORD_HEADER_LEN, RECORD_PAYLOAD_BYTES_MAX};
 use super::recover::{self, RecoveryReport};
+use super::tail::{BuildFollowUp, Position, Tail};
 use super::types::{PayloadCrc, RecordLoc, SegmentOptions, SegmentStats};
-use super::writer::{self, AppendRequest, FollowUp};
+use super::writer::{self, Shared as WriterShared};
 use super::{segment_path, SegmentError};
 use crate::io::{Io, IoFile, OpenMode};
 
@@ -26,6 +28,11 @@ pub struct StoredRecord {
     pub batch: u64,
     pub payload: Bytes,
 }
+
+/// Resolves once placed records are durable (or their batch failed). The
+/// records are written whether or not it is ever polled.
+pub type Durable =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SegmentError>> + Send + 'static>>;
 
 /// A segment directory open for appending and reading. Cheap to clone;
 /// `Send + Sync`. The writer thread stops when the last clone is dropped.
@@ -38,18 +45,21 @@ struct Shared {
     uid: u64,
     io: Io,
     dir: PathBuf,
-    /// `None` only while dropping: closing it stops the writer.
-    tx: Option<mpsc::Sender<AppendRequest>>,
+    tail: Arc<WriterShared>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     stats: Arc<SegmentStats>,
+    /// Bytes placed and not yet taken by the writer past which async
+    /// appenders wait for room.
+    pending_max: u64,
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        self.tx.take();
+        self.tail.tail.lock().closed = true;
+        self.tail.placed.notify_one();
         if let Some(t) = self.thread.lock().take() {
-            // The writer finishes queued work and exits once the channel
-            // closes; a panic there has already been reported.
+            // The writer finishes what is placed and exits; a panic there
+            // has already been reported.
             let _ = t.join();
         }
     }
@@ -73,14 +83,29 @@ impl SegmentStore {
         options: SegmentOptions,
     ) -> Result<(SegmentStore, RecoveryReport), SegmentError> {
         let (resume, report) = recover::recover(&io, dir)?;
-        let (tx, rx) = mpsc::channel(options.append_queue_max.max(1));
         let stats = Arc::new(SegmentStats::default());
+        let durable = resume.last.map_or(Position::empty(), |l| Position {
+            segment: l.id,
+            end: l.end,
+            records: l.records,
+            sealed: l.sealed,
+        });
+        let tail = Tail::new(durable, options.segment_size_bytes_max);
+        stats
+            .last_segment
+            .store(tail.placing_segment().max(1), Ordering::Release);
+        let shared_tail = Arc::new(WriterShared {
+            tail: parking_lot::Mutex::new(tail),
+            placed: tokio::sync::Notify::new(),
+            room: tokio::sync::Notify::new(),
+        });
+        let pending_max = (options.batch_bytes_max as u64).saturating_mul(4).max(1);
         let thread = writer::spawn(
             io.clone(),
             dir.to_path_buf(),
             resume,
             options,
-            rx,
+            Arc::clone(&shared_tail),
             Arc::clone(&stats),
         )
         .map_err(|e| SegmentError::io("starting writer for", dir, e))?;
@@ -88,9 +113,10 @@ impl SegmentStore {
             uid: NEXT_STORE_UID.fetch_add(1, Ordering::Relaxed),
             io,
             dir: dir.to_path_buf(),
-            tx: Some(tx),
+            tail: shared_tail,
             thread: Mutex::new(Some(thread)),
             stats,
+            pending_max,
         };
         Ok((
             SegmentStore {
@@ -106,6 +132,12 @@ impl SegmentStore {
 
     pub fn stats(&self) -> &SegmentStats {
         &self.shared.stats
+    }
+
+    /// Where the next record would start (segment, offset): every record
+    /// placed from now on lands at or after it.
+    pub fn placed_end(&self) -> (u64, u64) {
+        self.shared.tail.tail.lock().placed_end()
     }
 
     /// Appends one record; returns once it is durable (per the policy).
@@ -127,14 +159,7 @@ impl SegmentStore {
         &self,
         records: Vec<(RecordKind, Bytes)>,
     ) -> Result<Vec<RecordLoc>, SegmentError> {
-        let records = records
-            .into_iter()
-            .map(|(kind, payload)| {
-                let crc = PayloadCrc::of(&payload);
-                (kind, payload, crc)
-            })
-            .collect();
-        self.append_many_checksummed(records).await
+        self.append_many_checksummed(checksummed(records)).await
     }
 
     /// Like [`SegmentStore::append_many`], with each payload's checksum
@@ -145,7 +170,10 @@ impl SegmentStore {
         records: Vec<(RecordKind, Bytes, PayloadCrc)>,
     ) -> Result<Vec<RecordLoc>, SegmentError> {
         Self::check_records(&records)?;
-        self.send(records, None).await
+        self.wait_for_room().await;
+        let (locs, durable) = self.place(records, None)?;
+        durable.await?;
+        Ok(locs)
     }
 
     /// Appends `records`, then, in the same batch and right after them,
@@ -159,6 +187,20 @@ impl SegmentStore {
         lens: Vec<usize>,
         build: impl FnOnce(&[RecordLoc]) -> Vec<(RecordKind, Bytes, PayloadCrc)> + Send + 'static,
     ) -> Result<Vec<RecordLoc>, SegmentError> {
+        self.wait_for_room().await;
+        let (locs, durable) = self.place_chained(records, lens, build)?;
+        durable.await?;
+        Ok(locs)
+    }
+
+    /// Like [`SegmentStore::append_chained`] without waiting: the records'
+    /// locations now, and what resolves once they are durable.
+    pub fn place_chained(
+        &self,
+        records: Vec<(RecordKind, Bytes, PayloadCrc)>,
+        lens: Vec<usize>,
+        build: impl FnOnce(&[RecordLoc]) -> Vec<(RecordKind, Bytes, PayloadCrc)> + Send + 'static,
+    ) -> Result<(Vec<RecordLoc>, Durable), SegmentError> {
         Self::check_records(&records)?;
         if let Some(len) = lens
             .iter()
@@ -169,21 +211,27 @@ impl SegmentStore {
                 max: RECORD_PAYLOAD_BYTES_MAX,
             });
         }
-        let then = FollowUp {
-            lens,
-            build: Box::new(build),
-        };
-        self.send(records, Some(then)).await
+        self.place(records, Some((lens, Box::new(build))))
     }
 
-    /// Hands `records` to the writer now, without waiting, and returns
-    /// what resolves once they are durable. The append happens whether or
-    /// not the returned future is ever polled: a caller that may be
-    /// abandoned (a request whose client left) submits, records the
-    /// pending append where others can finish it, and only then awaits.
-    /// For an appender that has at most a few appends queued at a time
-    /// (a log's single writer): a full queue is refused with
-    /// [`SegmentError::QueueFull`] rather than waited for.
+    /// Places `records` now, without waiting: their locations are fixed
+    /// at once (so the caller can name them in what it appends next), and
+    /// they are written whether or not the returned future is ever
+    /// polled. A caller that may be abandoned (a request whose client
+    /// left) places, records the pending append where others can finish
+    /// it, and only then awaits. Never waits for room: for appenders that
+    /// bound themselves (a log's single writer, one batch at a time).
+    pub fn place_many(
+        &self,
+        records: Vec<(RecordKind, Bytes)>,
+    ) -> Result<(Vec<RecordLoc>, Durable), SegmentError> {
+        let records = checksummed(records);
+        Self::check_records(&records)?;
+        self.place(records, None)
+    }
+
+    /// Like [`SegmentStore::place_many`], returning only what resolves
+    /// once the records are durable, with their locations.
     pub fn submit_many(
         &self,
         records: Vec<(RecordKind, Bytes)>,
@@ -191,43 +239,45 @@ impl SegmentStore {
         impl std::future::Future<Output = Result<Vec<RecordLoc>, SegmentError>> + Send + 'static,
         SegmentError,
     > {
-        let records: Vec<_> = records
-            .into_iter()
-            .map(|(kind, payload)| {
-                let crc = PayloadCrc::of(&payload);
-                (kind, payload, crc)
-            })
-            .collect();
-        Self::check_records(&records)?;
-        let tx = self.shared.tx.as_ref().ok_or(SegmentError::Closed)?;
-        let (reply, rx) = oneshot::channel();
-        tx.try_send(AppendRequest {
-            records,
-            then: None,
-            reply,
+        let (locs, durable) = self.place_many(records)?;
+        Ok(async move {
+            durable.await?;
+            Ok(locs)
         })
-        .map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SegmentError::QueueFull,
-            mpsc::error::TrySendError::Closed(_) => SegmentError::Closed,
-        })?;
-        Ok(async move { rx.await.map_err(|_| SegmentError::Closed)? })
     }
 
-    async fn send(
+    fn place(
         &self,
         records: Vec<(RecordKind, Bytes, PayloadCrc)>,
-        then: Option<FollowUp>,
-    ) -> Result<Vec<RecordLoc>, SegmentError> {
-        let tx = self.shared.tx.as_ref().ok_or(SegmentError::Closed)?;
+        then: Option<(Vec<usize>, BuildFollowUp)>,
+    ) -> Result<(Vec<RecordLoc>, Durable), SegmentError> {
         let (reply, rx) = oneshot::channel();
-        tx.send(AppendRequest {
-            records,
-            then,
-            reply,
-        })
-        .await
-        .map_err(|_| SegmentError::Closed)?;
-        rx.await.map_err(|_| SegmentError::Closed)?
+        let locs = {
+            let mut t = self.shared.tail.tail.lock();
+            let locs = t.place(records, then, reply)?;
+            self.shared
+                .stats
+                .last_segment
+                .fetch_max(t.placing_segment(), Ordering::AcqRel);
+            locs
+        };
+        self.shared.tail.placed.notify_one();
+        let durable: Durable = Box::pin(async move { rx.await.map_err(|_| SegmentError::Closed)? });
+        Ok((locs, durable))
+    }
+
+    /// Waits while more than `pending_max` bytes are placed and not yet
+    /// taken by the writer (back-pressure on streaming appenders).
+    async fn wait_for_room(&self) {
+        loop {
+            let room = self.shared.tail.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if self.shared.tail.tail.lock().pending_bytes() < self.shared.pending_max {
+                return;
+            }
+            room.await;
+        }
     }
 
     fn check_records(records: &[(RecordKind, Bytes, PayloadCrc)]) -> Result<(), SegmentError> {
@@ -305,4 +355,14 @@ impl SegmentStore {
     pub fn close(self) {
         drop(self);
     }
+}
+
+fn checksummed(records: Vec<(RecordKind, Bytes)>) -> Vec<(RecordKind, Bytes, PayloadCrc)> {
+    records
+        .into_iter()
+        .map(|(kind, payload)| {
+            let crc = PayloadCrc::of(&payload);
+            (kind, payload, crc)
+        })
+        .collect()
 }

@@ -1,12 +1,15 @@
 //! The writer thread: the only code that writes segment files.
 //!
-//! It takes every append request that is waiting, lays them out as one
-//! batch, writes it with one vectored call and makes it durable with one
-//! fdatasync (group commit), then answers all of them. It never starts a
-//! batch before the previous one is synced; recovery relies on that.
+//! Appenders place records on the shared [`Tail`] (their offsets are fixed
+//! at once); the writer takes everything placed as one batch, writes it
+//! with one vectored call per segment it touches and makes it durable with
+//! one fdatasync (group commit), then answers the batch's waiters. It
+//! never starts a batch before the previous one is synced; recovery relies
+//! on that.
 //!
 //! After a failed write or sync the file may hold a partial batch, so the
-//! writer cuts the file back to its last durable end before writing again.
+//! writer cuts the file back to its last durable end before writing again,
+//! and the tail is rewound there (everything placed past it fails).
 
 use std::io;
 use std::path::PathBuf;
@@ -14,58 +17,22 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
 
 use super::batch::BatchBuilder;
-use super::format::{
-    self, RecordKind, Seal, SegmentHeader, HEADER_LEN, RECORD_HEADER_LEN, SEAL_FOOTPRINT,
-};
+use super::format::{self, RecordKind, SegmentHeader, HEADER_LEN};
 use super::recover::Resume;
-use super::types::{PayloadCrc, RecordLoc, SegmentOptions, SegmentStats, SyncPolicy};
+use super::tail::{Item, Position, Taken};
+use super::types::{SegmentOptions, SegmentStats, SyncPolicy};
 use super::{segment_path, SegmentError};
 use crate::io::{tmp_path, Io, IoFile, OpenMode};
 
-pub(crate) struct AppendRequest {
-    /// Kind, payload, and the payload's own CRC32C (computed by the
-    /// appender, so checksumming runs in parallel, off this thread: the
-    /// writer only lays out headers and does I/O).
-    pub records: Vec<(RecordKind, Bytes, PayloadCrc)>,
-    /// Records that name where `records` landed (an object head naming
-    /// its last data chunk), laid out right after them in the same batch.
-    pub then: Option<FollowUp>,
-    pub reply: oneshot::Sender<Result<Vec<RecordLoc>, SegmentError>>,
-}
-
-/// Builds the follow-up records from the locations of the first ones.
-/// Their payload lengths are declared up front (`lens`), so room is made
-/// before the locations are known; a builder that returns other lengths
-/// fails the request.
-pub(crate) struct FollowUp {
-    pub lens: Vec<usize>,
-    pub build: BuildFollowUp,
-}
-
-/// Makes the follow-up records from the first records' locations.
-pub(crate) type BuildFollowUp = Box<dyn FnOnce(&[RecordLoc]) -> Vec<Checksummed> + Send>;
-
-/// A record to append: kind, payload, the payload's CRC32C.
-pub(crate) type Checksummed = (RecordKind, Bytes, PayloadCrc);
-
-impl AppendRequest {
-    fn footprint(&self) -> u64 {
-        let first: u64 = self
-            .records
-            .iter()
-            .map(|(_, p, _)| format::record_footprint(p.len() as u32))
-            .sum();
-        let then: u64 = self.then.as_ref().map_or(0, |t| {
-            t.lens
-                .iter()
-                .map(|l| format::record_footprint(*l as u32))
-                .sum()
-        });
-        first + then
-    }
+/// What the store's handle and the writer share.
+pub(crate) struct Shared {
+    pub tail: parking_lot::Mutex<super::tail::Tail>,
+    /// Wakes the writer: something was placed, or the store closes.
+    pub placed: tokio::sync::Notify,
+    /// Wakes appenders waiting for room: the writer took a batch.
+    pub room: tokio::sync::Notify,
 }
 
 pub(crate) fn spawn(
@@ -73,34 +40,30 @@ pub(crate) fn spawn(
     dir: PathBuf,
     resume: Resume,
     options: SegmentOptions,
-    rx: mpsc::Receiver<AppendRequest>,
+    shared: Arc<Shared>,
     stats: Arc<SegmentStats>,
 ) -> io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("shale-segment-writer".into())
         .spawn(move || {
             let rt_io = io.clone();
-            // Until the first append opens one: the next id is the newest.
-            stats.last_segment.store(
-                resume
-                    .last
-                    .map_or(1, |l| if l.sealed { l.id + 1 } else { l.id }),
-                Ordering::Release,
-            );
             let mut w = Writer {
                 io,
                 dir,
                 options,
                 stats,
                 active: None,
-                last_id: resume.last.map_or(0, |l| l.id),
                 next_batch: resume.next_batch,
                 resume: resume.last.filter(|l| !l.sealed),
-                batch: BatchBuilder::default(),
             };
-            // If no runtime can start, dropping `rx` answers every appender
-            // with `Closed`.
-            let _ = rt_io.block_on(w.run(rx));
+            if rt_io.block_on(w.run(&shared)).is_err() {
+                // No runtime: fail everything placed and refuse the rest.
+                let mut t = shared.tail.lock();
+                t.closed = true;
+                for w in t.rewind() {
+                    let _ = w.send(Err(SegmentError::Closed));
+                }
+            }
         })
 }
 
@@ -121,166 +84,145 @@ struct Writer {
     options: SegmentOptions,
     stats: Arc<SegmentStats>,
     active: Option<Active>,
-    last_id: u64,
     next_batch: u64,
     /// The unsealed newest segment found by recovery, opened lazily.
     resume: Option<super::recover::LastSegment>,
-    /// The batch being assembled.
-    batch: BatchBuilder,
 }
 
-/// Requests staged in the current batch, with their locations.
-type Staged = Vec<(
-    oneshot::Sender<Result<Vec<RecordLoc>, SegmentError>>,
-    Vec<RecordLoc>,
-)>;
-
 impl Writer {
-    async fn run(&mut self, mut rx: mpsc::Receiver<AppendRequest>) {
-        while let Some(first) = rx.recv().await {
-            let mut bytes = first.footprint();
-            let mut reqs = vec![first];
-            while bytes < self.options.batch_bytes_max as u64 {
-                match rx.try_recv() {
-                    Ok(r) => {
-                        bytes += r.footprint();
-                        reqs.push(r);
-                    }
-                    Err(_) => break,
+    async fn run(&mut self, shared: &Shared) {
+        loop {
+            let taken = {
+                let mut t = shared.tail.lock();
+                match t.take() {
+                    Some(taken) => Some(taken),
+                    None if t.closed => return,
+                    None => None,
+                }
+            };
+            let Some(taken) = taken else {
+                shared.placed.notified().await;
+                continue;
+            };
+            shared.room.notify_waiters();
+            self.commit(shared, taken).await;
+        }
+    }
+
+    /// Writes one batch and answers its waiters.
+    async fn commit(&mut self, shared: &Shared, taken: Taken) {
+        let Taken {
+            items,
+            waiters,
+            bytes,
+        } = taken;
+        let records = items
+            .iter()
+            .filter(|i| matches!(i, Item::Record { .. }))
+            .count() as u64;
+        let res = self.write_items(shared, items).await;
+        self.next_batch += 1;
+        match res {
+            Ok(()) => {
+                self.stats
+                    .appends
+                    .fetch_add(waiters.len() as u64, Ordering::Relaxed);
+                self.stats.records.fetch_add(records, Ordering::Relaxed);
+                self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::SYNC
+                    .batch_appends
+                    .observe(waiters.len() as f64);
+                crate::metrics::SYNC.batch_bytes.observe(bytes as f64);
+                for w in waiters {
+                    let _ = w.send(Ok(()));
                 }
             }
-            self.commit(reqs).await;
-        }
-    }
-
-    /// Writes the requests in as few batches as segment boundaries allow.
-    async fn commit(&mut self, reqs: Vec<AppendRequest>) {
-        let mut staged: Staged = Vec::new();
-        let mut queue = reqs.into_iter();
-        let mut failure = None;
-        for req in queue.by_ref() {
-            if let Err(e) = self.make_room(req.footprint(), &mut staged).await {
-                let _ = req.reply.send(Err(e.clone()));
-                failure = Some(e);
-                break;
-            }
-            self.encode(req, &mut staged);
-        }
-        if failure.is_none() {
-            if let Err(e) = self.flush(&mut staged).await {
-                failure = Some(e);
-            }
-        }
-        if let Some(e) = failure {
-            for (reply, _) in staged.drain(..) {
-                let _ = reply.send(Err(e.clone()));
-            }
-            for req in queue {
-                let _ = req.reply.send(Err(e.clone()));
+            Err(e) => {
+                let later = shared.tail.lock().rewind();
+                for w in waiters.into_iter().chain(later) {
+                    let _ = w.send(Err(e.clone()));
+                }
             }
         }
     }
 
-    /// Makes room for `need` bytes in the active segment: flushes what is
-    /// staged and rolls over first if they would not fit.
-    async fn make_room(&mut self, need: u64, staged: &mut Staged) -> Result<(), SegmentError> {
-        self.ensure_active().await?;
-        let (end, records) = self.active_pos();
-        let used = end + self.batch.len();
-        let has_data = records > 0 || !self.batch.is_empty();
-        if has_data && used + need + SEAL_FOOTPRINT > self.options.segment_size_bytes_max {
-            self.flush(staged).await?;
-            self.roll().await?;
-            self.ensure_active().await?;
+    /// Writes the batch's items, segment by segment: the part before a
+    /// seal is written and synced (with the seal) before the next segment
+    /// is created. Publishes each durable position to the tail.
+    async fn write_items(&mut self, shared: &Shared, items: Vec<Item>) -> Result<(), SegmentError> {
+        let mut batch = BatchBuilder::default();
+        let mut current: Option<(u64, u64)> = None; // (segment, start offset)
+        let mut records_in_piece = 0u64;
+        for item in items {
+            let segment = item.segment();
+            if current.is_none() {
+                self.ensure_active(segment).await?;
+                let end = self.active.as_ref().map_or(0, |a| a.end);
+                if item.offset() != end {
+                    return Err(SegmentError::Corrupt {
+                        path: segment_path(&self.dir, segment),
+                        offset: item.offset(),
+                        reason: format!(
+                            "a record was placed at {} but the segment ends at {end}",
+                            item.offset()
+                        ),
+                    });
+                }
+                current = Some((segment, end));
+            }
+            match item {
+                Item::Record {
+                    kind, payload, crc, ..
+                } => {
+                    batch.push(segment, kind, self.next_batch, &payload, crc);
+                    records_in_piece += 1;
+                }
+                Item::Seal { seal, .. } => {
+                    let b = format::encode_seal(&seal);
+                    batch.push(
+                        segment,
+                        RecordKind::Seal,
+                        self.next_batch,
+                        &Bytes::copy_from_slice(&b),
+                        crc32c::crc32c(&b),
+                    );
+                    self.write_piece(&mut batch, records_in_piece).await?;
+                    self.active = None;
+                    shared.tail.lock().durable_at(Position {
+                        segment,
+                        end: seal.data_end + format::SEAL_FOOTPRINT,
+                        records: seal.record_count,
+                        sealed: true,
+                    });
+                    current = None;
+                    records_in_piece = 0;
+                }
+            }
         }
-        Ok(())
-    }
-
-    /// Stages a request's records in the batch, in the active segment.
-    fn encode(&mut self, req: AppendRequest, staged: &mut Staged) {
-        let (end, _) = self.active_pos();
-        let segment = self.active.as_ref().map_or(0, |a| a.id);
-        let mut locs = Vec::with_capacity(req.records.len());
-        for (kind, payload, crc) in &req.records {
-            locs.push(self.push_record(segment, end, *kind, payload, crc.value()));
-        }
-        if let Some(then) = req.then {
-            let first = locs.clone();
-            let more = (then.build)(&first);
-            let fits = more.len() == then.lens.len()
-                && more.iter().zip(&then.lens).all(|((kind, p, crc), l)| {
-                    p.len() == *l && crc.len() == *l as u64 && *kind != RecordKind::Seal
+        if current.is_some() {
+            self.write_piece(&mut batch, records_in_piece).await?;
+            if let Some(a) = &self.active {
+                shared.tail.lock().durable_at(Position {
+                    segment: a.id,
+                    end: a.end,
+                    records: a.records,
+                    sealed: false,
                 });
-            if !fits {
-                // The first records are staged already; unreferenced, they
-                // are garbage for compaction. The caller learns it failed.
-                let _ = req.reply.send(Err(SegmentError::FollowUpMismatch));
-                return;
             }
-            for (kind, payload, crc) in &more {
-                locs.push(self.push_record(segment, end, *kind, payload, crc.value()));
-            }
-        }
-        staged.push((req.reply, locs));
-    }
-
-    /// Adds one record to the batch; where it will be (`end`: the active
-    /// segment's end before the batch).
-    fn push_record(
-        &mut self,
-        segment: u64,
-        end: u64,
-        kind: RecordKind,
-        payload: &Bytes,
-        crc: u32,
-    ) -> RecordLoc {
-        let offset = end + self.batch.len();
-        self.batch
-            .push(segment, kind, self.next_batch, payload, crc);
-        RecordLoc {
-            segment,
-            offset,
-            len: (RECORD_HEADER_LEN + payload.len()) as u32,
-        }
-    }
-
-    fn active_pos(&self) -> (u64, u64) {
-        self.active
-            .as_ref()
-            .map_or((HEADER_LEN as u64, 0), |a| (a.end, a.records))
-    }
-
-    /// Writes and syncs the staged batch, then answers its requests.
-    async fn flush(&mut self, staged: &mut Staged) -> Result<(), SegmentError> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let res = self.write_batch().await;
-        self.next_batch += 1;
-        res?;
-        let n: usize = staged.iter().map(|(_, l)| l.len()).sum();
-        if let Some(a) = self.active.as_mut() {
-            a.records += n as u64;
-        }
-        self.stats
-            .appends
-            .fetch_add(staged.len() as u64, Ordering::Relaxed);
-        self.stats.records.fetch_add(n as u64, Ordering::Relaxed);
-        crate::metrics::SYNC
-            .batch_appends
-            .observe(staged.len() as f64);
-        for (reply, locs) in staged.drain(..) {
-            let _ = reply.send(Ok(locs));
         }
         Ok(())
     }
 
-    /// Writes the assembled batch at the active end with one vectored
+    /// Writes the assembled piece at the active end with one vectored
     /// write and syncs it; advances the end on success.
-    async fn write_batch(&mut self) -> Result<(), SegmentError> {
+    async fn write_piece(
+        &mut self,
+        batch: &mut BatchBuilder,
+        records: u64,
+    ) -> Result<(), SegmentError> {
         let sync = self.options.sync == SyncPolicy::Always;
-        let len = self.batch.len();
-        let bufs = self.batch.take();
+        let len = batch.len();
+        let bufs = batch.take();
         let a = self.active.as_mut().ok_or(SegmentError::NoActiveSegment)?;
         let path = segment_path(&self.dir, a.id);
         debug_assert!(a.end % format::RECORD_ALIGN == 0 && len % format::RECORD_ALIGN == 0);
@@ -302,8 +244,7 @@ impl Writer {
         match res {
             Ok(synced) => {
                 a.end += len;
-                crate::metrics::SYNC.batch_bytes.observe(len as f64);
-                self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                a.records += records;
                 self.stats.bytes_written.fetch_add(len, Ordering::Relaxed);
                 if synced {
                     self.stats.syncs.fetch_add(1, Ordering::Relaxed);
@@ -317,13 +258,17 @@ impl Writer {
         }
     }
 
-    /// Makes sure there is an active, clean segment to write to.
-    async fn ensure_active(&mut self) -> Result<(), SegmentError> {
+    /// Makes sure segment `id` is open and clean to write to: the one
+    /// recovery left unsealed, or a new one.
+    async fn ensure_active(&mut self, id: u64) -> Result<(), SegmentError> {
+        if self.active.as_ref().is_some_and(|a| a.id != id) {
+            self.active = None;
+        }
         if self.active.is_none() {
             // `resume` is cleared only once the segment is open: after a
             // failed open the next attempt must reopen it, not start anew.
             let active = match self.resume {
-                Some(last) => {
+                Some(last) if last.id == id => {
                     let path = segment_path(&self.dir, last.id);
                     let file = self
                         .io
@@ -337,10 +282,8 @@ impl Writer {
                         dirty: false,
                     }
                 }
-                None => self.create_segment(self.last_id + 1)?,
+                _ => self.create_segment(id)?,
             };
-            self.last_id = active.id;
-            self.stats.last_segment.store(active.id, Ordering::Release);
             self.resume = None;
             self.active = Some(active);
         }
@@ -354,30 +297,6 @@ impl Writer {
                 a.dirty = false;
             }
         }
-        Ok(())
-    }
-
-    /// Seals the active segment; the next write starts a new one.
-    async fn roll(&mut self) -> Result<(), SegmentError> {
-        let Some(a) = self.active.as_ref() else {
-            return Ok(());
-        };
-        let seal = format::encode_seal(&Seal {
-            record_count: a.records,
-            data_end: a.end,
-        });
-        let id = a.id;
-        self.batch.push(
-            id,
-            RecordKind::Seal,
-            self.next_batch,
-            &Bytes::copy_from_slice(&seal),
-            crc32c::crc32c(&seal),
-        );
-        let res = self.write_batch().await;
-        self.next_batch += 1;
-        res?;
-        self.active = None;
         Ok(())
     }
 
@@ -404,6 +323,7 @@ impl Writer {
         self.io
             .sync_dir(&self.dir)
             .map_err(|e| SegmentError::io("syncing", &self.dir, e))?;
+        self.stats.last_segment.fetch_max(id, Ordering::AcqRel);
         Ok(Active {
             id,
             file,
