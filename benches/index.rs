@@ -200,7 +200,7 @@ fn build_bucket(io: &shale::io::Io, dir: &std::path::Path) -> shale::index::buck
         s.checkpoint().unwrap();
     }
     drop(shards);
-    BucketIndex::open(
+    BucketIndex::open_standalone(
         io,
         dir,
         BucketIndexOptions {

@@ -92,7 +92,7 @@ fn lock_free_readers_never_see_reused_pages() {
     let tmp = tempfile::tempdir().unwrap();
     let io = Io::portable();
     let index = Arc::new(
-        BucketIndex::open(
+        BucketIndex::open_standalone(
             &io,
             tmp.path(),
             BucketIndexOptions {
@@ -199,7 +199,7 @@ fn resharding_under_load_keeps_every_acknowledged_write_listed() {
         reshard_threshold: 200,
         zone: 1,
     };
-    let index = Arc::new(BucketIndex::open(&io, tmp.path(), options).unwrap());
+    let index = Arc::new(BucketIndex::open_standalone(&io, tmp.path(), options).unwrap());
     // Acknowledged writes: key -> size, and when each was acknowledged.
     type Acked = Arc<Mutex<BTreeMap<Vec<u8>, (u64, Instant)>>>;
     let acked: Acked = Arc::default();
@@ -316,7 +316,7 @@ fn resharding_under_load_keeps_every_acknowledged_write_listed() {
     );
     // Reopened: the new generation is what is on disk, the old one is gone.
     drop(index);
-    let index = BucketIndex::open(&io, tmp.path(), options).unwrap();
+    let index = BucketIndex::open_standalone(&io, tmp.path(), options).unwrap();
     assert_eq!(index.layout().generation, 1);
     assert_eq!(index.layout().shard_count, report.to_shards);
     // The new layout was sized for what the bucket held when it was cut
@@ -351,7 +351,7 @@ fn resharding_under_load_keeps_every_acknowledged_write_listed() {
 fn unordered_listing_visits_every_key_under_the_prefix_once() {
     let tmp = tempfile::tempdir().unwrap();
     let io = Io::portable();
-    let index = BucketIndex::open(
+    let index = BucketIndex::open_standalone(
         &io,
         tmp.path(),
         BucketIndexOptions {

@@ -205,7 +205,7 @@ const INDEX_DIR: &str = "/data/index/b1";
 const STORE_DIR: &str = "/data/segments";
 
 fn open(io: &Io) -> Node {
-    let index = BucketIndex::open(
+    let index = BucketIndex::open_standalone(
         io,
         Path::new(INDEX_DIR),
         BucketIndexOptions {

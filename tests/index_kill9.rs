@@ -48,7 +48,7 @@ fn options() -> BucketIndexOptions {
 }
 
 fn open(io: &Io, dir: &Path) -> (BucketIndex, SegmentStore) {
-    let index = BucketIndex::open(io, &dir.join("index"), options()).unwrap();
+    let index = BucketIndex::open_standalone(io, &dir.join("index"), options()).unwrap();
     let (store, _) =
         SegmentStore::open(io.clone(), &dir.join("segments"), SegmentOptions::default()).unwrap();
     (index, store)

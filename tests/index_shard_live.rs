@@ -61,7 +61,7 @@ proptest! {
         let disk = SimDisk::new(seed);
         let io = Io::sim(Arc::clone(&disk));
         let dir = Path::new("/data/index/b1/0003");
-        let open = || IndexShard::open(&io, dir, 3, 11, 1, 0).unwrap();
+        let open = || IndexShard::open_standalone(&io, dir, 3, 11, 1, 0).unwrap();
         let mut shard = open();
         let mut model: BTreeMap<u8, u64> = BTreeMap::new(); // key -> size
         for op in ops {

@@ -44,7 +44,7 @@ fn a_failed_sync_is_logged_again_before_the_next_step_and_survives_a_crash() {
     for filter in [OpFilter::Sync, OpFilter::Write] {
         let disk = SimDisk::new(17);
         let io = Io::sim(Arc::clone(&disk));
-        let s = IndexShard::open(&io, Path::new(DIR), 0, 1, 1, 0).unwrap();
+        let s = IndexShard::open_standalone(&io, Path::new(DIR), 0, 1, 1, 0).unwrap();
         io.block_on(async {
             put(&s, "a", 10).await.unwrap();
             disk.fail_nth(filter, 1, libc::EIO);
@@ -62,7 +62,7 @@ fn a_failed_sync_is_logged_again_before_the_next_step_and_survives_a_crash() {
         .unwrap();
         drop(s);
         disk.crash(CrashMode::DropUnsynced);
-        let s = IndexShard::open(&io, Path::new(DIR), 0, 1, 1, 0).unwrap();
+        let s = IndexShard::open_standalone(&io, Path::new(DIR), 0, 1, 1, 0).unwrap();
         for (k, n) in [("a", 10), ("b", 20), ("c", 30), ("d", 40)] {
             assert_eq!(size_of(&s, k), Some(n), "{filter:?}: {k} after the crash");
         }
@@ -74,7 +74,7 @@ fn a_failed_sync_is_logged_again_before_the_next_step_and_survives_a_crash() {
 fn while_the_disk_is_full_steps_are_refused_unapplied_and_work_resumes_when_it_frees() {
     let disk = SimDisk::new(5);
     let io = Io::sim(Arc::clone(&disk));
-    let s = IndexShard::open(&io, Path::new(DIR), 0, 1, 1, 0).unwrap();
+    let s = IndexShard::open_standalone(&io, Path::new(DIR), 0, 1, 1, 0).unwrap();
     io.block_on(async {
         put(&s, "a", 1).await.unwrap();
         disk.set_capacity(Some(disk.used_bytes()));
@@ -105,7 +105,7 @@ fn while_the_disk_is_full_steps_are_refused_unapplied_and_work_resumes_when_it_f
     .unwrap();
     drop(s);
     disk.crash(CrashMode::DropUnsynced);
-    let s = IndexShard::open(&io, Path::new(DIR), 0, 1, 1, 0).unwrap();
+    let s = IndexShard::open_standalone(&io, Path::new(DIR), 0, 1, 1, 0).unwrap();
     assert_eq!(size_of(&s, "a"), Some(1));
     assert_eq!(size_of(&s, "after"), Some(7));
     let in_doubt: Vec<u64> = (0..20)

@@ -48,7 +48,8 @@ fn open(io: &Io, dir: &Path) -> ObjectStore {
         shards: 3,
         ..Default::default()
     };
-    ObjectStore::open(io, dir, segments, options, meta, "root").unwrap()
+    let wal = shale::index::wal::IndexWal::attach(io, segments).unwrap();
+    ObjectStore::open(io, dir, wal, options, meta, "root").unwrap()
 }
 
 /// The ETag the key shows now (`None`: no object).

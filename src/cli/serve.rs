@@ -174,6 +174,15 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         tracing::warn!("recovery: removed unfinished segment file {}", t.display());
     }
 
+    let wal = crate::index::wal::IndexWal::attach(&io, store.clone())
+        .map_err(|e| super::cli_error(format!("replaying the node log: {e}")))?;
+    let (replayed, replay_bytes) = wal.replayed();
+    tracing::info!(
+        entries = replayed,
+        bytes_read = replay_bytes,
+        "replayed the node log past its checkpoint"
+    );
+
     let index_options = crate::index::bucket::BucketIndexOptions {
         shards: config.storage.bucket_shards,
         ..Default::default()
@@ -188,7 +197,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     let mut objects = crate::object::ObjectStore::open(
         &io,
         &data_dir,
-        store.clone(),
+        std::sync::Arc::clone(&wal),
         index_options,
         std::sync::Arc::clone(&meta),
         crate::meta::ops::ROOT_UID,

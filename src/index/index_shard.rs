@@ -35,12 +35,13 @@ use thiserror::Error;
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::bilog::{BilogEntry, BilogOp};
-use super::bilog_file::{BilogFile, BilogFileError, Consumers};
+use super::bilog_file::{BilogFileError, Consumers};
 use super::entry::IndexEntry;
 use super::key::SortKey;
 use super::shard::{lookup, Shard, ShardError};
 use super::txn;
 use super::view::Published;
+use super::wal::{IndexWal, ShardLog, ShardName, WalError};
 use crate::io::Io;
 
 #[derive(Debug, Error)]
@@ -49,6 +50,8 @@ pub enum IndexError {
     Shard(#[from] ShardError),
     #[error(transparent)]
     Log(#[from] BilogFileError),
+    #[error(transparent)]
+    Wal(#[from] WalError),
     #[error(transparent)]
     Txn(#[from] txn::TxnError),
     #[error("the shard's log could not be written ({cause}); the step may or may not take effect")]
@@ -92,6 +95,8 @@ pub(crate) struct Inner {
     failures: u64,
     /// Why the last append failed, until one succeeds again.
     failure: Option<Arc<str>>,
+    /// The marker the last checkpoint committed.
+    checkpointed: u64,
 }
 
 impl Inner {
@@ -110,7 +115,7 @@ impl Inner {
 }
 
 /// An append's outcome, shareable by everyone who waits for it.
-type Durable = Shared<BoxFuture<'static, Result<(), Arc<BilogFileError>>>>;
+type Durable = Shared<BoxFuture<'static, Result<(), Arc<WalError>>>>;
 
 /// A batch handed to the log writer: it is written whether or not anyone
 /// waits, and whoever takes the lock after it resolved finishes it.
@@ -132,10 +137,10 @@ enum Durability {
 }
 
 pub struct IndexShard {
-    io: Io,
-    log_dir: PathBuf,
-    /// Replaced only if its writer stopped (reopened from disk).
-    log: parking_lot::RwLock<Arc<BilogFile>>,
+    /// The shard's directory (for messages).
+    dir: PathBuf,
+    /// The shard's entries in the node log.
+    log: ShardLog,
     published: Arc<Published>,
     inner: Mutex<Inner>,
     zone: u64,
@@ -147,7 +152,7 @@ pub struct IndexShard {
 /// A shard held still: no step runs until it is dropped.
 pub struct FrozenShard<'a> {
     guard: MutexGuard<'a, Inner>,
-    log: Arc<BilogFile>,
+    log: &'a ShardLog,
 }
 
 impl FrozenShard<'_> {
@@ -168,15 +173,17 @@ impl FrozenShard<'_> {
 }
 
 impl IndexShard {
-    /// Opens (creating if needed) the shard in `dir` and replays its log
-    /// past the last checkpoint.
+    /// Opens (creating if needed) the shard `name` in `dir` and replays
+    /// its entries in the node log past the last checkpoint. A shard log
+    /// directory from before the node log is replayed, checkpointed and
+    /// removed first.
     pub fn open(
         io: &Io,
         dir: &Path,
-        shard: u32,
+        name: ShardName,
         shard_count: u32,
         zone: u64,
-        generation: u32,
+        wal: &Arc<IndexWal>,
     ) -> Result<IndexShard, IndexError> {
         io.create_dir_all(dir).map_err(|source| IndexError::Io {
             op: "creating",
@@ -187,56 +194,67 @@ impl IndexShard {
         let mut s = if io.exists(&tree_path).unwrap_or(false) {
             Shard::open(io, &tree_path)?
         } else {
-            Shard::create(io, &tree_path, shard, shard_count)?
+            Shard::create(io, &tree_path, name.shard, shard_count)?
         };
-        let log_dir = dir.join("log");
-        let log = super::bilog_file::open(io, &log_dir)?;
-        for e in log.read_from(s.applied() + 1, usize::MAX)? {
-            s.apply(&e)?;
+        upgrade_legacy_log(io, dir, &mut s)?;
+        let log = ShardLog::new(wal, name);
+        let replayed = wal.take_replay(log.name());
+        for (_, e) in &replayed {
+            if e.marker > s.applied() {
+                s.apply(e)?;
+            }
         }
+        log.adopt_replayed(&replayed);
         log.resume_after(s.applied());
-        Ok(IndexShard::new(io, s, log, log_dir, zone, generation))
+        log.trim_below(s.checkpoint_marker() + 1);
+        Ok(IndexShard::new(dir, s, log, zone))
     }
 
-    /// A shard over an already built tree (resharding): `s` is checkpointed
-    /// and its log directory `log_dir` is new.
-    pub fn adopt(
+    /// A shard with a node log of its own in `dir/wal` (tests, tools):
+    /// bucket `b`, instance 1.
+    pub fn open_standalone(
         io: &Io,
-        s: Shard,
-        log_dir: &Path,
+        dir: &Path,
+        shard: u32,
+        shard_count: u32,
         zone: u64,
         generation: u32,
     ) -> Result<IndexShard, IndexError> {
-        let log = super::bilog_file::open(io, log_dir)?;
-        log.resume_after(s.applied());
-        Ok(IndexShard::new(
-            io,
-            s,
-            log,
-            log_dir.to_path_buf(),
-            zone,
+        let wal = IndexWal::open_in(io, &dir.join("wal"))?;
+        let name = ShardName {
+            bucket: Arc::from("b"),
+            instance: 1,
             generation,
-        ))
+            shard,
+        };
+        IndexShard::open(io, dir, name, shard_count, zone, &wal)
     }
 
-    fn new(
-        io: &Io,
+    /// A shard over an already built and checkpointed tree (resharding).
+    pub fn adopt(
+        dir: &Path,
         s: Shard,
-        log: BilogFile,
-        log_dir: PathBuf,
+        wal: &Arc<IndexWal>,
+        name: ShardName,
         zone: u64,
-        generation: u32,
-    ) -> IndexShard {
+    ) -> Result<IndexShard, IndexError> {
+        let log = ShardLog::new(wal, name);
+        log.resume_after(s.applied());
+        Ok(IndexShard::new(dir, s, log, zone))
+    }
+
+    fn new(dir: &Path, s: Shard, log: ShardLog, zone: u64) -> IndexShard {
         let mut consumers = Consumers::default();
-        consumers.register(CHECKPOINT_CONSUMER, s.applied());
+        consumers.register(CHECKPOINT_CONSUMER, s.checkpoint_marker());
+        let generation = log.name().generation;
         IndexShard {
-            io: io.clone(),
-            log_dir,
-            log: parking_lot::RwLock::new(Arc::new(log)),
+            dir: dir.to_path_buf(),
+            log,
             expiring: Arc::clone(s.expiring()),
             published: Arc::clone(s.published()),
             inner: Mutex::new(Inner {
                 logged: s.applied(),
+                checkpointed: s.checkpoint_marker(),
                 shard: s,
                 retired: false,
                 consumers,
@@ -250,6 +268,11 @@ impl IndexShard {
             zone,
             generation,
         }
+    }
+
+    /// The shard's name in the node log.
+    pub fn name(&self) -> &ShardName {
+        self.log.name()
     }
 
     pub fn generation(&self) -> u32 {
@@ -337,11 +360,6 @@ impl IndexShard {
         }
     }
 
-    /// The current log (replaced only if its writer stopped).
-    fn log(&self) -> Arc<BilogFile> {
-        Arc::clone(&self.log.read())
-    }
-
     /// Moves the log one round forward: finishes the batch in flight
     /// (waiting for it without the lock), or hands the unlogged steps to
     /// the log as the next batch. Dropping the returned future at its
@@ -367,7 +385,7 @@ impl IndexShard {
     fn submit(&self, g: &mut Inner) {
         let batch = std::mem::take(&mut g.unlogged);
         let snap = g.shard.snapshot();
-        match self.log().submit(&batch) {
+        match self.log.submit(&batch) {
             Ok(durable) => {
                 g.batches += 1;
                 g.in_flight = Some(InFlight {
@@ -382,13 +400,13 @@ impl IndexShard {
     }
 
     /// A batch's append resolved: publish it, or keep it to log again.
-    fn finish(&self, g: &mut Inner, f: InFlight, outcome: Result<(), Arc<BilogFileError>>) {
+    fn finish(&self, g: &mut Inner, f: InFlight, outcome: Result<(), Arc<WalError>>) {
         match outcome {
             Ok(()) => {
                 g.logged = f.snap.applied();
                 g.shard.publish_snapshot(f.snap);
                 if g.failure.take().is_some() {
-                    tracing::info!(log = %self.log_dir.display(), "a bucket index log is written again");
+                    tracing::info!(shard = %self.dir.display(), "a bucket index shard's log entries are written again");
                 }
             }
             Err(e) => self.failed(g, f.batch, e),
@@ -398,37 +416,15 @@ impl IndexShard {
     /// Records a failed append: its steps stay applied and go first in the
     /// next batch; its waiters learn it failed. The cause is logged once
     /// per change of cause, here, where it is decided.
-    fn failed(&self, g: &mut Inner, mut batch: Vec<BilogEntry>, e: Arc<BilogFileError>) {
+    fn failed(&self, g: &mut Inner, mut batch: Vec<BilogEntry>, e: Arc<WalError>) {
         batch.append(&mut g.unlogged);
         g.unlogged = batch;
         g.failures += 1;
         let cause: Arc<str> = Arc::from(e.to_string());
         if g.failure.as_deref() != Some(&*cause) {
-            tracing::error!(log = %self.log_dir.display(), error = %cause, "a bucket index log append failed; its steps will be logged again before new ones");
+            tracing::error!(shard = %self.dir.display(), error = %cause, "a bucket index shard's log append failed; its steps will be logged again before new ones");
         }
         g.failure = Some(cause);
-        if matches!(
-            *e,
-            BilogFileError::Segment(crate::segment::SegmentError::Closed)
-        ) {
-            self.reopen_log();
-        }
-    }
-
-    /// The log's writer stopped: open the log again from disk (recovery
-    /// cuts a torn tail), continuing after what is durable.
-    fn reopen_log(&self) {
-        let durable = self.log().last_marker();
-        match super::bilog_file::open(&self.io, &self.log_dir) {
-            Ok(log) => {
-                log.resume_after(durable);
-                *self.log.write() = Arc::new(log);
-                tracing::warn!(log = %self.log_dir.display(), "reopened a bucket index log whose writer stopped");
-            }
-            Err(e) => {
-                tracing::error!(log = %self.log_dir.display(), error = %e, "reopening a bucket index log failed; the next step tries again");
-            }
-        }
     }
 
     /// Drives the log until every applied step is logged and published;
@@ -659,7 +655,7 @@ impl IndexShard {
     /// Durable log entries from marker `from` on, at most `limit`: the
     /// API log consumers (replication, resharding) follow the shard with.
     pub fn read_log(&self, from: u64, limit: usize) -> Result<Vec<BilogEntry>, IndexError> {
-        Ok(self.log().read_from(from, limit)?)
+        Ok(self.log.read_from(from, limit)?)
     }
 
     /// Registers a log consumer at `at`: nothing above `at` is trimmed
@@ -677,28 +673,68 @@ impl IndexShard {
         self.inner.lock().await.consumers.unregister(name);
     }
 
-    /// Commits the tree as of the last logged step and trims the log
-    /// below what every consumer confirmed.
+    /// Commits the tree as of the last logged step (unless nothing
+    /// changed since the last checkpoint) and trims the log below what
+    /// every consumer confirmed.
     pub async fn checkpoint(&self) -> Result<u64, IndexError> {
         let mut g = self.lock_quiet().await?;
-        let marker = g.shard.checkpoint()?;
+        let marker = if g.shard.applied() == g.checkpointed {
+            g.checkpointed
+        } else {
+            let m = g.shard.checkpoint()?;
+            g.checkpointed = m;
+            m
+        };
         g.consumers.confirm(CHECKPOINT_CONSUMER, marker)?;
         let trim = g.consumers.trim_point();
         if trim > 0 {
-            self.log().trim_below(trim)?;
+            self.log.trim_below(trim);
         }
         Ok(marker)
+    }
+
+    /// Where the oldest entry the node log must keep for this shard lives
+    /// (replay past its checkpoint, or a consumer behind): `None` if it
+    /// needs none.
+    pub fn log_needed_from(&self) -> Option<crate::segment::RecordLoc> {
+        self.log.first_retained()
     }
 
     /// Holds the shard still (resharding's final catch-up).
     pub async fn freeze(&self) -> Result<FrozenShard<'_>, IndexError> {
         Ok(FrozenShard {
             guard: self.lock_quiet().await?,
-            log: self.log(),
+            log: &self.log,
         })
     }
 
     pub async fn entries(&self) -> Result<Vec<(SortKey, IndexEntry)>, IndexError> {
         Ok(self.lock_quiet().await?.shard.entries()?)
     }
+}
+
+/// A shard directory from before the node log keeps its entries in
+/// `log/` (a segment directory of its own): replay them into the tree,
+/// checkpoint it, and remove the directory.
+fn upgrade_legacy_log(io: &Io, dir: &Path, s: &mut Shard) -> Result<(), IndexError> {
+    let log_dir = dir.join("log");
+    if !io.exists(&log_dir).unwrap_or(false) {
+        return Ok(());
+    }
+    {
+        let log = super::bilog_file::open(io, &log_dir)?;
+        for e in log.read_from(s.applied() + 1, usize::MAX)? {
+            s.apply(&e)?;
+        }
+    }
+    s.checkpoint()?;
+    io.remove_dir_of_files(&log_dir)
+        .and_then(|()| io.sync_dir(dir))
+        .map_err(|source| IndexError::Io {
+            op: "removing the old log",
+            path: log_dir.clone(),
+            source,
+        })?;
+    tracing::info!(shard = %dir.display(), "upgrade: the shard's log entries are in the node log now");
+    Ok(())
 }

@@ -24,6 +24,7 @@ pub mod shard_file;
 pub mod tree;
 pub mod txn;
 pub mod view;
+pub mod wal;
 
 /// A key's shard: `xxh64(key, seed 0) % shards`.
 pub fn shard_of(key: &[u8], shards: u32) -> u32 {

@@ -219,6 +219,11 @@ impl Shard {
         self.applied
     }
 
+    /// The marker the last durable commit of the tree holds.
+    pub fn checkpoint_marker(&self) -> u64 {
+        self.file.meta().checkpoint_marker
+    }
+
     /// (objects, bytes) counted in the bucket stats.
     pub fn stats(&self) -> (u64, u64) {
         (self.objects, self.bytes)

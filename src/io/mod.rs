@@ -207,6 +207,22 @@ impl Io {
         }
     }
 
+    /// Removes an empty directory.
+    pub fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        match &self.backend {
+            Backend::Sim(d) => d.remove_dir(path),
+            _ => std::fs::remove_dir(path),
+        }
+    }
+
+    /// Removes a directory of files (no subdirectories).
+    pub fn remove_dir_of_files(&self, dir: &Path) -> io::Result<()> {
+        for name in self.list_dir(dir)? {
+            self.remove_file(&dir.join(name))?;
+        }
+        self.remove_dir(dir)
+    }
+
     /// Makes the directory's entries (creations, renames, removals) durable.
     pub fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         match &self.backend {

@@ -351,6 +351,21 @@ impl SimDisk {
             .ok_or_else(|| errno(libc::ENOENT))
     }
 
+    pub(super) fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        let mut st = self.state.lock();
+        st.tick(OpKind::Meta)?;
+        if st.live.keys().any(|p| p.parent() == Some(path))
+            || st.dirs.iter().any(|p| p.parent() == Some(path))
+        {
+            return Err(errno(libc::ENOTEMPTY));
+        }
+        if st.dirs.remove(path) {
+            Ok(())
+        } else {
+            Err(errno(libc::ENOENT))
+        }
+    }
+
     pub(super) fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut st = self.state.lock();
         st.tick(OpKind::Sync)?;

@@ -10,6 +10,7 @@
 
 mod batch;
 mod error;
+pub mod follow;
 pub mod format;
 pub mod log_file;
 pub mod recover;

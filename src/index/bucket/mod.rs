@@ -23,6 +23,7 @@ use super::key::SortKey;
 use super::layout::Layout;
 use super::shard_of;
 use super::tree;
+use super::wal::{IndexWal, ShardName};
 use crate::io::Io;
 
 mod list;
@@ -57,6 +58,27 @@ impl Default for BucketIndexOptions {
             shards: DEFAULT_SHARDS,
             reshard_threshold: DEFAULT_RESHARD_THRESHOLD,
             zone: 0,
+        }
+    }
+}
+
+/// Where a bucket index keeps its log entries: the node log, under the
+/// bucket's name and instance (its creation time, which tells apart
+/// buckets of one name).
+#[derive(Clone)]
+pub struct IndexHome {
+    pub wal: Arc<IndexWal>,
+    pub bucket: Arc<str>,
+    pub instance: u64,
+}
+
+impl IndexHome {
+    pub fn shard_name(&self, generation: u32, shard: u32) -> ShardName {
+        ShardName {
+            bucket: Arc::clone(&self.bucket),
+            instance: self.instance,
+            generation,
+            shard,
         }
     }
 }
@@ -114,6 +136,7 @@ pub struct BucketIndex {
     io: Io,
     dir: PathBuf,
     options: BucketIndexOptions,
+    home: IndexHome,
     current: RwLock<Arc<Shards>>,
     /// Transactions whose writer is still at work (this process).
     live: LiveTxns,
@@ -145,6 +168,7 @@ fn open_generation(
     dir: &Path,
     layout: Layout,
     zone: u64,
+    home: &IndexHome,
 ) -> Result<Vec<Arc<IndexShard>>, IndexError> {
     let gdir = generation_dir(dir, layout.generation);
     (0..layout.shard_count)
@@ -152,10 +176,10 @@ fn open_generation(
             IndexShard::open(
                 io,
                 &gdir.join(i.to_string()),
-                i,
+                home.shard_name(layout.generation, i),
                 layout.shard_count,
                 zone,
-                layout.generation,
+                &home.wal,
             )
             .map(Arc::new)
         })
@@ -170,6 +194,7 @@ impl BucketIndex {
         io: &Io,
         dir: &Path,
         options: BucketIndexOptions,
+        home: IndexHome,
     ) -> Result<BucketIndex, IndexError> {
         io.create_dir_all(dir).map_err(io_error("creating", dir))?;
         let layout_path = dir.join(LAYOUT_FILE);
@@ -198,17 +223,33 @@ impl BucketIndex {
             l
         };
         remove_other_generations(io, dir, layout.generation)?;
-        let shards = open_generation(io, dir, layout, options.zone)?;
+        let shards = open_generation(io, dir, layout, options.zone, &home)?;
         Ok(BucketIndex {
             io: io.clone(),
             dir: dir.to_path_buf(),
             options,
+            home,
             current: RwLock::new(Arc::new(Shards { layout, shards })),
             live: Arc::new(Mutex::new(HashSet::new())),
             abandoned: Arc::default(),
             preparing: Mutex::new(std::collections::HashMap::new()),
             resharding: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// A bucket index with a node log of its own in `dir/wal` (tests,
+    /// tools): bucket `b`, instance 1.
+    pub fn open_standalone(
+        io: &Io,
+        dir: &Path,
+        options: BucketIndexOptions,
+    ) -> Result<BucketIndex, IndexError> {
+        let home = IndexHome {
+            wal: IndexWal::open_in(io, &dir.join("wal"))?,
+            bucket: Arc::from("b"),
+            instance: 1,
+        };
+        BucketIndex::open(io, dir, options, home)
     }
 
     /// The live generation of shards.
@@ -461,10 +502,23 @@ impl BucketIndex {
 
     /// Checkpoints every shard (commits its tree, trims its log).
     pub async fn checkpoint(&self) -> Result<(), IndexError> {
+        let mut first_error = None;
         for s in &self.shards().shards {
-            s.checkpoint().await?;
+            if let Err(e) = s.checkpoint().await {
+                first_error.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Where the oldest node-log entry any shard of the bucket still needs
+    /// lives (`None`: none).
+    pub fn log_needed_from(&self) -> Option<crate::segment::RecordLoc> {
+        self.shards()
+            .shards
+            .iter()
+            .filter_map(|s| s.log_needed_from())
+            .min_by_key(|l| (l.segment, l.offset))
     }
 }
 

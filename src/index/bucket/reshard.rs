@@ -183,8 +183,9 @@ impl BucketIndex {
             .into_iter()
             .enumerate()
             .map(|(i, n)| {
-                let d = gdir.join(i.to_string()).join("log");
-                IndexShard::adopt(&self.io, n, &d, self.options.zone, generation).map(Arc::new)
+                let d = gdir.join(i.to_string());
+                let name = self.home.shard_name(generation, i as u32);
+                IndexShard::adopt(&d, n, &self.home.wal, name, self.options.zone).map(Arc::new)
             })
             .collect::<Result<_, _>>()?;
         let layout_path = self.dir.join(LAYOUT_FILE);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::{
     bucket_meta, internal, no_bucket, remove_tree, Bucket, ObjectStore, RESERVED_BUCKET_NAMES,
 };
-use crate::index::bucket::{BucketIndex, ListMode};
+use crate::index::bucket::{BucketIndex, IndexHome, ListMode};
 use crate::index::listing::ListParams;
 use crate::meta::mdlog::{BucketRecord, MdOp, Quota, CONFIG_LIFECYCLE};
 use crate::s3::lifecycle::Lifecycle;
@@ -94,7 +94,12 @@ impl ObjectStore {
         rec: &BucketRecord,
         dir: &Path,
     ) -> Result<BucketIndex, S3Error> {
-        let index = BucketIndex::open(&self.io, &dir.join("index"), self.index_options)
+        let home = IndexHome {
+            wal: Arc::clone(&self.wal),
+            bucket: Arc::from(rec.name.as_str()),
+            instance: rec.created_nanos,
+        };
+        let index = BucketIndex::open(&self.io, &dir.join("index"), self.index_options, home)
             .map_err(|e| internal("creating the bucket index", e))?;
         // The bucket's directory entry must be durable before the log
         // says the bucket exists.

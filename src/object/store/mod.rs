@@ -31,9 +31,10 @@ use super::bucket_meta::BucketMeta;
 use super::chunk_pool::{ChunkPool, PoolLimits};
 use super::head::{Chunk, ObjectHead};
 use super::versioning::{new_version_id, VersionId, Versioning, NULL_VERSION};
-use crate::index::bucket::{BucketIndex, BucketIndexOptions};
+use crate::index::bucket::{BucketIndex, BucketIndexOptions, IndexHome};
 use crate::index::entry::IndexEntry;
 use crate::index::key::SortKey;
+use crate::index::wal::IndexWal;
 use crate::io::Io;
 use crate::meta::mdlog::{BucketRecord, MdOp, Quota, CONFIG_LIFECYCLE};
 use crate::meta::store::MetaStore;
@@ -241,6 +242,9 @@ pub struct ObjectStore {
     io: Io,
     data_dir: PathBuf,
     segments: SegmentStore,
+    /// The node log the bucket indexes keep their entries in (on
+    /// `segments`).
+    wal: Arc<IndexWal>,
     buckets: RwLock<HashMap<String, Arc<Bucket>>>,
     index_options: BucketIndexOptions,
     /// Buckets (owner, versioning, quota) are records of the metadata log.
@@ -330,11 +334,12 @@ impl ObjectStore {
     pub fn open(
         io: &Io,
         data_dir: &Path,
-        segments: SegmentStore,
+        wal: Arc<IndexWal>,
         index_options: BucketIndexOptions,
         meta: Arc<MetaStore>,
         legacy_owner: &str,
     ) -> Result<ObjectStore, String> {
+        let segments = wal.store().clone();
         let bdir = data_dir.join("buckets");
         io.create_dir_all(&bdir)
             .map_err(|e| format!("creating {}: {e}", bdir.display()))?;
@@ -388,7 +393,12 @@ impl ObjectStore {
             let Some(rec) = meta.read(|t| t.buckets.get(name).cloned()) else {
                 continue;
             };
-            let index = BucketIndex::open(io, &dir.join("index"), index_options)
+            let home = IndexHome {
+                wal: Arc::clone(&wal),
+                bucket: Arc::from(name.as_str()),
+                instance: rec.created_nanos,
+            };
+            let index = BucketIndex::open(io, &dir.join("index"), index_options, home)
                 .map_err(|e| format!("opening the index of bucket {name}: {e}"))?;
             let bucket = Bucket::new(name.clone(), bucket_meta(&rec), index, dir);
             if let Some(doc) =
@@ -415,6 +425,13 @@ impl ObjectStore {
                 bdir.join(&lost).display()
             ));
         }
+        let orphaned = wal.drop_unclaimed();
+        if orphaned > 0 {
+            tracing::info!(
+                entries = orphaned,
+                "node log entries of removed buckets or replaced shard generations were dropped"
+            );
+        }
         Ok(ObjectStore {
             chunk_pool: ChunkPool::new(
                 CHUNK_BYTES,
@@ -424,6 +441,7 @@ impl ObjectStore {
             io: io.clone(),
             data_dir: data_dir.to_path_buf(),
             segments,
+            wal,
             buckets: RwLock::new(buckets),
             index_options,
             meta,
@@ -519,7 +537,14 @@ impl ObjectStore {
     /// Segments below this id hold nothing a write in progress made:
     /// compaction may take them (if sealed).
     pub fn compaction_floor(&self) -> u64 {
-        let newest = self.segments.stats().last_segment.load(Ordering::Acquire);
+        // Segments from the replay point on hold index log entries that
+        // replay (or a log consumer) still needs.
+        let newest = self
+            .segments
+            .stats()
+            .last_segment
+            .load(Ordering::Acquire)
+            .min(self.wal.replay_from().0.max(1));
         self.write_pins
             .lock()
             .values()
@@ -586,15 +611,33 @@ impl ObjectStore {
     }
 
     /// Commits every bucket's index and trims its logs.
+    /// Checkpoints every bucket index, then moves the node log's replay
+    /// point up to the oldest entry any shard still needs (or to where
+    /// the log ended when the round began).
     pub async fn checkpoint(&self) -> Result<(), String> {
+        let end = self.segments.placed_end();
         let buckets: Vec<Arc<Bucket>> = self.buckets.read().values().cloned().collect();
-        for b in buckets {
-            b.index
-                .checkpoint()
-                .await
-                .map_err(|e| format!("checkpointing bucket {}: {e}", b.name))?;
+        let mut first_error = None;
+        for b in &buckets {
+            if let Err(e) = b.index.checkpoint().await {
+                first_error.get_or_insert(format!("checkpointing bucket {}: {e}", b.name));
+            }
         }
-        Ok(())
+        let needed = buckets
+            .iter()
+            .filter_map(|b| b.index.log_needed_from())
+            .map(|l| (l.segment, l.offset))
+            .min()
+            .map_or(end, |n| n.min(end));
+        self.wal
+            .advance_replay_point(needed)
+            .map_err(|e| format!("moving the node log's replay point: {e}"))?;
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// The node log (its replay point, for metrics and tools).
+    pub fn wal(&self) -> &Arc<IndexWal> {
+        &self.wal
     }
 }
 
