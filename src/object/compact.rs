@@ -176,6 +176,7 @@ pub async fn compact(
     opts: CompactOptions,
 ) -> Result<CompactReport, S3Error> {
     let mut report = CompactReport::default();
+    store.advance_log().await;
     reap(store, uploads, dying, &mut report).await?;
     let sealed = sealed_candidates(store)?;
     let already: BTreeSet<u64> = dying.segments.lock().keys().copied().collect();

@@ -36,6 +36,7 @@ pub struct Found {
 /// Searches every bucket's index and every sealed data segment.
 pub async fn find(store: &ObjectStore, uploads: &Uploads) -> Result<Found, S3Error> {
     let mut dangling = Vec::new();
+    store.advance_log().await;
     // Taken first: a record referenced by an entry written after the
     // count is in a segment at or above it, which is not scanned.
     let floor = store.compaction_floor();

@@ -635,6 +635,15 @@ impl ObjectStore {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Checkpoints so that the node log's replay point (below which
+    /// compaction may take segments) is as far on as it can be. Best
+    /// effort: a failure is logged, and the point stays where it was.
+    pub async fn advance_log(&self) {
+        if let Err(e) = self.checkpoint().await {
+            tracing::warn!(error = %e, "a checkpoint before compaction failed; the node log's replay point stays behind");
+        }
+    }
+
     /// The node log (its replay point, for metrics and tools).
     pub fn wal(&self) -> &Arc<IndexWal> {
         &self.wal
