@@ -40,6 +40,19 @@ pub struct DeleteRequest {
     /// `(key, version id)` in the order sent, 1 to [`DELETE_OBJECTS_MAX`].
     /// Keys are not validated here (an empty key is returned as such).
     pub objects: Vec<(String, Option<String>)>,
+    /// `(index in objects, condition)` of the objects that carry an
+    /// `ETag`, `LastModifiedTime` or `Size` (conditional deletes).
+    pub conditions: Vec<(usize, crate::s3::conditional::DeleteCondition)>,
+}
+
+/// The elements of one `Object` of a DeleteObjects body.
+#[derive(Default)]
+struct DeleteObjectElements {
+    key: Option<String>,
+    version: Option<String>,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    size: Option<String>,
 }
 
 /// The `(part number, ETag)` list of a CompleteMultipartUpload, in the order
@@ -114,31 +127,51 @@ pub fn parse_delete(body: &[u8]) -> Result<DeleteRequest, S3Error> {
     const ROOT: &str = "Delete";
     let mut request = DeleteRequest::default();
     let mut quiet: Option<bool> = None;
-    let mut object: Option<(Option<String>, Option<String>)> = None;
+    let mut object: Option<DeleteObjectElements> = None;
     walk(body, ROOT, |step| match step {
         Step::Open(path) => {
             if names_are(path, &[ROOT, "Object"]) {
                 if request.objects.len() >= DELETE_OBJECTS_MAX {
                     return Err(malformed());
                 }
-                object = Some((None, None));
+                object = Some(DeleteObjectElements::default());
             }
             Ok(())
         }
         Step::Close(parents, element) => {
             if names_are(parents, &[ROOT, "Object"]) {
-                let Some((key, version)) = object.as_mut() else {
+                let Some(o) = object.as_mut() else {
                     return Err(malformed());
                 };
                 match element.name.as_str() {
-                    "Key" => set_once(key, leaf(element)?),
-                    "VersionId" => set_once(version, leaf(element)?.trim().to_owned()),
+                    "Key" => set_once(&mut o.key, leaf(element)?),
+                    "VersionId" => set_once(&mut o.version, leaf(element)?.trim().to_owned()),
+                    "ETag" => set_once(&mut o.etag, leaf(element)?.trim().to_owned()),
+                    "LastModifiedTime" => {
+                        set_once(&mut o.last_modified, leaf(element)?.trim().to_owned())
+                    }
+                    "Size" => set_once(&mut o.size, leaf(element)?.trim().to_owned()),
                     _ => Ok(()),
                 }
             } else if names_are(parents, &[ROOT]) {
                 match element.name.as_str() {
                     "Object" => match object.take() {
-                        Some((Some(key), version)) => {
+                        Some(DeleteObjectElements {
+                            key: Some(key),
+                            version,
+                            etag,
+                            last_modified,
+                            size,
+                        }) => {
+                            let condition = crate::s3::conditional::DeleteCondition::from_elements(
+                                etag.as_deref(),
+                                last_modified.as_deref(),
+                                size.as_deref(),
+                            )
+                            .map_err(|_| malformed())?;
+                            if let Some(c) = condition {
+                                request.conditions.push((request.objects.len(), c));
+                            }
                             request.objects.push((key, version));
                             Ok(())
                         }

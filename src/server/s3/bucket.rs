@@ -348,7 +348,9 @@ impl Op<'_> {
         let req = xml::parse_delete(&b)?;
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
-        for (key, version) in req.objects {
+        let mut conditions = req.conditions.into_iter().peekable();
+        for (i, (key, version)) in req.objects.into_iter().enumerate() {
+            let condition = conditions.next_if(|(at, _)| *at == i).map(|(_, c)| c);
             let id = match version.as_deref().map(parse_version_id).transpose() {
                 Ok(id) => id,
                 Err(e) => {
@@ -356,7 +358,11 @@ impl Op<'_> {
                     continue;
                 }
             };
-            match self.store().delete_object(bucket, key.as_bytes(), id).await {
+            let outcome = self
+                .store()
+                .delete_object_if(bucket, key.as_bytes(), id, condition.as_ref())
+                .await;
+            match outcome {
                 Ok(out) => {
                     if !req.quiet {
                         deleted.push(xml::DeletedEntry {

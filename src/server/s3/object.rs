@@ -103,7 +103,13 @@ impl Op<'_> {
             }
             Operation::DeleteObject => {
                 let version = self.q("versionId").map(parse_version_id).transpose()?;
-                let out = self.store().delete_object(bucket, key, version).await?;
+                let condition = crate::s3::conditional::DeleteCondition::from_headers(|n| {
+                    header(self.headers, n)
+                })?;
+                let out = self
+                    .store()
+                    .delete_object_if(bucket, key, version, condition.as_ref())
+                    .await?;
                 let mut r = empty(StatusCode::NO_CONTENT)?;
                 if let Some(v) = out.version_id {
                     set_header(&mut r, "x-amz-version-id", &format_version_id(&v));
