@@ -313,6 +313,33 @@ pub fn validate_tags(tags: &[(String, String)]) -> Result<(), S3Error> {
             format!("Object tags cannot be greater than {OBJECT_TAGS_MAX}"),
         ));
     }
+    validate_tag_pairs(tags)
+}
+
+/// Most tags a bucket may have (PutBucketTagging: "up to 50 tags").
+pub const BUCKET_TAGS_MAX: usize = 50;
+
+/// Checks a bucket's tag set (PutBucketTagging): keys and values as for
+/// objects, at most [`BUCKET_TAGS_MAX`], and no `aws:` keys (reserved for
+/// AWS's own tags).
+pub fn validate_bucket_tags(tags: &[(String, String)]) -> Result<(), S3Error> {
+    if tags.len() > BUCKET_TAGS_MAX {
+        return Err(invalid(
+            S3ErrorCode::InvalidTag,
+            format!("Bucket tag count cannot be greater than {BUCKET_TAGS_MAX}"),
+        ));
+    }
+    if tags.iter().any(|(k, _)| k.to_ascii_lowercase().starts_with("aws:")) {
+        return Err(invalid(
+            S3ErrorCode::InvalidTag,
+            "System tags cannot be added/updated by requester",
+        ));
+    }
+    validate_tag_pairs(tags)
+}
+
+/// Keys (1 to 128 characters) and values (at most 256), no key twice.
+fn validate_tag_pairs(tags: &[(String, String)]) -> Result<(), S3Error> {
     for (i, (k, v)) in tags.iter().enumerate() {
         if k.is_empty() || k.chars().count() > TAG_KEY_MAX {
             return Err(invalid(

@@ -1,5 +1,6 @@
 //! Request bodies: CompleteMultipartUpload, DeleteObjects (`Delete`),
-//! CreateBucketConfiguration and VersioningConfiguration.
+//! CreateBucketConfiguration, VersioningConfiguration, Tagging,
+//! LifecycleConfiguration and CORSConfiguration.
 //!
 //! What is accepted: namespace prefixes (only local names are compared),
 //! attributes, comments, processing instructions, whitespace between
@@ -392,6 +393,20 @@ fn normalize_line_ends(raw: &str) -> Cow<'_, str> {
 /// A `Tagging` body (PutObjectTagging): `(key, value)` in the order sent,
 /// checked (`InvalidTag`) by `lifecycle::validate_tags`.
 pub fn parse_tagging(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
+    let tags = parse_tag_set(body)?;
+    crate::s3::lifecycle::validate_tags(&tags)?;
+    Ok(tags)
+}
+
+/// A `Tagging` body of PutBucketTagging: checked by
+/// `lifecycle::validate_bucket_tags`.
+pub fn parse_bucket_tagging(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
+    let tags = parse_tag_set(body)?;
+    crate::s3::lifecycle::validate_bucket_tags(&tags)?;
+    Ok(tags)
+}
+
+fn parse_tag_set(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
     const ROOT: &str = "Tagging";
     let mut tags = Vec::new();
     let mut cur: (Option<String>, Option<String>) = (None, None);
@@ -426,8 +441,56 @@ pub fn parse_tagging(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
     if !saw_set {
         return Err(malformed());
     }
-    crate::s3::lifecycle::validate_tags(&tags)?;
     Ok(tags)
+}
+
+/// A `CORSConfiguration` body (PutBucketCors), checked by
+/// `Cors::validate`. Leaf values are trimmed; `MaxAgeSeconds` must be a
+/// decimal number.
+pub fn parse_cors(body: &[u8]) -> Result<crate::s3::cors::Cors, S3Error> {
+    use crate::s3::cors::{Cors, CorsRule, RULES_MAX};
+    const ROOT: &str = "CORSConfiguration";
+    let mut cors = Cors::default();
+    let mut rule: Option<CorsRule> = None;
+    walk(body, ROOT, |step| match step {
+        Step::Open(path) if names_are(path, &[ROOT, "CORSRule"]) => {
+            // One past the cap is kept, so validation names the cap.
+            if cors.rules.len() > RULES_MAX {
+                return Err(S3Error::new(
+                    S3ErrorCode::InvalidRequest,
+                    format!("A CORS configuration may hold at most {RULES_MAX} rules"),
+                ));
+            }
+            rule = Some(CorsRule::default());
+            Ok(())
+        }
+        Step::Close(parents, element) if names_are(parents, &[ROOT, "CORSRule"]) => {
+            let r = rule.as_mut().ok_or_else(malformed)?;
+            let name = element.name.clone();
+            let text = leaf(element)?.trim().to_owned();
+            match name.as_str() {
+                "ID" => set_once(&mut r.id, text),
+                "AllowedOrigin" => Ok(r.allowed_origins.push(text)),
+                "AllowedMethod" => Ok(r.allowed_methods.push(text)),
+                "AllowedHeader" => Ok(r.allowed_headers.push(text)),
+                "ExposeHeader" => Ok(r.expose_headers.push(text)),
+                "MaxAgeSeconds" => {
+                    let n = text.parse::<u64>().map_err(|_| malformed())?;
+                    set_once(&mut r.max_age_seconds, n)
+                }
+                _ => Ok(()),
+            }
+        }
+        Step::Close(parents, element) if names_are(parents, &[ROOT]) => {
+            if element.name == "CORSRule" {
+                cors.rules.push(rule.take().ok_or_else(malformed)?);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    })?;
+    cors.validate()?;
+    Ok(cors)
 }
 
 /// A `LifecycleConfiguration` body: the rules, checked as S3 checks them

@@ -598,6 +598,33 @@ pub fn tagging(tags: &[(String, String)]) -> String {
     doc.finish()
 }
 
+/// GetBucketCors's `CORSConfiguration`; it reads back (`parse_cors`) to
+/// the same rules.
+pub fn cors(c: &crate::s3::cors::Cors) -> String {
+    let mut doc = Doc::new("CORSConfiguration");
+    for r in &c.rules {
+        doc.open("CORSRule");
+        doc.leaf_opt("ID", r.id.as_deref());
+        for h in &r.allowed_headers {
+            doc.leaf("AllowedHeader", h);
+        }
+        for m in &r.allowed_methods {
+            doc.leaf("AllowedMethod", m);
+        }
+        for o in &r.allowed_origins {
+            doc.leaf("AllowedOrigin", o);
+        }
+        for h in &r.expose_headers {
+            doc.leaf("ExposeHeader", h);
+        }
+        if let Some(n) = r.max_age_seconds {
+            doc.leaf("MaxAgeSeconds", &n.to_string());
+        }
+        doc.close("CORSRule");
+    }
+    doc.finish()
+}
+
 /// GetBucketLifecycleConfiguration's `LifecycleConfiguration`; it reads
 /// back (`parse_lifecycle`) to the same rules.
 pub fn lifecycle(lc: &crate::s3::lifecycle::Lifecycle) -> String {

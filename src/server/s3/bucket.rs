@@ -108,6 +108,12 @@ impl Op<'_> {
             Operation::ListObjectVersions => self.list_versions(bucket).await,
             Operation::ListObjects | Operation::ListObjectsV2 => self.list_objects(bucket).await,
             Operation::DeleteObjects => self.delete_objects(bucket, body).await,
+            Operation::PutBucketTagging
+            | Operation::GetBucketTagging
+            | Operation::DeleteBucketTagging
+            | Operation::PutBucketCors
+            | Operation::GetBucketCors
+            | Operation::DeleteBucketCors => self.bucket_config_op(op, bucket, body).await,
             // Not a bucket operation, or not supported (refused earlier).
             other => Err(operation::not_implemented(other)),
         }
