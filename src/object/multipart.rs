@@ -621,7 +621,7 @@ impl Uploads {
         // The object is committed; a manifest left by a crash here is an
         // upload that still lists (and can be aborted).
         let _ = self.io.remove_file(&self.path(id));
-        Ok((etag, parts_n, b.shown_version(version_id)))
+        Ok((etag, parts_n, b.written_version(version_id)))
     }
 
     pub fn abort(&self, bucket: &str, key: &[u8], id: &str) -> Result<(), S3Error> {

@@ -71,9 +71,20 @@ impl Op<'_> {
                 self.store().check_new_bucket_name(bucket)?;
                 let b = body.collect(XML_BODY_MAX).await?;
                 let location = xml::parse_create_bucket(&b)?;
-                self.store()
+                let created = self
+                    .store()
                     .create_bucket(bucket, location.as_deref(), &self.caller.uid)
-                    .await?;
+                    .await;
+                match created {
+                    // In us-east-1 AWS answers 200 to a CreateBucket of a
+                    // bucket the caller already owns (409 elsewhere):
+                    // <https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html>,
+                    // "BucketAlreadyOwnedByYou".
+                    Err(e)
+                        if e.code == S3ErrorCode::BucketAlreadyOwnedByYou
+                            && self.node.region == "us-east-1" => {}
+                    other => other?,
+                }
                 let mut r = empty(StatusCode::OK)?;
                 if let Ok(v) = HeaderValue::from_str(&format!("/{bucket}")) {
                     r.headers_mut().insert("location", v);
