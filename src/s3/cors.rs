@@ -62,17 +62,29 @@ impl Cors {
                     "The XML you provided was not well-formed or did not validate against our published schema",
                 ));
             }
-            if let Some(m) = r.allowed_methods.iter().find(|m| !METHODS.contains(&m.as_str())) {
+            if let Some(m) = r
+                .allowed_methods
+                .iter()
+                .find(|m| !METHODS.contains(&m.as_str()))
+            {
                 return Err(invalid(format!(
                     "Found unsupported HTTP method in CORS config. Unsupported method is {m}"
                 )));
             }
-            if let Some(o) = r.allowed_origins.iter().find(|o| o.matches('*').count() > 1) {
+            if let Some(o) = r
+                .allowed_origins
+                .iter()
+                .find(|o| o.matches('*').count() > 1)
+            {
                 return Err(invalid(format!(
                     "AllowedOrigin \"{o}\" can not have more than one wildcard."
                 )));
             }
-            if let Some(h) = r.allowed_headers.iter().find(|h| h.matches('*').count() > 1) {
+            if let Some(h) = r
+                .allowed_headers
+                .iter()
+                .find(|h| h.matches('*').count() > 1)
+            {
                 return Err(invalid(format!(
                     "AllowedHeader \"{h}\" can not have more than one wildcard."
                 )));
@@ -90,13 +102,13 @@ impl Cors {
     /// (for a preflight) the headers it asks for, if any.
     pub fn find(&self, origin: &str, method: &str, headers: &[String]) -> Option<&CorsRule> {
         self.rules.iter().find(|r| {
-            r.allowed_origins.iter().any(|o| wildcard_match(o, origin, false))
+            r.allowed_origins
+                .iter()
+                .any(|o| wildcard_match(o, origin, false))
                 && r.allowed_methods.iter().any(|m| m == method)
-                && headers.iter().all(|h| {
-                    r.allowed_headers
-                        .iter()
-                        .any(|a| wildcard_match(a, h, true))
-                })
+                && headers
+                    .iter()
+                    .all(|h| r.allowed_headers.iter().any(|a| wildcard_match(a, h, true)))
         })
     }
 }
@@ -164,13 +176,22 @@ mod tests {
         };
         let h = |s: &str| requested_headers(Some(s));
         let first = cors.rules.first();
-        assert_eq!(cors.find("https://a.example.com", "PUT", &h("Content-Type")), first);
-        assert_eq!(cors.find("https://a.example.com", "PUT", &h("x-amz-date")), None);
+        assert_eq!(
+            cors.find("https://a.example.com", "PUT", &h("Content-Type")),
+            first
+        );
+        assert_eq!(
+            cors.find("https://a.example.com", "PUT", &h("x-amz-date")),
+            None
+        );
         assert_eq!(cors.find("http://a.example.com", "PUT", &[]), None);
         assert_eq!(cors.find("https://example.com", "PUT", &[]), None);
         assert_eq!(cors.find("http://other", "GET", &[]), cors.rules.get(1));
         assert_eq!(cors.find("http://other", "DELETE", &[]), None);
-        assert_eq!(cors.rules.get(1).map(|r| r.allow_origin("http://o")), Some("*"));
+        assert_eq!(
+            cors.rules.get(1).map(|r| r.allow_origin("http://o")),
+            Some("*")
+        );
     }
 
     #[test]
@@ -181,19 +202,27 @@ mod tests {
         assert!(ok.validate().is_ok());
         let code = |c: Cors| c.validate().map_err(|e| e.code);
         assert_eq!(
-            code(Cors { rules: vec![rule(&["*"], &["PATCH"], &[])] }),
+            code(Cors {
+                rules: vec![rule(&["*"], &["PATCH"], &[])]
+            }),
             Err(S3ErrorCode::InvalidRequest)
         );
         assert_eq!(
-            code(Cors { rules: vec![rule(&["*.*"], &["GET"], &[])] }),
+            code(Cors {
+                rules: vec![rule(&["*.*"], &["GET"], &[])]
+            }),
             Err(S3ErrorCode::InvalidRequest)
         );
         assert_eq!(
-            code(Cors { rules: vec![rule(&[], &["GET"], &[])] }),
+            code(Cors {
+                rules: vec![rule(&[], &["GET"], &[])]
+            }),
             Err(S3ErrorCode::MalformedXML)
         );
         assert_eq!(
-            code(Cors { rules: vec![rule(&["*"], &["GET"], &[]); RULES_MAX + 1] }),
+            code(Cors {
+                rules: vec![rule(&["*"], &["GET"], &[]); RULES_MAX + 1]
+            }),
             Err(S3ErrorCode::InvalidRequest)
         );
         assert_eq!(code(Cors::default()), Err(S3ErrorCode::MalformedXML));

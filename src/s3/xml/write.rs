@@ -189,6 +189,18 @@ fn encoder(encoding_url: bool) -> impl Fn(&str) -> Cow<'_, str> {
 /// ListBuckets (`ListAllMyBucketsResult`); `buckets` are `(name, creation
 /// date in ISO 8601)`.
 pub fn list_buckets(owner_id: &str, owner_name: &str, buckets: &[(String, String)]) -> String {
+    list_buckets_page(owner_id, owner_name, buckets, None, None)
+}
+
+/// [`list_buckets`] of one page: the token of the next page if there is
+/// one, and the `prefix` asked for.
+pub fn list_buckets_page(
+    owner_id: &str,
+    owner_name: &str,
+    buckets: &[(String, String)],
+    continuation_token: Option<&str>,
+    prefix: Option<&str>,
+) -> String {
     let mut doc = Doc::new("ListAllMyBucketsResult");
     doc.open("Owner");
     doc.leaf("ID", owner_id);
@@ -202,6 +214,8 @@ pub fn list_buckets(owner_id: &str, owner_name: &str, buckets: &[(String, String
         doc.close("Bucket");
     }
     doc.close("Buckets");
+    doc.leaf_opt("ContinuationToken", continuation_token);
+    doc.leaf_opt("Prefix", prefix);
     doc.finish()
 }
 

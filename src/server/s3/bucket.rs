@@ -15,17 +15,70 @@ use crate::s3::{time, xml, S3Error, S3ErrorCode};
 use crate::server::body::{RequestBody, ResponseBody};
 
 impl Op<'_> {
+    /// ListBuckets: the caller's buckets (every bucket for a system
+    /// user) by name, filtered by `prefix`, in pages of `max-buckets`
+    /// (1 to 10000; all at once without it) resumed after the bucket a
+    /// `continuation-token` names:
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html>.
     pub(super) fn list_buckets(&self) -> Result<Response<ResponseBody>, S3Error> {
+        let max = match self.q("max-buckets") {
+            None => None,
+            Some(v) => Some(
+                v.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| {
+                        err(
+                            S3ErrorCode::InvalidArgument,
+                            "max-buckets must be an integer between 1 and 10000",
+                        )
+                    })?,
+            ),
+        };
+        let after = match self.q("continuation-token") {
+            None => None,
+            Some(t) => Some(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(t)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| {
+                        err(
+                            S3ErrorCode::InvalidArgument,
+                            "The continuation token provided is incorrect",
+                        )
+                    })?,
+            ),
+        };
+        let prefix = self.q("prefix").unwrap_or_default();
         let owner_filter = (!self.caller.system).then_some(self.caller.uid.as_str());
-        let buckets: Vec<(String, String)> = self
+        let mut buckets: Vec<(String, String)> = self
             .store()
             .list_buckets(owner_filter)
             .into_iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .filter(|(n, _)| after.as_ref().is_none_or(|a| n > a))
             .map(|(n, t)| (n, time::iso8601_millis(t)))
             .collect();
+        let next = match max {
+            Some(m) if buckets.len() > m => {
+                buckets.truncate(m);
+                buckets
+                    .last()
+                    .map(|(n, _)| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(n))
+            }
+            _ => None,
+        };
         xml_response(
             StatusCode::OK,
-            xml::list_buckets(&self.caller.uid, &self.caller.display_name, &buckets),
+            xml::list_buckets_page(
+                &self.caller.uid,
+                &self.caller.display_name,
+                &buckets,
+                next.as_deref(),
+                self.q("prefix"),
+            ),
         )
     }
 
@@ -47,7 +100,12 @@ impl Op<'_> {
             Operation::PutBucketLifecycleConfiguration => {
                 self.store().bucket(bucket)?;
                 let b = body.collect(XML_BODY_MAX).await?;
-                let lc = xml::parse_lifecycle(&b)?;
+                let mut lc = xml::parse_lifecycle(&b)?;
+                lc.assign_ids(|raw| {
+                    getrandom::getrandom(raw).map_err(|e| {
+                        err(S3ErrorCode::InternalError, format!("random rule id: {e}"))
+                    })
+                })?;
                 self.store().set_lifecycle(bucket, Some(lc)).await?;
                 empty(StatusCode::OK)
             }

@@ -31,7 +31,10 @@ fn rules_of(store: &ObjectStore, bucket: &str) -> Result<Option<Cors>, S3Error> 
 }
 
 fn forbidden(what: &str) -> S3Error {
-    S3Error::new(S3ErrorCode::AccessForbidden, format!("CORSResponse: {what}"))
+    S3Error::new(
+        S3ErrorCode::AccessForbidden,
+        format!("CORSResponse: {what}"),
+    )
 }
 
 /// Answers a preflight `OPTIONS` for `bucket`: 200 with what the first
