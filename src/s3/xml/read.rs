@@ -58,39 +58,71 @@ struct DeleteObjectElements {
 
 /// The `(part number, ETag)` list of a CompleteMultipartUpload, in the order
 /// sent (checking it ascends is the caller's: `InvalidPartOrder`). ETags are
-/// trimmed of whitespace and quotes. Checksum elements are ignored.
+/// trimmed of whitespace and quotes; checksum elements are in
+/// [`parse_complete_parts`].
 ///
 /// Errors: `MalformedXML` for a part number that is not a decimal u32 and
 /// for no parts or more than [`COMPLETE_PARTS_MAX`]; `InvalidArgument` for
 /// a part number outside 1..=10000 (the message S3 gives UploadPart).
 pub fn parse_complete_multipart(body: &[u8]) -> Result<Vec<(u32, String)>, S3Error> {
+    Ok(parse_complete_parts(body)?
+        .into_iter()
+        .map(|p| (p.number, p.etag))
+        .collect())
+}
+
+/// One `Part` of a CompleteMultipartUpload body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompletePart {
+    pub number: u32,
+    /// Trimmed of whitespace and quotes.
+    pub etag: String,
+    /// `(element, value)` of the checksum elements it carries
+    /// (`ChecksumCRC32`, ...), values trimmed.
+    pub checksums: Vec<(String, String)>,
+}
+
+/// [`parse_complete_multipart`] with each part's checksum elements.
+pub fn parse_complete_parts(body: &[u8]) -> Result<Vec<CompletePart>, S3Error> {
     const ROOT: &str = "CompleteMultipartUpload";
     let mut parts = Vec::new();
-    let mut part: Option<(Option<u32>, Option<String>)> = None;
+    let mut part: Option<(Option<u32>, Option<String>, Vec<(String, String)>)> = None;
     walk(body, ROOT, |step| match step {
         Step::Open(path) => {
             if names_are(path, &[ROOT, "Part"]) {
                 if parts.len() >= COMPLETE_PARTS_MAX {
                     return Err(malformed());
                 }
-                part = Some((None, None));
+                part = Some((None, None, Vec::new()));
             }
             Ok(())
         }
         Step::Close(parents, element) => {
             if names_are(parents, &[ROOT, "Part"]) {
-                let Some((number, etag)) = part.as_mut() else {
+                let Some((number, etag, checksums)) = part.as_mut() else {
                     return Err(malformed());
                 };
                 match element.name.as_str() {
                     "PartNumber" => set_once(number, parse_part_number(&leaf(element)?)?),
                     "ETag" => set_once(etag, leaf(element)?.trim().trim_matches('"').to_owned()),
+                    n if n.starts_with("Checksum") && n != "ChecksumType" => {
+                        if checksums.iter().any(|(e, _)| e == n) {
+                            return Err(malformed());
+                        }
+                        let name = n.to_owned();
+                        checksums.push((name, leaf(element)?.trim().to_owned()));
+                        Ok(())
+                    }
                     _ => Ok(()),
                 }
             } else if names_are(parents, &[ROOT]) && element.name == "Part" {
                 match part.take() {
-                    Some((Some(number), Some(etag))) => {
-                        parts.push((number, etag));
+                    Some((Some(number), Some(etag), checksums)) => {
+                        parts.push(CompletePart {
+                            number,
+                            etag,
+                            checksums,
+                        });
                         Ok(())
                     }
                     _ => Err(malformed()),

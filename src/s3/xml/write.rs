@@ -240,11 +240,27 @@ pub fn initiate_multipart(bucket: &str, key: &str, upload_id: &str) -> String {
 
 /// CompleteMultipartUpload (`CompleteMultipartUploadResult`).
 pub fn complete_multipart(location: &str, bucket: &str, key: &str, etag_quoted: &str) -> String {
+    complete_multipart_with_checksum(location, bucket, key, etag_quoted, None)
+}
+
+/// [`complete_multipart`] with the object's checksum: (element such as
+/// `ChecksumCRC32`, value, `COMPOSITE`/`FULL_OBJECT`).
+pub fn complete_multipart_with_checksum(
+    location: &str,
+    bucket: &str,
+    key: &str,
+    etag_quoted: &str,
+    checksum: Option<(&str, &str, &str)>,
+) -> String {
     let mut doc = Doc::new("CompleteMultipartUploadResult");
     doc.leaf("Location", location);
     doc.leaf("Bucket", bucket);
     doc.leaf("Key", key);
     doc.leaf("ETag", etag_quoted);
+    if let Some((element, value, kind)) = checksum {
+        doc.leaf(element, value);
+        doc.leaf("ChecksumType", kind);
+    }
     doc.finish()
 }
 
