@@ -378,10 +378,10 @@ mod tests {
             })
         };
         assert_eq!(from(&[]), Ok(None));
-        let date = "Sun, 22 Nov 2026 08:00:00 GMT";
+        const DATE: &str = "Sun, 22 Nov 2026 08:00:00 GMT";
         let all = from(&[
             ("if-match", ETAG),
-            ("x-amz-if-match-last-modified-time", date),
+            ("x-amz-if-match-last-modified-time", DATE),
             ("x-amz-if-match-size", "5"),
         ])
         .ok()

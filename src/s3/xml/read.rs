@@ -86,7 +86,8 @@ pub struct CompletePart {
 pub fn parse_complete_parts(body: &[u8]) -> Result<Vec<CompletePart>, S3Error> {
     const ROOT: &str = "CompleteMultipartUpload";
     let mut parts = Vec::new();
-    let mut part: Option<(Option<u32>, Option<String>, Vec<(String, String)>)> = None;
+    type Partial = (Option<u32>, Option<String>, Vec<(String, String)>);
+    let mut part: Option<Partial> = None;
     walk(body, ROOT, |step| match step {
         Step::Open(path) => {
             if names_are(path, &[ROOT, "Part"]) {
@@ -476,6 +477,11 @@ fn parse_tag_set(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
     Ok(tags)
 }
 
+fn push(list: &mut Vec<String>, text: String) -> Result<(), S3Error> {
+    list.push(text);
+    Ok(())
+}
+
 /// A `CORSConfiguration` body (PutBucketCors), checked by
 /// `Cors::validate`. Leaf values are trimmed; `MaxAgeSeconds` must be a
 /// decimal number.
@@ -502,10 +508,10 @@ pub fn parse_cors(body: &[u8]) -> Result<crate::s3::cors::Cors, S3Error> {
             let text = leaf(element)?.trim().to_owned();
             match name.as_str() {
                 "ID" => set_once(&mut r.id, text),
-                "AllowedOrigin" => Ok(r.allowed_origins.push(text)),
-                "AllowedMethod" => Ok(r.allowed_methods.push(text)),
-                "AllowedHeader" => Ok(r.allowed_headers.push(text)),
-                "ExposeHeader" => Ok(r.expose_headers.push(text)),
+                "AllowedOrigin" => push(&mut r.allowed_origins, text),
+                "AllowedMethod" => push(&mut r.allowed_methods, text),
+                "AllowedHeader" => push(&mut r.allowed_headers, text),
+                "ExposeHeader" => push(&mut r.expose_headers, text),
                 "MaxAgeSeconds" => {
                     let n = text.parse::<u64>().map_err(|_| malformed())?;
                     set_once(&mut r.max_age_seconds, n)
