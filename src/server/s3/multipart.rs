@@ -9,7 +9,7 @@ use super::{empty, header, set_header, xml_response, Op, XML_BODY_MAX};
 use crate::object::store::{etag_string, ObjectRange};
 use crate::object::versioning::format_version_id;
 use crate::s3::copy_source::parse_copy_range;
-use crate::s3::{time, xml, S3Error};
+use crate::s3::{time, xml, S3Error, S3ErrorCode};
 use crate::server::body::{RequestBody, ResponseBody};
 
 impl Op<'_> {
@@ -150,17 +150,24 @@ impl Op<'_> {
         let condition = self.write_condition()?;
         let b = body.collect(XML_BODY_MAX).await?;
         let parts = xml::parse_complete_parts(&b)?;
-        let manifest = self.node.uploads.manifest(bucket, key, upload_id).await?;
-        let size: u64 = manifest
-            .parts
-            .iter()
-            .filter(|p| parts.iter().any(|c| c.number == p.number))
-            .map(|p| p.size)
-            .sum();
-        // The upload's parts already count as used; completing turns them
-        // into the object (and releases the parts left out).
-        let in_parts: u64 = manifest.parts.iter().map(|p| p.size).sum();
-        self.check_quota(bucket, key, size.saturating_sub(in_parts))?;
+        // An upload no longer open may be a completion retried after its
+        // response was lost: `complete` answers that (or NoSuchUpload).
+        match self.node.uploads.manifest(bucket, key, upload_id).await {
+            Ok(manifest) => {
+                let size: u64 = manifest
+                    .parts
+                    .iter()
+                    .filter(|p| parts.iter().any(|c| c.number == p.number))
+                    .map(|p| p.size)
+                    .sum();
+                // The upload's parts already count as used; completing turns them
+                // into the object (and releases the parts left out).
+                let in_parts: u64 = manifest.parts.iter().map(|p| p.size).sum();
+                self.check_quota(bucket, key, size.saturating_sub(in_parts))?;
+            }
+            Err(e) if e.code == S3ErrorCode::NoSuchUpload => {}
+            Err(e) => return Err(e),
+        }
         let done = self
             .node
             .uploads
