@@ -38,6 +38,8 @@ fn invalid_bucket_names_are_rejected() {
         ".bucket",
         "bucket.",
         "my..bucket",
+        "my.-bucket",
+        "my-.bucket",
         "192.168.5.4",
         "10.0.0.1",
         "999.999.999.999",

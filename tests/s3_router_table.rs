@@ -342,9 +342,21 @@ fn subresources_of_the_report_are_refused_by_name() {
         ("PUT", "data", "obj", "retention", "PutObjectRetention"),
         ("PUT", "data", "obj", "legal-hold", "PutObjectLegalHold"),
         ("GET", "data", "obj", "acl", "GetObjectAcl"),
-        ("DELETE", "empty", "", "cors", "DeleteBucketCors"),
+        (
+            "DELETE",
+            "empty",
+            "",
+            "ownershipControls",
+            "DeleteBucketOwnershipControls",
+        ),
         ("DELETE", "empty", "", "policy", "DeleteBucketPolicy"),
-        ("DELETE", "empty", "", "tagging", "DeleteBucketTagging"),
+        (
+            "DELETE",
+            "empty",
+            "",
+            "publicAccessBlock",
+            "DeletePublicAccessBlock",
+        ),
         ("DELETE", "empty", "", "website", "DeleteBucketWebsite"),
         (
             "DELETE",

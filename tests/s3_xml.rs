@@ -252,7 +252,13 @@ proptest! {
     ) {
         let body = delete_body(&objects, quiet, prefixed, pretty);
         let got = parse_delete(body.as_bytes()).unwrap();
-        prop_assert_eq!(got, DeleteRequest { quiet: quiet.unwrap_or(false), objects });
+        // Every object carries `<ETag>e</ETag>`: a conditional delete.
+        let etag = shale::s3::conditional::DeleteCondition {
+            if_match: Some(shale::s3::conditional::TagList::Tags(vec!["e".into()])),
+            ..Default::default()
+        };
+        let conditions = (0..objects.len()).map(|i| (i, etag.clone())).collect();
+        prop_assert_eq!(got, DeleteRequest { quiet: quiet.unwrap_or(false), objects, conditions });
     }
 
     #[test]
@@ -319,7 +325,7 @@ fn delete_body(
         if let Some(v) = version {
             body += &format!("{nl}<{p}VersionId> {v} </{p}VersionId>");
         }
-        body += &format!("{nl}<{p}ETag>ignored</{p}ETag></{p}Object>");
+        body += &format!("{nl}<{p}ETag>\"e\"</{p}ETag></{p}Object>");
     }
     body += &format!("{nl}</{p}Delete>{nl}");
     body

@@ -17,6 +17,15 @@ pub const MD_STRING_MAX: usize = 1024;
 pub const MD_BLOB_MAX: usize = 1024 * 1024;
 /// Bucket configuration kinds.
 pub const CONFIG_LIFECYCLE: u8 = 1;
+/// The bucket's tag set (`Tagging` XML).
+pub const CONFIG_TAGGING: u8 = 2;
+/// The bucket's CORS rules (`CORSConfiguration` XML).
+pub const CONFIG_CORS: u8 = 3;
+
+/// Whether `kind` is a bucket configuration kind shale knows.
+fn known_config_kind(kind: u8) -> bool {
+    matches!(kind, CONFIG_LIFECYCLE | CONFIG_TAGGING | CONFIG_CORS)
+}
 /// A quota that is not set.
 pub const NO_QUOTA: u64 = u64::MAX;
 
@@ -88,7 +97,8 @@ pub enum MdOp {
     BucketRemove {
         name: String,
     },
-    /// A bucket's configuration document of one kind (`CONFIG_LIFECYCLE`),
+    /// A bucket's configuration document of one kind (`CONFIG_LIFECYCLE`,
+    /// `CONFIG_TAGGING`, `CONFIG_CORS`),
     /// in the canonical form shale renders; an empty body removes it.
     BucketConfig {
         name: String,
@@ -301,7 +311,7 @@ impl MdEntry {
             }
             MdOp::BucketRemove { name } => o.str("bucket name", name)?,
             MdOp::BucketConfig { name, kind, body } => {
-                if *kind != CONFIG_LIFECYCLE {
+                if !known_config_kind(*kind) {
                     return Err(MdError::UnknownConfigKind(*kind));
                 }
                 o.str("bucket name", name)?;
@@ -426,7 +436,7 @@ impl MdEntry {
             _ => {
                 let name = i.str("bucket name")?;
                 let kind = i.u8()?;
-                if kind != CONFIG_LIFECYCLE {
+                if !known_config_kind(kind) {
                     return Err(MdError::UnknownConfigKind(kind));
                 }
                 MdOp::BucketConfig {

@@ -103,6 +103,43 @@ struct Slot {
     bytes: std::sync::atomic::AtomicU64,
 }
 
+/// How long a completed upload is remembered, so a CompleteMultipartUpload
+/// retried after its response was lost (same upload id, same part list,
+/// the object still the one it made) answers success again, as AWS does.
+/// Kept in memory only: a restart forgets them (the retry then gets
+/// NoSuchUpload).
+pub const COMPLETED_KEEP: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// Most completed uploads remembered at once (the oldest go first).
+pub const COMPLETED_MAX: usize = 10_000;
+
+/// What a completed upload made, for a retried completion.
+#[derive(Clone, Debug)]
+struct Completed {
+    bucket: String,
+    key: Vec<u8>,
+    /// (part number, ETag lowercase without quotes) as completed.
+    parts: Vec<(u32, String)>,
+    at: std::time::Instant,
+    outcome: CompleteOutcome,
+}
+
+/// What CompleteMultipartUpload made.
+#[derive(Clone, Debug)]
+pub struct CompleteOutcome {
+    pub etag: [u8; 16],
+    pub parts: u16,
+    /// The version id to show (versioning enabled).
+    pub version: Option<VersionId>,
+    /// The version written (null when not versioned).
+    pub version_id: VersionId,
+    /// The object's composite checksum, if the upload had an algorithm.
+    pub checksum: Option<checksum::Stored>,
+}
+
+fn normalized_etag(e: &str) -> String {
+    e.trim().trim_matches('"').to_ascii_lowercase()
+}
+
 /// Open uploads one bucket may have, by default.
 pub const UPLOADS_PER_BUCKET_MAX_DEFAULT: u64 = 10_000;
 /// Open uploads one user may have over all its buckets, by default.
@@ -121,6 +158,8 @@ pub struct Uploads {
     loading: Mutex<Loading>,
     /// Signalled when loading ends.
     loaded: parking_lot::Condvar,
+    /// Recently completed uploads, by id (see [`COMPLETED_KEEP`]).
+    completed: Mutex<HashMap<String, Completed>>,
 }
 
 /// Where loading the manifests found at open stands.
@@ -195,6 +234,7 @@ impl Uploads {
                 Loading::Left(ids.len())
             }),
             loaded: parking_lot::Condvar::new(),
+            completed: Mutex::new(HashMap::new()),
         });
         if !ids.is_empty() {
             let u = Arc::clone(&uploads);
@@ -493,10 +533,13 @@ impl Uploads {
         bucket: &str,
         key: &[u8],
         id: &str,
-        parts: &[(u32, String)],
+        parts: &[crate::s3::xml::CompletePart],
         condition: Option<&WriteCondition>,
-    ) -> Result<([u8; 16], u16, Option<VersionId>), S3Error> {
+    ) -> Result<CompleteOutcome, S3Error> {
         let b = store.bucket(bucket)?;
+        if let Some(done) = self.completed_before(&b, key, id, parts)? {
+            return Ok(done);
+        }
         if let Some(c) = condition {
             // Early; the check that counts is made with the completion.
             let current = b
@@ -516,7 +559,10 @@ impl Uploads {
                 "You must specify at least one part",
             ));
         }
-        if parts.windows(2).any(|w| matches!(w, [a, b] if a.0 >= b.0)) {
+        if parts
+            .windows(2)
+            .any(|w| matches!(w, [a, b] if a.number >= b.number))
+        {
             return Err(S3Error::new(
                 S3ErrorCode::InvalidPartOrder,
                 "The list of parts was not in ascending order. Parts must be ordered by part number.",
@@ -527,8 +573,9 @@ impl Uploads {
         let mut chunks = Vec::new();
         let mut head_parts = Vec::new();
         let mut size = 0u64;
-        for (i, (number, etag)) in parts.iter().enumerate() {
-            let want = etag.trim().trim_matches('"').to_ascii_lowercase();
+        for (i, part) in parts.iter().enumerate() {
+            let (number, etag) = (&part.number, &part.etag);
+            let want = normalized_etag(etag);
             let p = m
                 .parts
                 .iter()
@@ -559,6 +606,7 @@ impl Uploads {
                     })?;
                 part_digests.push(d);
             }
+            check_part_checksums(upload.checksum, p, &part.checksums)?;
             size += p.size;
             head_parts.push(Part {
                 size: p.size,
@@ -621,7 +669,80 @@ impl Uploads {
         // The object is committed; a manifest left by a crash here is an
         // upload that still lists (and can be aborted).
         let _ = self.io.remove_file(&self.path(id));
-        Ok((etag, parts_n, b.shown_version(version_id)))
+        let outcome = CompleteOutcome {
+            etag,
+            parts: parts_n,
+            version: b.written_version(version_id),
+            version_id,
+            checksum: head.checksum.as_ref().map(|c| c.stored()),
+        };
+        self.remember_completed(
+            Completed {
+                bucket: bucket.to_string(),
+                key: key.to_vec(),
+                parts: parts
+                    .iter()
+                    .map(|p| (p.number, normalized_etag(&p.etag)))
+                    .collect(),
+                at: std::time::Instant::now(),
+                outcome: outcome.clone(),
+            },
+            id,
+        );
+        Ok(outcome)
+    }
+
+    /// What a completion of upload `id` already made, if this one repeats
+    /// it (same bucket, key and part list) and the key's current object is
+    /// still that object; `None` to go on (the upload is then open, or
+    /// answers NoSuchUpload).
+    fn completed_before(
+        &self,
+        b: &super::store::Bucket,
+        key: &[u8],
+        id: &str,
+        parts: &[crate::s3::xml::CompletePart],
+    ) -> Result<Option<CompleteOutcome>, S3Error> {
+        let Some(done) = self.completed.lock().get(id).cloned() else {
+            return Ok(None);
+        };
+        let same_request = done.bucket == b.name
+            && done.key == key
+            && done.at.elapsed() < COMPLETED_KEEP
+            && done.parts.len() == parts.len()
+            && done
+                .parts
+                .iter()
+                .zip(parts)
+                .all(|((n, e), p)| *n == p.number && *e == normalized_etag(&p.etag));
+        if !same_request {
+            return Ok(None);
+        }
+        let current = b
+            .index
+            .current(key)
+            .map_err(|e| internal("reading the index", e))?;
+        let o = &done.outcome;
+        let still = current.is_some_and(|e| {
+            e.etag == o.etag && e.etag_parts == o.parts && e.version_id == o.version_id
+        });
+        Ok(still.then(|| o.clone()))
+    }
+
+    fn remember_completed(&self, c: Completed, id: &str) {
+        let mut done = self.completed.lock();
+        done.retain(|_, d| d.at.elapsed() < COMPLETED_KEEP);
+        while done.len() >= COMPLETED_MAX {
+            let Some(oldest) = done
+                .iter()
+                .min_by_key(|(_, d)| d.at)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            done.remove(&oldest);
+        }
+        done.insert(id.to_string(), c);
     }
 
     pub fn abort(&self, bucket: &str, key: &[u8], id: &str) -> Result<(), S3Error> {
@@ -671,4 +792,46 @@ impl Uploads {
         let g = s.manifest.lock().await;
         Ok(g.clone())
     }
+}
+
+/// Compares the checksums a CompleteMultipartUpload gives for a part with
+/// the part's own: one of the upload's algorithm must equal it
+/// (`InvalidPart` otherwise); one of another algorithm the upload does not
+/// have is `InvalidRequest`
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompletedPart.html>).
+fn check_part_checksums(
+    algorithm: Option<Algorithm>,
+    part: &PartRecord,
+    given: &[(String, String)],
+) -> Result<(), S3Error> {
+    for (element, value) in given {
+        let Some(a) = checksum::ALGORITHMS
+            .into_iter()
+            .find(|a| a.xml_element() == element)
+        else {
+            continue;
+        };
+        if algorithm != Some(a) {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                format!(
+                    "The upload was created without a {} checksum; part {} cannot be completed with one.",
+                    a.name(),
+                    part.number
+                ),
+            ));
+        }
+        let stored = part.checksum.as_deref().and_then(|c| a.parse_value(c).ok());
+        if stored.is_none() || a.parse_value(value).ok() != stored {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidPart,
+                format!(
+                    "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag. (part {}: the {} checksum differs)",
+                    part.number,
+                    a.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

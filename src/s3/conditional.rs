@@ -1,7 +1,8 @@
 //! Conditional requests: `If-Match`, `If-None-Match`, `If-Modified-Since`
 //! and `If-Unmodified-Since` on reads (RFC 9110 section 13.2.2, which is
 //! also what S3 does), and the two write conditions S3 has, `If-None-Match:
-//! *` and `If-Match: ETAG` on PutObject and CompleteMultipartUpload. Pure:
+//! *` and `If-Match: ETAG` on PutObject and CompleteMultipartUpload, and
+//! the delete conditions (`If-Match`, last modified time, size). Pure:
 //! the caller supplies the object's ETag and modification time.
 
 use super::time::parse_http_date;
@@ -161,6 +162,122 @@ impl WriteCondition {
     }
 }
 
+/// The preconditions of a DeleteObject (`If-Match`,
+/// `x-amz-if-match-last-modified-time`, `x-amz-if-match-size`) or of one
+/// object of a DeleteObjects (its `ETag`, `LastModifiedTime`, `Size`).
+/// All given must hold of the key's current object; they are checked
+/// atomically with the delete.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeleteCondition {
+    pub if_match: Option<TagList>,
+    /// Seconds since the epoch (S3 times have no finer resolution).
+    pub last_modified_secs: Option<u64>,
+    pub size: Option<u64>,
+}
+
+/// What a conditional delete compares: the current object's ETag
+/// (unquoted), modification time (seconds) and size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CurrentObject {
+    pub etag: String,
+    pub mtime_secs: u64,
+    pub size: u64,
+}
+
+impl DeleteCondition {
+    /// From a DeleteObject's headers; `None` when it has none. A time or
+    /// size that does not parse is `InvalidArgument`.
+    pub fn from_headers<'a>(
+        get: impl Fn(&str) -> Option<&'a str>,
+    ) -> Result<Option<DeleteCondition>, S3Error> {
+        let time = get("x-amz-if-match-last-modified-time")
+            .map(|t| {
+                parse_http_date(t)
+                    .or_else(|| super::time::parse_iso8601(t))
+                    .ok_or_else(|| invalid("x-amz-if-match-last-modified-time", t))
+            })
+            .transpose()?;
+        let size = get("x-amz-if-match-size")
+            .map(|v| parse_size("x-amz-if-match-size", v))
+            .transpose()?;
+        Ok(DeleteCondition {
+            if_match: get("if-match").map(TagList::parse),
+            last_modified_secs: time,
+            size,
+        }
+        .none_if_empty())
+    }
+
+    /// From the `ETag`, `LastModifiedTime` (ISO 8601) and `Size` elements
+    /// of a DeleteObjects `Object`, as sent.
+    pub fn from_elements(
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+        size: Option<&str>,
+    ) -> Result<Option<DeleteCondition>, S3Error> {
+        let time = last_modified
+            .map(|t| super::time::parse_iso8601(t).ok_or_else(|| invalid("LastModifiedTime", t)))
+            .transpose()?;
+        Ok(DeleteCondition {
+            if_match: etag.map(TagList::parse),
+            last_modified_secs: time,
+            size: size.map(|v| parse_size("Size", v)).transpose()?,
+        }
+        .none_if_empty())
+    }
+
+    fn none_if_empty(self) -> Option<DeleteCondition> {
+        (self != DeleteCondition::default()).then_some(self)
+    }
+
+    /// Checks the condition against the key's current object (`None`: no
+    /// object, or a delete marker). With no object, `If-Match` answers
+    /// NoSuchKey as it does on a write, while a time or size alone lets
+    /// the delete go ahead (DeleteObject in the S3 API reference: "If the
+    /// Size matches or if the object doesn't exist, the operation returns
+    /// a 204"); a mismatch of any is PreconditionFailed.
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObject.html>,
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html>
+    pub fn check(&self, current: Option<&CurrentObject>) -> Result<(), S3Error> {
+        let Some(c) = current else {
+            return match self.if_match {
+                Some(_) => Err(S3Error::new(
+                    S3ErrorCode::NoSuchKey,
+                    "The specified key does not exist (If-Match needs a current object).",
+                )),
+                None => Ok(()),
+            };
+        };
+        let failed = |what: &str| {
+            Err(S3Error::new(
+                S3ErrorCode::PreconditionFailed,
+                format!("At least one of the pre-conditions you specified did not hold ({what})"),
+            ))
+        };
+        if self.if_match.as_ref().is_some_and(|t| !t.matches(&c.etag)) {
+            return failed("If-Match: the ETag differs");
+        }
+        if self.last_modified_secs.is_some_and(|t| t != c.mtime_secs) {
+            return failed("the last modified time differs");
+        }
+        if self.size.is_some_and(|s| s != c.size) {
+            return failed("the size differs");
+        }
+        Ok(())
+    }
+}
+
+fn parse_size(what: &str, v: &str) -> Result<u64, S3Error> {
+    v.trim().parse::<u64>().map_err(|_| invalid(what, v))
+}
+
+fn invalid(what: &str, v: &str) -> S3Error {
+    S3Error::new(
+        S3ErrorCode::InvalidArgument,
+        format!("Invalid value for {what}: {v:?}"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +362,63 @@ mod tests {
         assert_eq!(
             conds(&[("if-modified-since", date)]).evaluate(ETAG, T),
             NotModified
+        );
+    }
+
+    #[test]
+    fn delete_conditions_need_every_given_one_to_hold() {
+        let obj = CurrentObject {
+            etag: ETAG.into(),
+            mtime_secs: T,
+            size: 5,
+        };
+        let from = |pairs: &'static [(&'static str, &'static str)]| {
+            DeleteCondition::from_headers(move |n| {
+                pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| *v)
+            })
+        };
+        assert_eq!(from(&[]), Ok(None));
+        const DATE: &str = "Sun, 22 Nov 2026 08:00:00 GMT";
+        let all = from(&[
+            ("if-match", ETAG),
+            ("x-amz-if-match-last-modified-time", DATE),
+            ("x-amz-if-match-size", "5"),
+        ])
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+        assert!(all.check(Some(&obj)).is_ok());
+        for (field, bad) in [("etag", 0), ("time", 1), ("size", 2)] {
+            let mut o = obj.clone();
+            match bad {
+                0 => o.etag = "other".into(),
+                1 => o.mtime_secs += 1,
+                _ => o.size += 1,
+            }
+            assert_eq!(
+                all.check(Some(&o)).map_err(|e| e.code),
+                Err(S3ErrorCode::PreconditionFailed),
+                "{field}"
+            );
+        }
+        assert_eq!(
+            all.check(None).map_err(|e| e.code),
+            Err(S3ErrorCode::NoSuchKey)
+        );
+        let size_only = from(&[("x-amz-if-match-size", "9")]).ok().flatten();
+        assert!(size_only.is_some_and(|c| c.check(None).is_ok()));
+        assert_eq!(
+            from(&[("x-amz-if-match-size", "-1")]).map_err(|e| e.code),
+            Err(S3ErrorCode::InvalidArgument)
+        );
+        let star = DeleteCondition::from_elements(Some("*"), None, None);
+        assert!(star
+            .ok()
+            .flatten()
+            .is_some_and(|c| c.check(Some(&obj)).is_ok()));
+        assert_eq!(
+            DeleteCondition::from_elements(None, Some("yesterday"), None).map_err(|e| e.code),
+            Err(S3ErrorCode::InvalidArgument)
         );
     }
 

@@ -18,12 +18,15 @@ pub struct S3Error {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum S3ErrorCode {
     AccessDenied,
+    /// A CORS preflight the bucket's rules do not allow.
+    AccessForbidden,
     AccountSuspended,
     /// A bucket (or its owner) is scheduled for removal with its data.
     AllAccessDisabled,
     AuthorizationHeaderMalformed,
     AuthorizationQueryParametersError,
     BadDigest,
+    BadRequest,
     BucketAlreadyExists,
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
@@ -49,8 +52,10 @@ pub enum S3ErrorCode {
     MissingContentLength,
     MissingSecurityHeader,
     NoSuchBucket,
+    NoSuchCORSConfiguration,
     NoSuchKey,
     NoSuchLifecycleConfiguration,
+    NoSuchTagSet,
     NoSuchUpload,
     NoSuchVersion,
     NotImplemented,
@@ -71,11 +76,13 @@ impl S3ErrorCode {
         use S3ErrorCode::*;
         match self {
             AccessDenied => "AccessDenied",
+            AccessForbidden => "AccessForbidden",
             AccountSuspended => "AccountSuspended",
             AllAccessDisabled => "AllAccessDisabled",
             AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
             AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
             BadDigest => "BadDigest",
+            BadRequest => "BadRequest",
             BucketAlreadyExists => "BucketAlreadyExists",
             BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
             BucketNotEmpty => "BucketNotEmpty",
@@ -101,6 +108,8 @@ impl S3ErrorCode {
             MissingContentLength => "MissingContentLength",
             MissingSecurityHeader => "MissingSecurityHeader",
             NoSuchBucket => "NoSuchBucket",
+            NoSuchCORSConfiguration => "NoSuchCORSConfiguration",
+            NoSuchTagSet => "NoSuchTagSet",
             NoSuchKey => "NoSuchKey",
             NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
             NoSuchUpload => "NoSuchUpload",
@@ -123,6 +132,7 @@ impl S3ErrorCode {
         use S3ErrorCode::*;
         match self {
             AccessDenied
+            | AccessForbidden
             | AccountSuspended
             | AllAccessDisabled
             | InvalidAccessKeyId
@@ -132,6 +142,7 @@ impl S3ErrorCode {
             AuthorizationHeaderMalformed
             | AuthorizationQueryParametersError
             | BadDigest
+            | BadRequest
             | EntityTooLarge
             | EntityTooSmall
             | IncompleteBody
@@ -153,8 +164,10 @@ impl S3ErrorCode {
                 StatusCode::CONFLICT
             }
             NoSuchBucket
+            | NoSuchCORSConfiguration
             | NoSuchKey
             | NoSuchLifecycleConfiguration
+            | NoSuchTagSet
             | NoSuchUpload
             | NoSuchVersion => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -102,6 +102,28 @@ fn invalid(code: S3ErrorCode, msg: impl Into<String>) -> S3Error {
 }
 
 impl Lifecycle {
+    /// Gives every rule without an ID one, as AWS does (an ID of random
+    /// base64 text; GetBucketLifecycleConfiguration then shows it):
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_LifecycleRule.html>.
+    /// `random` draws the bytes.
+    pub fn assign_ids(
+        &mut self,
+        mut random: impl FnMut(&mut [u8]) -> Result<(), S3Error>,
+    ) -> Result<(), S3Error> {
+        use base64::Engine;
+        for i in 0..self.rules.len() {
+            if self.rules.get(i).is_some_and(|r| r.id.is_empty()) {
+                let mut raw = [0u8; 30];
+                random(&mut raw)?;
+                let id = base64::engine::general_purpose::STANDARD.encode(raw);
+                if let Some(r) = self.rules.get_mut(i) {
+                    r.id = id;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks what S3 checks beyond the schema; the first problem.
     pub fn validate(&self) -> Result<(), S3Error> {
         use S3ErrorCode::{InvalidArgument, InvalidRequest, MalformedXML};
@@ -313,6 +335,36 @@ pub fn validate_tags(tags: &[(String, String)]) -> Result<(), S3Error> {
             format!("Object tags cannot be greater than {OBJECT_TAGS_MAX}"),
         ));
     }
+    validate_tag_pairs(tags)
+}
+
+/// Most tags a bucket may have (PutBucketTagging: "up to 50 tags").
+pub const BUCKET_TAGS_MAX: usize = 50;
+
+/// Checks a bucket's tag set (PutBucketTagging): keys and values as for
+/// objects, at most [`BUCKET_TAGS_MAX`], and no `aws:` keys (reserved for
+/// AWS's own tags).
+pub fn validate_bucket_tags(tags: &[(String, String)]) -> Result<(), S3Error> {
+    if tags.len() > BUCKET_TAGS_MAX {
+        return Err(invalid(
+            S3ErrorCode::InvalidTag,
+            format!("Bucket tag count cannot be greater than {BUCKET_TAGS_MAX}"),
+        ));
+    }
+    if tags
+        .iter()
+        .any(|(k, _)| k.to_ascii_lowercase().starts_with("aws:"))
+    {
+        return Err(invalid(
+            S3ErrorCode::InvalidTag,
+            "System tags cannot be added/updated by requester",
+        ));
+    }
+    validate_tag_pairs(tags)
+}
+
+/// Keys (1 to 128 characters) and values (at most 256), no key twice.
+fn validate_tag_pairs(tags: &[(String, String)]) -> Result<(), S3Error> {
     for (i, (k, v)) in tags.iter().enumerate() {
         if k.is_empty() || k.chars().count() > TAG_KEY_MAX {
             return Err(invalid(

@@ -8,6 +8,7 @@ pub mod checksum;
 pub mod chunked;
 pub mod conditional;
 pub mod copy_source;
+pub mod cors;
 pub mod delete_at;
 pub mod error;
 pub mod error_xml;

@@ -45,6 +45,11 @@ pub fn validate_bucket_name(name: &str) -> Result<(), S3Error> {
     if name.contains("..") {
         return invalid("two adjacent periods are not allowed");
     }
+    // A period next to a hyphen is no valid DNS label boundary; AWS refuses
+    // it (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html>).
+    if name.contains(".-") || name.contains("-.") {
+        return invalid("a period next to a hyphen is not allowed");
+    }
     if looks_like_ipv4(name) {
         return invalid("a bucket name must not be formatted as an IP address");
     }

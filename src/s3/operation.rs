@@ -68,7 +68,7 @@ operations! {
     CreateSession: false,
     DeleteBucket: true,
     DeleteBucketAnalyticsConfiguration: false,
-    DeleteBucketCors: false,
+    DeleteBucketCors: true,
     DeleteBucketEncryption: false,
     DeleteBucketIntelligentTieringConfiguration: false,
     DeleteBucketInventoryConfiguration: false,
@@ -79,7 +79,7 @@ operations! {
     DeleteBucketOwnershipControls: false,
     DeleteBucketPolicy: false,
     DeleteBucketReplication: false,
-    DeleteBucketTagging: false,
+    DeleteBucketTagging: true,
     DeleteBucketWebsite: false,
     DeleteObject: true,
     DeleteObjectAnnotation: false,
@@ -90,7 +90,7 @@ operations! {
     GetBucketAccelerateConfiguration: false,
     GetBucketAcl: false,
     GetBucketAnalyticsConfiguration: false,
-    GetBucketCors: false,
+    GetBucketCors: true,
     GetBucketEncryption: false,
     GetBucketIntelligentTieringConfiguration: false,
     GetBucketInventoryConfiguration: false,
@@ -106,7 +106,7 @@ operations! {
     GetBucketPolicyStatus: false,
     GetBucketReplication: false,
     GetBucketRequestPayment: false,
-    GetBucketTagging: false,
+    GetBucketTagging: true,
     GetBucketVersioning: true,
     GetBucketWebsite: false,
     GetObject: true,
@@ -137,7 +137,7 @@ operations! {
     PutBucketAccelerateConfiguration: false,
     PutBucketAcl: false,
     PutBucketAnalyticsConfiguration: false,
-    PutBucketCors: false,
+    PutBucketCors: true,
     PutBucketEncryption: false,
     PutBucketIntelligentTieringConfiguration: false,
     PutBucketInventoryConfiguration: false,
@@ -149,7 +149,7 @@ operations! {
     PutBucketPolicy: false,
     PutBucketReplication: false,
     PutBucketRequestPayment: false,
-    PutBucketTagging: false,
+    PutBucketTagging: true,
     PutBucketVersioning: true,
     PutBucketWebsite: false,
     PutObject: true,
@@ -759,6 +759,6 @@ mod tests {
         assert_eq!(e.code, S3ErrorCode::NotImplemented);
         assert!(e.message.contains("PutObjectAcl"));
         let supported = Operation::ALL.iter().filter(|o| o.supported()).count();
-        assert_eq!(supported, 30);
+        assert_eq!(supported, 36);
     }
 }

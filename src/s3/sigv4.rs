@@ -460,6 +460,14 @@ fn parse_presigned(
     }
     let expires =
         parse_decimal(&expires).ok_or_else(|| err(code, "X-Amz-Expires should be a number"))?;
+    // At least one second: "The minimum value you can set is 1"
+    // (<https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html>).
+    if expires == 0 {
+        return Err(err(
+            code,
+            "X-Amz-Expires must be at least 1 second (the minimum value is 1)",
+        ));
+    }
     if expires > PRESIGNED_EXPIRES_SECS_MAX {
         return Err(err(
             code,

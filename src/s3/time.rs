@@ -101,6 +101,27 @@ pub fn parse_amz_date(s: &str) -> Option<u64> {
     })
 }
 
+/// Seconds since the epoch of an ISO 8601 time as S3's XML carries it
+/// (`2026-11-22T08:00:00Z`, `2026-11-22T08:00:00.000Z`; a fraction is
+/// dropped); `None` for anything else.
+pub fn parse_iso8601(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (date, rest) = (s.get(..10)?, s.get(10..)?);
+    let rest = rest.strip_prefix('T')?.strip_suffix('Z')?;
+    let (hms, fraction) = rest.split_once('.').unwrap_or((rest, "0"));
+    if fraction.is_empty() || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let compact = format!("{}T{}Z", date.replace('-', ""), hms.replace(':', ""));
+    let well_formed = date.len() == 10
+        && hms.len() == 8
+        && hms.get(2..3) == Some(":")
+        && hms.get(5..6) == Some(":");
+    well_formed.then_some(())?;
+    parse_ymd(date)?;
+    parse_amz_date(&compact)
+}
+
 /// `2027-01-01`: midnight UTC of that day, Unix seconds; `None` if it is
 /// not a date (or before 1970).
 pub fn parse_ymd(s: &str) -> Option<u64> {
@@ -162,6 +183,23 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn iso8601_times_as_s3_xml_writes_them() {
+        let t = Some(1_795_334_400);
+        assert_eq!(parse_iso8601("2026-11-22T08:00:00Z"), t);
+        assert_eq!(parse_iso8601("2026-11-22T08:00:00.123Z"), t);
+        for bad in [
+            "2026-11-22T08:00:00",
+            "2026-11-22 08:00:00Z",
+            "2026-11-22T08:0000Z",
+            "2026-02-30T00:00:00Z",
+            "2026-11-22T08:00:00.Z",
+            "",
+        ] {
+            assert_eq!(parse_iso8601(bad), None, "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

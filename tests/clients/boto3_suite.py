@@ -68,7 +68,8 @@ class S3(unittest.TestCase):
         self.assertIn(self.bucket, names)
         loc = self.s3.get_bucket_location(Bucket=name)
         self.assertIn(loc.get("LocationConstraint"), (None, ""))
-        self.err(self.s3.create_bucket, "BucketAlreadyOwnedByYou", 409, Bucket=name)
+        # The node's region is us-east-1, where AWS answers 200 again.
+        self.s3.create_bucket(Bucket=name)
         self.err(self.s3.create_bucket, "InvalidBucketName", 400, Bucket="Bad_Name")
         self.s3.put_object(Bucket=name, Key="k", Body=b"x")
         self.err(self.s3.delete_bucket, "BucketNotEmpty", 409, Bucket=name)

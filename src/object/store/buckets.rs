@@ -216,6 +216,40 @@ impl ObjectStore {
         Ok(())
     }
 
+    /// A bucket's configuration document of `kind` (`CONFIG_TAGGING`,
+    /// `CONFIG_CORS`) as the metadata log holds it, if set.
+    pub fn bucket_config(&self, bucket: &str, kind: u8) -> Result<Option<Vec<u8>>, S3Error> {
+        self.bucket(bucket)?;
+        Ok(self
+            .meta
+            .read(|t| t.bucket_config(bucket, kind).map(<[u8]>::to_vec)))
+    }
+
+    /// Sets a bucket's configuration document of `kind` (in the canonical
+    /// form shale renders), or with an empty `body` removes it: durable in
+    /// the metadata log before it takes effect.
+    pub async fn set_bucket_config(
+        &self,
+        bucket: &str,
+        kind: u8,
+        body: Vec<u8>,
+    ) -> Result<(), S3Error> {
+        let _one = self.bucket_changes.lock().await;
+        self.bucket(bucket)?;
+        self.meta
+            .commit(|t| match t.buckets.contains_key(bucket) {
+                true => Ok(MdOp::BucketConfig {
+                    name: bucket.to_string(),
+                    kind,
+                    body,
+                }),
+                false => Err(no_bucket(bucket)),
+            })
+            .await
+            .map_err(|e| internal("writing the bucket configuration", e))??;
+        Ok(())
+    }
+
     /// Re-evaluates every bucket that has lifecycle rules, one after the
     /// other (at start: entries a crash left without their rule's expiry
     /// get it back).

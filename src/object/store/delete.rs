@@ -6,7 +6,56 @@ use crate::index::entry::IndexEntry;
 use crate::index::key::SortKey;
 use crate::object::head::ObjectHead;
 use crate::object::versioning::{new_version_id, VersionId, Versioning, NULL_VERSION};
+use crate::s3::conditional::{CurrentObject, DeleteCondition};
 use crate::s3::S3Error;
+
+/// What a delete condition compares of a logical head entry: `None` when
+/// it shows no object (a placeholder or a delete marker).
+fn current_object(head: Option<&IndexEntry>) -> Option<CurrentObject> {
+    head.filter(|e| !e.placeholder && !e.delete_marker)
+        .map(|e| CurrentObject {
+            etag: super::etag_string(&e.etag, e.etag_parts),
+            mtime_secs: e.mtime_nanos / 1_000_000_000,
+            size: e.size,
+        })
+}
+
+/// Step 3 of a delete, under `condition` if there is one (checked against
+/// the key's current object as the completion is applied).
+async fn complete_delete(
+    b: &Bucket,
+    txn: crate::index::bucket::Txn,
+    target: SortKey,
+    entry: Option<IndexEntry>,
+    condition: Option<&DeleteCondition>,
+) -> Result<(), S3Error> {
+    let Some(c) = condition else {
+        return b
+            .index
+            .complete(txn, target, entry)
+            .await
+            .map_err(|e| internal("completing the index", e));
+    };
+    let refused = std::cell::RefCell::new(None);
+    let done = b
+        .index
+        .complete_if(txn, target, entry, |head| {
+            match c.check(current_object(head).as_ref()) {
+                Ok(()) => true,
+                Err(e) => {
+                    *refused.borrow_mut() = Some(e);
+                    false
+                }
+            }
+        })
+        .await
+        .map_err(|e| internal("completing the index", e))?;
+    match (done, refused.into_inner()) {
+        (true, _) => Ok(()),
+        (false, Some(e)) => Err(e),
+        (false, None) => Err(internal("completing the index", "refused without a reason")),
+    }
+}
 
 impl ObjectStore {
     /// Deletes `key` (a no-op success if it does not exist, as in S3), or
@@ -21,8 +70,30 @@ impl ObjectStore {
         key: &[u8],
         version: Option<VersionId>,
     ) -> Result<DeleteOutcome, S3Error> {
+        self.delete_object_if(bucket, key, version, None).await
+    }
+
+    /// [`delete_object`](Self::delete_object) only if `condition` holds of
+    /// the key's current object when the delete is applied (checked under
+    /// the shard's writer lock, like a conditional PUT); else nothing is
+    /// deleted and the condition's error is returned.
+    pub async fn delete_object_if(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        version: Option<VersionId>,
+        condition: Option<&DeleteCondition>,
+    ) -> Result<DeleteOutcome, S3Error> {
         crate::s3::names::validate_object_key(key)?;
         let b = self.bucket(bucket)?;
+        if let Some(c) = condition {
+            // Early; the check that counts is made with the completion.
+            let current = b
+                .index
+                .current(key)
+                .map_err(|e| internal("reading the index", e))?;
+            c.check(current_object(current.as_ref()).as_ref())?;
+        }
         let state = b.versioning();
         // What the response says of a version delete: was it a marker.
         let removed_marker = match version {
@@ -119,10 +190,7 @@ impl ObjectStore {
         } else {
             entry
         };
-        b.index
-            .complete(txn, target, entry)
-            .await
-            .map_err(|e| internal("completing the index", e))?;
+        complete_delete(&b, txn, target, entry, condition).await?;
         b.settle_versions(&self.segments, key).await;
         Ok(outcome)
     }

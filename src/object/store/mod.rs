@@ -234,6 +234,14 @@ impl Bucket {
     pub fn shown_version(&self, id: VersionId) -> Option<VersionId> {
         (self.versioning() != Versioning::Never).then_some(id)
     }
+
+    /// The version id the response to a PUT or CompleteMultipartUpload
+    /// shows: only with versioning enabled (a suspended bucket's writes
+    /// make the null version, which AWS does not name:
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/AddingObjectstoVersionSuspendedBuckets.html>).
+    pub fn written_version(&self, id: VersionId) -> Option<VersionId> {
+        (self.versioning() == Versioning::Enabled).then_some(id)
+    }
 }
 
 pub struct ObjectStore {

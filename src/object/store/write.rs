@@ -163,7 +163,7 @@ impl ObjectStore {
             mtime_nanos: mtime,
             expiration: b.rule_expiry(key, head.size, &head.meta, mtime),
             checksum: head.checksum.map(|c| c.digest),
-            version_id: b.shown_version(version_id),
+            version_id: b.written_version(version_id),
         })
     }
 

@@ -1,5 +1,6 @@
 //! Request bodies: CompleteMultipartUpload, DeleteObjects (`Delete`),
-//! CreateBucketConfiguration and VersioningConfiguration.
+//! CreateBucketConfiguration, VersioningConfiguration, Tagging,
+//! LifecycleConfiguration and CORSConfiguration.
 //!
 //! What is accepted: namespace prefixes (only local names are compared),
 //! attributes, comments, processing instructions, whitespace between
@@ -40,43 +41,89 @@ pub struct DeleteRequest {
     /// `(key, version id)` in the order sent, 1 to [`DELETE_OBJECTS_MAX`].
     /// Keys are not validated here (an empty key is returned as such).
     pub objects: Vec<(String, Option<String>)>,
+    /// `(index in objects, condition)` of the objects that carry an
+    /// `ETag`, `LastModifiedTime` or `Size` (conditional deletes).
+    pub conditions: Vec<(usize, crate::s3::conditional::DeleteCondition)>,
+}
+
+/// The elements of one `Object` of a DeleteObjects body.
+#[derive(Default)]
+struct DeleteObjectElements {
+    key: Option<String>,
+    version: Option<String>,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    size: Option<String>,
 }
 
 /// The `(part number, ETag)` list of a CompleteMultipartUpload, in the order
 /// sent (checking it ascends is the caller's: `InvalidPartOrder`). ETags are
-/// trimmed of whitespace and quotes. Checksum elements are ignored.
+/// trimmed of whitespace and quotes; checksum elements are in
+/// [`parse_complete_parts`].
 ///
 /// Errors: `MalformedXML` for a part number that is not a decimal u32 and
 /// for no parts or more than [`COMPLETE_PARTS_MAX`]; `InvalidArgument` for
 /// a part number outside 1..=10000 (the message S3 gives UploadPart).
 pub fn parse_complete_multipart(body: &[u8]) -> Result<Vec<(u32, String)>, S3Error> {
+    Ok(parse_complete_parts(body)?
+        .into_iter()
+        .map(|p| (p.number, p.etag))
+        .collect())
+}
+
+/// One `Part` of a CompleteMultipartUpload body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompletePart {
+    pub number: u32,
+    /// Trimmed of whitespace and quotes.
+    pub etag: String,
+    /// `(element, value)` of the checksum elements it carries
+    /// (`ChecksumCRC32`, ...), values trimmed.
+    pub checksums: Vec<(String, String)>,
+}
+
+/// [`parse_complete_multipart`] with each part's checksum elements.
+pub fn parse_complete_parts(body: &[u8]) -> Result<Vec<CompletePart>, S3Error> {
     const ROOT: &str = "CompleteMultipartUpload";
     let mut parts = Vec::new();
-    let mut part: Option<(Option<u32>, Option<String>)> = None;
+    type Partial = (Option<u32>, Option<String>, Vec<(String, String)>);
+    let mut part: Option<Partial> = None;
     walk(body, ROOT, |step| match step {
         Step::Open(path) => {
             if names_are(path, &[ROOT, "Part"]) {
                 if parts.len() >= COMPLETE_PARTS_MAX {
                     return Err(malformed());
                 }
-                part = Some((None, None));
+                part = Some((None, None, Vec::new()));
             }
             Ok(())
         }
         Step::Close(parents, element) => {
             if names_are(parents, &[ROOT, "Part"]) {
-                let Some((number, etag)) = part.as_mut() else {
+                let Some((number, etag, checksums)) = part.as_mut() else {
                     return Err(malformed());
                 };
                 match element.name.as_str() {
                     "PartNumber" => set_once(number, parse_part_number(&leaf(element)?)?),
                     "ETag" => set_once(etag, leaf(element)?.trim().trim_matches('"').to_owned()),
+                    n if n.starts_with("Checksum") && n != "ChecksumType" => {
+                        if checksums.iter().any(|(e, _)| e == n) {
+                            return Err(malformed());
+                        }
+                        let name = n.to_owned();
+                        checksums.push((name, leaf(element)?.trim().to_owned()));
+                        Ok(())
+                    }
                     _ => Ok(()),
                 }
             } else if names_are(parents, &[ROOT]) && element.name == "Part" {
                 match part.take() {
-                    Some((Some(number), Some(etag))) => {
-                        parts.push((number, etag));
+                    Some((Some(number), Some(etag), checksums)) => {
+                        parts.push(CompletePart {
+                            number,
+                            etag,
+                            checksums,
+                        });
                         Ok(())
                     }
                     _ => Err(malformed()),
@@ -114,31 +161,51 @@ pub fn parse_delete(body: &[u8]) -> Result<DeleteRequest, S3Error> {
     const ROOT: &str = "Delete";
     let mut request = DeleteRequest::default();
     let mut quiet: Option<bool> = None;
-    let mut object: Option<(Option<String>, Option<String>)> = None;
+    let mut object: Option<DeleteObjectElements> = None;
     walk(body, ROOT, |step| match step {
         Step::Open(path) => {
             if names_are(path, &[ROOT, "Object"]) {
                 if request.objects.len() >= DELETE_OBJECTS_MAX {
                     return Err(malformed());
                 }
-                object = Some((None, None));
+                object = Some(DeleteObjectElements::default());
             }
             Ok(())
         }
         Step::Close(parents, element) => {
             if names_are(parents, &[ROOT, "Object"]) {
-                let Some((key, version)) = object.as_mut() else {
+                let Some(o) = object.as_mut() else {
                     return Err(malformed());
                 };
                 match element.name.as_str() {
-                    "Key" => set_once(key, leaf(element)?),
-                    "VersionId" => set_once(version, leaf(element)?.trim().to_owned()),
+                    "Key" => set_once(&mut o.key, leaf(element)?),
+                    "VersionId" => set_once(&mut o.version, leaf(element)?.trim().to_owned()),
+                    "ETag" => set_once(&mut o.etag, leaf(element)?.trim().to_owned()),
+                    "LastModifiedTime" => {
+                        set_once(&mut o.last_modified, leaf(element)?.trim().to_owned())
+                    }
+                    "Size" => set_once(&mut o.size, leaf(element)?.trim().to_owned()),
                     _ => Ok(()),
                 }
             } else if names_are(parents, &[ROOT]) {
                 match element.name.as_str() {
                     "Object" => match object.take() {
-                        Some((Some(key), version)) => {
+                        Some(DeleteObjectElements {
+                            key: Some(key),
+                            version,
+                            etag,
+                            last_modified,
+                            size,
+                        }) => {
+                            let condition = crate::s3::conditional::DeleteCondition::from_elements(
+                                etag.as_deref(),
+                                last_modified.as_deref(),
+                                size.as_deref(),
+                            )
+                            .map_err(|_| malformed())?;
+                            if let Some(c) = condition {
+                                request.conditions.push((request.objects.len(), c));
+                            }
                             request.objects.push((key, version));
                             Ok(())
                         }
@@ -359,6 +426,20 @@ fn normalize_line_ends(raw: &str) -> Cow<'_, str> {
 /// A `Tagging` body (PutObjectTagging): `(key, value)` in the order sent,
 /// checked (`InvalidTag`) by `lifecycle::validate_tags`.
 pub fn parse_tagging(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
+    let tags = parse_tag_set(body)?;
+    crate::s3::lifecycle::validate_tags(&tags)?;
+    Ok(tags)
+}
+
+/// A `Tagging` body of PutBucketTagging: checked by
+/// `lifecycle::validate_bucket_tags`.
+pub fn parse_bucket_tagging(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
+    let tags = parse_tag_set(body)?;
+    crate::s3::lifecycle::validate_bucket_tags(&tags)?;
+    Ok(tags)
+}
+
+fn parse_tag_set(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
     const ROOT: &str = "Tagging";
     let mut tags = Vec::new();
     let mut cur: (Option<String>, Option<String>) = (None, None);
@@ -393,8 +474,61 @@ pub fn parse_tagging(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
     if !saw_set {
         return Err(malformed());
     }
-    crate::s3::lifecycle::validate_tags(&tags)?;
     Ok(tags)
+}
+
+fn push(list: &mut Vec<String>, text: String) -> Result<(), S3Error> {
+    list.push(text);
+    Ok(())
+}
+
+/// A `CORSConfiguration` body (PutBucketCors), checked by
+/// `Cors::validate`. Leaf values are trimmed; `MaxAgeSeconds` must be a
+/// decimal number.
+pub fn parse_cors(body: &[u8]) -> Result<crate::s3::cors::Cors, S3Error> {
+    use crate::s3::cors::{Cors, CorsRule, RULES_MAX};
+    const ROOT: &str = "CORSConfiguration";
+    let mut cors = Cors::default();
+    let mut rule: Option<CorsRule> = None;
+    walk(body, ROOT, |step| match step {
+        Step::Open(path) if names_are(path, &[ROOT, "CORSRule"]) => {
+            // One past the cap is kept, so validation names the cap.
+            if cors.rules.len() > RULES_MAX {
+                return Err(S3Error::new(
+                    S3ErrorCode::InvalidRequest,
+                    format!("A CORS configuration may hold at most {RULES_MAX} rules"),
+                ));
+            }
+            rule = Some(CorsRule::default());
+            Ok(())
+        }
+        Step::Close(parents, element) if names_are(parents, &[ROOT, "CORSRule"]) => {
+            let r = rule.as_mut().ok_or_else(malformed)?;
+            let name = element.name.clone();
+            let text = leaf(element)?.trim().to_owned();
+            match name.as_str() {
+                "ID" => set_once(&mut r.id, text),
+                "AllowedOrigin" => push(&mut r.allowed_origins, text),
+                "AllowedMethod" => push(&mut r.allowed_methods, text),
+                "AllowedHeader" => push(&mut r.allowed_headers, text),
+                "ExposeHeader" => push(&mut r.expose_headers, text),
+                "MaxAgeSeconds" => {
+                    let n = text.parse::<u64>().map_err(|_| malformed())?;
+                    set_once(&mut r.max_age_seconds, n)
+                }
+                _ => Ok(()),
+            }
+        }
+        Step::Close(parents, element) if names_are(parents, &[ROOT]) => {
+            if element.name == "CORSRule" {
+                cors.rules.push(rule.take().ok_or_else(malformed)?);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    })?;
+    cors.validate()?;
+    Ok(cors)
 }
 
 /// A `LifecycleConfiguration` body: the rules, checked as S3 checks them

@@ -189,6 +189,18 @@ fn encoder(encoding_url: bool) -> impl Fn(&str) -> Cow<'_, str> {
 /// ListBuckets (`ListAllMyBucketsResult`); `buckets` are `(name, creation
 /// date in ISO 8601)`.
 pub fn list_buckets(owner_id: &str, owner_name: &str, buckets: &[(String, String)]) -> String {
+    list_buckets_page(owner_id, owner_name, buckets, None, None)
+}
+
+/// [`list_buckets`] of one page: the token of the next page if there is
+/// one, and the `prefix` asked for.
+pub fn list_buckets_page(
+    owner_id: &str,
+    owner_name: &str,
+    buckets: &[(String, String)],
+    continuation_token: Option<&str>,
+    prefix: Option<&str>,
+) -> String {
     let mut doc = Doc::new("ListAllMyBucketsResult");
     doc.open("Owner");
     doc.leaf("ID", owner_id);
@@ -202,6 +214,8 @@ pub fn list_buckets(owner_id: &str, owner_name: &str, buckets: &[(String, String
         doc.close("Bucket");
     }
     doc.close("Buckets");
+    doc.leaf_opt("ContinuationToken", continuation_token);
+    doc.leaf_opt("Prefix", prefix);
     doc.finish()
 }
 
@@ -226,11 +240,27 @@ pub fn initiate_multipart(bucket: &str, key: &str, upload_id: &str) -> String {
 
 /// CompleteMultipartUpload (`CompleteMultipartUploadResult`).
 pub fn complete_multipart(location: &str, bucket: &str, key: &str, etag_quoted: &str) -> String {
+    complete_multipart_with_checksum(location, bucket, key, etag_quoted, None)
+}
+
+/// [`complete_multipart`] with the object's checksum: (element such as
+/// `ChecksumCRC32`, value, `COMPOSITE`/`FULL_OBJECT`).
+pub fn complete_multipart_with_checksum(
+    location: &str,
+    bucket: &str,
+    key: &str,
+    etag_quoted: &str,
+    checksum: Option<(&str, &str, &str)>,
+) -> String {
     let mut doc = Doc::new("CompleteMultipartUploadResult");
     doc.leaf("Location", location);
     doc.leaf("Bucket", bucket);
     doc.leaf("Key", key);
     doc.leaf("ETag", etag_quoted);
+    if let Some((element, value, kind)) = checksum {
+        doc.leaf(element, value);
+        doc.leaf("ChecksumType", kind);
+    }
     doc.finish()
 }
 
@@ -595,6 +625,33 @@ pub fn tagging(tags: &[(String, String)]) -> String {
         doc.close("Tag");
     }
     doc.close("TagSet");
+    doc.finish()
+}
+
+/// GetBucketCors's `CORSConfiguration`; it reads back (`parse_cors`) to
+/// the same rules.
+pub fn cors(c: &crate::s3::cors::Cors) -> String {
+    let mut doc = Doc::new("CORSConfiguration");
+    for r in &c.rules {
+        doc.open("CORSRule");
+        doc.leaf_opt("ID", r.id.as_deref());
+        for h in &r.allowed_headers {
+            doc.leaf("AllowedHeader", h);
+        }
+        for m in &r.allowed_methods {
+            doc.leaf("AllowedMethod", m);
+        }
+        for o in &r.allowed_origins {
+            doc.leaf("AllowedOrigin", o);
+        }
+        for h in &r.expose_headers {
+            doc.leaf("ExposeHeader", h);
+        }
+        if let Some(n) = r.max_age_seconds {
+            doc.leaf("MaxAgeSeconds", &n.to_string());
+        }
+        doc.close("CORSRule");
+    }
     doc.finish()
 }
 

@@ -28,6 +28,8 @@ use crate::s3::sigv4::{self, PayloadHash, Verified};
 use crate::s3::{percent_decode, S3Error, S3ErrorCode};
 
 mod bucket;
+mod config;
+mod cors;
 mod multipart;
 mod object;
 mod read;
@@ -136,7 +138,11 @@ fn request_operation(front: &Front, req: &Request<Incoming>) -> (&'static str, O
         query: req.uri().query().unwrap_or_default(),
         copy: req.headers().contains_key("x-amz-copy-source"),
     });
-    let name = routed.as_ref().map_or("Unknown", |o| o.name());
+    let name = match *req.method() {
+        // A browser's CORS preflight: no S3 operation, answered unsigned.
+        Method::OPTIONS => "CorsPreflight",
+        _ => routed.as_ref().map_or("Unknown", |o| o.name()),
+    };
     (name, Some(((bucket, key), routed)))
 }
 
@@ -164,6 +170,9 @@ pub async fn handle(req: Request<Incoming>, front: Arc<Front>) -> Response<Respo
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(0);
     let mut failure: Option<String> = None;
+    // What CORS needs after the request is consumed.
+    let bucket = addressed.as_ref().and_then(|((b, _), _)| b.clone());
+    let origin = header(req.headers(), "origin").map(str::to_string);
     let mut resp = match op {
         "Health" => plain(StatusCode::OK, "text/plain", "ok\n".into()),
         "Ready" if front.node.is_draining() => plain(
@@ -189,7 +198,11 @@ pub async fn handle(req: Request<Incoming>, front: Arc<Front>) -> Response<Respo
             super::metrics::render(&front),
         ),
         "Admin" => super::admin::handle(req, &front).await,
-        _ => match route(req, &front, addressed).await {
+        _ => match if op == "CorsPreflight" {
+            cors::preflight(&front.node.store, bucket.as_deref(), req.headers())
+        } else {
+            route(req, &front, addressed).await
+        } {
             Ok(r) => r,
             Err(e) => {
                 // Load shedding (503 SlowDown) is counted in the metrics by
@@ -218,6 +231,9 @@ pub async fn handle(req: Request<Incoming>, front: Arc<Front>) -> Response<Respo
             }
         },
     };
+    if let (Some(b), Some(o), false) = (&bucket, &origin, op == "CorsPreflight") {
+        cors::add_headers(&front.node.store, b, o, &method, &mut resp);
+    }
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert("x-amz-request-id", v);

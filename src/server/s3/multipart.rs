@@ -9,7 +9,7 @@ use super::{empty, header, set_header, xml_response, Op, XML_BODY_MAX};
 use crate::object::store::{etag_string, ObjectRange};
 use crate::object::versioning::format_version_id;
 use crate::s3::copy_source::parse_copy_range;
-use crate::s3::{time, xml, S3Error};
+use crate::s3::{time, xml, S3Error, S3ErrorCode};
 use crate::server::body::{RequestBody, ResponseBody};
 
 impl Op<'_> {
@@ -149,19 +149,26 @@ impl Op<'_> {
     ) -> Result<Response<ResponseBody>, S3Error> {
         let condition = self.write_condition()?;
         let b = body.collect(XML_BODY_MAX).await?;
-        let parts = xml::parse_complete_multipart(&b)?;
-        let manifest = self.node.uploads.manifest(bucket, key, upload_id).await?;
-        let size: u64 = manifest
-            .parts
-            .iter()
-            .filter(|p| parts.iter().any(|c| c.0 == p.number))
-            .map(|p| p.size)
-            .sum();
-        // The upload's parts already count as used; completing turns them
-        // into the object (and releases the parts left out).
-        let in_parts: u64 = manifest.parts.iter().map(|p| p.size).sum();
-        self.check_quota(bucket, key, size.saturating_sub(in_parts))?;
-        let (etag, parts_n, version) = self
+        let parts = xml::parse_complete_parts(&b)?;
+        // An upload no longer open may be a completion retried after its
+        // response was lost: `complete` answers that (or NoSuchUpload).
+        match self.node.uploads.manifest(bucket, key, upload_id).await {
+            Ok(manifest) => {
+                let size: u64 = manifest
+                    .parts
+                    .iter()
+                    .filter(|p| parts.iter().any(|c| c.number == p.number))
+                    .map(|p| p.size)
+                    .sum();
+                // The upload's parts already count as used; completing turns them
+                // into the object (and releases the parts left out).
+                let in_parts: u64 = manifest.parts.iter().map(|p| p.size).sum();
+                self.check_quota(bucket, key, size.saturating_sub(in_parts))?;
+            }
+            Err(e) if e.code == S3ErrorCode::NoSuchUpload => {}
+            Err(e) => return Err(e),
+        }
+        let done = self
             .node
             .uploads
             .complete(
@@ -174,17 +181,30 @@ impl Op<'_> {
             )
             .await?;
         let key_s = String::from_utf8_lossy(key);
+        // The object's checksum, as AWS shows it in the response
+        // (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html>).
+        let shown = done.checksum.as_ref().and_then(|c| {
+            let a = c.algorithm?;
+            Some((a, c.value(), c.kind()))
+        });
         let mut r = xml_response(
             StatusCode::OK,
-            xml::complete_multipart(
+            xml::complete_multipart_with_checksum(
                 &format!("/{bucket}/{key_s}"),
                 bucket,
                 &key_s,
-                &format!("\"{}\"", etag_string(&etag, parts_n)),
+                &format!("\"{}\"", etag_string(&done.etag, done.parts)),
+                shown
+                    .as_ref()
+                    .map(|(a, v, k)| (a.xml_element(), v.as_str(), *k)),
             ),
         )?;
-        if let Some(v) = version {
+        if let Some(v) = done.version {
             set_header(&mut r, "x-amz-version-id", &format_version_id(&v));
+        }
+        if let Some((a, v, k)) = &shown {
+            set_header(&mut r, a.header(), v);
+            set_header(&mut r, "x-amz-checksum-type", k);
         }
         Ok(r)
     }

@@ -103,7 +103,13 @@ impl Op<'_> {
             }
             Operation::DeleteObject => {
                 let version = self.q("versionId").map(parse_version_id).transpose()?;
-                let out = self.store().delete_object(bucket, key, version).await?;
+                let condition = crate::s3::conditional::DeleteCondition::from_headers(|n| {
+                    header(self.headers, n)
+                })?;
+                let out = self
+                    .store()
+                    .delete_object_if(bucket, key, version, condition.as_ref())
+                    .await?;
                 let mut r = empty(StatusCode::NO_CONTENT)?;
                 if let Some(v) = out.version_id {
                     set_header(&mut r, "x-amz-version-id", &format_version_id(&v));
@@ -129,7 +135,7 @@ impl Op<'_> {
                 let id = self.node.uploads.create(
                     bucket,
                     key,
-                    with_header_tags(object_meta(self.headers), self.headers)?,
+                    with_header_tags(object_meta(self.headers)?, self.headers)?,
                     algorithm,
                 )?;
                 let mut r = xml_response(
@@ -221,7 +227,7 @@ impl Op<'_> {
             ));
         }
         let mut meta = if replace {
-            object_meta(self.headers)
+            object_meta(self.headers)?
         } else {
             found.head.meta.clone()
         };
@@ -273,7 +279,7 @@ impl Op<'_> {
         let len = object_length(self.headers, chunked)?;
         self.check_quota(bucket, key, len.unwrap_or(0))?;
         let put = PutOptions {
-            meta: with_header_tags(object_meta(self.headers), self.headers)?,
+            meta: with_header_tags(object_meta(self.headers)?, self.headers)?,
             expected_len: len,
             content_md5: content_md5(self.headers)?,
             condition: self.write_condition()?,
@@ -373,24 +379,52 @@ pub(super) fn with_header_tags(
     }
 }
 
-pub(super) fn object_meta(headers: &HeaderMap) -> Vec<(String, String)> {
+/// The content headers and `x-amz-meta-*` a write stores. A metadata
+/// value that is not ASCII is kept RFC 2047-encoded (`=?UTF-8?B?...?=`),
+/// as AWS stores and returns it
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html>,
+/// "User-defined object metadata"); one that is not UTF-8 either is
+/// refused.
+pub(super) fn object_meta(headers: &HeaderMap) -> Result<Vec<(String, String)>, S3Error> {
     let mut meta = Vec::new();
     for (name, value) in headers {
         let n = name.as_str();
-        let Ok(v) = value.to_str() else { continue };
+        if !(n.starts_with("x-amz-meta-") || STORED_HEADERS.contains(&n)) {
+            continue;
+        }
+        let v = match value.to_str() {
+            Ok(v) => v.to_string(),
+            Err(_) => match std::str::from_utf8(value.as_bytes()) {
+                Ok(text) => format!(
+                    "=?UTF-8?B?{}?=",
+                    base64::engine::general_purpose::STANDARD.encode(text)
+                ),
+                Err(_) => {
+                    return Err(err(
+                        S3ErrorCode::InvalidArgument,
+                        format!("The value of header {n} is not UTF-8"),
+                    ))
+                }
+            },
+        };
         if n == "content-encoding" {
-            // aws-chunked is transport framing, not the object's encoding.
-            let rest: Vec<&str> = v
-                .split(',')
-                .map(str::trim)
-                .filter(|t| !t.eq_ignore_ascii_case("aws-chunked") && !t.is_empty())
-                .collect();
-            if !rest.is_empty() {
-                meta.push((n.to_string(), rest.join(",")));
+            // aws-chunked is transport framing, not the object's encoding;
+            // anything else is stored as sent ("deflate, gzip" stays so).
+            let tokens: Vec<&str> = v.split(',').map(str::trim).collect();
+            if tokens.iter().any(|t| t.eq_ignore_ascii_case("aws-chunked")) {
+                let rest: Vec<&str> = tokens
+                    .into_iter()
+                    .filter(|t| !t.eq_ignore_ascii_case("aws-chunked") && !t.is_empty())
+                    .collect();
+                if !rest.is_empty() {
+                    meta.push((n.to_string(), rest.join(", ")));
+                }
+            } else {
+                meta.push((n.to_string(), v));
             }
-        } else if n.starts_with("x-amz-meta-") || STORED_HEADERS.contains(&n) {
-            meta.push((n.to_string(), v.to_string()));
+        } else {
+            meta.push((n.to_string(), v));
         }
     }
-    meta
+    Ok(meta)
 }

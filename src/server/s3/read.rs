@@ -6,7 +6,7 @@ use http::{HeaderValue, StatusCode};
 use hyper::Response;
 use tokio::sync::mpsc;
 
-use super::{err, header, storage_class_name, xml_response, Op};
+use super::{err, header, set_header, storage_class_name, xml_response, Op};
 use crate::node::Node;
 use crate::object::store::{etag_string, FoundObject};
 use crate::object::versioning::{format_version_id, parse_version_id, NULL_VERSION};
@@ -216,8 +216,20 @@ impl Op<'_> {
         };
         let max_parts = number("x-amz-max-parts", 1000)?.min(1000);
         let marker = number("x-amz-part-number-marker", 0)?;
-        let found = self.store().get_object(bucket, key).await?;
+        let found = match self.q("versionId") {
+            Some(v) => {
+                let v = parse_version_id(v)?;
+                self.store().get_object_version(bucket, key, v).await?
+            }
+            None => self.store().get_object(bucket, key).await?,
+        };
         let h = &found.head;
+        // As GetObject shows it.
+        let shown_version = if h.versioned {
+            Some(h.version_id)
+        } else {
+            self.store().bucket(bucket)?.shown_version(NULL_VERSION)
+        };
         let wants = |a: &str| asked.iter().any(|x| x == a);
         let checksum = h.checksum.as_ref();
         let mut attrs = xml::ObjectAttributes {
@@ -264,6 +276,9 @@ impl Op<'_> {
         let mut r = xml_response(StatusCode::OK, xml::object_attributes(&attrs))?;
         if let Ok(v) = HeaderValue::from_str(&time::http_date(h.mtime_nanos)) {
             r.headers_mut().insert("last-modified", v);
+        }
+        if let Some(v) = shown_version {
+            set_header(&mut r, "x-amz-version-id", &format_version_id(&v));
         }
         Ok(r)
     }
