@@ -29,6 +29,16 @@ pub static SYNC: LazyLock<SyncMetrics> = LazyLock::new(|| SyncMetrics {
     batch_bytes: Histogram::new(exponential_buckets(4096.0, 4.0, 8)),
 });
 
+/// The node's write-ahead log.
+#[derive(Default)]
+pub struct WalMetrics {
+    /// Index transactions completed (a write or delete acknowledged):
+    /// with the store's sync count, fdatasyncs per acknowledged write.
+    pub completions: Counter,
+}
+
+pub static WAL: LazyLock<WalMetrics> = LazyLock::new(WalMetrics::default);
+
 /// Compaction.
 #[derive(Default)]
 pub struct CompactionMetrics {

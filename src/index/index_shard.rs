@@ -484,9 +484,9 @@ impl IndexShard {
         tag: u64,
         entry: Option<IndexEntry>,
     ) -> Result<(), IndexError> {
-        self.step(BilogOp::Complete, key, Some(tag), entry)
-            .await
-            .map(|_| ())
+        self.step(BilogOp::Complete, key, Some(tag), entry).await?;
+        crate::metrics::WAL.completions.inc();
+        Ok(())
     }
 
     /// Step 3 of a conditional write: taken only if `check`, given the
@@ -518,16 +518,21 @@ impl IndexShard {
         checked: &SortKey,
         check: impl FnOnce(Option<&IndexEntry>) -> bool,
     ) -> Result<bool, IndexError> {
-        self.step_if(
-            BilogOp::Complete,
-            key,
-            Some(tag),
-            entry,
-            Durability::Logged,
-            |s| Ok(check(s.get(checked)?.as_ref())),
-        )
-        .await
-        .map(|t| t.is_some())
+        let taken = self
+            .step_if(
+                BilogOp::Complete,
+                key,
+                Some(tag),
+                entry,
+                Durability::Logged,
+                |s| Ok(check(s.get(checked)?.as_ref())),
+            )
+            .await?
+            .is_some();
+        if taken {
+            crate::metrics::WAL.completions.inc();
+        }
+        Ok(taken)
     }
 
     /// Step 3 when step 2 failed.

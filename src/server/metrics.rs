@@ -249,6 +249,32 @@ pub fn render(front: &Front) -> String {
                 .load(std::sync::atomic::Ordering::Relaxed),
         ),
     );
+    r.register(
+        "wal_syncs",
+        "fdatasyncs of the node log (data, heads and every bucket's index entries) since start",
+        gauge(stats.syncs.load(std::sync::atomic::Ordering::Relaxed)),
+    );
+    r.register(
+        "wal_batches",
+        "Group commits of the node log since start",
+        gauge(stats.batches.load(std::sync::atomic::Ordering::Relaxed)),
+    );
+    r.register(
+        "wal_index_completions",
+        "Writes and deletes acknowledged (index transactions completed); wal_syncs over this is fdatasyncs per acknowledged write",
+        crate::metrics::WAL.completions.clone(),
+    );
+    let (replay_segment, replay_offset) = node.store.wal().replay_from();
+    r.register(
+        "wal_replay_point_segment",
+        "Segment the node log's replay starts in after a crash",
+        gauge(replay_segment),
+    );
+    r.register(
+        "wal_replay_point_offset",
+        "Offset in that segment",
+        gauge(replay_offset),
+    );
     let objects: Family<BucketLabels, Gauge> = Family::default();
     let bytes: Family<BucketLabels, Gauge> = Family::default();
     let index_bytes: Family<BucketLabels, Gauge> = Family::default();
