@@ -274,5 +274,68 @@ fn bucket(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, index, bucket);
+/// A shard log of `n` entries in a node log of its own (no sync: the
+/// bench measures reading by marker, not writing).
+fn shard_log(dir: &std::path::Path, n: u64) -> shale::index::wal::ShardLog {
+    use shale::index::bilog::{BilogEntry, BilogOp};
+    use shale::index::key::SortKey;
+    use shale::index::wal::{IndexWal, ShardLog, ShardName};
+    use shale::segment::{SegmentOptions, SegmentStore, SyncPolicy};
+    let io = shale::io::Io::portable();
+    let options = SegmentOptions {
+        sync: SyncPolicy::Never,
+        ..SegmentOptions::default()
+    };
+    let (store, _) = SegmentStore::open(io.clone(), dir, options).unwrap();
+    let wal = IndexWal::attach(&io, store).unwrap();
+    let log = ShardLog::new(
+        &wal,
+        ShardName {
+            bucket: std::sync::Arc::from("bench"),
+            instance: 1,
+            generation: 0,
+            shard: 0,
+        },
+    );
+    let mut marker = 0;
+    while marker < n {
+        let batch: Vec<BilogEntry> = (0..1000.min(n - marker))
+            .map(|i| BilogEntry {
+                op: BilogOp::Prepare,
+                generation: 0,
+                marker: marker + i + 1,
+                tag: marker + i + 1,
+                mtime_nanos: 1,
+                source_zone: 0,
+                key: SortKey::Head {
+                    key: object_key((marker + i) as u32),
+                },
+                entry: None,
+            })
+            .collect();
+        marker += batch.len() as u64;
+        io.block_on(log.submit(&batch).unwrap()).unwrap().unwrap();
+    }
+    log
+}
+
+/// Reading 100 entries from the middle of a shard's log: the same cost
+/// for a log of 10,000 entries and of 1,000,000.
+fn bilog_read(c: &mut Criterion) {
+    let mut g = c.benchmark_group("bilog_read_from_middle");
+    g.throughput(Throughput::Elements(100));
+    for n in [10_000u64, 1_000_000] {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = shard_log(tmp.path(), n);
+        g.bench_function(format!("100_entries_of_{n}"), |b| {
+            b.iter(|| {
+                let got = log.read_from(n / 2, 100).unwrap();
+                assert_eq!(got.len(), 100);
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, index, bucket, bilog_read);
 criterion_main!(benches);

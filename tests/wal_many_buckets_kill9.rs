@@ -163,10 +163,9 @@ fn verify(addr: SocketAddr, states: &States) -> (u64, u64) {
         let seen = match r.status {
             404 => Value::Absent,
             200 => {
-                let cands = s.acked.iter().chain(s.in_flight.iter());
+                let mut cands = s.acked.iter().chain(s.in_flight.iter());
                 *cands
-                    .filter(|v| matches!(v, Value::Written { seq, len } if r.body.len() == *len && r.body == content(key, *seq, *len)))
-                    .next()
+                    .find(|v| matches!(v, Value::Written { seq, len } if r.body.len() == *len && r.body == content(key, *seq, *len)))
                     .unwrap_or_else(|| panic!("{}/{key}: {} bytes nobody wrote", bucket(*b), r.body.len()))
             }
             other => panic!("{}/{key}: GET {other}", bucket(*b)),

@@ -56,7 +56,9 @@ fn old_release_shard(io: &Io, keys: &[(&str, u64)], checkpointed: usize) {
                 key: key(k),
                 entry: e,
             };
-            io.block_on(log.append(&[step.clone()])).unwrap().unwrap();
+            io.block_on(log.append(std::slice::from_ref(&step)))
+                .unwrap()
+                .unwrap();
             tree.apply(&step).unwrap();
         }
         if i + 1 == checkpointed {
