@@ -118,3 +118,92 @@ fn while_the_disk_is_full_steps_are_refused_unapplied_and_work_resumes_when_it_f
         assert_eq!(size_of(&s, &format!("full-{i}")), None);
     }
 }
+
+/// The records at `loc` in the shard's own node log (`DIR/wal`), read
+/// back and verified.
+fn record_at(io: &Io, loc: shale::segment::RecordLoc) -> Vec<u8> {
+    let path = shale::segment::segment_path(&Path::new(DIR).join("wal"), loc.segment);
+    let f = io.open(&path, shale::io::OpenMode::Read).unwrap();
+    let mut b = vec![0u8; loc.len as usize];
+    f.read_exact_at_blocking(&mut b, loc.offset).unwrap();
+    shale::segment::format::decode_record(loc.segment, &b)
+        .unwrap()
+        .payload
+        .to_vec()
+}
+
+/// A completion that carries its data chunk and head: the head names the
+/// chunk, the entry names the head.
+async fn put_attached(s: &IndexShard, k: &str, data: &'static [u8]) -> Result<(), IndexError> {
+    use shale::index::wal::Attached;
+    use shale::segment::{PayloadCrc, RecordKind};
+    let tag = s.prepare(k.as_bytes()).await?;
+    let chunk = bytes::Bytes::from_static(data);
+    let attached = Arc::new(Attached {
+        first: vec![(RecordKind::DataChunk, chunk.clone(), PayloadCrc::of(&chunk))],
+        head_kind: RecordKind::ObjectHead,
+        head_len: 16,
+        // The "head": where the chunk is.
+        build_head: Box::new(|locs| {
+            let mut b = Vec::new();
+            b.extend_from_slice(&locs[0].segment.to_le_bytes());
+            b.extend_from_slice(&locs[0].offset.to_le_bytes());
+            bytes::Bytes::from(b)
+        }),
+    });
+    let e = IndexEntry {
+        size: data.len() as u64,
+        current: true,
+        ..IndexEntry::default()
+    };
+    let taken = s.complete_attached(&key(k), tag, e, attached, None).await?;
+    assert!(taken);
+    Ok(())
+}
+
+/// What `k`'s entry names: its head, then the chunk the head names.
+fn data_of(io: &Io, s: &IndexShard, k: &str) -> Vec<u8> {
+    let e = s.get(&key(k)).unwrap().unwrap();
+    let head = record_at(io, e.head);
+    let seg = u64::from_le_bytes(head[..8].try_into().unwrap());
+    let off = u64::from_le_bytes(head[8..16].try_into().unwrap());
+    let len = 24 + e.size as u32;
+    record_at(
+        io,
+        shale::segment::RecordLoc {
+            segment: seg,
+            offset: off,
+            len,
+        },
+    )
+}
+
+#[test]
+fn a_failed_batch_carrying_chunks_and_heads_is_placed_again_and_its_entries_name_the_new_places() {
+    for filter in [OpFilter::Sync, OpFilter::Write] {
+        let disk = SimDisk::new(23);
+        let io = Io::sim(Arc::clone(&disk));
+        let s = IndexShard::open_standalone(&io, Path::new(DIR), 0, 1, 1, 0).unwrap();
+        io.block_on(async {
+            put_attached(&s, "a", b"alpha").await.unwrap();
+            assert_eq!(data_of(&io, &s, "a"), b"alpha");
+            disk.fail_nth(filter, 1, libc::EIO);
+            let err = put_attached(&s, "b", b"bravo").await.unwrap_err();
+            assert!(matches!(err, IndexError::LogFailed { .. }), "{err}");
+            assert!(s.get(&key("b")).unwrap().is_none(), "not shown before it is logged");
+            // The next step logs the failed one again first, chunk and
+            // head included, at new places.
+            put_attached(&s, "c", b"charlie").await.unwrap();
+            for (k, d) in [("a", &b"alpha"[..]), ("b", b"bravo"), ("c", b"charlie")] {
+                assert_eq!(data_of(&io, &s, k), d, "{filter:?}: {k}");
+            }
+        })
+        .unwrap();
+        drop(s);
+        disk.crash(CrashMode::DropUnsynced);
+        let s = IndexShard::open_standalone(&io, Path::new(DIR), 0, 1, 1, 0).unwrap();
+        for (k, d) in [("a", &b"alpha"[..]), ("b", b"bravo"), ("c", b"charlie")] {
+            assert_eq!(data_of(&io, &s, k), d, "{filter:?}: {k} after the crash");
+        }
+    }
+}
