@@ -85,7 +85,9 @@ pub fn boundary_of(content_type: &str) -> Option<String> {
             .strip_prefix('"')
             .and_then(|v| v.strip_suffix('"'))
             .unwrap_or(v);
-        let ok = !v.is_empty() && v.len() <= BOUNDARY_MAX && v.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+        let ok = !v.is_empty()
+            && v.len() <= BOUNDARY_MAX
+            && v.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
         ok.then(|| v.to_string())
     })
 }
@@ -337,7 +339,11 @@ mod tests {
 
     /// Runs the whole body through the scanner in pieces of `step` bytes;
     /// returns the parts as (headers, data).
-    fn scan(body: &[u8], boundary: &str, step: usize) -> Result<Vec<(PartHeaders, Vec<u8>)>, FormError> {
+    fn scan(
+        body: &[u8],
+        boundary: &str,
+        step: usize,
+    ) -> Result<Vec<(PartHeaders, Vec<u8>)>, FormError> {
         let mut s = FormScanner::new(boundary);
         let mut parts: Vec<(PartHeaders, Vec<u8>)> = Vec::new();
         let mut ended = false;
@@ -385,7 +391,13 @@ mod tests {
     fn every_split_of_the_body_gives_the_same_parts() {
         // Data that holds almost-delimiters and line ends.
         let data: &[u8] = b"a\r\n--xyZ\r\n--xy\r\r\n-\r\n--x tail\r\n";
-        let body = form("xyz", &[("key", None, b"k/${filename}"), ("file", Some("f.txt"), data)]);
+        let body = form(
+            "xyz",
+            &[
+                ("key", None, b"k/${filename}"),
+                ("file", Some("f.txt"), data),
+            ],
+        );
         for step in 1..body.len() + 1 {
             let parts = scan(&body, "xyz", step).unwrap();
             assert_eq!(parts.len(), 2, "step {step}");
@@ -416,7 +428,12 @@ mod tests {
             assert!(scan(&good[..cut], "b", 7).is_err(), "cut {cut}");
         }
         // No name; garbage after a boundary; headers never end.
-        assert!(scan(b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--", "b", 5).is_err());
+        assert!(scan(
+            b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--",
+            "b",
+            5
+        )
+        .is_err());
         assert!(scan(b"--bX\r\n\r\nx\r\n--b--", "b", 5).is_err());
         let long = format!("--b\r\nX-A: {}\r\n", "a".repeat(PART_HEADERS_MAX + 10));
         assert!(scan(long.as_bytes(), "b", 100).is_err());
@@ -426,16 +443,31 @@ mod tests {
     fn disposition_parameters() {
         let (k, p) = parse_disposition(r#"form-data; name="a\"b"; filename=c.txt"#).unwrap();
         assert_eq!(k, "form-data");
-        assert_eq!(p, vec![("name".into(), "a\"b".into()), ("filename".into(), "c.txt".into())]);
+        assert_eq!(
+            p,
+            vec![
+                ("name".into(), "a\"b".into()),
+                ("filename".into(), "c.txt".into())
+            ]
+        );
         assert!(parse_disposition(r#"form-data; name="open"#).is_err());
     }
 
     #[test]
     fn boundaries_of_content_types() {
-        assert_eq!(boundary_of("multipart/form-data; boundary=abc").as_deref(), Some("abc"));
-        assert_eq!(boundary_of("Multipart/Form-Data;boundary=\"a b\"").as_deref(), Some("a b"));
+        assert_eq!(
+            boundary_of("multipart/form-data; boundary=abc").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            boundary_of("Multipart/Form-Data;boundary=\"a b\"").as_deref(),
+            Some("a b")
+        );
         assert_eq!(boundary_of("multipart/mixed; boundary=abc"), None);
         assert_eq!(boundary_of("multipart/form-data"), None);
-        assert_eq!(boundary_of(&format!("multipart/form-data; boundary={}", "x".repeat(71))), None);
+        assert_eq!(
+            boundary_of(&format!("multipart/form-data; boundary={}", "x".repeat(71))),
+            None
+        );
     }
 }

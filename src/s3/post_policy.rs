@@ -157,10 +157,7 @@ pub fn parse_policy(b64: &str) -> Result<Policy, S3Error> {
             "More than {CONDITIONS_MAX} conditions."
         )));
     }
-    let conditions = list
-        .iter()
-        .map(parse_condition)
-        .collect::<Result<_, _>>()?;
+    let conditions = list.iter().map(parse_condition).collect::<Result<_, _>>()?;
     Ok(Policy {
         expiration,
         conditions,
@@ -408,7 +405,11 @@ mod tests {
         let f = fields(&ok_fields());
         let e = check_policy(&p, &f, "other", 0).unwrap_err();
         assert_eq!(e.code, S3ErrorCode::AccessDenied);
-        assert!(e.message.contains(r#"["eq", "$bucket", "b"]"#), "{}", e.message);
+        assert!(
+            e.message.contains(r#"["eq", "$bucket", "b"]"#),
+            "{}",
+            e.message
+        );
         let expired = check_policy(&p, &f, "b", p.expiration + 1).unwrap_err();
         assert!(expired.message.contains("Policy expired"));
         for (name, value) in [
@@ -432,7 +433,11 @@ mod tests {
         let mut v = ok_fields();
         v.push(("x-amz-meta-b", "1"));
         let e = check_policy(&p, &fields(&v), "b", 0).unwrap_err();
-        assert!(e.message.contains("Extra input fields: x-amz-meta-b"), "{}", e.message);
+        assert!(
+            e.message.contains("Extra input fields: x-amz-meta-b"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -217,8 +217,7 @@ fn signer(front: &Front, access_key: &str) -> Result<UserRecord, S3Error> {
 fn fields_as_headers(fields: &Fields) -> Result<HeaderMap, S3Error> {
     let mut h = HeaderMap::new();
     for (name, value) in fields.iter() {
-        let wanted = name.starts_with("x-amz-")
-            || super::object::STORED_HEADERS.contains(&name);
+        let wanted = name.starts_with("x-amz-") || super::object::STORED_HEADERS.contains(&name);
         if !wanted || name == "x-amz-signature" {
             continue;
         }
@@ -267,7 +266,9 @@ pub(super) async fn post_object(
                 "Bucket POST must be of the enclosure-type multipart/form-data",
             )
         })?;
-    let host = header(req.headers(), "host").unwrap_or("localhost").to_string();
+    let host = header(req.headers(), "host")
+        .unwrap_or("localhost")
+        .to_string();
     let request_headers = req.headers().clone();
     let query = parse_query(req.uri().query());
     // The owner is known once the policy is verified; the minimum rate
