@@ -254,6 +254,12 @@ class Refusals(Base):
         r = conn.getresponse()
         body = r.read()
         self.assertEqual((r.status, error_code(body)), (400, "IncorrectNumberOfFilesInPostRequest"), body)
+        # Fields before the file over 20 KiB (x-ignore- needs no condition).
+        status, _, body = post(url, fields + [("x-ignore-pad", "p" * 25000)], "f", b"data")
+        self.assertEqual((status, error_code(body)), (400, "MaxPostPreDataLengthExceeded"), body)
+        many = [(f"x-ignore-{i}", "") for i in range(2000)]
+        status, _, body = post(url, fields + many, "f", b"data")
+        self.assertEqual((status, error_code(body)), (400, "MaxPostPreDataLengthExceeded"), body)
         # The body ends inside the file: nothing stored.
         ctype, full = encode_form(fields, "f", os.urandom(4000))
         conn = http.client.HTTPConnection(u.hostname, u.port)

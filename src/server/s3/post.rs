@@ -31,6 +31,20 @@ use crate::server::front::Front;
 /// connection can be reused); past it the rest is left unread.
 const TRAILING_BYTES_MAX: u64 = 1024 * 1024;
 
+/// Bytes a form field's part takes besides its name and value (its
+/// delimiter line and `Content-Disposition: form-data; name=""`).
+const PART_OVERHEAD: usize = 48;
+
+fn check_fields_size(total: usize) -> Result<(), S3Error> {
+    if total > FIELDS_BYTES_MAX {
+        return Err(err(
+            S3ErrorCode::MaxPostPreDataLengthExceeded,
+            "Your POST request fields preceding the upload file were too large.",
+        ));
+    }
+    Ok(())
+}
+
 fn malformed(why: impl std::fmt::Display) -> S3Error {
     err(
         S3ErrorCode::MalformedPOSTRequest,
@@ -75,17 +89,15 @@ impl Form {
                     return Ok((fields, h.filename));
                 }
                 Event::Part(h) => {
-                    total += h.name.len();
+                    // A part costs at least its delimiter and disposition
+                    // line, so many empty fields reach the limit too.
+                    total += h.name.len() + PART_OVERHEAD;
+                    check_fields_size(total)?;
                     current = Some((h.name, Vec::new()));
                 }
                 Event::Data(d) => {
                     total += d.len();
-                    if total > FIELDS_BYTES_MAX {
-                        return Err(err(
-                            S3ErrorCode::MaxPostPreDataLengthExceeded,
-                            "Your POST request fields preceding the upload file were too large.",
-                        ));
-                    }
+                    check_fields_size(total)?;
                     if let Some((_, v)) = current.as_mut() {
                         v.extend_from_slice(&d);
                     }
@@ -336,10 +348,12 @@ pub(super) async fn post_object(
     };
     form.drain().await;
     let etag = format!("\"{}\"", etag_string(&out.etag, 0));
-    let location = format!(
-        "http://{host}/{bucket}/{}",
-        sigv4::uri_encode(key.as_bytes(), false)
-    );
+    // The object's URL in the style the form was posted in.
+    let encoded_key = sigv4::uri_encode(key.as_bytes(), false);
+    let location = match host.strip_prefix(bucket).and_then(|h| h.strip_prefix('.')) {
+        Some(_) => format!("http://{host}/{encoded_key}"),
+        None => format!("http://{host}/{bucket}/{encoded_key}"),
+    };
     let redirect = fields
         .get("success_action_redirect")
         .or_else(|| fields.get("redirect"))
