@@ -33,6 +33,8 @@ pub enum S3ErrorCode {
     EntityTooLarge,
     EntityTooSmall,
     IncompleteBody,
+    /// A POST Object form without exactly one file.
+    IncorrectNumberOfFilesInPostRequest,
     InsufficientStorage,
     InternalError,
     InvalidAccessKeyId,
@@ -43,11 +45,16 @@ pub enum S3ErrorCode {
     InvalidLocationConstraint,
     InvalidPart,
     InvalidPartOrder,
+    /// A POST Object policy document that is not one.
+    InvalidPolicyDocument,
     InvalidRange,
     InvalidRequest,
     InvalidTag,
     KeyTooLongError,
+    MalformedPOSTRequest,
     MalformedXML,
+    /// POST Object form fields before the file over their limit.
+    MaxPostPreDataLengthExceeded,
     MethodNotAllowed,
     MissingContentLength,
     MissingSecurityHeader,
@@ -89,6 +96,7 @@ impl S3ErrorCode {
             EntityTooLarge => "EntityTooLarge",
             EntityTooSmall => "EntityTooSmall",
             IncompleteBody => "IncompleteBody",
+            IncorrectNumberOfFilesInPostRequest => "IncorrectNumberOfFilesInPostRequest",
             InsufficientStorage => "InsufficientStorage",
             InternalError => "InternalError",
             InvalidAccessKeyId => "InvalidAccessKeyId",
@@ -99,11 +107,14 @@ impl S3ErrorCode {
             InvalidLocationConstraint => "InvalidLocationConstraint",
             InvalidPart => "InvalidPart",
             InvalidPartOrder => "InvalidPartOrder",
+            InvalidPolicyDocument => "InvalidPolicyDocument",
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
             InvalidTag => "InvalidTag",
             KeyTooLongError => "KeyTooLongError",
+            MalformedPOSTRequest => "MalformedPOSTRequest",
             MalformedXML => "MalformedXML",
+            MaxPostPreDataLengthExceeded => "MaxPostPreDataLengthExceeded",
             MethodNotAllowed => "MethodNotAllowed",
             MissingContentLength => "MissingContentLength",
             MissingSecurityHeader => "MissingSecurityHeader",
@@ -146,16 +157,20 @@ impl S3ErrorCode {
             | EntityTooLarge
             | EntityTooSmall
             | IncompleteBody
+            | IncorrectNumberOfFilesInPostRequest
             | InvalidArgument
             | InvalidBucketName
             | InvalidDigest
             | InvalidLocationConstraint
             | InvalidPart
             | InvalidPartOrder
+            | InvalidPolicyDocument
             | InvalidRequest
             | InvalidTag
             | KeyTooLongError
+            | MalformedPOSTRequest
             | MalformedXML
+            | MaxPostPreDataLengthExceeded
             | MissingSecurityHeader
             | RequestTimeout
             | TooManyParts

@@ -132,7 +132,7 @@ operations! {
     ListObjects: true,
     ListObjectsV2: true,
     ListParts: true,
-    PostObject: false,
+    PostObject: true,
     PutBucketAbac: false,
     PutBucketAccelerateConfiguration: false,
     PutBucketAcl: false,
@@ -759,6 +759,6 @@ mod tests {
         assert_eq!(e.code, S3ErrorCode::NotImplemented);
         assert!(e.message.contains("PutObjectAcl"));
         let supported = Operation::ALL.iter().filter(|o| o.supported()).count();
-        assert_eq!(supported, 36);
+        assert_eq!(supported, 37);
     }
 }

@@ -516,15 +516,16 @@ fn query_param(query: &[(Vec<u8>, Vec<u8>)], name: &str) -> Result<Option<String
     }
 }
 
-struct Credential {
-    access_key: String,
-    date: String,
-    region: String,
+/// A parsed credential scope (also of a POST form's `x-amz-credential`).
+pub(crate) struct Credential {
+    pub(crate) access_key: String,
+    pub(crate) date: String,
+    pub(crate) region: String,
 }
 
 /// `AK/yyyymmdd/region/s3/aws4_request`, split from the right so the key
 /// id is whatever precedes the scope.
-fn parse_credential(s: &str, code: S3ErrorCode) -> Result<Credential, S3Error> {
+pub(crate) fn parse_credential(s: &str, code: S3ErrorCode) -> Result<Credential, S3Error> {
     let bad = || {
         err(
             code,

@@ -22,9 +22,9 @@ pub use write::{
     complete_multipart, complete_multipart_with_checksum, copy_result, cors, delete_result,
     initiate_multipart, lifecycle, list_buckets, list_buckets_page, list_multipart_uploads,
     list_objects_v1, list_objects_v2, list_parts, list_versions, location_constraint,
-    object_attributes, tagging, versioning, DeletedEntry, ListEntry, ListObjectsResult,
-    ListPartsResult, ListUploadsResult, ListVersionsResult, ObjectAttributes, ObjectPartsPage,
-    Owner, PartEntry, UploadEntry, VersionEntry,
+    object_attributes, post_response, tagging, versioning, DeletedEntry, ListEntry,
+    ListObjectsResult, ListPartsResult, ListUploadsResult, ListVersionsResult, ObjectAttributes,
+    ObjectPartsPage, Owner, PartEntry, UploadEntry, VersionEntry,
 };
 
 /// The namespace on the root element of every S3 response document.

@@ -66,6 +66,12 @@ impl RequestBody {
         self
     }
 
+    /// The user its upload buffers count against, once known (a POST
+    /// form's signer is known only after its fields are read).
+    pub fn set_owner(&mut self, owner: &str) {
+        self.owner = Some(owner.to_owned());
+    }
+
     /// Whether the body is aws-chunked (its object length is declared in
     /// `x-amz-decoded-content-length`).
     pub fn is_chunked(&self) -> bool {

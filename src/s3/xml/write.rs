@@ -238,6 +238,16 @@ pub fn initiate_multipart(bucket: &str, key: &str, upload_id: &str) -> String {
     doc.finish()
 }
 
+/// POST Object with `success_action_status` 201 (`PostResponse`).
+pub fn post_response(location: &str, bucket: &str, key: &str, etag_quoted: &str) -> String {
+    let mut doc = Doc::new("PostResponse");
+    doc.leaf("Location", location);
+    doc.leaf("Bucket", bucket);
+    doc.leaf("Key", key);
+    doc.leaf("ETag", etag_quoted);
+    doc.finish()
+}
+
 /// CompleteMultipartUpload (`CompleteMultipartUploadResult`).
 pub fn complete_multipart(location: &str, bucket: &str, key: &str, etag_quoted: &str) -> String {
     complete_multipart_with_checksum(location, bucket, key, etag_quoted, None)

@@ -32,6 +32,7 @@ mod config;
 mod cors;
 mod multipart;
 mod object;
+mod post;
 mod read;
 
 /// Bytes of an XML request body shale reads (a 1000-key delete is ~100 KiB).
@@ -335,6 +336,10 @@ async fn route(
     front: &Front,
     routed: Option<Routed>,
 ) -> Result<Response<ResponseBody>, S3Error> {
+    // A browser form upload is signed by its policy, not its headers.
+    if let Some(((Some(bucket), None), Ok(Operation::PostObject))) = &routed {
+        return post::post_object(req, front, bucket).await;
+    }
     let (auth, caller) = authenticate(&req, front)?;
     let ((bucket, key), op) = routed.unwrap_or_else(|| {
         let e = NoRoute::MethodNotAllowed {
