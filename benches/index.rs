@@ -314,14 +314,7 @@ fn shard_log(dir: &std::path::Path, n: u64) -> shale::index::wal::ShardLog {
             })
             .collect();
         marker += batch.len() as u64;
-        let steps: Vec<shale::index::wal::Step> = batch
-            .into_iter()
-            .map(|entry| shale::index::wal::Step {
-                entry,
-                attached: None,
-            })
-            .collect();
-        io.block_on(log.submit(&steps).unwrap().1).unwrap().unwrap();
+        io.block_on(log.submit(&batch).unwrap()).unwrap().unwrap();
     }
     log
 }

@@ -81,7 +81,7 @@ fn while_the_disk_is_full_steps_are_refused_unapplied_and_work_resumes_when_it_f
         let mut refused = 0;
         for i in 0..20 {
             match put(&s, &format!("full-{i}"), 5).await {
-                Err(IndexError::LogFailed { cause, .. }) => {
+                Err(IndexError::LogFailed { cause }) => {
                     refused += 1;
                     assert!(
                         cause.contains("No space") || cause.contains("space"),

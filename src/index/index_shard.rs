@@ -41,7 +41,7 @@ use super::key::SortKey;
 use super::shard::{lookup, Shard, ShardError};
 use super::txn;
 use super::view::Published;
-use super::wal::{stand_in_head, Attached, IndexWal, ShardLog, ShardName, Step, WalError};
+use super::wal::{IndexWal, ShardLog, ShardName, WalError};
 use crate::io::Io;
 
 #[derive(Debug, Error)]
@@ -55,12 +55,7 @@ pub enum IndexError {
     #[error(transparent)]
     Txn(#[from] txn::TxnError),
     #[error("the shard's log could not be written ({cause}); the step may or may not take effect")]
-    LogFailed {
-        cause: Arc<str>,
-        /// The disk is full (ENOSPC): the write may succeed once space
-        /// returns.
-        no_space: bool,
-    },
+    LogFailed { cause: Arc<str> },
     #[error("the shard was retired by resharding; use the bucket's new layout")]
     Retired,
     #[error("{op} {}: {source}", path.display())]
@@ -78,9 +73,6 @@ pub enum IndexError {
     Resolve(String),
 }
 
-/// A condition on a stored entry, checked under the shard's writer lock.
-pub type EntryCheck<'a> = &'a (dyn Fn(Option<&IndexEntry>) -> bool + Sync);
-
 /// The consumer name of the shard's own checkpoint.
 pub const CHECKPOINT_CONSUMER: &str = "checkpoint";
 
@@ -90,7 +82,7 @@ pub(crate) struct Inner {
     consumers: Consumers,
     /// Applied to the writer's tree, not yet logged (nor published); after
     /// a failed append, that batch first.
-    unlogged: Vec<Step>,
+    unlogged: Vec<BilogEntry>,
     /// The batch handed to the log, not yet finished.
     in_flight: Option<InFlight>,
     /// The last marker in the log (and published).
@@ -103,8 +95,6 @@ pub(crate) struct Inner {
     failures: u64,
     /// Why the last append failed, until one succeeds again.
     failure: Option<Arc<str>>,
-    /// Whether that was a full disk.
-    failure_no_space: bool,
     /// The marker the last checkpoint committed.
     checkpointed: u64,
 }
@@ -116,7 +106,6 @@ impl Inner {
 
     fn log_failed(&self) -> IndexError {
         IndexError::LogFailed {
-            no_space: self.failure_no_space,
             cause: self
                 .failure
                 .clone()
@@ -133,7 +122,7 @@ type Durable = Shared<BoxFuture<'static, Result<(), Arc<WalError>>>>;
 struct InFlight {
     seq: u64,
     /// Kept to log again if the append fails.
-    batch: Vec<Step>,
+    batch: Vec<BilogEntry>,
     /// The tree as of the batch's last step, published once it is logged.
     snap: super::shard::Snapshot,
     durable: Durable,
@@ -275,7 +264,6 @@ impl IndexShard {
                 batches: 0,
                 failures: 0,
                 failure: None,
-                failure_no_space: false,
             }),
             zone,
             generation,
@@ -298,23 +286,19 @@ impl IndexShard {
         tag: Option<u64>,
         entry: Option<IndexEntry>,
     ) -> Result<u64, IndexError> {
-        self.step_if(op, key, tag, entry, None, Durability::Logged, |_| Ok(true))
+        self.step_if(op, key, tag, entry, Durability::Logged, |_| Ok(true))
             .await
             .map(|t| t.unwrap_or_default())
     }
 
     /// A step taken only if `check` (run under the writer's lock on the
     /// shard as it is) says so; `None` if it was not taken.
-    // The step's parts as the three steps of a transaction use them; a
-    // struct for them would be built and taken apart at once.
-    #[allow(clippy::too_many_arguments)]
     async fn step_if(
         &self,
         op: BilogOp,
         key: &SortKey,
         tag: Option<u64>,
-        mut entry: Option<IndexEntry>,
-        attached: Option<Arc<Attached>>,
+        entry: Option<IndexEntry>,
         durability: Durability,
         check: impl FnOnce(&Shard) -> Result<bool, IndexError>,
     ) -> Result<Option<u64>, IndexError> {
@@ -331,11 +315,6 @@ impl IndexShard {
             return Ok(None);
         }
         let marker = g.shard.applied() + 1;
-        if let (Some(a), Some(e)) = (&attached, entry.as_mut()) {
-            // The head is placed with the step's entry when the batch
-            // goes to the log; until then the entry names a stand-in.
-            e.head = stand_in_head(marker, a.head_len);
-        }
         let now = crate::clock::now_nanos();
         // A prepare's tag is the time it was taken, made strictly
         // increasing within the shard. Not its marker: a prepare is carried
@@ -365,7 +344,7 @@ impl IndexShard {
         e.encode(&mut Vec::new())
             .map_err(|err| IndexError::Resolve(format!("encoding a log entry: {err}")))?;
         g.shard.apply_unpublished(&e)?;
-        g.unlogged.push(Step { entry: e, attached });
+        g.unlogged.push(e);
         if durability == Durability::Carried {
             return Ok(Some(tag));
         }
@@ -402,22 +381,12 @@ impl IndexShard {
         g
     }
 
-    /// Hands every unlogged step to the log in one append (one fsync),
-    /// with the records they carry; the entries of steps that carry a
-    /// head are repointed to where it was placed before the batch's tree
-    /// is taken for publishing.
+    /// Hands every unlogged step to the log in one append (one fsync).
     fn submit(&self, g: &mut Inner) {
-        let mut batch = std::mem::take(&mut g.unlogged);
+        let batch = std::mem::take(&mut g.unlogged);
+        let snap = g.shard.snapshot();
         match self.log.submit(&batch) {
-            Ok((heads, durable)) => {
-                if let Err(e) = repoint_heads(&mut g.shard, &mut batch, &heads) {
-                    // The batch is placed; it is logged again (a duplicate
-                    // of each entry, skipped by replay) with the tree
-                    // repointed then.
-                    self.failed(g, batch, Arc::new(WalError::BadStep(e.to_string())));
-                    return;
-                }
-                let snap = g.shard.snapshot();
+            Ok(durable) => {
                 g.batches += 1;
                 g.in_flight = Some(InFlight {
                     seq: g.batches,
@@ -447,7 +416,7 @@ impl IndexShard {
     /// Records a failed append: its steps stay applied and go first in the
     /// next batch; its waiters learn it failed. The cause is logged once
     /// per change of cause, here, where it is decided.
-    fn failed(&self, g: &mut Inner, mut batch: Vec<Step>, e: Arc<WalError>) {
+    fn failed(&self, g: &mut Inner, mut batch: Vec<BilogEntry>, e: Arc<WalError>) {
         batch.append(&mut g.unlogged);
         g.unlogged = batch;
         g.failures += 1;
@@ -456,7 +425,6 @@ impl IndexShard {
             tracing::error!(shard = %self.dir.display(), error = %cause, "a bucket index shard's log append failed; its steps will be logged again before new ones");
         }
         g.failure = Some(cause);
-        g.failure_no_space = matches!(&*e, WalError::Segment(se) if se.is_no_space());
     }
 
     /// Drives the log until every applied step is logged and published;
@@ -500,7 +468,6 @@ impl IndexShard {
             &head,
             None,
             None,
-            None,
             Durability::Carried,
             |_| Ok(true),
         )
@@ -520,41 +487,6 @@ impl IndexShard {
         self.step(BilogOp::Complete, key, Some(tag), entry).await?;
         crate::metrics::WAL.completions.inc();
         Ok(())
-    }
-
-    /// Step 3 of a write whose head (and last data chunk) go to the log
-    /// with the step, in the same batch: one fdatasync makes the object
-    /// and its entry durable together. `entry` names the head's length;
-    /// its location is filled in when it is placed. With `checked`, the
-    /// step is taken only if `check` passes on that key's stored entry
-    /// (see [`complete_if_entry`](Self::complete_if_entry)).
-    pub async fn complete_attached(
-        &self,
-        key: &SortKey,
-        tag: u64,
-        entry: IndexEntry,
-        attached: Arc<Attached>,
-        checked: Option<(&SortKey, EntryCheck<'_>)>,
-    ) -> Result<bool, IndexError> {
-        let taken = self
-            .step_if(
-                BilogOp::Complete,
-                key,
-                Some(tag),
-                Some(entry),
-                Some(attached),
-                Durability::Logged,
-                |s| match checked {
-                    Some((k, check)) => Ok(check(s.get(k)?.as_ref())),
-                    None => Ok(true),
-                },
-            )
-            .await?
-            .is_some();
-        if taken {
-            crate::metrics::WAL.completions.inc();
-        }
-        Ok(taken)
     }
 
     /// Step 3 of a conditional write: taken only if `check`, given the
@@ -592,7 +524,6 @@ impl IndexShard {
                 key,
                 Some(tag),
                 entry,
-                None,
                 Durability::Logged,
                 |s| Ok(check(s.get(checked)?.as_ref())),
             )
@@ -639,7 +570,6 @@ impl IndexShard {
                 &head_key,
                 Some(tag),
                 None,
-                None,
                 Durability::Logged,
                 |s| Ok(still_pending(s)?.is_some()),
             )
@@ -662,7 +592,6 @@ impl IndexShard {
                         &sk,
                         Some(tag),
                         found.clone(),
-                        None,
                         Durability::Logged,
                         |s| {
                             Ok(match still_pending(s)? {
@@ -812,26 +741,5 @@ fn upgrade_legacy_log(io: &Io, dir: &Path, s: &mut Shard) -> Result<(), IndexErr
             source,
         })?;
     tracing::info!(shard = %dir.display(), "upgrade: the shard's log entries are in the node log now");
-    Ok(())
-}
-
-/// Points the entries of the steps that carry a head at where their heads
-/// were placed (`heads`, in the order of those steps), in the writer's
-/// tree and in the steps kept to log again.
-fn repoint_heads(
-    shard: &mut Shard,
-    batch: &mut [Step],
-    heads: &[crate::segment::RecordLoc],
-) -> Result<(), ShardError> {
-    let mut heads = heads.iter();
-    for st in batch.iter_mut().filter(|st| st.attached.is_some()) {
-        let (Some(e), Some(new)) = (st.entry.entry.as_mut(), heads.next()) else {
-            continue;
-        };
-        if e.head != *new {
-            shard.repoint_head(&st.entry.key, e.head, *new)?;
-            e.head = *new;
-        }
-    }
     Ok(())
 }

@@ -363,50 +363,6 @@ impl Shard {
         Ok(())
     }
 
-    /// Where an entry of `key`'s object names a head at `from` (written
-    /// by a step not yet published: the logical head, a version, or a
-    /// copy a later step made, such as the null version), names it at
-    /// `to` instead. Nothing else changes (size, stats, expiry).
-    pub fn repoint_head(
-        &mut self,
-        key: &SortKey,
-        from: crate::segment::RecordLoc,
-        to: crate::segment::RecordLoc,
-    ) -> Result<(), ShardError> {
-        let object_key = key.object_key();
-        let head_key = SortKey::Head {
-            key: object_key.to_vec(),
-        };
-        let mut hits: Vec<(SortKey, IndexEntry)> = Vec::new();
-        if let Some(e) = self.get(&head_key)? {
-            let versioned = e.versioned;
-            if e.head == from {
-                hits.push((head_key, e));
-            }
-            if versioned || matches!(key, SortKey::Version { .. }) {
-                for v in versions_of(&self.file, self.file.root(), object_key)? {
-                    if v.head == from {
-                        let k = SortKey::Version {
-                            key: object_key.to_vec(),
-                            version: v.version_id,
-                        };
-                        hits.push((k, v));
-                    }
-                }
-            }
-        }
-        let txn = self.file.meta().txn + 1;
-        for (k, mut e) in hits {
-            e.head = to;
-            let mut b = Vec::with_capacity(e.encoded_len());
-            e.encode(&mut b)?;
-            let root = self.file.root();
-            let (root, _) = tree::upsert(&mut self.file, root, txn, &k.encode(), Some(&b))?;
-            self.file.set_root(root);
-        }
-        Ok(())
-    }
-
     /// Copies one entry as it is (resharding's bulk copy); stats follow.
     pub fn put_raw(&mut self, key: &SortKey, entry: &IndexEntry) -> Result<(), ShardError> {
         let mut b = Vec::with_capacity(entry.encoded_len());

@@ -24,9 +24,7 @@ use thiserror::Error;
 use super::bilog::BilogEntry;
 use crate::io::{Io, OpenMode};
 use crate::le::{put, u16_at, u32_at, u64_at};
-use crate::segment::{
-    PayloadCrc, RecordKind, RecordLoc, SegmentError, SegmentOptions, SegmentStore,
-};
+use crate::segment::{RecordKind, RecordLoc, SegmentError, SegmentOptions, SegmentStore};
 
 pub const WAL_STEP_MAGIC: [u8; 4] = *b"SWIX";
 pub const WAL_STEP_VERSION: u8 = 1;
@@ -171,41 +169,6 @@ pub fn decode_replay_point(b: &[u8]) -> Result<(u64, u64), String> {
         u64_at(b, 8).unwrap_or_default(),
         u64_at(b, 16).unwrap_or_default(),
     ))
-}
-
-/// Records a step carries into the node log ahead of its own entry,
-/// placed with it in one run so that both are durable together, never one
-/// without the other (an object's last data chunk and its head): the
-/// step's index entry names the head.
-pub struct Attached {
-    /// Placed first (the object's last data chunk), in order.
-    pub first: Vec<(RecordKind, Bytes, PayloadCrc)>,
-    pub head_kind: RecordKind,
-    /// The head's payload length: fixed, whatever the locations in it.
-    pub head_len: usize,
-    /// The head's payload, naming where `first` landed. Called again if
-    /// the step has to be logged again (after a failed write).
-    pub build_head: BuildHead,
-}
-
-/// Builds a head's payload from the locations of the records before it.
-pub type BuildHead = Box<dyn Fn(&[RecordLoc]) -> Bytes + Send + Sync>;
-
-/// A step on its way to the log: its entry, and the records it carries.
-#[derive(Clone)]
-pub struct Step {
-    pub entry: BilogEntry,
-    pub attached: Option<Arc<Attached>>,
-}
-
-/// Where a step's head goes until it is placed: a location no record can
-/// have (segment ids never reach it), unique within the shard.
-pub fn stand_in_head(marker: u64, head_len: usize) -> RecordLoc {
-    RecordLoc {
-        segment: u64::MAX,
-        offset: marker,
-        len: (crate::segment::format::RECORD_HEADER_LEN + head_len) as u32,
-    }
 }
 
 /// Entries read at start for one shard, in log order.
@@ -385,90 +348,39 @@ impl ShardLog {
         self.state.lock().last
     }
 
-    /// Places `batch` (contiguous markers) in the node log now, each
-    /// step's attached records (first records, then the head) ahead of
-    /// the batch's entries, all in one run; an attached step's entry is
-    /// written naming its head's new location. Returns the heads'
-    /// locations (in the order of the attached steps) and what resolves
-    /// once the batch is durable; placed whether or not that is polled.
-    #[allow(clippy::type_complexity)]
+    /// Places `batch` (contiguous markers) in the node log now; returns
+    /// what resolves once it is durable. Placed whether or not that is
+    /// polled.
     pub fn submit(
         &self,
-        batch: &[Step],
-    ) -> Result<
-        (
-            Vec<RecordLoc>,
-            impl std::future::Future<Output = Result<(), WalError>> + Send + 'static,
-        ),
-        WalError,
-    > {
-        let mut first = Vec::new();
-        let mut spans: Vec<(usize, usize, Arc<Attached>)> = Vec::new();
-        for st in batch {
-            if let Some(a) = &st.attached {
-                let start = first.len();
-                first.extend(a.first.iter().cloned());
-                spans.push((start, first.len(), Arc::clone(a)));
-            }
-        }
-        let mut lens: Vec<usize> = spans.iter().map(|(_, _, a)| a.head_len).collect();
-        let mut steps = Vec::with_capacity(batch.len());
-        for st in batch {
-            let step = WalStep {
-                shard: self.name.clone(),
-                entry: st.entry.clone(),
-            };
+        batch: &[BilogEntry],
+    ) -> Result<impl std::future::Future<Output = Result<(), WalError>> + Send + 'static, WalError>
+    {
+        let mut records = Vec::with_capacity(batch.len());
+        for e in batch {
             let mut b = Vec::new();
-            step.encode(&mut b)?;
-            lens.push(b.len());
-            steps.push((step, st.attached.is_some()));
+            WalStep {
+                shard: self.name.clone(),
+                entry: e.clone(),
+            }
+            .encode(&mut b)?;
+            records.push((RecordKind::LogEntry, Bytes::from(b)));
         }
-        let (n_first, n_heads) = (first.len(), spans.len());
-        let build = move |all: &[RecordLoc]| -> Vec<(RecordKind, Bytes, PayloadCrc)> {
-            let mut out = Vec::with_capacity(n_heads + steps.len());
-            for (start, end, a) in &spans {
-                let p = (a.build_head)(all.get(*start..*end).unwrap_or_default());
-                let crc = PayloadCrc::of(&p);
-                out.push((a.head_kind, p, crc));
-            }
-            let mut head = n_first;
-            for (mut step, attached) in steps {
-                if attached {
-                    if let (Some(e), Some(loc)) = (step.entry.entry.as_mut(), all.get(head)) {
-                        e.head = *loc;
-                    }
-                    head += 1;
-                }
-                let mut b = Vec::new();
-                // Cannot fail: the same step encoded above, with a
-                // location of the same width.
-                let _ = step.encode(&mut b);
-                let b = Bytes::from(b);
-                let crc = PayloadCrc::of(&b);
-                out.push((RecordKind::LogEntry, b, crc));
-            }
-            out
-        };
-        let (locs, durable) = self.wal.store.place_chained(first, lens, build)?;
-        let heads = locs
-            .get(n_first..n_first + n_heads)
-            .unwrap_or_default()
-            .to_vec();
-        let entries = locs.get(n_first + n_heads..).unwrap_or_default();
-        let last = batch.last().map_or(0, |st| st.entry.marker);
+        let (locs, durable) = self.wal.store.place_many(records)?;
+        let last = batch.last().map_or(0, |e| e.marker);
         {
             let mut s = self.state.lock();
-            for (st, loc) in batch.iter().zip(entries) {
-                s.locs.insert(st.entry.marker, *loc);
+            for (e, loc) in batch.iter().zip(&locs) {
+                s.locs.insert(e.marker, *loc);
             }
         }
         let state = Arc::clone(&self.state);
-        Ok((heads, async move {
+        Ok(async move {
             durable.await?;
             let mut s = state.lock();
             s.last = s.last.max(last);
             Ok(())
-        }))
+        })
     }
 
     /// Durable entries from `from` on, at most `limit`, read from the node

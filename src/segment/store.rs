@@ -177,10 +177,9 @@ impl SegmentStore {
     }
 
     /// Appends `records`, then, in the same batch and right after them,
-    /// the records `build` makes from the locations of all of them (the
-    /// first records', then the follow-ups', known from their payload
-    /// lengths `lens`, declared up front): an object head naming its last
-    /// data chunk goes to disk with it, under one fdatasync. Returns the
+    /// the records `build` makes from their locations (payload lengths
+    /// `lens`, declared up front): an object head naming its last data
+    /// chunk goes to disk with it, under one fdatasync. Returns the
     /// locations of all of them.
     pub async fn append_chained(
         &self,

@@ -195,19 +195,8 @@ impl Tail {
             locs.push(self.push(kind, payload, crc.value()));
         }
         if let Some((lens, build)) = then {
-            // Where the follow-ups will be, so `build` sees every location
-            // (the first records', then its own records').
-            let mut all = locs.clone();
-            let mut at = self.placed.end;
-            for l in &lens {
-                all.push(RecordLoc {
-                    segment: self.placed.segment,
-                    offset: at,
-                    len: RECORD_HEADER_LEN as u32 + *l as u32,
-                });
-                at += format::record_footprint(*l as u32);
-            }
-            let more = build(&all);
+            let first = locs.clone();
+            let more = build(&first);
             let fits = more.len() == lens.len()
                 && more.iter().zip(&lens).all(|((kind, p, crc), l)| {
                     p.len() == *l && crc.len() == *l as u64 && *kind != RecordKind::Seal
@@ -220,7 +209,6 @@ impl Tail {
             for (kind, payload, crc) in more {
                 locs.push(self.push(kind, payload, crc.value()));
             }
-            debug_assert_eq!(locs, all);
         }
         self.placements += 1;
         self.waiters.push(waiter);
@@ -276,8 +264,7 @@ impl Tail {
     }
 }
 
-/// Makes the follow-up records from the locations of the first records
-/// followed by the follow-ups' own (fixed by their declared lengths).
+/// Makes the follow-up records from the first records' locations.
 pub(crate) type BuildFollowUp = Box<dyn FnOnce(&[RecordLoc]) -> Vec<Checksummed> + Send>;
 
 #[cfg(test)]

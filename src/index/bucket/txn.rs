@@ -10,9 +10,8 @@ use parking_lot::Mutex;
 
 use super::*;
 use crate::index::entry::IndexEntry;
-use crate::index::index_shard::{EntryCheck, IndexError};
+use crate::index::index_shard::IndexError;
 use crate::index::key::SortKey;
-use crate::index::wal::Attached;
 
 /// (object key, tag) of transactions whose writer is at work.
 pub(super) type LiveTxns = Arc<Mutex<HashSet<(Vec<u8>, u64)>>>;
@@ -219,46 +218,6 @@ impl BucketIndex {
         }
         self.cancel(txn).await?;
         Ok(false)
-    }
-
-    /// Step 3 of a write whose head (and last data chunk) go to the log
-    /// with the completion, under one fdatasync
-    /// ([`IndexShard::complete_attached`]). With `check`, it holds only if
-    /// the key's logical head passes it; else the transaction is cancelled
-    /// and `false` returned (nothing attached is written).
-    pub async fn complete_attached(
-        &self,
-        mut txn: Txn,
-        target: SortKey,
-        entry: IndexEntry,
-        attached: Arc<Attached>,
-        check: Option<EntryCheck<'_>>,
-    ) -> Result<bool, IndexError> {
-        let (key, tag) = (txn.key.clone(), txn.tag);
-        let head = SortKey::Head { key: key.clone() };
-        let head = &head;
-        let done = self
-            .on_shard(&key, |s| {
-                let (target, entry, attached) =
-                    (target.clone(), entry.clone(), Arc::clone(&attached));
-                async move {
-                    s.complete_attached(&target, tag, entry, attached, check.map(|c| (head, c)))
-                        .await
-                }
-            })
-            .await;
-        match done {
-            Ok(true) => {
-                txn.ended = true;
-                drop(txn);
-                Ok(true)
-            }
-            Ok(false) => {
-                self.cancel(txn).await?;
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
     }
 
     /// Step 3 when the head write failed.

@@ -728,18 +728,6 @@ pub fn write_failed(what: &str, e: SegmentError) -> S3Error {
     }
 }
 
-/// An index step that could not be logged: a full disk is
-/// `InsufficientStorage` as for any write, anything else internal.
-pub fn write_failed_index(what: &str, e: crate::index::index_shard::IndexError) -> S3Error {
-    match e {
-        crate::index::index_shard::IndexError::LogFailed { no_space: true, .. } => S3Error::new(
-            S3ErrorCode::InsufficientStorage,
-            format!("{what}: the node's disk is full; delete objects (compaction gives the space back) or add space"),
-        ),
-        e => internal(what, e),
-    }
-}
-
 /// The index entry for a head written at `loc`.
 pub fn head_entry(head: &ObjectHead, loc: RecordLoc) -> IndexEntry {
     IndexEntry {
@@ -812,43 +800,6 @@ pub(crate) async fn complete_checked(
         })
         .await
         .map_err(|e| internal("completing the index", e))?;
-    match (done, refused.into_inner()) {
-        (true, _) => Ok(()),
-        (false, Some(e)) => Err(e),
-        (false, None) => Err(internal("completing the index", "refused without a reason")),
-    }
-}
-
-/// Step 3 of a write whose head (and last data chunk) `attached` goes to
-/// the log with the completion, under one fdatasync; under `condition`
-/// as [`complete_checked`]. A refused write is cancelled (nothing of it
-/// written) and answered with the condition's error.
-pub(crate) async fn complete_attached_checked(
-    index: &BucketIndex,
-    txn: crate::index::bucket::Txn,
-    target: SortKey,
-    entry: IndexEntry,
-    attached: Arc<crate::index::wal::Attached>,
-    condition: Option<&WriteCondition>,
-) -> Result<(), S3Error> {
-    let refused = parking_lot::Mutex::new(None);
-    let check = |head: Option<&IndexEntry>| -> bool {
-        match condition.map(|c| c.check(current_etag(head).as_deref())) {
-            None | Some(Ok(())) => true,
-            Some(Err(e)) => {
-                *refused.lock() = Some(e);
-                false
-            }
-        }
-    };
-    let check: Option<crate::index::index_shard::EntryCheck<'_>> = match condition {
-        Some(_) => Some(&check),
-        None => None,
-    };
-    let done = index
-        .complete_attached(txn, target, entry, attached, check)
-        .await
-        .map_err(|e| write_failed_index("completing the index", e))?;
     match (done, refused.into_inner()) {
         (true, _) => Ok(()),
         (false, Some(e)) => Err(e),

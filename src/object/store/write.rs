@@ -2,27 +2,24 @@
 //! chunks and head records they append, retagging.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
 
 use super::{
-    chunk_capacity, complete_attached_checked, current_etag, internal, join_append, over_quota_if,
+    chunk_capacity, complete_checked, current_etag, internal, join_append, over_quota_if,
     write_failed, BodySource, FoundObject, HeldChunk, ObjectRange, ObjectStore, PutOptions,
     PutOutcome, StoredData, CHUNKS_IN_FLIGHT, PUT_BYTES_MAX,
 };
 use crate::index::bucket::BucketIndex;
 use crate::index::entry::IndexEntry;
 use crate::index::key::SortKey;
-use crate::index::wal::Attached;
 use crate::object::chunk_pool::{ChunkBuf, TakeError};
 use crate::object::head::{Chunk, HeadChecksum, ObjectHead};
 use crate::object::versioning::VersionId;
 use crate::s3::checksum::{Algorithm, Expected};
 use crate::s3::conditional::WriteCondition;
 use crate::s3::{S3Error, S3ErrorCode};
-use crate::segment::format::RECORD_HEADER_LEN;
 use crate::segment::{PayloadCrc, RecordKind, RecordLoc, SegmentError};
 
 impl ObjectStore {
@@ -147,25 +144,18 @@ impl ObjectStore {
                 }),
             ..ObjectHead::default()
         };
-        // The last chunk and the head go to the log with the index step,
-        // in one batch: one fdatasync makes the object and its entry
-        // durable together.
-        let (attached, head_len) = match attach_head(&mut head, stored.tail) {
-            Ok(a) => a,
+        let written = match stored.tail {
+            Some(tail) => self.write_head_with_tail(&mut head, tail).await,
+            None => self.write_head(&head).await,
+        };
+        let entry = match written {
+            Ok(loc) => b.entry_for(&head, loc),
             Err(e) => {
                 let _ = b.index.cancel(txn).await;
                 return Err(e);
             }
         };
-        let entry = b.entry_for(
-            &head,
-            RecordLoc {
-                len: (RECORD_HEADER_LEN + head_len) as u32,
-                ..RecordLoc::default()
-            },
-        );
-        complete_attached_checked(&b.index, txn, target, entry, attached, condition.as_ref())
-            .await?;
+        complete_checked(&b.index, txn, target, entry, condition.as_ref()).await?;
         b.settle_versions(&self.segments, key).await;
         Ok(PutOutcome {
             etag: stored.md5,
@@ -212,6 +202,58 @@ impl ObjectStore {
             expiry_secs: 0,
         };
         self.put_object(bucket, key, put, &mut body).await
+    }
+
+    /// Appends the last data chunk and the head naming it in one batch
+    /// (one fdatasync); returns where the head is. `head.chunks` gets the
+    /// chunk's location.
+    pub(super) async fn write_head_with_tail(
+        &self,
+        head: &mut ObjectHead,
+        tail: HeldChunk,
+    ) -> Result<RecordLoc, S3Error> {
+        let len = tail.data.len() as u32;
+        // Encoded once with a stand-in location: a location's encoding
+        // has a fixed width, so the head's length is known before the
+        // chunk's place is.
+        head.chunks.push(Chunk {
+            loc: RecordLoc::default(),
+            len,
+        });
+        let invalid = |e: crate::object::head::HeadError| {
+            S3Error::new(S3ErrorCode::InvalidArgument, e.to_string())
+        };
+        let head_len = head.encode().map_err(invalid)?.len();
+        let mut built = head.clone();
+        let locs = self
+            .segments
+            .append_chained(
+                vec![(RecordKind::DataChunk, tail.data, tail.crc)],
+                vec![head_len],
+                move |locs| {
+                    if let (Some(c), Some(loc)) = (built.chunks.last_mut(), locs.first()) {
+                        c.loc = *loc;
+                    }
+                    // Cannot fail: the same head encoded above.
+                    let bytes = Bytes::from(built.encode().unwrap_or_default());
+                    let crc = PayloadCrc::of(&bytes);
+                    vec![(RecordKind::ObjectHead, bytes, crc)]
+                },
+            )
+            .await
+            .map_err(|e| write_failed("writing the object", e))?;
+        match (locs.first(), locs.get(1)) {
+            (Some(chunk), Some(head_loc)) => {
+                if let Some(c) = head.chunks.last_mut() {
+                    c.loc = *chunk;
+                }
+                Ok(*head_loc)
+            }
+            _ => Err(internal(
+                "writing the object",
+                "the store returned no location",
+            )),
+        }
     }
 
     /// Appends an object head (or tombstone); returns where it is.
@@ -472,45 +514,4 @@ impl ObjectStore {
             "The object kept changing while its tags were set; try again",
         ))
     }
-}
-
-/// The head of a PUT (and its held-back last chunk) as records its index
-/// step carries: the chunk first, then the head naming where the chunk
-/// landed. Returns them and the head's payload length (its encoding has a
-/// fixed width whatever the locations, so it is known before they are).
-fn attach_head(
-    head: &mut ObjectHead,
-    tail: Option<HeldChunk>,
-) -> Result<(Arc<Attached>, usize), S3Error> {
-    let mut first = Vec::new();
-    if let Some(tail) = tail {
-        head.chunks.push(Chunk {
-            loc: RecordLoc::default(),
-            len: tail.data.len() as u32,
-        });
-        first.push((RecordKind::DataChunk, tail.data, tail.crc));
-    }
-    let head_len = head
-        .encode()
-        .map_err(|e| S3Error::new(S3ErrorCode::InvalidArgument, e.to_string()))?
-        .len();
-    let template = head.clone();
-    let with_chunk = !first.is_empty();
-    let build_head = move |locs: &[RecordLoc]| -> Bytes {
-        let mut h = template.clone();
-        if let (true, Some(c), Some(loc)) = (with_chunk, h.chunks.last_mut(), locs.first()) {
-            c.loc = *loc;
-        }
-        // Cannot fail: the same head encoded above.
-        Bytes::from(h.encode().unwrap_or_default())
-    };
-    Ok((
-        Arc::new(Attached {
-            first,
-            head_kind: RecordKind::ObjectHead,
-            head_len,
-            build_head: Box::new(build_head),
-        }),
-        head_len,
-    ))
 }
