@@ -47,14 +47,20 @@ pub enum S3ErrorCode {
     InvalidRequest,
     InvalidTag,
     KeyTooLongError,
+    /// An AccessControlPolicy body that names no valid grants.
+    MalformedACLError,
+    /// A bucket policy that is not valid JSON of the policy language.
+    MalformedPolicy,
     MalformedXML,
     MethodNotAllowed,
     MissingContentLength,
     MissingSecurityHeader,
     NoSuchBucket,
+    NoSuchBucketPolicy,
     NoSuchCORSConfiguration,
     NoSuchKey,
     NoSuchLifecycleConfiguration,
+    NoSuchPublicAccessBlockConfiguration,
     NoSuchTagSet,
     NoSuchUpload,
     NoSuchVersion,
@@ -67,6 +73,8 @@ pub enum S3ErrorCode {
     SignatureDoesNotMatch,
     SlowDown,
     TooManyParts,
+    /// A grant by e-mail address that names no user.
+    UnresolvableGrantByEmailAddress,
     XAmzContentSHA256Mismatch,
 }
 
@@ -103,11 +111,15 @@ impl S3ErrorCode {
             InvalidRequest => "InvalidRequest",
             InvalidTag => "InvalidTag",
             KeyTooLongError => "KeyTooLongError",
+            MalformedACLError => "MalformedACLError",
+            MalformedPolicy => "MalformedPolicy",
             MalformedXML => "MalformedXML",
             MethodNotAllowed => "MethodNotAllowed",
             MissingContentLength => "MissingContentLength",
             MissingSecurityHeader => "MissingSecurityHeader",
             NoSuchBucket => "NoSuchBucket",
+            NoSuchBucketPolicy => "NoSuchBucketPolicy",
+            NoSuchPublicAccessBlockConfiguration => "NoSuchPublicAccessBlockConfiguration",
             NoSuchCORSConfiguration => "NoSuchCORSConfiguration",
             NoSuchTagSet => "NoSuchTagSet",
             NoSuchKey => "NoSuchKey",
@@ -123,6 +135,7 @@ impl S3ErrorCode {
             SignatureDoesNotMatch => "SignatureDoesNotMatch",
             SlowDown => "SlowDown",
             TooManyParts => "TooManyParts",
+            UnresolvableGrantByEmailAddress => "UnresolvableGrantByEmailAddress",
             XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
         }
     }
@@ -155,15 +168,20 @@ impl S3ErrorCode {
             | InvalidRequest
             | InvalidTag
             | KeyTooLongError
+            | MalformedACLError
+            | MalformedPolicy
             | MalformedXML
             | MissingSecurityHeader
             | RequestTimeout
             | TooManyParts
+            | UnresolvableGrantByEmailAddress
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty | InvalidBucketState => {
                 StatusCode::CONFLICT
             }
             NoSuchBucket
+            | NoSuchBucketPolicy
+            | NoSuchPublicAccessBlockConfiguration
             | NoSuchCORSConfiguration
             | NoSuchKey
             | NoSuchLifecycleConfiguration

@@ -4,6 +4,8 @@
 //! additional checksums.
 //! No I/O here.
 
+pub mod access;
+pub mod acl;
 pub mod checksum;
 pub mod chunked;
 pub mod conditional;
@@ -15,6 +17,7 @@ pub mod error_xml;
 pub mod lifecycle;
 pub mod names;
 pub mod operation;
+pub mod policy;
 pub mod range;
 pub mod signed_headers;
 pub mod sigv4;
