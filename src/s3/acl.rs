@@ -279,6 +279,33 @@ impl Acl {
     }
 }
 
+/// The object metadata entry that holds an object's ACL (its stored
+/// form, [`Acl::encode`]); none means private. Only shale writes it: a
+/// request's metadata is `x-amz-meta-*` and content headers.
+pub const ACL_META: &str = "x-amz-acl";
+
+/// The ACL kept in an object's metadata (private if none, or if it does
+/// not read back).
+pub fn acl_in(meta: &[(String, String)]) -> Acl {
+    meta.iter()
+        .find(|(n, _)| n == ACL_META)
+        .and_then(|(_, v)| Acl::decode(v))
+        .unwrap_or_default()
+}
+
+/// `meta` with its ACL replaced by `acl` (a private one is not stored).
+pub fn with_acl(meta: &[(String, String)], acl: &Acl) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = meta
+        .iter()
+        .filter(|(n, _)| n != ACL_META)
+        .cloned()
+        .collect();
+    if *acl != Acl::default() {
+        out.push((ACL_META.to_string(), acl.encode()));
+    }
+    out
+}
+
 /// A grantee as a request names it, before it is checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RawGrantee {
@@ -537,7 +564,7 @@ mod tests {
         .unwrap();
         assert!(acl.allows("alice", Who::Anonymous, Permission::Read, true));
         assert!(acl.allows("alice", Who::User("bob"), Permission::WriteAcp, true));
-        assert!(!acl.allows("alice", Who::User("alice"), Permission::Read, true));
+        assert!(!acl.allows("alice", Who::User("alice"), Permission::WriteAcp, true));
         let code = |r: Result<Option<Acl>, S3Error>| r.map_err(|e| e.code);
         assert_eq!(
             code(get(&[

@@ -16,6 +16,19 @@ use crate::s3::{time, xml, S3Error, S3ErrorCode};
 use crate::server::body::{RequestBody, ResponseBody};
 
 impl Op<'_> {
+    /// `meta` with the ACL of the request's `x-amz-acl` / `x-amz-grant-*`
+    /// headers, if any came.
+    fn with_header_acl(
+        &self,
+        bucket: &str,
+        meta: Vec<(String, String)>,
+    ) -> Result<Vec<(String, String)>, S3Error> {
+        Ok(match self.header_acl(bucket)? {
+            Some(a) => crate::s3::acl::with_acl(&meta, &a),
+            None => meta,
+        })
+    }
+
     /// PutObjectTagging / DeleteObjectTagging (empty `tags`).
     pub(super) async fn set_tags(
         &self,
@@ -135,7 +148,10 @@ impl Op<'_> {
                 let id = self.node.uploads.create(
                     bucket,
                     key,
-                    with_header_tags(object_meta(self.headers)?, self.headers)?,
+                    self.with_header_acl(
+                        bucket,
+                        with_header_tags(object_meta(self.headers)?, self.headers)?,
+                    )?,
                     algorithm,
                 )?;
                 let mut r = xml_response(
@@ -165,7 +181,8 @@ impl Op<'_> {
     pub(super) async fn copy_source(&self) -> Result<(CopySource, FoundObject), S3Error> {
         let source =
             parse_copy_source(header(self.headers, "x-amz-copy-source").unwrap_or_default())?;
-        self.check_access(&source.bucket)?;
+        self.authorize(Operation::GetObject, &source.bucket, Some(&source.key))
+            .await?;
         let found = match source.version_id.as_deref() {
             Some(v) => {
                 let v = parse_version_id(v)?;
@@ -247,6 +264,11 @@ impl Op<'_> {
             }
         };
         meta = crate::s3::tagging::with_tags(&meta, &tags);
+        // A copy does not keep the source's ACL: it gets the request's
+        // (private without one), as on AWS.
+        // <https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html>
+        meta = crate::s3::acl::with_acl(&meta, &crate::s3::acl::Acl::default());
+        meta = self.with_header_acl(bucket, meta)?;
         let out = self
             .store()
             .copy_object(&found, bucket, key, meta, self.write_condition()?)
@@ -279,7 +301,10 @@ impl Op<'_> {
         let len = object_length(self.headers, chunked)?;
         self.check_quota(bucket, key, len.unwrap_or(0))?;
         let put = PutOptions {
-            meta: with_header_tags(object_meta(self.headers)?, self.headers)?,
+            meta: self.with_header_acl(
+                bucket,
+                with_header_tags(object_meta(self.headers)?, self.headers)?,
+            )?,
             expected_len: len,
             content_md5: content_md5(self.headers)?,
             condition: self.write_condition()?,
