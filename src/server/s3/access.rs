@@ -208,15 +208,9 @@ impl Op<'_> {
                         ) =>
                     {
                         // Whether it exists is for those who may list.
-                        return match self.permits(
-                            Operation::ListObjects,
-                            bucket,
-                            None,
-                            &state,
-                            None,
-                        ) {
-                            Some(true) => Ok(()),
-                            _ => Err(denied()),
+                        return match self.may_list(bucket)? {
+                            true => Ok(()),
+                            false => Err(denied()),
                         };
                     }
                     Err(e) => return Err(e),
@@ -228,6 +222,22 @@ impl Op<'_> {
             Some(true) => Ok(()),
             _ => Err(denied()),
         }
+    }
+
+    /// Whether the caller may list `bucket` (s3:ListBucket): who may not
+    /// is told AccessDenied rather than NoSuchKey for a key that does not
+    /// exist, so that it learns nothing of which keys do.
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html>
+    /// ("Permissions").
+    pub(super) fn may_list(&self, bucket: &str) -> Result<bool, S3Error> {
+        if self.caller.system && !self.anonymous {
+            return Ok(true);
+        }
+        let Ok(b) = self.store().bucket(bucket) else {
+            return Ok(true);
+        };
+        let state = self.bucket_access(bucket, b.meta.owner.clone())?;
+        Ok(self.permits(Operation::ListObjects, bucket, None, &state, None) == Some(true))
     }
 
     /// One key of a DeleteObjects: whether the caller may delete it.

@@ -384,12 +384,21 @@ async fn route(
         None if anonymous => return Err(denied()),
         None => {}
     }
-    match (bucket, key) {
+    let out = match (&bucket, key) {
         (None, _) if op == Operation::ListBuckets => ctx.list_buckets(),
         (None, _) => Err(operation::not_implemented(op)),
-        (Some(b), k) if is_access_op(op) => ctx.access_op(op, &b, k.as_deref(), body).await,
-        (Some(b), None) => ctx.bucket_op(op, &b, body).await,
-        (Some(b), Some(k)) => ctx.object_op(op, &b, &k, body).await,
+        (Some(b), k) if is_access_op(op) => ctx.access_op(op, b, k.as_deref(), body).await,
+        (Some(b), None) => ctx.bucket_op(op, b, body).await,
+        (Some(b), Some(k)) => ctx.object_op(op, b, &k, body).await,
+    };
+    match (out, &bucket) {
+        (Err(e), Some(b))
+            if matches!(e.code, S3ErrorCode::NoSuchKey | S3ErrorCode::NoSuchVersion)
+                && !ctx.may_list(b)? =>
+        {
+            Err(denied())
+        }
+        (out, _) => out,
     }
 }
 
