@@ -52,6 +52,9 @@ pub enum S3ErrorCode {
     /// A bucket policy that is not valid JSON of the policy language.
     MalformedPolicy,
     MalformedXML,
+    /// An object's metadata (user metadata, tags, ACL) beyond what its
+    /// head holds.
+    MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
     MissingSecurityHeader,
@@ -114,6 +117,7 @@ impl S3ErrorCode {
             MalformedACLError => "MalformedACLError",
             MalformedPolicy => "MalformedPolicy",
             MalformedXML => "MalformedXML",
+            MetadataTooLarge => "MetadataTooLarge",
             MethodNotAllowed => "MethodNotAllowed",
             MissingContentLength => "MissingContentLength",
             MissingSecurityHeader => "MissingSecurityHeader",
@@ -171,6 +175,7 @@ impl S3ErrorCode {
             | MalformedACLError
             | MalformedPolicy
             | MalformedXML
+            | MetadataTooLarge
             | MissingSecurityHeader
             | RequestTimeout
             | TooManyParts

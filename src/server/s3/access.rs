@@ -163,7 +163,8 @@ impl Op<'_> {
     /// Refuses the request (AccessDenied) unless the caller may run `op`
     /// on `bucket` / `key`: a system user may always; else the bucket's
     /// policy, ACL (or the object's) and ownership decide. A bucket that
-    /// does not exist passes (the operation answers NoSuchBucket), and so
+    /// does not exist passes for a signed caller (the operation answers
+    /// NoSuchBucket; an anonymous one gets AccessDenied), and so
     /// does an object that does not exist for a caller who may list the
     /// bucket (NoSuchKey; others learn nothing: AccessDenied).
     /// DeleteObjects is checked per key ([`Self::may_delete`]).
@@ -174,7 +175,13 @@ impl Op<'_> {
         key: Option<&[u8]>,
     ) -> Result<(), S3Error> {
         let Ok(b) = self.store().bucket(bucket) else {
-            return Ok(());
+            // Nobody gave an anonymous caller anything here, not even
+            // the news that the bucket does not exist.
+            return if self.anonymous {
+                Err(denied())
+            } else {
+                Ok(())
+            };
         };
         if let Some((id, due)) = self.node.purge_of_bucket(bucket, &b.meta.owner) {
             return Err(err(
@@ -415,6 +422,8 @@ impl Op<'_> {
             (Operation::PutObjectAcl, Some(k)) => {
                 let a = self.acl_of_request(bucket, body).await?;
                 let version = self.q("versionId").map(parse_version_id).transpose()?;
+                let current = self.found(bucket, k).await?;
+                super::object::fits_head(&acl::with_acl(&current.head.meta, &a))?;
                 let found = store
                     .rewrite_meta(bucket, k, version, |meta| acl::with_acl(meta, &a))
                     .await?;

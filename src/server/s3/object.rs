@@ -23,10 +23,12 @@ impl Op<'_> {
         bucket: &str,
         meta: Vec<(String, String)>,
     ) -> Result<Vec<(String, String)>, S3Error> {
-        Ok(match self.header_acl(bucket)? {
+        let meta = match self.header_acl(bucket)? {
             Some(a) => crate::s3::acl::with_acl(&meta, &a),
             None => meta,
-        })
+        };
+        fits_head(&meta)?;
+        Ok(meta)
     }
 
     /// PutObjectTagging / DeleteObjectTagging (empty `tags`).
@@ -452,4 +454,21 @@ pub(super) fn object_meta(headers: &HeaderMap) -> Result<Vec<(String, String)>, 
         }
     }
     Ok(meta)
+}
+
+/// Refuses (MetadataTooLarge) metadata, tags and ACL together larger than
+/// an object head holds (`format-spec/object.md`, `meta_len`), before
+/// anything is stored.
+pub(super) fn fits_head(meta: &[(String, String)]) -> Result<(), S3Error> {
+    let len: usize = meta.iter().map(|(n, v)| 6 + n.len() + v.len()).sum();
+    if len > crate::object::head::META_BYTES_MAX {
+        return Err(err(
+            S3ErrorCode::MetadataTooLarge,
+            format!(
+                "Your metadata headers, tags and ACL take {len} bytes; an object holds at most {}",
+                crate::object::head::META_BYTES_MAX
+            ),
+        ));
+    }
+    Ok(())
 }
