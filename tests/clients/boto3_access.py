@@ -356,6 +356,16 @@ class AclRoundTrips(Base):
         self.denied(lambda: owner.put_object(Bucket=b, Key="bad", Body=b"x", ACL="public-write"),
                     "InvalidArgument")
         self.denied(lambda: owner.head_object(Bucket=b, Key="bad"), "404")
+        # Metadata and ACL together must fit the object's head: refused
+        # before anything is stored, never a 500.
+        self.denied(lambda: owner.put_object(Bucket=b, Key="big", Body=b"x",
+                                             Metadata={"m": "v" * 9000}), "MetadataTooLarge")
+        self.denied(lambda: owner.head_object(Bucket=b, Key="big"), "404")
+        owner.put_object(Bucket=b, Key="big", Body=b"x", Metadata={"m": "v" * 8000})
+        many = ", ".join([f'id="{bob_uid}"'] * 100)
+        self.denied(lambda: owner.put_object_acl(Bucket=b, Key="big", GrantRead=many),
+                    "MetadataTooLarge")
+        self.assertEqual(len(owner.get_object_acl(Bucket=b, Key="big")["Grants"]), 1)
 
     def test_versioned_objects_keep_an_acl_per_version(self):
         owner_uid, owner = new_user()
