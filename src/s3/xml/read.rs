@@ -765,20 +765,19 @@ pub fn parse_lifecycle(body: &[u8]) -> Result<crate::s3::lifecycle::Lifecycle, S
     Ok(lc)
 }
 
+/// What an `AccessControlPolicy` body says: the owner id, if given, and
+/// the grants as sent.
+pub type AccessControlPolicy = (
+    Option<String>,
+    Vec<(crate::s3::acl::RawGrantee, crate::s3::acl::Permission)>,
+);
+
 /// An `AccessControlPolicy` body (PutBucketAcl / PutObjectAcl): its
 /// owner id if given, and the grants, unresolved (`acl::resolve_grants`
 /// checks the grantees). A grant without a grantee or with a permission
 /// that is not one of the five is `MalformedACLError`, as on AWS.
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketAcl.html>
-pub fn parse_access_control_policy(
-    body: &[u8],
-) -> Result<
-    (
-        Option<String>,
-        Vec<(crate::s3::acl::RawGrantee, crate::s3::acl::Permission)>,
-    ),
-    S3Error,
-> {
+pub fn parse_access_control_policy(body: &[u8]) -> Result<AccessControlPolicy, S3Error> {
     use crate::s3::acl::{Permission, RawGrantee, GRANTS_MAX};
     const ROOT: &str = "AccessControlPolicy";
     let bad_acl = |what: &str| {
