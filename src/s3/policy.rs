@@ -882,7 +882,13 @@ mod tests {
         let mut listing_other = office.clone();
         listing_other.push(("s3:prefix", "public/".to_string()));
         use Decision::*;
-        type Case<'a> = (Who<'a>, &'a str, &'a str, &'a [(&'static str, String)], Decision);
+        type Case<'a> = (
+            Who<'a>,
+            &'a str,
+            &'a str,
+            &'a [(&'static str, String)],
+            Decision,
+        );
         let cases: Vec<Case> = vec![
             (
                 Who::Anonymous,

@@ -18,7 +18,7 @@ use crate::object::versioning::{format_version_id, parse_version_id};
 use crate::s3::access::{self, AclNeed, Facts, PublicAccessBlock};
 use crate::s3::acl::{self, Acl, Who};
 use crate::s3::operation::{self, Operation};
-use crate::s3::policy::{Ask, Decision, Policy, POLICY_BYTES_MAX};
+use crate::s3::policy::{Ask, Decision, Policy};
 use crate::s3::{xml, S3Error, S3ErrorCode};
 use crate::server::body::{RequestBody, ResponseBody};
 
@@ -394,7 +394,7 @@ impl Op<'_> {
         op: Operation,
         bucket: &str,
         key: Option<&[u8]>,
-        mut body: RequestBody,
+        body: RequestBody,
     ) -> Result<Response<ResponseBody>, S3Error> {
         let store = self.store();
         store.bucket(bucket)?;
@@ -442,16 +442,8 @@ impl Op<'_> {
                 None => Err(no_policy()),
             },
             (Operation::PutBucketPolicy, _) => {
-                let doc = body.collect(POLICY_BYTES_MAX + 1).await.map_err(|e| {
-                    if e.code == S3ErrorCode::EntityTooLarge {
-                        err(
-                            S3ErrorCode::MalformedPolicy,
-                            format!("Policies must be less than {POLICY_BYTES_MAX} bytes"),
-                        )
-                    } else {
-                        e
-                    }
-                })?;
+                // Content-MD5 checked; the size cap is the parser's.
+                let doc = self.xml_body(body).await?;
                 let policy = Policy::parse(&doc, bucket, &|u| {
                     self.node.meta.read(|t| t.users.contains_key(u))
                 })?;
@@ -465,9 +457,7 @@ impl Op<'_> {
                         "Access Denied: the bucket's PublicAccessBlock (BlockPublicPolicy) forbids a public policy",
                     ));
                 }
-                store
-                    .set_bucket_config(bucket, CONFIG_POLICY, doc.to_vec())
-                    .await?;
+                store.set_bucket_config(bucket, CONFIG_POLICY, doc).await?;
                 empty(StatusCode::NO_CONTENT)
             }
             (Operation::DeleteBucketPolicy, _) => {
