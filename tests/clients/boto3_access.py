@@ -197,6 +197,10 @@ class PolicyDeniesPrefix(Base):
         r = bob.delete_objects(Bucket=b, Delete={"Objects": [{"Key": "secret/s"}, {"Key": "shared/by-bob"}]})
         self.assertEqual([(e["Key"], e["Code"]) for e in r.get("Errors", [])], [("secret/s", "AccessDenied")])
         self.assertEqual([d["Key"] for d in r["Deleted"]], ["shared/by-bob"])
+        # Bob may list, yet a missing key under the denied prefix is
+        # AccessDenied too (an explicit Deny tells nothing).
+        self.denied(lambda: bob.get_object(Bucket=b, Key="secret/missing"))
+        self.denied(lambda: bob.get_object(Bucket=b, Key="shared/missing"), "NoSuchKey")
         # Nor may Bob touch the bucket's configuration or policy.
         self.denied(lambda: bob.get_bucket_policy(Bucket=b))
         self.denied(lambda: bob.delete_bucket_policy(Bucket=b))

@@ -214,8 +214,11 @@ impl Op<'_> {
                                 | S3ErrorCode::MethodNotAllowed
                         ) =>
                     {
-                        // Whether it exists is for those who may list.
-                        return match self.may_list(bucket)? {
+                        // Whether it exists is for those who could
+                        // have the object (no explicit Deny) and may list.
+                        let could = self.permits(op, bucket, key, &state, Some(&self.probe_acl()))
+                            == Some(true);
+                        return match could && self.may_list(bucket)? {
                             true => Ok(()),
                             false => Err(denied()),
                         };
@@ -229,6 +232,20 @@ impl Op<'_> {
             Some(true) => Ok(()),
             _ => Err(denied()),
         }
+    }
+
+    /// An object ACL that gives the caller everything: what an object's
+    /// ACL could at most add for it.
+    fn probe_acl(&self) -> Acl {
+        let all = |grantee| acl::Grant {
+            grantee,
+            permission: acl::Permission::FullControl,
+        };
+        let mut grants = vec![all(acl::Grantee::AllUsers)];
+        if !self.anonymous {
+            grants.push(all(acl::Grantee::User(self.caller.uid.clone())));
+        }
+        Acl::Grants(grants)
     }
 
     /// Whether the caller may list `bucket` (s3:ListBucket): who may not
