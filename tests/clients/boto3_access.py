@@ -111,6 +111,8 @@ class AnonymousAccess(Base):
         # public-read-write lets everyone write too.
         owner.put_bucket_acl(Bucket=b, ACL="public-read-write")
         anon.put_object(Bucket=b, Key="dropped", Body=b"from anyone")
+        # Writing is not setting the ACL of the owner's object.
+        self.denied(lambda: anon.put_object(Bucket=b, Key="mine", Body=b"x", ACL="public-read"))
         self.assertEqual(owner.get_object(Bucket=b, Key="dropped")["Body"].read(), b"from anyone")
         # Back to private: the unsigned client sees nothing.
         owner.put_bucket_acl(Bucket=b, ACL="private")

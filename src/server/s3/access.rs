@@ -264,6 +264,19 @@ impl Op<'_> {
         Ok(self.permits(Operation::ListObjects, bucket, None, &state, None) == Some(true))
     }
 
+    /// Whether the caller may set the ACL of a new object at `key`
+    /// (s3:PutObjectAcl; a new object has no ACL of its own yet).
+    pub(super) fn may_set_acl(&self, bucket: &str, key: &[u8]) -> Result<bool, S3Error> {
+        if self.caller.system && !self.anonymous {
+            return Ok(true);
+        }
+        let Ok(b) = self.store().bucket(bucket) else {
+            return Ok(true);
+        };
+        let state = self.bucket_access(bucket, b.meta.owner.clone())?;
+        Ok(self.permits(Operation::PutObjectAcl, bucket, Some(key), &state, None) == Some(true))
+    }
+
     /// One key of a DeleteObjects: whether the caller may delete it.
     pub(super) fn may_delete(
         &self,

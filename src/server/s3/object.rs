@@ -18,13 +18,25 @@ use crate::server::body::{RequestBody, ResponseBody};
 impl Op<'_> {
     /// `meta` with the ACL of the request's `x-amz-acl` / `x-amz-grant-*`
     /// headers, if any came.
+    /// Setting an ACL takes s3:PutObjectAcl besides the write's own
+    /// permission (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html>,
+    /// "Permissions").
     fn with_header_acl(
         &self,
         bucket: &str,
+        key: &[u8],
         meta: Vec<(String, String)>,
     ) -> Result<Vec<(String, String)>, S3Error> {
         let meta = match self.header_acl(bucket)? {
-            Some(a) => crate::s3::acl::with_acl(&meta, &a),
+            Some(a) => {
+                if !self.may_set_acl(bucket, key)? {
+                    return Err(err(
+                        S3ErrorCode::AccessDenied,
+                        "Access Denied: setting an object's ACL needs s3:PutObjectAcl",
+                    ));
+                }
+                crate::s3::acl::with_acl(&meta, &a)
+            }
             None => meta,
         };
         fits_head(&meta)?;
@@ -152,6 +164,7 @@ impl Op<'_> {
                     key,
                     self.with_header_acl(
                         bucket,
+                        key,
                         with_header_tags(object_meta(self.headers)?, self.headers)?,
                     )?,
                     algorithm,
@@ -270,7 +283,7 @@ impl Op<'_> {
         // (private without one), as on AWS.
         // <https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html>
         meta = crate::s3::acl::with_acl(&meta, &crate::s3::acl::Acl::default());
-        meta = self.with_header_acl(bucket, meta)?;
+        meta = self.with_header_acl(bucket, key, meta)?;
         let out = self
             .store()
             .copy_object(&found, bucket, key, meta, self.write_condition()?)
@@ -305,6 +318,7 @@ impl Op<'_> {
         let put = PutOptions {
             meta: self.with_header_acl(
                 bucket,
+                key,
                 with_header_tags(object_meta(self.headers)?, self.headers)?,
             )?,
             expected_len: len,
