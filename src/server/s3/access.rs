@@ -196,6 +196,14 @@ impl Op<'_> {
         if (self.caller.system && !self.anonymous) || op == Operation::DeleteObjects {
             return Ok(());
         }
+        // The owner of a bucket without a policy may do everything: no
+        // ACL or PublicAccessBlock to read.
+        if !self.anonymous
+            && b.meta.owner == self.caller.uid
+            && self.store().bucket_config(bucket, CONFIG_POLICY)?.is_none()
+        {
+            return Ok(());
+        }
         let state = self.bucket_access(bucket, b.meta.owner.clone())?;
         let Some(action) = access::action_of(op, false) else {
             return Err(denied());
