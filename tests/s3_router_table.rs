@@ -338,10 +338,10 @@ fn subresources_of_the_report_are_refused_by_name() {
     fill(&mut c);
     let before = snapshot(&mut c);
     let cases: [(&str, &str, &str, &str, &str); 10] = [
-        ("PUT", "data", "obj", "acl", "PutObjectAcl"),
+        ("GET", "data", "obj", "torrent", "GetObjectTorrent"),
         ("PUT", "data", "obj", "retention", "PutObjectRetention"),
         ("PUT", "data", "obj", "legal-hold", "PutObjectLegalHold"),
-        ("GET", "data", "obj", "acl", "GetObjectAcl"),
+        ("GET", "data", "", "logging", "GetBucketLogging"),
         (
             "DELETE",
             "empty",
@@ -349,13 +349,19 @@ fn subresources_of_the_report_are_refused_by_name() {
             "ownershipControls",
             "DeleteBucketOwnershipControls",
         ),
-        ("DELETE", "empty", "", "policy", "DeleteBucketPolicy"),
         (
             "DELETE",
             "empty",
             "",
-            "publicAccessBlock",
-            "DeletePublicAccessBlock",
+            "replication",
+            "DeleteBucketReplication",
+        ),
+        (
+            "PUT",
+            "empty",
+            "",
+            "ownershipControls",
+            "PutBucketOwnershipControls",
         ),
         ("DELETE", "empty", "", "website", "DeleteBucketWebsite"),
         (

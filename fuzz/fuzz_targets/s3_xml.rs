@@ -56,6 +56,22 @@ fuzz_target!(|data: &[u8]| {
         Ok(tags) => assert_eq!(parse_tagging(tagging(&tags).as_bytes()).expect("rendered tags parse"), tags),
         Err(e) => assert!(matches!(e.code, S3ErrorCode::MalformedXML | S3ErrorCode::InvalidTag)),
     }
+    // PutBucketAcl / PutObjectAcl bodies and PutPublicAccessBlock: what
+    // parses stays within the grant cap; the block renders and reads back.
+    match shale::s3::xml::parse_access_control_policy(data) {
+        Ok((_, grants)) => assert!(grants.len() <= shale::s3::acl::GRANTS_MAX),
+        Err(e) => assert!(matches!(
+            e.code,
+            S3ErrorCode::MalformedXML | S3ErrorCode::MalformedACLError
+        )),
+    }
+    match shale::s3::xml::parse_public_access_block(data) {
+        Ok(b) => {
+            let doc = shale::s3::xml::public_access_block(&b);
+            assert_eq!(shale::s3::xml::parse_public_access_block(doc.as_bytes()).ok(), Some(b));
+        }
+        Err(e) => assert_eq!(e.code, S3ErrorCode::MalformedXML),
+    }
     // Version ids as clients send them (versionId, VersionId, markers).
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(id) = parse_version_id(text) {

@@ -21,10 +21,16 @@ pub const CONFIG_LIFECYCLE: u8 = 1;
 pub const CONFIG_TAGGING: u8 = 2;
 /// The bucket's CORS rules (`CORSConfiguration` XML).
 pub const CONFIG_CORS: u8 = 3;
+/// The bucket's ACL (`s3::acl::Acl::encode`'s text).
+pub const CONFIG_ACL: u8 = 4;
+/// The bucket policy (its JSON as PutBucketPolicy sent it, checked).
+pub const CONFIG_POLICY: u8 = 5;
+/// The bucket's PublicAccessBlock (`PublicAccessBlockConfiguration` XML).
+pub const CONFIG_PUBLIC_ACCESS_BLOCK: u8 = 6;
 
 /// Whether `kind` is a bucket configuration kind shale knows.
 fn known_config_kind(kind: u8) -> bool {
-    matches!(kind, CONFIG_LIFECYCLE | CONFIG_TAGGING | CONFIG_CORS)
+    (CONFIG_LIFECYCLE..=CONFIG_PUBLIC_ACCESS_BLOCK).contains(&kind)
 }
 /// A quota that is not set.
 pub const NO_QUOTA: u64 = u64::MAX;
@@ -98,7 +104,8 @@ pub enum MdOp {
         name: String,
     },
     /// A bucket's configuration document of one kind (`CONFIG_LIFECYCLE`,
-    /// `CONFIG_TAGGING`, `CONFIG_CORS`),
+    /// `CONFIG_TAGGING`, `CONFIG_CORS`, `CONFIG_ACL`, `CONFIG_POLICY`,
+    /// `CONFIG_PUBLIC_ACCESS_BLOCK`),
     /// in the canonical form shale renders; an empty body removes it.
     BucketConfig {
         name: String,

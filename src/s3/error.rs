@@ -55,13 +55,22 @@ pub enum S3ErrorCode {
     MalformedXML,
     /// POST Object form fields before the file over their limit.
     MaxPostPreDataLengthExceeded,
+    /// An AccessControlPolicy body that names no valid grants.
+    MalformedACLError,
+    /// A bucket policy that is not valid JSON of the policy language.
+    MalformedPolicy,
+    /// An object's metadata (user metadata, tags, ACL) beyond what its
+    /// head holds.
+    MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
     MissingSecurityHeader,
     NoSuchBucket,
+    NoSuchBucketPolicy,
     NoSuchCORSConfiguration,
     NoSuchKey,
     NoSuchLifecycleConfiguration,
+    NoSuchPublicAccessBlockConfiguration,
     NoSuchTagSet,
     NoSuchUpload,
     NoSuchVersion,
@@ -74,6 +83,8 @@ pub enum S3ErrorCode {
     SignatureDoesNotMatch,
     SlowDown,
     TooManyParts,
+    /// A grant by e-mail address that names no user.
+    UnresolvableGrantByEmailAddress,
     XAmzContentSHA256Mismatch,
 }
 
@@ -115,10 +126,15 @@ impl S3ErrorCode {
             MalformedPOSTRequest => "MalformedPOSTRequest",
             MalformedXML => "MalformedXML",
             MaxPostPreDataLengthExceeded => "MaxPostPreDataLengthExceeded",
+            MalformedACLError => "MalformedACLError",
+            MalformedPolicy => "MalformedPolicy",
+            MetadataTooLarge => "MetadataTooLarge",
             MethodNotAllowed => "MethodNotAllowed",
             MissingContentLength => "MissingContentLength",
             MissingSecurityHeader => "MissingSecurityHeader",
             NoSuchBucket => "NoSuchBucket",
+            NoSuchBucketPolicy => "NoSuchBucketPolicy",
+            NoSuchPublicAccessBlockConfiguration => "NoSuchPublicAccessBlockConfiguration",
             NoSuchCORSConfiguration => "NoSuchCORSConfiguration",
             NoSuchTagSet => "NoSuchTagSet",
             NoSuchKey => "NoSuchKey",
@@ -134,6 +150,7 @@ impl S3ErrorCode {
             SignatureDoesNotMatch => "SignatureDoesNotMatch",
             SlowDown => "SlowDown",
             TooManyParts => "TooManyParts",
+            UnresolvableGrantByEmailAddress => "UnresolvableGrantByEmailAddress",
             XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
         }
     }
@@ -171,14 +188,20 @@ impl S3ErrorCode {
             | MalformedPOSTRequest
             | MalformedXML
             | MaxPostPreDataLengthExceeded
+            | MalformedACLError
+            | MalformedPolicy
+            | MetadataTooLarge
             | MissingSecurityHeader
             | RequestTimeout
             | TooManyParts
+            | UnresolvableGrantByEmailAddress
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty | InvalidBucketState => {
                 StatusCode::CONFLICT
             }
             NoSuchBucket
+            | NoSuchBucketPolicy
+            | NoSuchPublicAccessBlockConfiguration
             | NoSuchCORSConfiguration
             | NoSuchKey
             | NoSuchLifecycleConfiguration

@@ -4,6 +4,8 @@
 //! additional checksums.
 //! No I/O here.
 
+pub mod access;
+pub mod acl;
 pub mod checksum;
 pub mod chunked;
 pub mod conditional;
@@ -16,6 +18,7 @@ pub mod form;
 pub mod lifecycle;
 pub mod names;
 pub mod operation;
+pub mod policy;
 pub mod post_policy;
 pub mod range;
 pub mod signed_headers;

@@ -77,7 +77,7 @@ operations! {
     DeleteBucketMetadataTableConfiguration: false,
     DeleteBucketMetricsConfiguration: false,
     DeleteBucketOwnershipControls: false,
-    DeleteBucketPolicy: false,
+    DeleteBucketPolicy: true,
     DeleteBucketReplication: false,
     DeleteBucketTagging: true,
     DeleteBucketWebsite: false,
@@ -85,10 +85,10 @@ operations! {
     DeleteObjectAnnotation: false,
     DeleteObjectTagging: true,
     DeleteObjects: true,
-    DeletePublicAccessBlock: false,
+    DeletePublicAccessBlock: true,
     GetBucketAbac: false,
     GetBucketAccelerateConfiguration: false,
-    GetBucketAcl: false,
+    GetBucketAcl: true,
     GetBucketAnalyticsConfiguration: false,
     GetBucketCors: true,
     GetBucketEncryption: false,
@@ -102,15 +102,15 @@ operations! {
     GetBucketMetricsConfiguration: false,
     GetBucketNotificationConfiguration: false,
     GetBucketOwnershipControls: false,
-    GetBucketPolicy: false,
-    GetBucketPolicyStatus: false,
+    GetBucketPolicy: true,
+    GetBucketPolicyStatus: true,
     GetBucketReplication: false,
     GetBucketRequestPayment: false,
     GetBucketTagging: true,
     GetBucketVersioning: true,
     GetBucketWebsite: false,
     GetObject: true,
-    GetObjectAcl: false,
+    GetObjectAcl: true,
     GetObjectAnnotation: false,
     GetObjectAttributes: true,
     GetObjectLegalHold: false,
@@ -118,7 +118,7 @@ operations! {
     GetObjectRetention: false,
     GetObjectTagging: true,
     GetObjectTorrent: false,
-    GetPublicAccessBlock: false,
+    GetPublicAccessBlock: true,
     HeadBucket: true,
     HeadObject: true,
     ListBucketAnalyticsConfigurations: false,
@@ -135,7 +135,7 @@ operations! {
     PostObject: true,
     PutBucketAbac: false,
     PutBucketAccelerateConfiguration: false,
-    PutBucketAcl: false,
+    PutBucketAcl: true,
     PutBucketAnalyticsConfiguration: false,
     PutBucketCors: true,
     PutBucketEncryption: false,
@@ -146,20 +146,20 @@ operations! {
     PutBucketMetricsConfiguration: false,
     PutBucketNotificationConfiguration: false,
     PutBucketOwnershipControls: false,
-    PutBucketPolicy: false,
+    PutBucketPolicy: true,
     PutBucketReplication: false,
     PutBucketRequestPayment: false,
     PutBucketTagging: true,
     PutBucketVersioning: true,
     PutBucketWebsite: false,
     PutObject: true,
-    PutObjectAcl: false,
+    PutObjectAcl: true,
     PutObjectAnnotation: false,
     PutObjectLegalHold: false,
     PutObjectLockConfiguration: false,
     PutObjectRetention: false,
     PutObjectTagging: true,
-    PutPublicAccessBlock: false,
+    PutPublicAccessBlock: true,
     RenameObject: false,
     RestoreObject: false,
     SelectObjectContent: false,
@@ -755,10 +755,10 @@ mod tests {
 
     #[test]
     fn unsupported_operations_are_refused_by_name() {
-        let e = not_implemented(O::PutObjectAcl);
+        let e = not_implemented(O::PutBucketWebsite);
         assert_eq!(e.code, S3ErrorCode::NotImplemented);
-        assert!(e.message.contains("PutObjectAcl"));
+        assert!(e.message.contains("PutBucketWebsite"));
         let supported = Operation::ALL.iter().filter(|o| o.supported()).count();
-        assert_eq!(supported, 37);
+        assert_eq!(supported, 48);
     }
 }

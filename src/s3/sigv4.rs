@@ -190,6 +190,21 @@ pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// Whether the request carries no credentials at all: no `Authorization`
+/// header and no presigned-URL (or SigV2 `AWSAccessKeyId`) parameters.
+/// Such a request is anonymous; one that carries credentials is verified
+/// and refused if they do not hold, never downgraded to anonymous.
+pub fn is_anonymous(uri: &Uri, headers: &HeaderMap) -> bool {
+    let query = parse_query(uri.query().unwrap_or(""));
+    headers.get_all(AUTHORIZATION).iter().next().is_none()
+        && !query.iter().any(|(n, _)| {
+            matches!(
+                n.as_slice(),
+                b"X-Amz-Algorithm" | b"X-Amz-Credential" | b"X-Amz-Signature" | b"AWSAccessKeyId"
+            )
+        })
+}
+
 /// Checks the request's SigV4 signature (header or presigned form) at time
 /// `now_unix_secs`, for a node serving `region`: the credential scope must
 /// name that region, and every header the server would act on must be
@@ -641,7 +656,7 @@ fn parse_payload_hash(s: &str) -> Result<PayloadHash, S3Error> {
     })
 }
 
-fn parse_hex32(s: &str) -> Option<[u8; 32]> {
+pub(crate) fn parse_hex32(s: &str) -> Option<[u8; 32]> {
     let b = s.as_bytes();
     if b.len() != 64 {
         return None;

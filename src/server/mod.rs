@@ -130,6 +130,10 @@ impl Server {
     }
 }
 
+/// The client's address, put in each request's extensions.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PeerAddr(pub std::net::IpAddr);
+
 fn bind_reuseport(addr: SocketAddr) -> io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
@@ -204,7 +208,9 @@ async fn accept_loop(
             let state = handle.state();
             let service = {
                 let state = Rc::clone(&state);
-                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    // For bucket policies' aws:SourceIp.
+                    req.extensions_mut().insert(PeerAddr(peer.ip()));
                     let busy = state.busy(&table);
                     let front = Arc::clone(&front);
                     let overflow = state.overflow;

@@ -446,6 +446,22 @@ impl ObjectStore {
         version: Option<VersionId>,
         tags: &[(String, String)],
     ) -> Result<FoundObject, S3Error> {
+        self.rewrite_meta(bucket, key, version, |meta| {
+            crate::s3::tagging::with_tags(meta, tags)
+        })
+        .await
+    }
+
+    /// Replaces the metadata of the current object of `key` (or of
+    /// version `version`) by `change` of it (tags, ACL), as [`Self::retag`]
+    /// says.
+    pub async fn rewrite_meta(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        version: Option<VersionId>,
+        change: impl Fn(&[(String, String)]) -> Vec<(String, String)>,
+    ) -> Result<FoundObject, S3Error> {
         let b = self.bucket(bucket)?;
         for _ in 0..8 {
             let found = match version {
@@ -460,7 +476,7 @@ impl ObjectStore {
                 .map_err(|e| internal("preparing the index", e))?;
             let head = ObjectHead {
                 tag: txn.tag(),
-                meta: crate::s3::tagging::with_tags(&found.head.meta, tags),
+                meta: change(&found.head.meta),
                 ..found.head.clone()
             };
             let (loc, txn) = self.write_head_or_cancel(&b.index, txn, &head).await?;
@@ -511,7 +527,7 @@ impl ObjectStore {
         }
         Err(S3Error::new(
             S3ErrorCode::SlowDown,
-            "The object kept changing while its tags were set; try again",
+            "The object kept changing while its metadata was set; try again",
         ))
     }
 }

@@ -764,3 +764,118 @@ pub fn parse_lifecycle(body: &[u8]) -> Result<crate::s3::lifecycle::Lifecycle, S
     lc.validate()?;
     Ok(lc)
 }
+
+/// What an `AccessControlPolicy` body says: the owner id, if given, and
+/// the grants as sent.
+pub type AccessControlPolicy = (
+    Option<String>,
+    Vec<(crate::s3::acl::RawGrantee, crate::s3::acl::Permission)>,
+);
+
+/// An `AccessControlPolicy` body (PutBucketAcl / PutObjectAcl): its
+/// owner id if given, and the grants, unresolved (`acl::resolve_grants`
+/// checks the grantees). A grant without a grantee or with a permission
+/// that is not one of the five is `MalformedACLError`, as on AWS.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketAcl.html>
+pub fn parse_access_control_policy(body: &[u8]) -> Result<AccessControlPolicy, S3Error> {
+    use crate::s3::acl::{Permission, RawGrantee, GRANTS_MAX};
+    const ROOT: &str = "AccessControlPolicy";
+    let bad_acl = |what: &str| {
+        S3Error::new(
+            S3ErrorCode::MalformedACLError,
+            format!("The XML you provided was not well-formed or did not validate against our published schema: {what}"),
+        )
+    };
+    let mut owner = None;
+    let mut grants = Vec::new();
+    let mut grantee: Option<RawGrantee> = None;
+    let mut permission: Option<Permission> = None;
+    walk(body, ROOT, |step| match step {
+        Step::Open(path) if names_are(path, &[ROOT, "AccessControlList", "Grant"]) => {
+            if grants.len() >= GRANTS_MAX {
+                return Err(bad_acl("too many grants"));
+            }
+            grantee = None;
+            permission = None;
+            Ok(())
+        }
+        Step::Close(parents, element) if names_are(parents, &[ROOT, "Owner"]) => {
+            if element.name == "ID" {
+                set_once(&mut owner, leaf(element)?.trim().to_owned())?;
+            }
+            Ok(())
+        }
+        Step::Close(parents, element)
+            if names_are(parents, &[ROOT, "AccessControlList", "Grant", "Grantee"]) =>
+        {
+            let name = element.name.clone();
+            let text = leaf(element)?.trim().to_owned();
+            let g = match name.as_str() {
+                "ID" => RawGrantee::Id(text),
+                "URI" => RawGrantee::Uri(text),
+                "EmailAddress" => RawGrantee::Email(text),
+                _ => return Ok(()),
+            };
+            if grantee.is_some() {
+                return Err(bad_acl("a Grantee names one ID, URI or EmailAddress"));
+            }
+            grantee = Some(g);
+            Ok(())
+        }
+        Step::Close(parents, element)
+            if names_are(parents, &[ROOT, "AccessControlList", "Grant"]) =>
+        {
+            if element.name == "Permission" {
+                let text = leaf(element)?;
+                let p = Permission::parse(text.trim())
+                    .ok_or_else(|| bad_acl(&format!("unknown Permission {:?}", text.trim())))?;
+                set_once(&mut permission, p)?;
+            }
+            Ok(())
+        }
+        Step::Close(parents, element) if names_are(parents, &[ROOT, "AccessControlList"]) => {
+            if element.name == "Grant" {
+                match (grantee.take(), permission.take()) {
+                    (Some(g), Some(p)) => grants.push((g, p)),
+                    _ => return Err(bad_acl("a Grant needs a Grantee and a Permission")),
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    })?;
+    Ok((owner, grants))
+}
+
+/// A `PublicAccessBlockConfiguration` body; absent settings are false.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutPublicAccessBlock.html>
+pub fn parse_public_access_block(
+    body: &[u8],
+) -> Result<crate::s3::access::PublicAccessBlock, S3Error> {
+    const ROOT: &str = "PublicAccessBlockConfiguration";
+    let mut slots: [Option<bool>; 4] = [None; 4];
+    walk(body, ROOT, |step| match step {
+        Step::Close(parents, element) if names_are(parents, &[ROOT]) => {
+            let i = match element.name.as_str() {
+                "BlockPublicAcls" => 0,
+                "IgnorePublicAcls" => 1,
+                "BlockPublicPolicy" => 2,
+                "RestrictPublicBuckets" => 3,
+                _ => return Ok(()),
+            };
+            let v = parse_bool(&leaf(element)?)?;
+            match slots.get_mut(i) {
+                Some(slot) => set_once(slot, v),
+                None => Err(malformed()),
+            }
+        }
+        _ => Ok(()),
+    })?;
+    let [a, b, c, d] = slots.map(|s| s.unwrap_or(false));
+    Ok(crate::s3::access::PublicAccessBlock {
+        block_public_acls: a,
+        ignore_public_acls: b,
+        block_public_policy: c,
+        restrict_public_buckets: d,
+    })
+}

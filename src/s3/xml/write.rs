@@ -743,3 +743,65 @@ pub fn lifecycle(lc: &crate::s3::lifecycle::Lifecycle) -> String {
     }
     doc.finish()
 }
+
+/// GetBucketAcl's / GetObjectAcl's `AccessControlPolicy`: the owner and
+/// each grant, its grantee typed by `xsi:type` as AWS writes it.
+/// `display_name` gives a user's display name.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketAcl.html>
+pub fn access_control_policy(
+    owner: &Owner,
+    grants: &[crate::s3::acl::Grant],
+    display_name: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    use crate::s3::acl::Grantee;
+    let mut doc = Doc::new("AccessControlPolicy");
+    doc.owner("Owner", owner);
+    doc.open("AccessControlList");
+    for g in grants {
+        doc.open("Grant");
+        let kind = match g.grantee {
+            Grantee::User(_) => "CanonicalUser",
+            _ => "Group",
+        };
+        doc.out.push_str(
+            "<Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"",
+        );
+        doc.out.push_str(kind);
+        doc.out.push_str("\">");
+        match (&g.grantee, g.grantee.uri()) {
+            (Grantee::User(id), _) => {
+                doc.leaf("ID", id);
+                if let Some(n) = display_name(id) {
+                    doc.leaf("DisplayName", &n);
+                }
+            }
+            (_, Some(uri)) => doc.leaf("URI", uri),
+            (_, None) => {}
+        }
+        doc.close("Grantee");
+        doc.leaf("Permission", g.permission.name());
+        doc.close("Grant");
+    }
+    doc.close("AccessControlList");
+    doc.finish()
+}
+
+/// GetPublicAccessBlock's `PublicAccessBlockConfiguration`.
+pub fn public_access_block(b: &crate::s3::access::PublicAccessBlock) -> String {
+    let mut doc = Doc::new("PublicAccessBlockConfiguration");
+    doc.leaf("BlockPublicAcls", &b.block_public_acls.to_string());
+    doc.leaf("IgnorePublicAcls", &b.ignore_public_acls.to_string());
+    doc.leaf("BlockPublicPolicy", &b.block_public_policy.to_string());
+    doc.leaf(
+        "RestrictPublicBuckets",
+        &b.restrict_public_buckets.to_string(),
+    );
+    doc.finish()
+}
+
+/// GetBucketPolicyStatus's `PolicyStatus`.
+pub fn policy_status(public: bool) -> String {
+    let mut doc = Doc::new("PolicyStatus");
+    doc.leaf("IsPublic", &public.to_string());
+    doc.finish()
+}

@@ -129,6 +129,7 @@ impl Op<'_> {
                 self.store().check_new_bucket_name(bucket)?;
                 let b = body.collect(XML_BODY_MAX).await?;
                 let location = xml::parse_create_bucket(&b)?;
+                let acl = self.header_acl(bucket)?;
                 let created = self
                     .store()
                     .create_bucket(bucket, location.as_deref(), &self.caller.uid)
@@ -142,6 +143,15 @@ impl Op<'_> {
                         if e.code == S3ErrorCode::BucketAlreadyOwnedByYou
                             && self.node.region == "us-east-1" => {}
                     other => other?,
+                }
+                if let Some(a) = acl.filter(|a| *a != crate::s3::acl::Acl::default()) {
+                    self.store()
+                        .set_bucket_config(
+                            bucket,
+                            crate::meta::mdlog::CONFIG_ACL,
+                            a.encode().into_bytes(),
+                        )
+                        .await?;
                 }
                 let mut r = empty(StatusCode::OK)?;
                 if let Ok(v) = HeaderValue::from_str(&format!("/{bucket}")) {
@@ -433,6 +443,10 @@ impl Op<'_> {
                     continue;
                 }
             };
+            if !self.may_delete(bucket, key.as_bytes(), id.is_some())? {
+                errors.push((key, "AccessDenied".to_string(), "Access Denied".to_string()));
+                continue;
+            }
             let outcome = self
                 .store()
                 .delete_object_if(bucket, key.as_bytes(), id, condition.as_ref())

@@ -70,7 +70,7 @@ impl Op<'_> {
 
     /// A configuration body, checked against its `Content-MD5` if one
     /// came.
-    async fn xml_body(&self, mut body: RequestBody) -> Result<Vec<u8>, S3Error> {
+    pub(super) async fn xml_body(&self, mut body: RequestBody) -> Result<Vec<u8>, S3Error> {
         let md5 = content_md5(self.headers)?;
         let b = body.collect(XML_BODY_MAX).await?;
         if let Some(m) = md5 {

@@ -27,6 +27,7 @@ use crate::s3::operation::{self, NoRoute, Operation, Shape};
 use crate::s3::sigv4::{self, PayloadHash, Verified};
 use crate::s3::{percent_decode, S3Error, S3ErrorCode};
 
+mod access;
 mod bucket;
 mod config;
 mod cors;
@@ -340,7 +341,16 @@ async fn route(
     if let Some(((Some(bucket), None), Ok(Operation::PostObject))) = &routed {
         return post::post_object(req, front, bucket).await;
     }
-    let (auth, caller) = authenticate(&req, front)?;
+    let peer = req.extensions().get::<super::PeerAddr>().map(|p| p.0);
+    // A request without credentials is anonymous: it gets only what a
+    // bucket's policy or ACL gives everyone (`Op::authorize`).
+    let anonymous = sigv4::is_anonymous(req.uri(), req.headers());
+    let (payload, caller) = if anonymous {
+        (unsigned_payload(req.headers()), anonymous_caller())
+    } else {
+        let (auth, caller) = authenticate(&req, front)?;
+        (payload_of(&auth, req.headers())?, caller)
+    };
     let ((bucket, key), op) = routed.unwrap_or_else(|| {
         let e = NoRoute::MethodNotAllowed {
             method: req.method().to_string(),
@@ -348,33 +358,93 @@ async fn route(
         };
         (Default::default(), Err(e))
     });
-    // Refusals come before anything is read or changed.
-    let op = op.map_err(|e| e.error())?;
+    let denied = || err(S3ErrorCode::AccessDenied, "Access Denied");
+    // Refusals come before anything is read or changed; an anonymous
+    // request learns nothing from them.
+    let op = op.map_err(|e| if anonymous { denied() } else { e.error() })?;
     if !op.supported() {
-        return Err(operation::not_implemented(op));
+        return Err(if anonymous {
+            denied()
+        } else {
+            operation::not_implemented(op)
+        });
     }
     crate::s3::unsupported::refuse_headers(req.headers(), req.uri().query().unwrap_or_default())?;
     let query = parse_query(req.uri().query());
     let headers = req.headers().clone();
-    let payload = payload_of(&auth, &headers)?;
     let body = RequestBody::new(req.into_body(), payload).of_user(&caller.uid, front.body_min_rate);
     let ctx = Op {
         node: &front.node,
         headers: &headers,
         query: &query,
         caller: &caller,
+        anonymous,
+        peer,
     };
-    if let Some(b) = &bucket {
+    match &bucket {
         // CreateBucket on a taken name answers BucketAlreadyExists.
-        if op != Operation::CreateBucket {
-            ctx.check_access(b)?;
-        }
+        Some(_) if op == Operation::CreateBucket && anonymous => return Err(denied()),
+        Some(_) if op == Operation::CreateBucket => {}
+        Some(b) => ctx.authorize(op, b, key.as_deref()).await?,
+        None if anonymous => return Err(denied()),
+        None => {}
     }
-    match (bucket, key) {
+    let out = match (&bucket, key) {
         (None, _) if op == Operation::ListBuckets => ctx.list_buckets(),
         (None, _) => Err(operation::not_implemented(op)),
-        (Some(b), None) => ctx.bucket_op(op, &b, body).await,
-        (Some(b), Some(k)) => ctx.object_op(op, &b, &k, body).await,
+        (Some(b), k) if is_access_op(op) => ctx.access_op(op, b, k.as_deref(), body).await,
+        (Some(b), None) => ctx.bucket_op(op, b, body).await,
+        (Some(b), Some(k)) => ctx.object_op(op, b, &k, body).await,
+    };
+    match (out, &bucket) {
+        (Err(e), Some(b))
+            if matches!(e.code, S3ErrorCode::NoSuchKey | S3ErrorCode::NoSuchVersion)
+                && !ctx.may_list(b)? =>
+        {
+            Err(denied())
+        }
+        (out, _) => out,
+    }
+}
+
+/// The operations on ACLs, policies and PublicAccessBlocks (`access`).
+fn is_access_op(op: Operation) -> bool {
+    use Operation as O;
+    matches!(
+        op,
+        O::GetBucketAcl
+            | O::PutBucketAcl
+            | O::GetObjectAcl
+            | O::PutObjectAcl
+            | O::GetBucketPolicy
+            | O::PutBucketPolicy
+            | O::DeleteBucketPolicy
+            | O::GetBucketPolicyStatus
+            | O::GetPublicAccessBlock
+            | O::PutPublicAccessBlock
+            | O::DeletePublicAccessBlock
+    )
+}
+
+/// The caller record of an anonymous request: no user, no rights of its
+/// own.
+fn anonymous_caller() -> UserRecord {
+    UserRecord::default()
+}
+
+/// How an anonymous request's body is framed: as its
+/// `x-amz-content-sha256` says (a digest to check, an unsigned aws-chunked
+/// body with trailer), else plain.
+fn unsigned_payload(headers: &HeaderMap) -> Payload {
+    match header(headers, "x-amz-content-sha256") {
+        Some("STREAMING-UNSIGNED-PAYLOAD-TRAILER") => {
+            Payload::Chunked(Box::new(ChunkedDecoder::new(None, true)))
+        }
+        Some(h) => match sigv4::parse_hex32(h) {
+            Some(d) => Payload::Sha256(d),
+            None => Payload::Plain,
+        },
+        None => Payload::Plain,
     }
 }
 
@@ -406,8 +476,13 @@ struct Op<'a> {
     node: &'a Node,
     headers: &'a HeaderMap,
     query: &'a HashMap<String, String>,
-    /// The signer, not suspended.
+    /// The signer, not suspended (a record with no rights for an
+    /// anonymous request).
     caller: &'a UserRecord,
+    /// The request carries no credentials.
+    anonymous: bool,
+    /// The client's address.
+    peer: Option<std::net::IpAddr>,
 }
 
 impl Op<'_> {
@@ -417,31 +492,6 @@ impl Op<'_> {
 
     fn q(&self, name: &str) -> Option<&str> {
         self.query.get(name).map(String::as_str)
-    }
-
-    /// A user reaches the buckets it owns; a system user reaches all. An
-    /// absent bucket passes (the operation answers NoSuchBucket).
-    fn check_access(&self, bucket: &str) -> Result<(), S3Error> {
-        if let Ok(b) = self.store().bucket(bucket) {
-            if let Some((id, due)) = self.node.purge_of_bucket(bucket, &b.meta.owner) {
-                return Err(err(
-                    S3ErrorCode::AllAccessDisabled,
-                    format!(
-                        "Bucket {bucket} is scheduled for removal with its data at {} (job {id}); until then the operator can cancel it (shale admin job cancel {id}).",
-                        crate::s3::time::http_date(due)
-                    ),
-                ));
-            }
-        }
-        if self.caller.system {
-            return Ok(());
-        }
-        match self.store().bucket(bucket) {
-            Ok(b) if b.meta.owner != self.caller.uid => {
-                Err(err(S3ErrorCode::AccessDenied, "Access Denied"))
-            }
-            _ => Ok(()),
-        }
     }
 
     /// Refuses (QuotaExceeded) a write of one object of `size` bytes into
@@ -560,6 +610,8 @@ mod tests {
             "x-amz-meta-anything",
             "x-amz-tagging",
             "x-amz-copy-source",
+            "x-amz-acl",
+            "x-amz-grant-read",
             "x-amz-metadata-directive",
             "if-match",
             "if-none-match",

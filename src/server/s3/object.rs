@@ -16,6 +16,33 @@ use crate::s3::{time, xml, S3Error, S3ErrorCode};
 use crate::server::body::{RequestBody, ResponseBody};
 
 impl Op<'_> {
+    /// `meta` with the ACL of the request's `x-amz-acl` / `x-amz-grant-*`
+    /// headers, if any came.
+    /// Setting an ACL takes s3:PutObjectAcl besides the write's own
+    /// permission (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html>,
+    /// "Permissions").
+    fn with_header_acl(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        meta: Vec<(String, String)>,
+    ) -> Result<Vec<(String, String)>, S3Error> {
+        let meta = match self.header_acl(bucket)? {
+            Some(a) => {
+                if !self.may_set_acl(bucket, key)? {
+                    return Err(err(
+                        S3ErrorCode::AccessDenied,
+                        "Access Denied: setting an object's ACL needs s3:PutObjectAcl",
+                    ));
+                }
+                crate::s3::acl::with_acl(&meta, &a)
+            }
+            None => meta,
+        };
+        fits_head(&meta)?;
+        Ok(meta)
+    }
+
     /// PutObjectTagging / DeleteObjectTagging (empty `tags`).
     pub(super) async fn set_tags(
         &self,
@@ -135,7 +162,11 @@ impl Op<'_> {
                 let id = self.node.uploads.create(
                     bucket,
                     key,
-                    with_header_tags(object_meta(self.headers)?, self.headers)?,
+                    self.with_header_acl(
+                        bucket,
+                        key,
+                        with_header_tags(object_meta(self.headers)?, self.headers)?,
+                    )?,
                     algorithm,
                 )?;
                 let mut r = xml_response(
@@ -165,7 +196,8 @@ impl Op<'_> {
     pub(super) async fn copy_source(&self) -> Result<(CopySource, FoundObject), S3Error> {
         let source =
             parse_copy_source(header(self.headers, "x-amz-copy-source").unwrap_or_default())?;
-        self.check_access(&source.bucket)?;
+        self.authorize(Operation::GetObject, &source.bucket, Some(&source.key))
+            .await?;
         let found = match source.version_id.as_deref() {
             Some(v) => {
                 let v = parse_version_id(v)?;
@@ -247,6 +279,11 @@ impl Op<'_> {
             }
         };
         meta = crate::s3::tagging::with_tags(&meta, &tags);
+        // A copy does not keep the source's ACL: it gets the request's
+        // (private without one), as on AWS.
+        // <https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html>
+        meta = crate::s3::acl::with_acl(&meta, &crate::s3::acl::Acl::default());
+        meta = self.with_header_acl(bucket, key, meta)?;
         let out = self
             .store()
             .copy_object(&found, bucket, key, meta, self.write_condition()?)
@@ -279,7 +316,11 @@ impl Op<'_> {
         let len = object_length(self.headers, chunked)?;
         self.check_quota(bucket, key, len.unwrap_or(0))?;
         let put = PutOptions {
-            meta: with_header_tags(object_meta(self.headers)?, self.headers)?,
+            meta: self.with_header_acl(
+                bucket,
+                key,
+                with_header_tags(object_meta(self.headers)?, self.headers)?,
+            )?,
             expected_len: len,
             content_md5: content_md5(self.headers)?,
             condition: self.write_condition()?,
@@ -427,4 +468,21 @@ pub(super) fn object_meta(headers: &HeaderMap) -> Result<Vec<(String, String)>, 
         }
     }
     Ok(meta)
+}
+
+/// Refuses (MetadataTooLarge) metadata, tags and ACL together larger than
+/// an object head holds (`format-spec/object.md`, `meta_len`), before
+/// anything is stored.
+pub(super) fn fits_head(meta: &[(String, String)]) -> Result<(), S3Error> {
+    let len: usize = meta.iter().map(|(n, v)| 6 + n.len() + v.len()).sum();
+    if len > crate::object::head::META_BYTES_MAX {
+        return Err(err(
+            S3ErrorCode::MetadataTooLarge,
+            format!(
+                "Your metadata headers, tags and ACL take {len} bytes; an object holds at most {}",
+                crate::object::head::META_BYTES_MAX
+            ),
+        ));
+    }
+    Ok(())
 }

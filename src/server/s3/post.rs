@@ -283,6 +283,10 @@ pub(super) async fn post_object(
         .to_string();
     let request_headers = req.headers().clone();
     let query = parse_query(req.uri().query());
+    let peer = req
+        .extensions()
+        .get::<super::super::PeerAddr>()
+        .map(|p| p.0);
     // The owner is known once the policy is verified; the minimum rate
     // holds from the first byte.
     let body = RequestBody::new(req.into_body(), Payload::Plain).of_user("", front.body_min_rate);
@@ -299,8 +303,9 @@ pub(super) async fn post_object(
         headers: &request_headers,
         query: &query,
         caller: &caller,
+        anonymous: false,
+        peer,
     };
-    ctx.check_access(bucket)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -309,6 +314,13 @@ pub(super) async fn post_object(
     if key.is_empty() {
         return Err(missing_field("key"));
     }
+    // The form's signer writes the object: as a PUT of the key by them.
+    ctx.authorize(
+        crate::s3::operation::Operation::PutObject,
+        bucket,
+        Some(key.as_bytes()),
+    )
+    .await?;
     let as_headers = fields_as_headers(&fields)?;
     crate::s3::unsupported::refuse_headers(&as_headers, "")?;
     let mut meta = object_meta(&as_headers)?;

@@ -137,7 +137,7 @@ impl Op<'_> {
             builder = builder.header("x-amz-tagging-count", tag_count);
         }
         for (n, v) in &found.head.meta {
-            if n == crate::s3::tagging::TAGGING_META {
+            if n == crate::s3::tagging::TAGGING_META || n == crate::s3::acl::ACL_META {
                 continue;
             }
             has_type |= n == "content-type";
