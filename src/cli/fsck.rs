@@ -149,13 +149,30 @@ fn check_segment(
             return check;
         }
     };
-    let report = match scan::scan_segment(&file, |r, _| on_progress(r.offset)) {
+    // Log entries in the node's segments are index steps (`wal.md`):
+    // one that does not decode is corruption that a checksum cannot see.
+    let mut bad_step: Option<(u64, String)> = None;
+    let report = match scan::scan_segment(&file, |r, payload| {
+        on_progress(r.offset);
+        if r.kind == crate::segment::RecordKind::LogEntry && bad_step.is_none() {
+            if let Err(e) = crate::index::wal::WalStep::decode(payload) {
+                bad_step = Some((
+                    r.offset,
+                    format!("a node-log record is not an index step: {e}"),
+                ));
+            }
+        }
+    }) {
         Ok(r) => r,
         Err(e) => {
             check.problem = problem(0, e.to_string());
             return check;
         }
     };
+    if let Some((offset, text)) = bad_step {
+        check.problem = problem(offset, text);
+        return check;
+    }
     check.file_len = report.file_len;
     check.records = report.records;
     check.payload_bytes = report.payload_bytes;
