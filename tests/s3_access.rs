@@ -8,46 +8,20 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use common::server::{creds_env, start, stop, ACCESS_KEY, SECRET_KEY};
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("SHALE_TEST_PYTHON").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/target/s3-venv/bin/python"
-            ))
-        },
-        PathBuf::from,
-    );
-    assert!(
-        p.exists(),
-        "{} not found: run `bash tools/test.sh`, which installs boto3 (or set SHALE_TEST_PYTHON)",
-        p.display()
-    );
-    p
-}
+use common::clients::run_script;
+use common::server::{creds_env, start, stop};
 
 /// Runs test classes of `boto3_access.py` against the node at `addr`.
 fn run(addr: std::net::SocketAddr, classes: &[&str], state: &Path) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/boto3_access.py");
-    let out = Command::new(python())
-        .arg(script)
-        .args(classes)
-        .env("S3_ENDPOINT", format!("http://{addr}"))
-        .env("S3_ACCESS_KEY", ACCESS_KEY)
-        .env("S3_SECRET_KEY", SECRET_KEY)
-        .env("SHALE_BIN", env!("CARGO_BIN_EXE_shale"))
-        .env("STATE_FILE", state)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{classes:?} failed:\n{text}");
-    eprintln!("{text}");
+    let shale = std::ffi::OsStr::new(env!("CARGO_BIN_EXE_shale"));
+    run_script(
+        "boto3_access.py",
+        classes,
+        addr,
+        &[("SHALE_BIN", shale), ("STATE_FILE", state.as_os_str())],
+    );
 }
 
 fn access(class: &str) {

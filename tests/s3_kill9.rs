@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::server::{client, creds_env, start_with};
+use common::Rng;
 use shale::client::{PayloadMode, Response, S3Client};
 
 const BUCKET: &str = "crash";
@@ -53,19 +54,8 @@ fn key_name(worker: u64, k: u64) -> String {
     format!("w{worker}/k{k}")
 }
 
-/// The bytes of write `seq` of `key`: a keyed stream, so bytes from any
-/// other write (or none) cannot pass for them.
 fn content(key: &str, seq: u64, len: usize) -> Vec<u8> {
-    let mut x = xxhash_rust::xxh64::xxh64(key.as_bytes(), seq) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
+    common::keyed_content(key, seq, len)
 }
 
 /// Multipart content: part 1 is the first PART_MIN bytes, part 2 the rest.
@@ -75,20 +65,6 @@ fn part(key: &str, seq: u64, len: usize, n: u32) -> Vec<u8> {
         all[..PART_MIN].to_vec()
     } else {
         all[PART_MIN..].to_vec()
-    }
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 

@@ -11,46 +11,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use common::server::{creds_env, start, ACCESS_KEY, SECRET_KEY};
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("SHALE_TEST_PYTHON").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/target/s3-venv/bin/python"
-            ))
-        },
-        PathBuf::from,
-    );
-    assert!(
-        p.exists(),
-        "{} not found: run `bash tools/test.sh`, which installs boto3 (or set SHALE_TEST_PYTHON)",
-        p.display()
-    );
-    p
-}
+use common::clients::run_script;
+use common::server::{creds_env, start};
 
 /// Runs one test class of `boto3_post.py` against a fresh node.
 fn run(class: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let node = start(tmp.path(), &creds_env());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/boto3_post.py");
-    let out = Command::new(python())
-        .arg(script)
-        .arg(class)
-        .env("S3_ENDPOINT", format!("http://{}", node.addr))
-        .env("S3_ACCESS_KEY", ACCESS_KEY)
-        .env("S3_SECRET_KEY", SECRET_KEY)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{class} failed:\n{text}");
-    eprintln!("{text}");
+    run_script("boto3_post.py", &[class], node.addr, &[]);
 }
 
 #[test]

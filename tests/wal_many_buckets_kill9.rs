@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::server::{client, creds_env, start_with};
+use common::Rng;
 use shale::client::{PayloadMode, Response};
 
 const BUCKETS: u64 = 1000;
@@ -43,30 +44,7 @@ struct KeyState {
 type States = Arc<Mutex<BTreeMap<(u64, String), KeyState>>>;
 
 fn content(key: &str, seq: u64, len: usize) -> Vec<u8> {
-    let mut x = xxhash_rust::xxh64::xxh64(key.as_bytes(), seq) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+    common::keyed_content(key, seq, len)
 }
 
 fn ok(r: &Response, what: &str) {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use shale::io::{Io, SimDisk};
 
+pub mod clients;
 pub mod heads;
 pub mod server;
 pub mod spec;
@@ -64,4 +65,35 @@ pub async fn poll_then_drop<F: std::future::Future>(fut: F, polls: usize) -> Opt
         tokio::time::sleep(std::time::Duration::from_micros(300)).await;
     }
     None
+}
+
+/// The bytes of write `seq` of `key`: a keyed xorshift stream, so bytes
+/// from any other write (or none) cannot pass for them (crash tests).
+pub fn keyed_content(key: &str, seq: u64, len: usize) -> Vec<u8> {
+    let mut x = xxhash_rust::xxh64::xxh64(key.as_bytes(), seq) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A small seeded xorshift generator (load generators in tests).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
 }
