@@ -791,7 +791,7 @@ proptest! {
 
     #[test]
     fn presigned_requests_hold_from_fifteen_minutes_early_until_expiry(req in client_request(), t in some_time(),
-            expires in 0u64..5000, offset in -2000i64..7000) {
+            expires in 1u64..5000, offset in -2000i64..7000) {
         let (uri, headers) = req.presign(SECRET, t, expires, false);
         let now = t.checked_add_signed(offset).unwrap();
         let r = verify_at(&req.method, &uri, &headers, now);
@@ -800,6 +800,10 @@ proptest! {
         } else {
             prop_assert_eq!(r.map_err(|e| e.code).err(), Some(S3ErrorCode::AccessDenied));
         }
+        // X-Amz-Expires=0 is refused at any time (its minimum is 1).
+        let (uri, headers) = req.presign(SECRET, t, 0, false);
+        let r = verify_at(&req.method, &uri, &headers, now);
+        prop_assert_eq!(r.map_err(|e| e.code).err(), Some(S3ErrorCode::AuthorizationQueryParametersError));
     }
 
     #[test]
