@@ -18,6 +18,19 @@ fn num(s: &str) -> u64 {
     }
 }
 
+/// The step a vector describes (its shard fields and bilog entry).
+fn step_of(v: &HashMap<String, String>) -> WalStep {
+    WalStep {
+        shard: ShardName {
+            bucket: Arc::from(v["bucket"].as_str()),
+            instance: num(&v["instance"]),
+            generation: num(&v["generation"]) as u32,
+            shard: num(&v["shard"]) as u32,
+        },
+        entry: BilogEntry::decode(&unhex(&v["entry_hex"])).unwrap(),
+    }
+}
+
 fn vectors() -> Vec<HashMap<String, String>> {
     common::spec::vectors("wal.md")
 }
@@ -39,16 +52,7 @@ fn wal_spec_vectors_match_the_code() {
             assert_eq!(decode_replay_point(&want).unwrap(), at, "{name}");
             continue;
         }
-        let entry = BilogEntry::decode(&unhex(&v["entry_hex"])).unwrap();
-        let step = WalStep {
-            shard: ShardName {
-                bucket: Arc::from(v["bucket"].as_str()),
-                instance: num(&v["instance"]),
-                generation: num(&v["generation"]) as u32,
-                shard: num(&v["shard"]) as u32,
-            },
-            entry,
-        };
+        let step = step_of(&v);
         let mut got = Vec::new();
         step.encode(&mut got).unwrap();
         assert_eq!(hex(&got), hex(&want), "{name}");
@@ -70,16 +74,7 @@ fn print_vectors() {
         .into_iter()
         .filter(|v| v.contains_key("entry_hex"))
     {
-        let entry = BilogEntry::decode(&unhex(&v["entry_hex"])).unwrap();
-        let step = WalStep {
-            shard: ShardName {
-                bucket: Arc::from(v["bucket"].as_str()),
-                instance: num(&v["instance"]),
-                generation: num(&v["generation"]) as u32,
-                shard: num(&v["shard"]) as u32,
-            },
-            entry,
-        };
+        let step = step_of(&v);
         let mut got = Vec::new();
         step.encode(&mut got).unwrap();
         println!("{} {}", v["name"], hex(&got));

@@ -29,32 +29,14 @@ async fn complete_delete(
     entry: Option<IndexEntry>,
     condition: Option<&DeleteCondition>,
 ) -> Result<(), S3Error> {
-    let Some(c) = condition else {
-        return b
-            .index
-            .complete(txn, target, entry)
-            .await
-            .map_err(|e| internal("completing the index", e));
-    };
-    let refused = std::cell::RefCell::new(None);
-    let done = b
-        .index
-        .complete_if(txn, target, entry, |head| {
-            match c.check(current_object(head).as_ref()) {
-                Ok(()) => true,
-                Err(e) => {
-                    *refused.borrow_mut() = Some(e);
-                    false
-                }
-            }
-        })
-        .await
-        .map_err(|e| internal("completing the index", e))?;
-    match (done, refused.into_inner()) {
-        (true, _) => Ok(()),
-        (false, Some(e)) => Err(e),
-        (false, None) => Err(internal("completing the index", "refused without a reason")),
-    }
+    super::complete_under(
+        &b.index,
+        txn,
+        target,
+        entry,
+        condition.map(|c| move |head: Option<&IndexEntry>| c.check(current_object(head).as_ref())),
+    )
+    .await
 }
 
 impl ObjectStore {

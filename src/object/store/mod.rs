@@ -781,21 +781,40 @@ pub(crate) async fn complete_checked(
     entry: IndexEntry,
     condition: Option<&WriteCondition>,
 ) -> Result<(), S3Error> {
-    let Some(c) = condition else {
+    complete_under(
+        index,
+        txn,
+        target,
+        Some(entry),
+        condition.map(|c| move |head: Option<&IndexEntry>| c.check(current_etag(head).as_deref())),
+    )
+    .await
+}
+
+/// Step 3 of a transaction under `check` if there is one: `check` sees the
+/// key's logical head as the completion is applied (under the shard's
+/// writer lock); what it refuses is cancelled and answered with its error.
+/// Conditional writes and conditional deletes both complete this way.
+pub(crate) async fn complete_under(
+    index: &BucketIndex,
+    txn: crate::index::bucket::Txn,
+    target: SortKey,
+    entry: Option<IndexEntry>,
+    check: Option<impl Fn(Option<&IndexEntry>) -> Result<(), S3Error>>,
+) -> Result<(), S3Error> {
+    let Some(check) = check else {
         return index
-            .complete(txn, target, Some(entry))
+            .complete(txn, target, entry)
             .await
             .map_err(|e| internal("completing the index", e));
     };
     let refused = std::cell::RefCell::new(None);
     let done = index
-        .complete_if(txn, target, Some(entry), |head| {
-            match c.check(current_etag(head).as_deref()) {
-                Ok(()) => true,
-                Err(e) => {
-                    *refused.borrow_mut() = Some(e);
-                    false
-                }
+        .complete_if(txn, target, entry, |head| match check(head) {
+            Ok(()) => true,
+            Err(e) => {
+                *refused.borrow_mut() = Some(e);
+                false
             }
         })
         .await
