@@ -207,6 +207,7 @@ fn build_bucket(io: &shale::io::Io, dir: &std::path::Path) -> shale::index::buck
             shards: SHARDS,
             reshard_threshold: u64::MAX,
             zone: 1,
+            ..BucketIndexOptions::default()
         },
     )
     .unwrap()

@@ -148,6 +148,7 @@ pub struct StorageConfig {
     pub bucket_shards: u32,
     pub checkpoint_secs: u64,
     pub reserve_mib: u64,
+    pub open_shards_max: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +212,7 @@ impl Default for StorageConfig {
             bucket_shards: crate::index::bucket::DEFAULT_SHARDS,
             checkpoint_secs: 10,
             reserve_mib: 1024,
+            open_shards_max: crate::index::bucket::OPEN_SHARDS_DEFAULT,
         }
     }
 }
@@ -316,6 +318,12 @@ impl Config {
                     crate::index::layout::SHARDS_MAX,
                     s.bucket_shards
                 ),
+            );
+        }
+        if !(16..=1_000_000).contains(&s.open_shards_max) {
+            return bad(
+                "storage.open_shards_max",
+                format!("must be 16 to 1000000 (got {})", s.open_shards_max),
             );
         }
         if !(1..=3600).contains(&s.checkpoint_secs) {

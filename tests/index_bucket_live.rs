@@ -198,6 +198,7 @@ fn resharding_under_load_keeps_every_acknowledged_write_listed() {
         shards: 3,
         reshard_threshold: 200,
         zone: 1,
+        open_shards_max: 4,
     };
     let index = Arc::new(BucketIndex::open_standalone(&io, tmp.path(), options).unwrap());
     // Acknowledged writes: key -> size, and when each was acknowledged.
@@ -325,8 +326,10 @@ fn resharding_under_load_keeps_every_acknowledged_write_listed() {
     let added_after = (want.len() as u64).saturating_sub(acked_at_cutover);
     let fullest = index
         .shards()
-        .shards
-        .iter()
+        .read_all()
+        .unwrap()
+        .into_iter()
+        .flatten()
         .map(|s| s.stats().0)
         .max()
         .unwrap();
@@ -342,7 +345,7 @@ fn resharding_under_load_keeps_every_acknowledged_write_listed() {
         .collect();
     assert_eq!(got, want);
     // Markers of the new generation continue above the old ones.
-    for s in &index.shards().shards {
+    for s in index.shards().read_all().unwrap().into_iter().flatten() {
         assert!(s.applied() >= index.layout().base_marker);
     }
 }

@@ -185,6 +185,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
 
     let index_options = crate::index::bucket::BucketIndexOptions {
         shards: config.storage.bucket_shards,
+        open_shards_max: open_shards_within_limit(config.storage.open_shards_max),
         ..Default::default()
     };
     let meta = std::sync::Arc::new(
@@ -393,6 +394,27 @@ fn raise_open_files_limit() {
     if raised {
         tracing::debug!(open_files = lim.rlim_cur, "raised the open files limit");
     }
+}
+
+/// `wanted` open index shards, or fewer if the open-files limit would
+/// not leave half of it for connections and segments.
+fn open_shards_within_limit(wanted: usize) -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid out-pointer for getrlimit.
+    let known = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 };
+    let room = usize::try_from(lim.rlim_cur / 2).unwrap_or(usize::MAX);
+    if known && room < wanted {
+        tracing::warn!(
+            wanted,
+            open = room.max(16),
+            "storage.open_shards_max is more than half the open-files limit allows; fewer shards stay open (raise LimitNOFILE)"
+        );
+        return room.max(16);
+    }
+    wanted
 }
 
 /// SIGTERM, SIGINT and SIGHUP, blocked in the calling thread (and so in

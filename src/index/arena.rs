@@ -28,6 +28,9 @@ pub const ARENA_MIN_PAGES: u64 = 256;
 pub struct Arena {
     map: MmapRaw,
     pages: u64,
+    /// A mapping of the shard's file (else anonymous: commit writes the
+    /// dirty pages to the file).
+    file_backed: bool,
     /// Bit `id` set: page `id` passed `Page::decode` or was written here.
     verified: Box<[AtomicU64]>,
 }
@@ -45,6 +48,7 @@ impl Arena {
         Ok(Arena {
             map,
             pages,
+            file_backed: true,
             verified: bits_for(pages),
         })
     }
@@ -57,8 +61,14 @@ impl Arena {
         Ok(Arena {
             map,
             pages,
+            file_backed: false,
             verified: bits_for(pages),
         })
+    }
+
+    /// Whether this maps the shard's file.
+    pub fn is_file(&self) -> bool {
+        self.file_backed
     }
 
     /// Pages the mapping holds.

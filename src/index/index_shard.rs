@@ -73,6 +73,18 @@ pub enum IndexError {
     Resolve(String),
 }
 
+/// What an idle shard leaves behind when it is closed.
+pub enum ShardAtRest {
+    /// It has no file and nothing logged: nothing.
+    Empty,
+    /// Its stats and expiry index (unchanged while it is closed).
+    OnDisk {
+        objects: u64,
+        bytes: u64,
+        expiring: Arc<parking_lot::Mutex<super::expiry::ExpiryIndex>>,
+    },
+}
+
 /// The consumer name of the shard's own checkpoint.
 pub const CHECKPOINT_CONSUMER: &str = "checkpoint";
 
@@ -173,7 +185,8 @@ impl FrozenShard<'_> {
 }
 
 impl IndexShard {
-    /// Opens (creating if needed) the shard `name` in `dir` and replays
+    /// Opens the shard `name` in `dir` (a new one in memory only, if it
+    /// has no file yet) and replays
     /// its entries in the node log past the last checkpoint. A shard log
     /// directory from before the node log is replayed, checkpointed and
     /// removed first.
@@ -185,16 +198,17 @@ impl IndexShard {
         zone: u64,
         wal: &Arc<IndexWal>,
     ) -> Result<IndexShard, IndexError> {
-        io.create_dir_all(dir).map_err(|source| IndexError::Io {
-            op: "creating",
-            path: dir.to_path_buf(),
+        let tree_path = dir.join("tree.idx");
+        let exists = io.exists(&tree_path).map_err(|source| IndexError::Io {
+            op: "checking",
+            path: tree_path.clone(),
             source,
         })?;
-        let tree_path = dir.join("tree.idx");
-        let mut s = if io.exists(&tree_path).unwrap_or(false) {
+        let mut s = if exists {
             Shard::open(io, &tree_path)?
         } else {
-            Shard::create(io, &tree_path, name.shard, shard_count)?
+            // Nothing on disk until there is something to checkpoint.
+            Shard::deferred(io, &tree_path, name.shard, shard_count)?
         };
         upgrade_legacy_log(io, dir, &mut s)?;
         let log = ShardLog::new(wal, name);
@@ -696,6 +710,31 @@ impl IndexShard {
             self.log.trim_below(trim);
         }
         Ok(marker)
+    }
+
+    /// If the shard is idle — nothing waits to be logged, everything is
+    /// checkpointed (so the node log holds nothing it needs), no consumer
+    /// but the checkpoint, not retired — what closing it leaves behind.
+    pub fn at_rest(&self) -> Option<ShardAtRest> {
+        let g = self.inner.try_lock().ok()?;
+        let idle = g.quiet()
+            && g.failure.is_none()
+            && !g.retired
+            && g.checkpointed == g.shard.applied()
+            && g.consumers.len() == 1
+            && self.log.first_retained().is_none();
+        if !idle {
+            return None;
+        }
+        if !g.shard.on_disk() {
+            return (g.shard.applied() == 0).then_some(ShardAtRest::Empty);
+        }
+        let (objects, bytes) = g.shard.stats();
+        Some(ShardAtRest::OnDisk {
+            objects,
+            bytes,
+            expiring: Arc::clone(&self.expiring),
+        })
     }
 
     /// Where the oldest entry the node log must keep for this shard lives

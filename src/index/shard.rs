@@ -152,6 +152,26 @@ impl Shard {
         )?))
     }
 
+    /// A new, empty shard whose file its first checkpoint creates.
+    pub fn deferred(
+        io: &Io,
+        path: &Path,
+        shard: u32,
+        shard_count: u32,
+    ) -> Result<Shard, ShardError> {
+        Ok(Shard::from_file(ShardFile::deferred(
+            io,
+            path,
+            shard,
+            shard_count,
+        )?))
+    }
+
+    /// Whether its file exists.
+    pub fn on_disk(&self) -> bool {
+        self.file.on_disk()
+    }
+
     /// Opens at the last checkpoint; feed it the log from there on.
     pub fn open(io: &Io, path: &Path) -> Result<Shard, ShardError> {
         let s = Shard::from_file(ShardFile::open(io, path)?);

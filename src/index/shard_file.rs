@@ -59,9 +59,13 @@ pub enum ShardFileError {
 /// An open shard file with at most one transaction in progress.
 pub struct ShardFile {
     path: PathBuf,
-    /// Mapped by the arena unless it is on the simulator, where the arena
-    /// is an anonymous copy and commit writes dirty pages through it.
-    file: BlockingFile,
+    /// Mapped by the arena unless it is on the simulator or not created
+    /// yet, where the arena is an anonymous copy and commit writes dirty
+    /// pages through it. `None`: the file does not exist yet (a shard
+    /// nothing was checkpointed in); the first commit creates it.
+    file: Option<BlockingFile>,
+    /// How to create the file at the first commit.
+    io: Io,
     arena: Arc<Arena>,
     /// The last durable commit.
     meta: Meta,
@@ -180,6 +184,46 @@ impl ShardFile {
         ShardFile::open(io, path)
     }
 
+    /// A new, empty shard whose file is made by its first commit: until
+    /// then nothing is on disk (its entries are in the node log), so an
+    /// idle shard costs no file, descriptor or fsync.
+    pub fn deferred(
+        io: &Io,
+        path: &Path,
+        shard: u32,
+        shard_count: u32,
+    ) -> Result<ShardFile, ShardFileError> {
+        let meta = Meta {
+            shard,
+            shard_count,
+            page_count: META_PAGES,
+            ..Meta::default()
+        };
+        let arena = Arena::anon(ARENA_MIN_PAGES).map_err(io_err("mapping", path))?;
+        Ok(ShardFile {
+            path: path.to_path_buf(),
+            file: None,
+            io: io.clone(),
+            arena: Arc::new(arena),
+            meta,
+            next: meta,
+            free: Vec::new(),
+            freed_now: Vec::new(),
+            dirty: BTreeSet::new(),
+            retiring: Vec::new(),
+            retired_count: 0,
+            limbo: BTreeSet::new(),
+            reusable: Arc::new(SegQueue::new()),
+            free_list_pages: Vec::new(),
+        })
+    }
+
+    /// Whether the file exists (a deferred shard's does after its first
+    /// commit).
+    pub fn on_disk(&self) -> bool {
+        self.file.is_some()
+    }
+
     /// Opens a shard file at its last durable commit.
     pub fn open(io: &Io, path: &Path) -> Result<ShardFile, ShardFileError> {
         let file = io
@@ -222,7 +266,8 @@ impl ShardFile {
         };
         let mut sf = ShardFile {
             path: path.to_path_buf(),
-            file,
+            file: Some(file),
+            io: io.clone(),
             arena: Arc::new(arena),
             meta,
             next: meta,
@@ -268,8 +313,12 @@ impl ShardFile {
 
     fn read_disk(&self, id: u64) -> Result<Vec<u8>, ShardFileError> {
         let mut b = vec![0u8; PAGE_SIZE];
-        self.file
-            .read_exact_at(&mut b, id * PAGE_SIZE as u64)
+        let Some(file) = &self.file else {
+            return Err(io_err("reading", &self.path)(
+                std::io::ErrorKind::NotFound.into(),
+            ));
+        };
+        file.read_exact_at(&mut b, id * PAGE_SIZE as u64)
             .map_err(io_err("reading", &self.path))?;
         Ok(b)
     }
@@ -364,8 +413,71 @@ impl ShardFile {
         let first_chain = next.page_count;
         next.page_count += chain_len;
         next.free_list = if chain_len == 0 { 0 } else { first_chain };
-        let write = |id: u64, b: &[u8]| self.file.write_all_at(b, id * PAGE_SIZE as u64);
-        match self.file.std() {
+        // A deferred shard's file is written whole under a temporary name
+        // and renamed into place once durable: whole or absent.
+        let creating = self.file.is_none();
+        let file = match self.file.take() {
+            Some(f) => f,
+            None => self.create_tmp()?,
+        };
+        let outcome = self.write_commit(&file, next, &listed, first_chain, chain_len, creating);
+        if creating {
+            match outcome {
+                Ok(()) => {
+                    let tmp = tmp_path(&self.path);
+                    self.io
+                        .rename(&tmp, &self.path)
+                        .map_err(io_err("renaming", &tmp))?;
+                    self.io
+                        .sync_dir(&parent_dir(&self.path))
+                        .map_err(io_err("syncing the directory of", &self.path))?;
+                    self.file = Some(file);
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            self.file = Some(file);
+            outcome?;
+        }
+        self.meta = next;
+        self.next = next;
+        self.dirty.clear();
+        // Free-list pages were never visible to readers; pages freed from
+        // the old durable tree may still be: they go through the epoch.
+        let reader_visible = std::mem::take(&mut self.freed_now);
+        self.limbo.extend(&reader_visible);
+        retire(&self.reusable, reader_visible);
+        self.free.append(&mut self.free_list_pages);
+        self.free_list_pages = (first_chain..first_chain + chain_len).collect();
+        Ok(next)
+    }
+
+    /// Creates the temporary file a deferred shard's first commit is
+    /// written to (and the directories above it, durably).
+    fn create_tmp(&self) -> Result<BlockingFile, ShardFileError> {
+        let dir = parent_dir(&self.path);
+        self.io
+            .create_dir_durable(&dir)
+            .map_err(io_err("creating", &dir))?;
+        let tmp = tmp_path(&self.path);
+        self.io
+            .open_blocking(&tmp, OpenMode::CreateTruncate)
+            .map_err(io_err("creating", &tmp))
+    }
+
+    /// Writes a commit's pages, free list and meta to `file`, each part
+    /// durable before the next (a new file: everything, then one sync).
+    fn write_commit(
+        &self,
+        file: &BlockingFile,
+        next: Meta,
+        listed: &[u64],
+        first_chain: u64,
+        chain_len: u64,
+        creating: bool,
+    ) -> Result<(), ShardFileError> {
+        let write = |id: u64, b: &[u8]| file.write_all_at(b, id * PAGE_SIZE as u64);
+        match file.std().filter(|_| !creating && self.arena.is_file()) {
             Some(_) => self.arena.flush().map_err(io_err("flushing", &self.path))?,
             None => {
                 for &id in &self.dirty {
@@ -383,24 +495,16 @@ impl ShardFile {
             };
             write(id, &encode_free_page(id, nxt, chunk)).map_err(io_err("writing", &self.path))?;
         }
-        self.file
-            .sync_all()
-            .map_err(io_err("syncing", &self.path))?;
+        if creating {
+            // The other meta slot is zeros: no valid commit there.
+            let other = if next.slot() == 0 { 1 } else { 0 };
+            write(other, &[0u8; PAGE_SIZE]).map_err(io_err("writing", &self.path))?;
+        } else {
+            file.sync_all().map_err(io_err("syncing", &self.path))?;
+        }
         write(next.slot(), &next.encode()).map_err(io_err("writing meta of", &self.path))?;
-        self.file
-            .sync_all()
-            .map_err(io_err("syncing meta of", &self.path))?;
-        self.meta = next;
-        self.next = next;
-        self.dirty.clear();
-        // Free-list pages were never visible to readers; pages freed from
-        // the old durable tree may still be: they go through the epoch.
-        let reader_visible = std::mem::take(&mut self.freed_now);
-        self.limbo.extend(&reader_visible);
-        retire(&self.reusable, reader_visible);
-        self.free.append(&mut self.free_list_pages);
-        self.free_list_pages = (first_chain..first_chain + chain_len).collect();
-        Ok(next)
+        file.sync_all()
+            .map_err(io_err("syncing meta of", &self.path))
     }
 
     /// A page past the mapping: map a larger file (readers keep the old
@@ -414,7 +518,12 @@ impl ShardFile {
             id,
             reason: e.to_string(),
         };
-        let arena = match self.file.std() {
+        let arena = match self
+            .file
+            .as_ref()
+            .and_then(|f| f.std())
+            .filter(|_| self.arena.is_file())
+        {
             Some(f) => {
                 grow_file(f, capacity).map_err(err)?;
                 let a = Arena::file(f, capacity).map_err(err)?;

@@ -258,6 +258,11 @@ impl IndexWal {
         self.replay.lock().remove(name).unwrap_or_default()
     }
 
+    /// Whether the start read entries for `name` that it has not taken.
+    pub fn has_replay(&self, name: &ShardName) -> bool {
+        self.replay.lock().contains_key(name)
+    }
+
     /// Shards with entries read at start that no shard has taken.
     pub fn unclaimed(&self) -> Vec<ShardName> {
         self.replay.lock().keys().cloned().collect()

@@ -176,6 +176,27 @@ impl Io {
         }
     }
 
+    /// Creates `dir` and whatever is missing above it, each new entry made
+    /// durable in its parent (a file created in it then survives a crash
+    /// once the file and `dir` are synced).
+    pub fn create_dir_durable(&self, dir: &Path) -> io::Result<()> {
+        if self.exists(dir)? {
+            return Ok(());
+        }
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            self.create_dir_durable(parent)?;
+        }
+        match &self.backend {
+            Backend::Sim(d) => d.create_dir_all(dir)?,
+            _ => match std::fs::create_dir(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+                Err(e) => return Err(e),
+            },
+        }
+        self.sync_dir(&parent_dir(dir))
+    }
+
     /// Names of the entries directly inside `dir`, sorted.
     pub fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
         let mut names = match &self.backend {

@@ -30,6 +30,8 @@ pub enum S3ErrorCode {
     BucketAlreadyExists,
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
+    /// A conflicting operation on the resource is under way (409).
+    OperationAborted,
     EntityTooLarge,
     EntityTooSmall,
     IncompleteBody,
@@ -104,6 +106,7 @@ impl S3ErrorCode {
             BucketAlreadyExists => "BucketAlreadyExists",
             BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
             BucketNotEmpty => "BucketNotEmpty",
+            OperationAborted => "OperationAborted",
             EntityTooLarge => "EntityTooLarge",
             EntityTooSmall => "EntityTooSmall",
             IncompleteBody => "IncompleteBody",
@@ -196,9 +199,11 @@ impl S3ErrorCode {
             | TooManyParts
             | UnresolvableGrantByEmailAddress
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
-            BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty | InvalidBucketState => {
-                StatusCode::CONFLICT
-            }
+            BucketAlreadyExists
+            | BucketAlreadyOwnedByYou
+            | BucketNotEmpty
+            | InvalidBucketState
+            | OperationAborted => StatusCode::CONFLICT,
             NoSuchBucket
             | NoSuchBucketPolicy
             | NoSuchPublicAccessBlockConfiguration

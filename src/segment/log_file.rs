@@ -335,6 +335,15 @@ impl Consumers {
         Ok(())
     }
 
+    /// How many consumers are registered.
+    pub fn len(&self) -> usize {
+        self.confirmed.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.confirmed.is_empty()
+    }
+
     /// The log may be trimmed below this (entries up to it are confirmed
     /// by everyone); 0 with no consumer keeps everything.
     pub fn trim_point(&self) -> u64 {

@@ -255,6 +255,11 @@ pub fn render(front: &Front) -> String {
         gauge(stats.syncs.load(std::sync::atomic::Ordering::Relaxed)),
     );
     r.register(
+        "index_open_shards",
+        "Bucket index shards open now (each a file descriptor and a mapping; idle ones are closed past storage.open_shards_max)",
+        gauge(node.store.open_shards().open_count() as u64),
+    );
+    r.register(
         "wal_batches",
         "Group commits of the node log since start",
         gauge(stats.batches.load(std::sync::atomic::Ordering::Relaxed)),

@@ -113,13 +113,9 @@ impl BucketIndex {
         mode: ListMode,
         mut dead: Option<&mut Vec<(Vec<u8>, u64)>>,
     ) -> Result<ListPage<IndexEntry>, IndexError> {
-        let shards = self.shards();
+        let open: Vec<_> = self.shards().read_all()?.into_iter().flatten().collect();
         let guard = epoch::pin();
-        let views: Vec<&ShardView> = shards
-            .shards
-            .iter()
-            .map(|s| s.published().load(&guard))
-            .collect();
+        let views: Vec<&ShardView> = open.iter().map(|s| s.published().load(&guard)).collect();
         let sources: Vec<TreeSource<'_, ShardView>> = views
             .iter()
             .map(|v| TreeSource {
@@ -215,9 +211,10 @@ impl BucketIndex {
         let mut out = Vec::new();
         let now = crate::clock::expiry_now_secs();
         let guard = epoch::pin();
-        for (i, s) in shards.shards.iter().enumerate().skip(first as usize) {
-            let view = s.published().load(&guard);
+        for (i, s) in shards.slots.iter().enumerate().skip(first as usize) {
             let mut at = from.take().unwrap_or_else(|| start.clone());
+            let Some(s) = s.read()? else { continue };
+            let view = s.published().load(&guard);
             loop {
                 let batch = tree::scan(view, view.root, &at, listing::SCAN_BATCH)
                     .map_err(shard::ShardError::from)?;

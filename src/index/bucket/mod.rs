@@ -5,9 +5,14 @@
 //!
 //! On disk (`format-spec/index.md`, "Bucket directory"):
 //! ```text
-//! <dir>/LAYOUT               the live generation (layout.rs)
-//! <dir>/g<gen>/<shard>/      tree.idx + log/ of each shard
+//! <dir>/LAYOUT               the live generation (layout.rs); absent
+//!                            until the first reshard: generation 0 of
+//!                            the bucket record's shard count
+//! <dir>/g<gen>/<shard>/      tree.idx of each shard, made by its first
+//!                            checkpoint (its entries are in the node log)
 //! ```
+//!
+//! Shards are opened on first use and closed when idle (`slots`).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -28,10 +33,13 @@ use crate::io::Io;
 
 mod list;
 mod reshard;
+mod slots;
 mod txn;
 
 pub use list::UnorderedPage;
 pub use reshard::ReshardReport;
+use slots::SlotHome;
+pub use slots::{OpenShards, ShardSlot, OPEN_SHARDS_DEFAULT};
 pub use txn::Txn;
 use txn::{AbandonedTxns, LiveTxns, PreparingKeys};
 
@@ -50,6 +58,9 @@ pub struct BucketIndexOptions {
     pub reshard_threshold: u64,
     /// This node's zone id (recorded in every log entry).
     pub zone: u64,
+    /// Shards the node holds open at most (the object store makes one
+    /// [`OpenShards`] of it for all buckets).
+    pub open_shards_max: usize,
 }
 
 impl Default for BucketIndexOptions {
@@ -58,18 +69,20 @@ impl Default for BucketIndexOptions {
             shards: DEFAULT_SHARDS,
             reshard_threshold: DEFAULT_RESHARD_THRESHOLD,
             zone: 0,
+            open_shards_max: OPEN_SHARDS_DEFAULT,
         }
     }
 }
 
 /// Where a bucket index keeps its log entries: the node log, under the
 /// bucket's name and instance (its creation time, which tells apart
-/// buckets of one name).
+/// buckets of one name); and the node's bound on open shards.
 #[derive(Clone)]
 pub struct IndexHome {
     pub wal: Arc<IndexWal>,
     pub bucket: Arc<str>,
     pub instance: u64,
+    pub open_shards: Arc<OpenShards>,
 }
 
 impl IndexHome {
@@ -122,13 +135,24 @@ pub enum ListMode {
 /// One generation of shards.
 pub struct Shards {
     pub layout: Layout,
-    pub shards: Vec<Arc<IndexShard>>,
+    pub slots: Vec<Arc<ShardSlot>>,
 }
 
 impl Shards {
-    pub fn shard_for(&self, key: &[u8]) -> Option<&Arc<IndexShard>> {
-        self.shards
+    pub fn slot_for(&self, key: &[u8]) -> Option<&Arc<ShardSlot>> {
+        self.slots
             .get(shard_of(key, self.layout.shard_count) as usize)
+    }
+
+    /// Every shard for reading (`None`: absent, so empty), opened if
+    /// closed.
+    pub fn read_all(&self) -> Result<Vec<Option<Arc<IndexShard>>>, IndexError> {
+        self.slots.iter().map(|s| s.read()).collect()
+    }
+
+    /// Every shard, made if absent (resharding).
+    pub fn write_all(&self) -> Result<Vec<Arc<IndexShard>>, IndexError> {
+        self.slots.iter().map(|s| s.write()).collect()
     }
 }
 
@@ -163,40 +187,59 @@ fn generation_dir(dir: &Path, generation: u32) -> PathBuf {
     dir.join(format!("g{generation}"))
 }
 
+/// What the slots of a generation of `shard_count` shards open with.
+fn slot_home(io: &Io, home: &IndexHome, zone: u64, shard_count: u32) -> Arc<SlotHome> {
+    Arc::new(SlotHome {
+        io: io.clone(),
+        wal: Arc::clone(&home.wal),
+        cache: Arc::clone(&home.open_shards),
+        zone,
+        shard_count,
+    })
+}
+
+/// The slots of a generation: a shard with a directory is closed, one
+/// without is absent; a shard the node log has entries for that the
+/// start read is opened (they must reach its tree).
 fn open_generation(
     io: &Io,
     dir: &Path,
     layout: Layout,
-    zone: u64,
     home: &IndexHome,
-) -> Result<Vec<Arc<IndexShard>>, IndexError> {
+    slot_home: &Arc<SlotHome>,
+) -> Result<Vec<Arc<ShardSlot>>, IndexError> {
     let gdir = generation_dir(dir, layout.generation);
+    let present: HashSet<String> = match io.list_dir(&gdir) {
+        Ok(names) => names.into_iter().collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
+        Err(e) => return Err(io_error("listing", &gdir)(e)),
+    };
     (0..layout.shard_count)
         .map(|i| {
-            IndexShard::open(
-                io,
-                &gdir.join(i.to_string()),
+            let slot = Arc::new(ShardSlot::new(
+                slot_home,
+                gdir.join(i.to_string()),
                 home.shard_name(layout.generation, i),
-                layout.shard_count,
-                zone,
-                &home.wal,
-            )
-            .map(Arc::new)
+                present.contains(&i.to_string()),
+            ));
+            slot.open_if_replay_pending()?;
+            Ok(slot)
         })
         .collect()
 }
 
 impl BucketIndex {
-    /// Opens the bucket index in `dir`, creating it with
-    /// `options.shards` shards if there is none. Generations other than
-    /// the live one (an interrupted or finished reshard) are removed.
+    /// Opens the bucket index in `dir`; one that has no layout yet has
+    /// `options.shards` shards in generation 0 (nothing is written: a new
+    /// bucket costs no file). Generations other than the live one (an
+    /// interrupted or finished reshard) are removed. Shards open on first
+    /// use.
     pub fn open(
         io: &Io,
         dir: &Path,
         options: BucketIndexOptions,
         home: IndexHome,
     ) -> Result<BucketIndex, IndexError> {
-        io.create_dir_all(dir).map_err(io_error("creating", dir))?;
         let layout_path = dir.join(LAYOUT_FILE);
         let layout = if io
             .exists(&layout_path)
@@ -210,26 +253,24 @@ impl BucketIndex {
                 reason: e.to_string(),
             })?
         } else {
-            let l = Layout {
+            Layout {
                 generation: 0,
                 shard_count: options.shards.clamp(1, super::layout::SHARDS_MAX),
                 base_marker: 0,
                 prev_generation: 0,
                 prev_shard_count: 0,
-                created_nanos: crate::clock::now_nanos(),
-            };
-            io.write_file_atomic(&layout_path, &l.encode(), 0o600)
-                .map_err(io_error("writing", &layout_path))?;
-            l
+                created_nanos: home.instance,
+            }
         };
         remove_other_generations(io, dir, layout.generation)?;
-        let shards = open_generation(io, dir, layout, options.zone, &home)?;
+        let slot_home = slot_home(io, &home, options.zone, layout.shard_count);
+        let slots = open_generation(io, dir, layout, &home, &slot_home)?;
         Ok(BucketIndex {
             io: io.clone(),
             dir: dir.to_path_buf(),
             options,
             home,
-            current: RwLock::new(Arc::new(Shards { layout, shards })),
+            current: RwLock::new(Arc::new(Shards { layout, slots })),
             live: Arc::new(Mutex::new(HashSet::new())),
             abandoned: Arc::default(),
             preparing: Mutex::new(std::collections::HashMap::new()),
@@ -248,8 +289,14 @@ impl BucketIndex {
             wal: IndexWal::open_in(io, &dir.join("wal"))?,
             bucket: Arc::from("b"),
             instance: 1,
+            open_shards: OpenShards::new(options.open_shards_max),
         };
         BucketIndex::open(io, dir, options, home)
+    }
+
+    /// The node's bound on open shards this index shares.
+    pub fn open_shards(&self) -> &Arc<OpenShards> {
+        &self.home.open_shards
     }
 
     /// The live generation of shards.
@@ -271,9 +318,9 @@ impl BucketIndex {
         loop {
             let shards = self.shards();
             let shard = shards
-                .shard_for(key)
-                .cloned()
-                .ok_or_else(|| IndexError::Resolve("no shard for key".into()))?;
+                .slot_for(key)
+                .ok_or_else(|| IndexError::Resolve("no shard for key".into()))?
+                .write()?;
             match op(shard).await {
                 Err(IndexError::Retired) => continue,
                 r => return r,
@@ -310,7 +357,12 @@ impl BucketIndex {
     /// The entry as stored, expired or not (the expiry pass).
     pub fn get_raw(&self, key: &SortKey) -> Result<Option<IndexEntry>, IndexError> {
         let shards = self.shards();
-        match shards.shard_for(key.object_key()) {
+        match shards
+            .slot_for(key.object_key())
+            .map(|s| s.read())
+            .transpose()?
+            .flatten()
+        {
             Some(s) => s.get(key),
             None => Ok(None),
         }
@@ -384,7 +436,12 @@ impl BucketIndex {
     /// Every version of `key`, newest first, expired or not.
     pub fn versions_raw(&self, key: &[u8]) -> Result<Vec<IndexEntry>, IndexError> {
         let shards = self.shards();
-        let Some(s) = shards.shard_for(key) else {
+        let Some(s) = shards
+            .slot_for(key)
+            .map(|s| s.read())
+            .transpose()?
+            .flatten()
+        else {
             return Ok(Vec::new());
         };
         let guard = epoch::pin();
@@ -400,14 +457,18 @@ impl BucketIndex {
     }
 
     /// [`stats`](Self::stats) at `now_secs`.
+    /// A shard that cannot be opened counts as empty (and is logged): the
+    /// open that needs it reports the error.
     pub fn stats_at(&self, now_secs: u64) -> (u64, u64) {
         self.shards()
-            .shards
+            .slots
             .iter()
-            .map(|s| {
-                let (o, b) = s.stats();
-                let (eo, eb) = s.due_totals(now_secs);
-                (o.saturating_sub(eo), b.saturating_sub(eb))
+            .map(|s| match s.stats_at(now_secs) {
+                Ok([(o, b), (eo, eb)]) => (o.saturating_sub(eo), b.saturating_sub(eb)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a bucket index shard could not be opened for its stats");
+                    (0, 0)
+                }
             })
             .fold((0, 0), |(o, b), (o1, b1)| (o + o1, b + b1))
     }
@@ -419,7 +480,15 @@ impl BucketIndex {
         let guard = epoch::pin();
         let mut checked = 0u64;
         let mut problems = Vec::new();
-        for (i, s) in shards.shards.iter().enumerate() {
+        for (i, s) in shards.slots.iter().enumerate() {
+            let s = match s.read() {
+                Ok(Some(s)) => s,
+                Ok(None) => continue,
+                Err(e) => {
+                    problems.push((i as u32, e.to_string()));
+                    continue;
+                }
+            };
             let view = s.published().load(&guard);
             match tree::pages(view, view.root) {
                 Ok(ids) => {
@@ -455,9 +524,10 @@ impl BucketIndex {
         };
         let guard = epoch::pin();
         let mut out = Vec::new();
-        for (i, s) in shards.shards.iter().enumerate().skip(first as usize) {
-            let view = s.published().load(&guard);
+        for (i, s) in shards.slots.iter().enumerate().skip(first as usize) {
             let at = from.take().unwrap_or_default();
+            let Some(s) = s.read()? else { continue };
+            let view = s.published().load(&guard);
             let batch = tree::scan(view, view.root, &at, limit.saturating_sub(out.len()).max(1))
                 .map_err(super::shard::ShardError::from)?;
             let full = out.len() + batch.len() >= limit;
@@ -478,21 +548,22 @@ impl BucketIndex {
     /// How many entries are due at `now_secs` (not yet deleted).
     pub fn due_count(&self, now_secs: u64) -> usize {
         self.shards()
-            .shards
+            .slots
             .iter()
-            .map(|s| s.due_count(now_secs))
+            .map(|s| s.due_count(now_secs).unwrap_or_default())
             .sum()
     }
 
     /// Up to `limit` (shard, expiry, sort key) due at `now_secs`.
     pub fn due(&self, now_secs: u64, limit: usize) -> Vec<(u32, u64, SortKey)> {
         let mut out = Vec::new();
-        for (i, s) in self.shards().shards.iter().enumerate() {
+        for (i, s) in self.shards().slots.iter().enumerate() {
             if out.len() >= limit {
                 break;
             }
             out.extend(
                 s.due(now_secs, limit - out.len())
+                    .unwrap_or_default()
                     .into_iter()
                     .map(|(t, k)| (i as u32, t, k)),
             );
@@ -500,10 +571,17 @@ impl BucketIndex {
         out
     }
 
-    /// Checkpoints every shard (commits its tree, trims its log).
+    /// Checkpoints every open shard (commits its tree, trims its log); a
+    /// closed shard has nothing past its checkpoint.
     pub async fn checkpoint(&self) -> Result<(), IndexError> {
         let mut first_error = None;
-        for s in &self.shards().shards {
+        let open: Vec<Arc<IndexShard>> = self
+            .shards()
+            .slots
+            .iter()
+            .filter_map(|s| s.if_open())
+            .collect();
+        for s in open {
             if let Err(e) = s.checkpoint().await {
                 first_error.get_or_insert(e);
             }
@@ -515,15 +593,21 @@ impl BucketIndex {
     /// lives (`None`: none).
     pub fn log_needed_from(&self) -> Option<crate::segment::RecordLoc> {
         self.shards()
-            .shards
+            .slots
             .iter()
-            .filter_map(|s| s.log_needed_from())
+            .filter_map(|s| s.if_open()?.log_needed_from())
             .min_by_key(|l| (l.segment, l.offset))
     }
 }
 
 fn remove_other_generations(io: &Io, dir: &Path, live: u32) -> Result<(), IndexError> {
-    for name in io.list_dir(dir).map_err(io_error("listing", dir))? {
+    let names = match io.list_dir(dir) {
+        Ok(names) => names,
+        // A new bucket: no directory until a shard is checkpointed.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_error("listing", dir)(e)),
+    };
+    for name in names {
         let Some(g) = name.strip_prefix('g').and_then(|g| g.parse::<u32>().ok()) else {
             continue;
         };

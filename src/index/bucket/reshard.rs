@@ -36,7 +36,13 @@ impl BucketIndex {
     /// the threshold.
     pub fn needs_reshard(&self) -> Option<u32> {
         let shards = self.shards();
-        let fullest = shards.shards.iter().map(|s| s.stats().0).max()?;
+        let now = crate::clock::expiry_now_secs();
+        let fullest = shards
+            .slots
+            .iter()
+            .filter_map(|s| s.stats_at(now).ok())
+            .map(|[(o, _), _]| o)
+            .max()?;
         (fullest > self.options.reshard_threshold).then(|| {
             let (objects, _) = self.stats();
             next_shard_count(
@@ -76,6 +82,8 @@ impl BucketIndex {
         _one: tokio::sync::MutexGuard<'_, ()>,
     ) -> Result<ReshardReport, IndexError> {
         let old = self.shards();
+        // Held open (absent ones made, empty) until the switch.
+        let old_shards = old.write_all()?;
         let generation = old.layout.generation + 1;
         let gdir = generation_dir(&self.dir, generation);
         // A leftover of an interrupted attempt.
@@ -91,9 +99,9 @@ impl BucketIndex {
             })
             .collect::<Result<_, IndexError>>()?;
         // 1. Copy each shard's snapshot; its log keeps what follows.
-        let mut from = Vec::with_capacity(old.shards.len());
+        let mut from = Vec::with_capacity(old_shards.len());
         let mut copied = 0u64;
-        for s in &old.shards {
+        for s in &old_shards {
             // Registered before the snapshot is taken, so a checkpoint
             // cannot trim what the snapshot lacks.
             s.unregister_consumer(CONSUMER).await;
@@ -128,7 +136,7 @@ impl BucketIndex {
         // held tail is what arrived during one short pass.
         let mut caught_up = 0u64;
         for _ in 0..2 {
-            for (i, s) in old.shards.iter().enumerate() {
+            for (i, s) in old_shards.iter().enumerate() {
                 let start = from.get(i).copied().unwrap_or(1);
                 let entries = s.read_log(start, usize::MAX)?;
                 caught_up += replay_into(&mut new, to, &entries)?;
@@ -142,8 +150,8 @@ impl BucketIndex {
         }
         // 3. Hold every old shard, replay the rest, commit, switch.
         let held_at = Instant::now();
-        let mut frozen = Vec::with_capacity(old.shards.len());
-        for s in &old.shards {
+        let mut frozen = Vec::with_capacity(old_shards.len());
+        for s in &old_shards {
             frozen.push(s.freeze().await?);
         }
         let mut final_tail = 0u64;
@@ -179,20 +187,22 @@ impl BucketIndex {
             prev_shard_count: old.layout.shard_count,
             created_nanos: crate::clock::now_nanos(),
         };
-        let shards: Vec<Arc<IndexShard>> = new
+        let slot_home = slot_home(&self.io, &self.home, self.options.zone, to);
+        let slots: Vec<Arc<ShardSlot>> = new
             .into_iter()
             .enumerate()
             .map(|(i, n)| {
                 let d = gdir.join(i.to_string());
                 let name = self.home.shard_name(generation, i as u32);
-                IndexShard::adopt(&d, n, &self.home.wal, name, self.options.zone).map(Arc::new)
+                let shard = IndexShard::adopt(&d, n, &self.home.wal, name, self.options.zone)?;
+                Ok::<_, IndexError>(ShardSlot::adopted(&slot_home, d, Arc::new(shard)))
             })
             .collect::<Result<_, _>>()?;
         let layout_path = self.dir.join(LAYOUT_FILE);
         self.io
             .write_file_atomic(&layout_path, &layout.encode(), 0o600)
             .map_err(io_error("writing", &layout_path))?;
-        *self.current.write() = Arc::new(Shards { layout, shards });
+        *self.current.write() = Arc::new(Shards { layout, slots });
         for f in &mut frozen {
             f.retire();
         }

@@ -2,14 +2,13 @@
 //! record), delete or purge, and the settings kept in the metadata log
 //! (lifecycle rules, quota, versioning).
 
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{
     bucket_meta, internal, no_bucket, remove_tree, Bucket, ObjectStore, RESERVED_BUCKET_NAMES,
 };
-use crate::index::bucket::{BucketIndex, IndexHome, ListMode};
+use crate::index::bucket::ListMode;
 use crate::index::listing::ListParams;
 use crate::meta::mdlog::{BucketRecord, MdOp, Quota, CONFIG_LIFECYCLE};
 use crate::s3::lifecycle::Lifecycle;
@@ -34,9 +33,9 @@ impl ObjectStore {
         Ok(())
     }
 
-    /// Creates a bucket. Everything is checked before anything is made; a
-    /// directory made for a bucket whose record then fails to commit is
-    /// removed at once (and at the next start, if that fails too).
+    /// Creates a bucket: its record in the metadata log is all it takes
+    /// (the commit point; creations share the log's group commit). Its
+    /// index has no file until something is checkpointed in it.
     pub async fn create_bucket(
         &self,
         name: &str,
@@ -47,22 +46,21 @@ impl ObjectStore {
         if let Some(l) = location {
             crate::s3::names::validate_location_constraint(l)?;
         }
-        let _one = self.bucket_changes.lock().await;
+        let _shared = self.bucket_changes.read().await;
         if let Some(b) = self.buckets.read().get(name) {
-            return Err(if b.meta.owner == owner {
-                S3Error::new(
-                    S3ErrorCode::BucketAlreadyOwnedByYou,
-                    "Your previous request to create the named bucket succeeded and you already own it.",
-                )
-            } else {
-                S3Error::new(
-                    S3ErrorCode::BucketAlreadyExists,
-                    "The requested bucket name is not available. Select a different name and try again.",
-                )
-            });
+            return Err(bucket_taken(&b.meta.owner, owner));
         }
+        let Some(_creating) = CreatingName::claim(&self.creating, name) else {
+            // The same name is being created now: by whom is not known
+            // until it commits, and AWS answers a race with a conflict.
+            return Err(S3Error::new(
+                S3ErrorCode::OperationAborted,
+                "A conflicting conditional operation is currently in progress against this resource. Please try again.",
+            ));
+        };
         let dir = self.data_dir.join("buckets").join(name);
-        // Left by a create that failed before its commit point.
+        // Left by a bucket of this name whose removal a crash cut short
+        // (a start removes those too).
         remove_tree(&dir);
         let rec = BucketRecord {
             name: name.to_string(),
@@ -73,49 +71,29 @@ impl ObjectStore {
             quota: Quota::default(),
             location: location.unwrap_or_default().to_string(),
         };
-        let index = match self.make_bucket(&rec, &dir).await {
-            Ok(index) => index,
-            Err(e) => {
-                remove_tree(&dir);
-                return Err(e);
-            }
-        };
+        // Opening writes nothing: the index has no layout yet.
+        let index = super::open_bucket_index(
+            &self.io,
+            &self.wal,
+            &self.open_shards,
+            self.index_options,
+            &rec,
+            &dir,
+        )
+        .map_err(|e| internal("creating the bucket index", e))?;
+        let r = rec.clone();
+        self.meta
+            .commit(|t| match t.buckets.get(&r.name) {
+                Some(b) => Err(bucket_taken(&b.owner, owner)),
+                None => Ok(MdOp::BucketPut(r)),
+            })
+            .await
+            .map_err(|e| internal("writing the bucket record", e))??;
         self.buckets.write().insert(
             name.to_string(),
             Arc::new(Bucket::new(name.to_string(), bucket_meta(&rec), index, dir)),
         );
         Ok(())
-    }
-
-    /// Makes `rec`'s index in `dir` and commits the record: the part of
-    /// [`Self::create_bucket`] whose failure leaves `dir` to remove.
-    pub(super) async fn make_bucket(
-        &self,
-        rec: &BucketRecord,
-        dir: &Path,
-    ) -> Result<BucketIndex, S3Error> {
-        let home = IndexHome {
-            wal: Arc::clone(&self.wal),
-            bucket: Arc::from(rec.name.as_str()),
-            instance: rec.created_nanos,
-        };
-        let index = BucketIndex::open(&self.io, &dir.join("index"), self.index_options, home)
-            .map_err(|e| internal("creating the bucket index", e))?;
-        // The bucket's directory entry must be durable before the log
-        // says the bucket exists.
-        self.io
-            .sync_dir(&self.data_dir.join("buckets"))
-            .map_err(|e| internal("syncing the buckets directory", e))?;
-        let r = rec.clone();
-        self.meta
-            .commit(|t| match t.buckets.contains_key(&r.name) {
-                true => Err(()),
-                false => Ok(MdOp::BucketPut(r)),
-            })
-            .await
-            .map_err(|e| internal("writing the bucket record", e))?
-            .map_err(|()| internal("bucket record", "already in the metadata log"))?;
-        Ok(index)
     }
 
     /// Deletes an empty bucket (`BucketNotEmpty` otherwise).
@@ -142,7 +120,7 @@ impl ObjectStore {
         name: &str,
         only_if_empty: bool,
     ) -> Result<(u64, u64), S3Error> {
-        let _one = self.bucket_changes.lock().await;
+        let _one = self.bucket_changes.write().await;
         let bucket = self.bucket(name)?;
         let _held = bucket.gate.write().await;
         if only_if_empty {
@@ -187,7 +165,7 @@ impl ObjectStore {
         bucket: &str,
         lifecycle: Option<Lifecycle>,
     ) -> Result<(), S3Error> {
-        let _one = self.bucket_changes.lock().await;
+        let _one = self.bucket_changes.write().await;
         let b = self.bucket(bucket)?;
         let body = lifecycle
             .as_ref()
@@ -234,7 +212,7 @@ impl ObjectStore {
         kind: u8,
         body: Vec<u8>,
     ) -> Result<(), S3Error> {
-        let _one = self.bucket_changes.lock().await;
+        let _one = self.bucket_changes.write().await;
         self.bucket(bucket)?;
         self.meta
             .commit(|t| match t.buckets.contains_key(bucket) {
@@ -268,7 +246,7 @@ impl ObjectStore {
         name: &str,
         quota: Quota,
     ) -> Result<Result<(), crate::meta::ops::AdminError>, S3Error> {
-        let _one = self.bucket_changes.lock().await;
+        let _one = self.bucket_changes.write().await;
         Ok(self
             .meta
             .commit(|t| crate::meta::ops::set_bucket_quota(t, name, quota))
@@ -281,7 +259,7 @@ impl ObjectStore {
     /// in the metadata log is rewritten (durably) before the new state
     /// takes effect.
     pub async fn set_versioning(&self, bucket: &str, enabled: bool) -> Result<(), S3Error> {
-        let _one = self.bucket_changes.lock().await;
+        let _one = self.bucket_changes.write().await;
         let b = self.bucket(bucket)?;
         // Writers finish under the old state first.
         let _held = b.gate.write().await;
@@ -312,5 +290,45 @@ impl ObjectStore {
             ));
         }
         Ok(())
+    }
+}
+
+/// The answer to creating a bucket whose name `holder` has.
+fn bucket_taken(holder: &str, requester: &str) -> S3Error {
+    if holder == requester {
+        S3Error::new(
+            S3ErrorCode::BucketAlreadyOwnedByYou,
+            "Your previous request to create the named bucket succeeded and you already own it.",
+        )
+    } else {
+        S3Error::new(
+            S3ErrorCode::BucketAlreadyExists,
+            "The requested bucket name is not available. Select a different name and try again.",
+        )
+    }
+}
+
+/// A bucket name claimed by the creation under way (released on drop,
+/// whatever becomes of the creation).
+struct CreatingName<'a> {
+    set: &'a parking_lot::Mutex<std::collections::HashSet<String>>,
+    name: String,
+}
+
+impl<'a> CreatingName<'a> {
+    fn claim(
+        set: &'a parking_lot::Mutex<std::collections::HashSet<String>>,
+        name: &str,
+    ) -> Option<CreatingName<'a>> {
+        set.lock().insert(name.to_string()).then(|| CreatingName {
+            set,
+            name: name.to_string(),
+        })
+    }
+}
+
+impl Drop for CreatingName<'_> {
+    fn drop(&mut self) {
+        self.set.lock().remove(&self.name);
     }
 }

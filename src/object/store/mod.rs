@@ -31,7 +31,7 @@ use super::bucket_meta::BucketMeta;
 use super::chunk_pool::{ChunkPool, PoolLimits};
 use super::head::{Chunk, ObjectHead};
 use super::versioning::{new_version_id, VersionId, Versioning, NULL_VERSION};
-use crate::index::bucket::{BucketIndex, BucketIndexOptions, IndexHome};
+use crate::index::bucket::{BucketIndex, BucketIndexOptions, IndexHome, OpenShards};
 use crate::index::entry::IndexEntry;
 use crate::index::key::SortKey;
 use crate::index::wal::IndexWal;
@@ -266,8 +266,15 @@ pub struct ObjectStore {
     /// Writes in progress: token -> the newest segment when it started.
     write_pins: Arc<parking_lot::Mutex<std::collections::BTreeMap<u64, u64>>>,
     next_pin: std::sync::atomic::AtomicU64,
-    /// One bucket create/delete/state change at a time.
-    bucket_changes: tokio::sync::Mutex<()>,
+    /// Bucket removals and state changes one at a time (write), creations
+    /// beside each other (read: a creation writes nothing but its record,
+    /// so creations share the metadata log's group commit).
+    bucket_changes: tokio::sync::RwLock<()>,
+    /// Names being created now (a second creation of one waits for none:
+    /// it is refused).
+    creating: parking_lot::Mutex<std::collections::HashSet<String>>,
+    /// The node's bound on open index shards, shared by every bucket.
+    open_shards: Arc<OpenShards>,
     /// Per bucket: open multipart uploads and the bytes of their parts
     /// (counted in quotas; kept by `Uploads`).
     pub(super) upload_usage: super::quota::UploadUsageMap,
@@ -353,7 +360,7 @@ impl ObjectStore {
             .map_err(|e| format!("creating {}: {e}", bdir.display()))?;
         io.sync_dir(data_dir)
             .map_err(|e| format!("syncing {}: {e}", data_dir.display()))?;
-        let mut buckets = HashMap::new();
+        let open_shards = OpenShards::new(index_options.open_shards_max);
         let dirs = io
             .list_dir(&bdir)
             .map_err(|e| format!("listing {}: {e}", bdir.display()))?;
@@ -398,19 +405,20 @@ impl ObjectStore {
             // metadata log: the log holds the bucket now.
             let _ = io.remove_file(&dir.join("BUCKET.tmp"));
             let _ = io.remove_file(&dir.join("BUCKET"));
-            let Some(rec) = meta.read(|t| t.buckets.get(name).cloned()) else {
-                continue;
-            };
-            let home = IndexHome {
-                wal: Arc::clone(&wal),
-                bucket: Arc::from(name.as_str()),
-                instance: rec.created_nanos,
-            };
-            let index = BucketIndex::open(io, &dir.join("index"), index_options, home)
+        }
+        // Every bucket of the log; one whose directory does not exist has
+        // had nothing checkpointed yet (its entries, if any, are in the
+        // node log).
+        let records: Vec<BucketRecord> = meta.read(|t| t.buckets.values().cloned().collect());
+        let mut buckets = HashMap::with_capacity(records.len());
+        for rec in records {
+            let name = rec.name.clone();
+            let dir = bdir.join(&name);
+            let index = open_bucket_index(io, &wal, &open_shards, index_options, &rec, &dir)
                 .map_err(|e| format!("opening the index of bucket {name}: {e}"))?;
             let bucket = Bucket::new(name.clone(), bucket_meta(&rec), index, dir);
             if let Some(doc) =
-                meta.read(|t| t.bucket_config(name, CONFIG_LIFECYCLE).map(<[u8]>::to_vec))
+                meta.read(|t| t.bucket_config(&name, CONFIG_LIFECYCLE).map(<[u8]>::to_vec))
             {
                 let lc = crate::s3::xml::parse_lifecycle(&doc).map_err(|e| {
                     format!(
@@ -420,18 +428,7 @@ impl ObjectStore {
                 })?;
                 *bucket.lifecycle.write() = Some(Arc::new(lc));
             }
-            buckets.insert(name.clone(), Arc::new(bucket));
-        }
-        if let Some(lost) = meta.read(|t| {
-            t.buckets
-                .keys()
-                .find(|n| !buckets.contains_key(*n))
-                .cloned()
-        }) {
-            return Err(format!(
-                "bucket {lost} is in the metadata log but {} is missing; restore it from a backup",
-                bdir.join(&lost).display()
-            ));
+            buckets.insert(name, Arc::new(bucket));
         }
         let orphaned = wal.drop_unclaimed();
         if orphaned > 0 {
@@ -453,7 +450,9 @@ impl ObjectStore {
             buckets: RwLock::new(buckets),
             index_options,
             meta,
-            bucket_changes: tokio::sync::Mutex::new(()),
+            bucket_changes: tokio::sync::RwLock::new(()),
+            creating: parking_lot::Mutex::default(),
+            open_shards,
             write_pins: Arc::default(),
             next_pin: std::sync::atomic::AtomicU64::new(1),
             reserve_bytes: std::sync::atomic::AtomicU64::new(0),
@@ -640,6 +639,8 @@ impl ObjectStore {
         self.wal
             .advance_replay_point(needed)
             .map_err(|e| format!("moving the node log's replay point: {e}"))?;
+        // Shards the checkpoint left idle can close now.
+        self.open_shards.close_idle();
         first_error.map_or(Ok(()), Err)
     }
 
@@ -650,6 +651,11 @@ impl ObjectStore {
         if let Err(e) = self.checkpoint().await {
             tracing::warn!(error = %e, "a checkpoint before compaction failed; the node log's replay point stays behind");
         }
+    }
+
+    /// The node's open index shards (for metrics).
+    pub fn open_shards(&self) -> &OpenShards {
+        &self.open_shards
     }
 
     /// The node log (its replay point, for metrics and tools).
@@ -838,6 +844,29 @@ fn chunk_capacity(expected_len: Option<u64>, taken: u64) -> usize {
 }
 
 /// The in-memory view of a bucket's metadata log record.
+/// Opens the index of the bucket `rec` in `dir` (which may not exist
+/// yet): generation 0 of the record's shard count unless resharded.
+fn open_bucket_index(
+    io: &Io,
+    wal: &Arc<IndexWal>,
+    open_shards: &Arc<OpenShards>,
+    options: BucketIndexOptions,
+    rec: &BucketRecord,
+    dir: &Path,
+) -> Result<BucketIndex, crate::index::index_shard::IndexError> {
+    let home = IndexHome {
+        wal: Arc::clone(wal),
+        bucket: Arc::from(rec.name.as_str()),
+        instance: rec.created_nanos,
+        open_shards: Arc::clone(open_shards),
+    };
+    let options = BucketIndexOptions {
+        shards: rec.shards,
+        ..options
+    };
+    BucketIndex::open(io, &dir.join("index"), options, home)
+}
+
 fn bucket_meta(r: &BucketRecord) -> BucketMeta {
     BucketMeta {
         created_nanos: r.created_nanos,
