@@ -193,6 +193,14 @@ fn write_config(path: &Path, data: &Path, level: &str) {
     let mut t: toml::Table = text.parse().unwrap();
     t.insert("data_dir".into(), data.display().to_string().into());
     t.insert("listen".into(), "127.0.0.1:0".into());
+    // Checkpoints every second: the metrics test waits for one.
+    if let Some(storage) = t
+        .entry("storage")
+        .or_insert_with(|| toml::Table::new().into())
+        .as_table_mut()
+    {
+        storage.insert("checkpoint_secs".into(), 1.into());
+    }
     t["log"]
         .as_table_mut()
         .unwrap()
@@ -319,7 +327,16 @@ fn starts_as_the_unit_says_and_its_metrics_parse_and_count() {
         total as f64
     );
     assert!(get(&after, "shale_segment_bytes", &[]) >= total as f64);
-    assert!(get(&after, "shale_index_bytes", &[("bucket", "metered")]) > 0.0);
+    // A bucket's index is on disk from its first checkpoint on (the
+    // entries are in the node log until then).
+    let checkpointed = (0..200).any(|_| {
+        let m = scrape(svc.addr);
+        get(&m, "shale_index_bytes", &[("bucket", "metered")]) > 0.0 || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            false
+        }
+    });
+    assert!(checkpointed, "the bucket's index never reached the disk");
     assert!(
         sum(&after, "shale_fsync_duration_seconds_count")
             > sum(&before, "shale_fsync_duration_seconds_count")

@@ -2,14 +2,15 @@
 """Scale benchmark: many buckets through S3 on one node.
 
 Starts `shale serve` on a fresh data dir, creates BUCKETS buckets through
-S3 (boto3, CONCURRENCY threads) and puts one small object in each, then
-reports: bucket creations/s, PUTs/s, the process's threads and RSS (idle,
-before and after), restart time after `kill -9` (until it listens, and
-until every bucket's object reads back for a sample), and the node log's
+S3 and puts OBJECTS 1 KiB objects spread over them (shale-bench put
+--buckets, CONCURRENCY connections), then reports: bucket creations/s,
+PUTs/s, the process's threads and RSS (idle, before and after), the open
+index shards, restart time after `kill -9` (until it listens, and until a
+sample of 200 objects reads back through boto3), and the node log's
 fdatasyncs per acknowledged write from /metrics.
 
     target/s3-venv/bin/python tools/bench-scale.py --buckets 10000 --runs 3
-    target/s3-venv/bin/python tools/bench-scale.py --buckets 100000 --json
+    target/s3-venv/bin/python tools/bench-scale.py --buckets 100000 --objects 1000000
 
 Figures go to BENCHMARKS.md ("Scale: many buckets"); quote medians.
 """
@@ -102,34 +103,45 @@ def metric(endpoint, name):
     return 0.0
 
 
-def one_run(binary, buckets, concurrency):
+def bench_put(bench, endpoint, buckets, objects, concurrency):
+    """Creates the buckets and puts the objects with shale-bench; its report."""
+    out = subprocess.run(
+        [
+            bench, "put", "--endpoint", endpoint, "--access-key", ACCESS, "--secret-key", SECRET,
+            "--bucket", "scale", "--buckets", str(buckets), "--prefix", "obj",
+            "--objects", str(objects), "--duration", "0", "--size", "1KiB",
+            "--concurrency", str(concurrency), "--payload", "unsigned", "--keep", "--json",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    report = json.loads(out.stdout)
+    rate = {o["op"]: o["ops_per_sec"] for o in report["operations"]}
+    return rate["CREATE-BUCKET"], rate["PUT"]
+
+
+def one_run(binary, bench, buckets, objects, concurrency):
     with tempfile.TemporaryDirectory(prefix="shale-scale-") as tmp:
         data = os.path.join(tmp, "data")
         p, endpoint, _ = start(binary, data)
-        client = s3(endpoint, concurrency)
         time.sleep(1)
         threads0, rss0 = proc_stats(p.pid)
-        names = [f"scale-{i:06d}" for i in range(buckets)]
-        create_rate = run_all(concurrency, lambda n: client.create_bucket(Bucket=n), names, "create")
         syncs0, completions0 = metric(endpoint, "shale_wal_syncs"), metric(endpoint, "shale_wal_index_completions")
-        put_rate = run_all(
-            concurrency,
-            lambda n: client.put_object(Bucket=n, Key="obj", Body=n.encode()),
-            names,
-            "put",
-        )
+        create_rate, put_rate = bench_put(bench, endpoint, buckets, objects, concurrency)
         syncs1, completions1 = metric(endpoint, "shale_wal_syncs"), metric(endpoint, "shale_wal_index_completions")
         time.sleep(2)
         threads1, rss1 = proc_stats(p.pid)
+        open_shards = metric(endpoint, "shale_index_open_shards")
         p.send_signal(signal.SIGKILL)
         p.wait()
         t0 = time.monotonic()
         p, endpoint, listening = start(binary, data)
         client = s3(endpoint, concurrency)
-        sample = random.sample(names, min(200, len(names)))
-        for n in sample:
-            body = client.get_object(Bucket=n, Key="obj")["Body"].read()
-            assert body == n.encode(), n
+        # Object n is obj/NNNNNNNNNN in bucket scale-(n % buckets), 1 KiB.
+        for n in random.sample(range(objects), min(200, objects)):
+            head = client.head_object(Bucket=f"scale-{n % buckets:06d}", Key=f"obj/{n:010d}")
+            assert head["ContentLength"] == 1024, n
         readable = time.monotonic() - t0
         time.sleep(1)
         threads2, rss2 = proc_stats(p.pid)
@@ -137,12 +149,14 @@ def one_run(binary, buckets, concurrency):
         p.wait()
         return {
             "buckets": buckets,
+            "objects": objects,
             "create_per_sec": create_rate,
             "put_per_sec": put_rate,
             "fsyncs_per_put": (syncs1 - syncs0) / max(1.0, completions1 - completions0),
             "threads_empty": threads0,
             "threads_full": threads1,
             "threads_after_restart": threads2,
+            "open_shards_full": open_shards,
             "rss_empty_mib": rss0 / 2**20,
             "rss_full_mib": rss1 / 2**20,
             "rss_after_restart_mib": rss2 / 2**20,
@@ -154,6 +168,8 @@ def one_run(binary, buckets, concurrency):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--buckets", type=int, default=10000)
+    ap.add_argument("--objects", type=int, default=None, help="objects spread over the buckets (default: one per bucket)")
+    ap.add_argument("--bench", default="target/release/shale-bench")
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--binary", default="target/release/shale")
@@ -161,7 +177,7 @@ def main():
     a = ap.parse_args()
     runs = []
     for i in range(a.runs):
-        r = one_run(a.binary, a.buckets, a.concurrency)
+        r = one_run(a.binary, a.bench, a.buckets, a.objects or a.buckets, a.concurrency)
         runs.append(r)
         if not a.json:
             print(f"run {i + 1}: " + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()))

@@ -104,6 +104,11 @@ struct Common {
     /// Created if missing; objects go under a fresh prefix per run.
     #[arg(long, default_value = "shale-bench")]
     bucket: String,
+    /// put: spread the objects over this many buckets, BUCKET-000000 and
+    /// on, created first at --concurrency (their creation is measured as
+    /// CREATE-BUCKET). Needs --keep: the run leaves them.
+    #[arg(long, default_value_t = 1)]
+    buckets: u64,
     /// The run's keys are PREFIX/NNNNNNNNNN instead of under a fresh
     /// bench-XXXXXXXX/ (cleanup removes everything under PREFIX/).
     #[arg(long)]
@@ -211,6 +216,8 @@ pub struct Config {
     pub addr: SocketAddr,
     pub creds: Credentials,
     pub bucket: String,
+    /// put --buckets: objects spread over this many buckets.
+    pub buckets: u64,
     /// --prefix: the run's keys go under it instead of a fresh one.
     pub prefix: Option<String>,
     /// list --existing-prefix: list this, prepare nothing.
@@ -330,6 +337,14 @@ impl Config {
                 Some(c.objects.unwrap_or(100))
             }
         };
+        if c.buckets == 0 || c.buckets > 1_000_000 {
+            return Err(format!("--buckets {}: must be 1 to 1000000", c.buckets));
+        }
+        if c.buckets > 1 && (op != Op::Put || !c.keep || c.plain_http) {
+            return Err(
+                "--buckets works with put and --keep only (the run leaves its buckets)".into(),
+            );
+        }
         if objects == Some(0) {
             return Err("--objects must be at least 1".into());
         }
@@ -351,6 +366,7 @@ impl Config {
                 region: c.region,
             },
             bucket: c.bucket,
+            buckets: c.buckets,
             prefix: c.prefix,
             // Nothing of its own to clean up.
             keep: c.keep || c.plain_http || existing_prefix.is_some(),

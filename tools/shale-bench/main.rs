@@ -88,9 +88,16 @@ fn run(cfg: &Config) -> Result<Report, String> {
         prefix,
         size: cfg.size,
         mode: cfg.mode,
+        buckets: cfg.buckets,
     };
     let mut report = Report::new(cfg, &ctx.prefix, &ctx.list_prefix);
-    if !cfg.plain_http {
+    if cfg.buckets > 1 {
+        let (tally, took) = workers::create_buckets(cfg, &ctx);
+        report.add_setup(tally, took);
+        if report.errors > 0 {
+            return Ok(report);
+        }
+    } else if !cfg.plain_http {
         ops::create_bucket(&mut ctx.client(), &cfg.bucket)?;
     }
     let mut prepared = 0;

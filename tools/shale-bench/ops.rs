@@ -22,12 +22,27 @@ pub struct Ctx {
     pub delimiter: Option<String>,
     pub size: usize,
     pub mode: PayloadMode,
+    /// Objects go to `bucket` (1) or spread over `bucket-NNNNNN`.
+    pub buckets: u64,
 }
 
 impl Ctx {
     /// A client with its own keep-alive connection.
     pub fn client(&self) -> S3Client {
         S3Client::new(self.addr, self.creds.clone())
+    }
+
+    /// The bucket object `n` goes to.
+    pub fn bucket_for(&self, n: u64) -> std::borrow::Cow<'_, str> {
+        match self.buckets {
+            0 | 1 => std::borrow::Cow::Borrowed(&self.bucket),
+            b => std::borrow::Cow::Owned(self.bucket_name(n % b)),
+        }
+    }
+
+    /// The name of the `i`-th bucket of a --buckets run.
+    pub fn bucket_name(&self, i: u64) -> String {
+        format!("{}-{i:06}", self.bucket)
     }
 
     pub fn key(&self, n: u64) -> String {
@@ -52,6 +67,14 @@ pub struct Done {
 /// A failed operation: a line for the report.
 pub type OpResult = Result<Done, String>;
 
+/// Creates `bucket` as a measured operation.
+pub fn create_bucket_op(c: &mut S3Client, bucket: &str) -> OpResult {
+    create_bucket(c, bucket).map(|()| Done {
+        bytes: 0,
+        objects: 1,
+    })
+}
+
 /// Creates the bucket; one that exists and is ours is fine.
 pub fn create_bucket(c: &mut S3Client, bucket: &str) -> Result<(), String> {
     let r = c
@@ -65,10 +88,15 @@ pub fn create_bucket(c: &mut S3Client, bucket: &str) -> Result<(), String> {
 
 /// PUTs the object `key` of `ctx.size` bytes; `buf` is scratch space.
 pub fn put(c: &mut S3Client, ctx: &Ctx, key: &str, buf: &mut Vec<u8>) -> OpResult {
+    put_to(c, ctx, &ctx.bucket, key, buf)
+}
+
+/// [`put`] to `bucket`.
+pub fn put_to(c: &mut S3Client, ctx: &Ctx, bucket: &str, key: &str, buf: &mut Vec<u8>) -> OpResult {
     buf.resize(ctx.size, 0);
     content::fill(content::seed(key), 0, buf);
     let r = c
-        .put_object(&ctx.bucket, key, buf, ctx.mode)
+        .put_object(bucket, key, buf, ctx.mode)
         .map_err(|e| transport("PUT", key, &e))?;
     if !ok(r.status) {
         return Err(failed("PUT", key, &r));

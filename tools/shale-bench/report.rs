@@ -85,10 +85,18 @@ impl Report {
 
     pub fn add_bench(&mut self, mut tally: Tally, took: Duration) {
         self.duration_secs = took.as_secs_f64();
-        self.operations = tally.summaries(took);
+        let bench = tally.summaries(took);
         self.ops = tally.ops();
-        self.ops_per_sec = self.operations.iter().map(|s| s.ops_per_sec).sum();
-        self.mib_per_sec = self.operations.iter().map(|s| s.mib_per_sec).sum();
+        self.ops_per_sec = bench.iter().map(|s| s.ops_per_sec).sum();
+        self.mib_per_sec = bench.iter().map(|s| s.mib_per_sec).sum();
+        self.operations.extend(bench);
+        self.add_errors(tally);
+    }
+
+    /// A phase measured before the benchmark (put --buckets: creating the
+    /// buckets): its operations are listed with their own rates.
+    pub fn add_setup(&mut self, mut tally: Tally, took: Duration) {
+        self.operations.extend(tally.summaries(took));
         self.add_errors(tally);
     }
 

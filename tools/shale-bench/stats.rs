@@ -23,6 +23,7 @@ pub enum Kind {
     Delete,
     List,
     Multipart,
+    CreateBucket,
 }
 
 impl Kind {
@@ -34,6 +35,7 @@ impl Kind {
             Kind::Delete => "DELETE",
             Kind::List => "LIST",
             Kind::Multipart => "MULTIPART",
+            Kind::CreateBucket => "CREATE-BUCKET",
         }
     }
 }

@@ -187,6 +187,28 @@ pub fn prepare(cfg: &Config, ctx: &Ctx, n: u64) -> (Tally, Duration) {
     })
 }
 
+/// Creates the buckets of a --buckets run (stops at the first failure).
+pub fn create_buckets(cfg: &Config, ctx: &Ctx) -> (Tally, Duration) {
+    let n = cfg.buckets;
+    let phase = Phase {
+        label: "create buckets",
+        threads: threads_for(cfg.concurrency, n),
+        progress: cfg.progress,
+        total: Some(n),
+        duration: None,
+    };
+    run(&phase, |_, sh, t| {
+        let mut c = ctx.client();
+        while let Some(i) = sh.take(Some(n)) {
+            let started = Instant::now();
+            let r = ops::create_bucket_op(&mut c, &ctx.bucket_name(i));
+            if !sh.record(t, Kind::CreateBucket, started, r) {
+                sh.stop.store(true, Ordering::Relaxed);
+            }
+        }
+    })
+}
+
 /// The benchmark itself: `prepared` objects exist when the op needs them.
 pub fn bench(cfg: &Config, ctx: &Ctx, prepared: u64) -> (Tally, Duration) {
     let phase = Phase {
@@ -205,7 +227,7 @@ pub fn bench(cfg: &Config, ctx: &Ctx, prepared: u64) -> (Tally, Duration) {
             Op::Put => {
                 while let Some(i) = sh.take(cfg.objects) {
                     let started = Instant::now();
-                    let r = ops::put(&mut c, ctx, &ctx.key(i), &mut buf);
+                    let r = ops::put_to(&mut c, ctx, &ctx.bucket_for(i), &ctx.key(i), &mut buf);
                     sh.record(t, Kind::Put, started, r);
                 }
             }

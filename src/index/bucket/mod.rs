@@ -188,13 +188,14 @@ fn generation_dir(dir: &Path, generation: u32) -> PathBuf {
 }
 
 /// What the slots of a generation of `shard_count` shards open with.
-fn slot_home(io: &Io, home: &IndexHome, zone: u64, shard_count: u32) -> Arc<SlotHome> {
+fn slot_home(io: &Io, home: &IndexHome, zone: u64, layout: Layout, dir: &Path) -> Arc<SlotHome> {
     Arc::new(SlotHome {
+        gdir: generation_dir(dir, layout.generation),
+        shard_count: layout.shard_count,
         io: io.clone(),
         wal: Arc::clone(&home.wal),
         cache: Arc::clone(&home.open_shards),
         zone,
-        shard_count,
     })
 }
 
@@ -218,7 +219,6 @@ fn open_generation(
         .map(|i| {
             let slot = Arc::new(ShardSlot::new(
                 slot_home,
-                gdir.join(i.to_string()),
                 home.shard_name(layout.generation, i),
                 present.contains(&i.to_string()),
             ));
@@ -263,7 +263,7 @@ impl BucketIndex {
             }
         };
         remove_other_generations(io, dir, layout.generation)?;
-        let slot_home = slot_home(io, &home, options.zone, layout.shard_count);
+        let slot_home = slot_home(io, &home, options.zone, layout, dir);
         let slots = open_generation(io, dir, layout, &home, &slot_home)?;
         Ok(BucketIndex {
             io: io.clone(),

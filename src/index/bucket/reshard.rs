@@ -187,7 +187,7 @@ impl BucketIndex {
             prev_shard_count: old.layout.shard_count,
             created_nanos: crate::clock::now_nanos(),
         };
-        let slot_home = slot_home(&self.io, &self.home, self.options.zone, to);
+        let slot_home = slot_home(&self.io, &self.home, self.options.zone, layout, &self.dir);
         let slots: Vec<Arc<ShardSlot>> = new
             .into_iter()
             .enumerate()
@@ -195,7 +195,7 @@ impl BucketIndex {
                 let d = gdir.join(i.to_string());
                 let name = self.home.shard_name(generation, i as u32);
                 let shard = IndexShard::adopt(&d, n, &self.home.wal, name, self.options.zone)?;
-                Ok::<_, IndexError>(ShardSlot::adopted(&slot_home, d, Arc::new(shard)))
+                Ok::<_, IndexError>(ShardSlot::adopted(&slot_home, Arc::new(shard)))
             })
             .collect::<Result<_, _>>()?;
         let layout_path = self.dir.join(LAYOUT_FILE);

@@ -108,6 +108,8 @@ pub struct SlotHome {
     pub cache: Arc<OpenShards>,
     pub zone: u64,
     pub shard_count: u32,
+    /// The generation's directory (shard `i` in `gdir/i`).
+    pub gdir: PathBuf,
 }
 
 /// What a closed shard left behind.
@@ -127,7 +129,6 @@ enum SlotState {
 /// One shard of a bucket, open or not.
 pub struct ShardSlot {
     home: Arc<SlotHome>,
-    dir: PathBuf,
     name: ShardName,
     state: Mutex<SlotState>,
     /// Touched since the clock last passed.
@@ -144,10 +145,9 @@ impl Drop for ShardSlot {
 
 impl ShardSlot {
     /// A slot for a shard with a directory on disk (`exists`) or none.
-    pub fn new(home: &Arc<SlotHome>, dir: PathBuf, name: ShardName, exists: bool) -> ShardSlot {
+    pub fn new(home: &Arc<SlotHome>, name: ShardName, exists: bool) -> ShardSlot {
         ShardSlot {
             home: Arc::clone(home),
-            dir,
             name,
             state: Mutex::new(if exists {
                 SlotState::Closed(None)
@@ -159,10 +159,9 @@ impl ShardSlot {
     }
 
     /// A slot holding a shard opened elsewhere (resharding builds them).
-    pub fn adopted(home: &Arc<SlotHome>, dir: PathBuf, shard: Arc<IndexShard>) -> Arc<ShardSlot> {
+    pub fn adopted(home: &Arc<SlotHome>, shard: Arc<IndexShard>) -> Arc<ShardSlot> {
         let slot = Arc::new(ShardSlot {
             home: Arc::clone(home),
-            dir,
             name: shard.name().clone(),
             state: Mutex::new(SlotState::Open(shard)),
             used: AtomicBool::new(true),
@@ -197,7 +196,7 @@ impl ShardSlot {
         let h = &self.home;
         let shard = Arc::new(IndexShard::open(
             &h.io,
-            &self.dir,
+            &h.gdir.join(self.name.shard.to_string()),
             self.name.clone(),
             h.shard_count,
             h.zone,
