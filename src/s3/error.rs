@@ -70,11 +70,13 @@ pub enum S3ErrorCode {
     NoSuchCORSConfiguration,
     NoSuchKey,
     NoSuchLifecycleConfiguration,
+    NoSuchObjectLockConfiguration,
     NoSuchPublicAccessBlockConfiguration,
     NoSuchTagSet,
     NoSuchUpload,
     NoSuchVersion,
     NotImplemented,
+    ObjectLockConfigurationNotFoundError,
     PreconditionFailed,
     QuotaExceeded,
     RequestTimeTooSkewed,
@@ -139,6 +141,8 @@ impl S3ErrorCode {
             NoSuchTagSet => "NoSuchTagSet",
             NoSuchKey => "NoSuchKey",
             NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
+            NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
+            ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
             NoSuchUpload => "NoSuchUpload",
             NoSuchVersion => "NoSuchVersion",
             NotImplemented => "NotImplemented",
@@ -205,6 +209,8 @@ impl S3ErrorCode {
             | NoSuchCORSConfiguration
             | NoSuchKey
             | NoSuchLifecycleConfiguration
+            | NoSuchObjectLockConfiguration
+            | ObjectLockConfigurationNotFoundError
             | NoSuchTagSet
             | NoSuchUpload
             | NoSuchVersion => StatusCode::NOT_FOUND,
