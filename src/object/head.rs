@@ -434,7 +434,14 @@ impl ObjectHead {
             check_checksum(c, h.parts.len())?;
         }
         if counts.lock_len > 0 {
-            h.lock = ObjectLock::decode(cur.take(LOCK_LEN)?).map_err(HeadError::Lock)?;
+            let at = cur.at;
+            h.lock = ObjectLock::decode(cur.take(LOCK_LEN)?).map_err(|e| match e {
+                // A reserved byte is named by its offset in the head.
+                LockError::ReservedNotZero(i) => HeadError::ReservedNotZero {
+                    offset: at.saturating_add(i),
+                },
+                e => HeadError::Lock(e),
+            })?;
         }
         Ok(h)
     }
