@@ -81,3 +81,26 @@ impl ExpiryMetrics {
 }
 
 pub static EXPIRY: LazyLock<ExpiryMetrics> = LazyLock::new(ExpiryMetrics::default);
+
+/// Deletions Object Lock refused (API deletes, purges, the expiry pass),
+/// by reason.
+#[derive(Default)]
+pub struct LockRefusalMetrics {
+    pub legal_hold: Counter,
+    pub compliance: Counter,
+    pub governance: Counter,
+}
+
+impl LockRefusalMetrics {
+    /// One refused deletion; `reason` is `legal_hold`, `compliance` or
+    /// `governance` (`s3::object_lock::Refusal::as_str`).
+    pub fn record(&self, reason: &str) {
+        match reason {
+            "legal_hold" => self.legal_hold.inc(),
+            "compliance" => self.compliance.inc(),
+            _ => self.governance.inc(),
+        };
+    }
+}
+
+pub static LOCK_REFUSALS: LazyLock<LockRefusalMetrics> = LazyLock::new(LockRefusalMetrics::default);

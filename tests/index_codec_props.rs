@@ -77,6 +77,18 @@ proptest! {
             expiry_slot: expiry, etag, etag_parts: parts,
             head: RecordLoc { segment: seg, offset: off, len }, version_id: version,
             pending,
+            // A locked entry (flag bit 6) now and then.
+            lock: match size % 4 {
+                0 => shale::s3::object_lock::ObjectLock::default(),
+                1 => shale::s3::object_lock::ObjectLock { retention: None, legal_hold: true },
+                m => shale::s3::object_lock::ObjectLock {
+                    retention: Some(shale::s3::object_lock::Retention {
+                        mode: if m == 2 { shale::s3::object_lock::LockMode::Governance } else { shale::s3::object_lock::LockMode::Compliance },
+                        until_secs: mtime.max(1),
+                    }),
+                    legal_hold: mtime % 2 == 0,
+                },
+            },
         };
         let mut b = Vec::new();
         e.encode(&mut b).unwrap();

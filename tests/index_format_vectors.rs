@@ -16,7 +16,7 @@ fn vectors() -> Vec<HashMap<String, String>> {
 #[test]
 fn index_spec_vectors_match_the_code() {
     let vs = vectors();
-    assert_eq!(vs.len(), 9);
+    assert_eq!(vs.len(), 10);
     for v in vs {
         let name = &v["name"];
         if let Some(g) = v.get("prev_generation") {
@@ -116,6 +116,7 @@ fn index_spec_vectors_match_the_code() {
                     .get("version_hex")
                     .map(|x| unhex(x).try_into().unwrap())
                     .unwrap_or_default(),
+                lock: common::spec::lock_of(&v),
                 ..IndexEntry::default()
             };
             let mut b = Vec::new();

@@ -77,6 +77,7 @@ async fn put(store: &ObjectStore, key: &[u8], data: &Bytes) -> Result<[u8; 16], 
         condition: None,
         checksum: None,
         expiry_secs: 0,
+        lock: Default::default(),
     };
     store
         .put_object("bkt", key, opts, &mut body_of(data))

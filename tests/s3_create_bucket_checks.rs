@@ -1,6 +1,6 @@
 //! CreateBucket checks the whole request (name, body, LocationConstraint,
-//! headers) before it makes anything: a malformed one is a 4xx (501 for
-//! Object Lock) that leaves no directory, no bucket and no trace in
+//! headers) before it makes anything: a malformed one is a 4xx that
+//! leaves no directory, no bucket and no trace in
 //! ListBuckets; an internal failure tells the client nothing of the
 //! server's files (the log keeps the detail) and leaves no bucket.
 
@@ -115,12 +115,12 @@ fn malformed_create_bucket_requests_are_refused_and_make_nothing() {
         ),
         // A bad name with a bad body: the name is checked first.
         ("bad_name", vec![], b"garbage".to_vec(), "InvalidBucketName"),
-        // Headers asking for what shale does not do.
+        // A lock flag that is neither true nor false.
         (
             "locked",
-            vec![("x-amz-bucket-object-lock-enabled", "true")],
+            vec![("x-amz-bucket-object-lock-enabled", "maybe")],
             Vec::new(),
-            "NotImplemented",
+            "InvalidArgument",
         ),
     ];
     for (name, headers, body, code) in &cases {

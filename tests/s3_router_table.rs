@@ -339,8 +339,14 @@ fn subresources_of_the_report_are_refused_by_name() {
     let before = snapshot(&mut c);
     let cases: [(&str, &str, &str, &str, &str); 10] = [
         ("GET", "data", "obj", "torrent", "GetObjectTorrent"),
-        ("PUT", "data", "obj", "retention", "PutObjectRetention"),
-        ("PUT", "data", "obj", "legal-hold", "PutObjectLegalHold"),
+        ("POST", "data", "obj", "restore", "RestoreObject"),
+        (
+            "GET",
+            "data",
+            "",
+            "accelerate",
+            "GetBucketAccelerateConfiguration",
+        ),
         ("GET", "data", "", "logging", "GetBucketLogging"),
         (
             "DELETE",
@@ -487,8 +493,10 @@ fn plain_query_parameters_keep_their_operation() {
     );
 }
 
-/// Server-side encryption and Object Lock headers on every request that
-/// could store or read data: 501 before the body is read, nothing stored.
+/// Server-side encryption headers on every request that could store or
+/// read data: 501 before the body is read, nothing stored; Object Lock
+/// headers on a bucket without Object Lock: 400 InvalidRequest, nothing
+/// stored.
 #[test]
 fn encryption_and_object_lock_headers_are_refused_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
@@ -526,12 +534,6 @@ fn encryption_and_object_lock_headers_are_refused_and_nothing_is_stored() {
         ("x-amz-server-side-encryption-aws-kms-key-id", "key"),
         ("x-amz-server-side-encryption-context", "e30="),
         ("x-amz-server-side-encryption-bucket-key-enabled", "true"),
-        ("x-amz-object-lock-mode", "COMPLIANCE"),
-        (
-            "x-amz-object-lock-retain-until-date",
-            "2099-01-01T00:00:00Z",
-        ),
-        ("x-amz-object-lock-legal-hold", "ON"),
     ];
     let mut header_sets: Vec<Vec<(String, String)>> = vec![q(&sse_c)];
     header_sets.extend(single.iter().map(|h| q(&[*h])));
@@ -581,18 +583,29 @@ fn encryption_and_object_lock_headers_are_refused_and_nothing_is_stored() {
     }
     let r = send(&mut c, "PUT", "data", "copied", vec![], copy_sse_c, b"");
     assert_eq!(r.status, 501, "{}", text(&r));
-    // CreateBucket asking for Object Lock: refused, no bucket.
-    let r = send(
-        &mut c,
-        "PUT",
-        "locked",
-        "",
-        vec![],
-        q(&[("x-amz-bucket-object-lock-enabled", "true")]),
-        b"",
-    );
-    assert_eq!(r.status, 501, "{}", text(&r));
-    assert!(!dir.path().join("buckets").join("locked").exists());
+    // Object Lock headers where the bucket has no Object Lock.
+    let lock = q(&[
+        ("x-amz-object-lock-mode", "COMPLIANCE"),
+        (
+            "x-amz-object-lock-retain-until-date",
+            "2099-01-01T00:00:00Z",
+        ),
+        ("x-amz-object-lock-legal-hold", "ON"),
+    ]);
+    for (method, key, query, h) in [
+        ("PUT", "fresh", vec![], lock.clone()),
+        ("POST", "fresh", q(&[("uploads", "")]), lock.clone()),
+        (
+            "PUT",
+            "copied",
+            vec![],
+            [lock.clone(), q(&[("x-amz-copy-source", "/data/obj")])].concat(),
+        ),
+    ] {
+        let r = send(&mut c, method, "data", key, query, h, b"plaintext");
+        assert_eq!(r.status, 400, "{method} data/{key}: {}", text(&r));
+        assert!(text(&r).contains("InvalidRequest"), "{}", text(&r));
+    }
     // Nothing stored anywhere: no new key, no part, no upload, no bucket.
     assert_eq!(changed(&before, &snapshot(&mut c)), Vec::<String>::new());
     let parts = get(&mut c, "data", "mp", &[("uploadId", &upload)]);

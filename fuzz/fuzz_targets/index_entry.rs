@@ -1,5 +1,6 @@
 //! The index entry and sort-key decoders never panic, and what decodes
-//! re-encodes to the same bytes. (The bilog decoder has its own target.)
+//! re-encodes to the same bytes, locked entries (flag bit 6, the lock
+//! section) included. (The bilog decoder has its own target.)
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

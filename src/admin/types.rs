@@ -118,6 +118,20 @@ pub struct BucketInfo {
     /// objects stands; absent without rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<LifecycleStatus>,
+    /// Object Lock, if enabled on the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLockStatus>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ObjectLockStatus {
+    /// The default retention ("GOVERNANCE 30 days", "COMPLIANCE 1 years")
+    /// or "none".
+    pub default_retention: String,
+    /// Versions whose retention or legal hold holds them now (counted
+    /// for one bucket's stats only; absent in bucket lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_versions: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -21,11 +21,14 @@
 //! 64 16  version_id     all zero: the null version
 //! 80  1  pending_count  outstanding transactions, at most 32
 //! 81 8n  pending tags   u64 each, ascending
+//! .. 16  lock           with flag bit6 only: the version's Object Lock
+//!                       state (`s3::object_lock`)
 //! ```
 
 use thiserror::Error;
 
 use super::key::VERSION_ID_LEN;
+use crate::s3::object_lock::{LockError, ObjectLock, LOCK_LEN};
 use crate::segment::RecordLoc;
 
 pub const ENTRY_FIXED_LEN: usize = 81;
@@ -38,7 +41,10 @@ const FLAG_CURRENT: u8 = 4;
 const FLAG_PLACEHOLDER: u8 = 8;
 const FLAG_VERSIONED: u8 = 16;
 const FLAG_EXPIRES_TO_MARKER: u8 = 32;
-const FLAGS_KNOWN: u8 = FLAG_PENDING
+/// A lock section follows the pending tags (index entry version 2).
+const FLAG_LOCKED: u8 = 64;
+const FLAGS_KNOWN: u8 = FLAG_LOCKED
+    | FLAG_PENDING
     | FLAG_DELETE_MARKER
     | FLAG_CURRENT
     | FLAG_PLACEHOLDER
@@ -73,6 +79,9 @@ pub struct IndexEntry {
     /// Tags of prepared, not yet completed transactions; non-empty means
     /// the entry is pending.
     pub pending: Vec<u64>,
+    /// The version's Object Lock state (empty: none), copied from its
+    /// head so a delete can be refused from the index alone.
+    pub lock: ObjectLock,
 }
 
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -91,6 +100,8 @@ pub enum EntryError {
     PendingMismatch,
     #[error("pending tags are not strictly ascending")]
     PendingUnordered,
+    #[error("lock section: {0}")]
+    Lock(LockError),
 }
 
 impl IndexEntry {
@@ -99,7 +110,8 @@ impl IndexEntry {
     }
 
     pub fn encoded_len(&self) -> usize {
-        ENTRY_FIXED_LEN + 8 * self.pending.len()
+        let lock = if self.lock.is_empty() { 0 } else { LOCK_LEN };
+        ENTRY_FIXED_LEN + 8 * self.pending.len() + lock
     }
 
     /// Checks what decoding would refuse, before bytes are written.
@@ -116,6 +128,9 @@ impl IndexEntry {
             .any(|w| matches!(w, [a, b] if a >= b))
         {
             return Err(EntryError::PendingUnordered);
+        }
+        if !self.lock.is_empty() {
+            self.lock.validate().map_err(EntryError::Lock)?;
         }
         Ok(())
     }
@@ -141,6 +156,9 @@ impl IndexEntry {
         if self.expires_to_marker {
             flags |= FLAG_EXPIRES_TO_MARKER;
         }
+        if !self.lock.is_empty() {
+            flags |= FLAG_LOCKED;
+        }
         out.push(flags);
         out.push(self.storage_class);
         out.extend_from_slice(&self.etag_parts.to_le_bytes());
@@ -159,6 +177,9 @@ impl IndexEntry {
         out.push(self.pending.len() as u8);
         for t in &self.pending {
             out.extend_from_slice(&t.to_le_bytes());
+        }
+        if !self.lock.is_empty() {
+            out.extend_from_slice(&self.lock.encode());
         }
         Ok(())
     }
@@ -189,8 +210,11 @@ impl IndexEntry {
         if count > PENDING_TAGS_MAX {
             return Err(EntryError::TooManyPending(count));
         }
-        let need = ENTRY_FIXED_LEN + 8 * count;
-        let tags = b.get(ENTRY_FIXED_LEN..need).ok_or(truncated(need))?;
+        let tags_end = ENTRY_FIXED_LEN + 8 * count;
+        let locked = flags & FLAG_LOCKED != 0;
+        let need = tags_end + if locked { LOCK_LEN } else { 0 };
+        let tags = b.get(ENTRY_FIXED_LEN..tags_end).ok_or(truncated(need))?;
+        let lock_bytes = b.get(tags_end..need).ok_or(truncated(need))?;
         if b.len() > need {
             return Err(EntryError::TrailingBytes {
                 extra: b.len() - need,
@@ -207,6 +231,11 @@ impl IndexEntry {
         if pending.windows(2).any(|w| matches!(w, [a, b] if a >= b)) {
             return Err(EntryError::PendingUnordered);
         }
+        let lock = if locked {
+            ObjectLock::decode(lock_bytes).map_err(EntryError::Lock)?
+        } else {
+            ObjectLock::default()
+        };
         let mut etag = [0u8; 16];
         etag.copy_from_slice(fixed.get(48..64).unwrap_or(&[0u8; 16]));
         let mut version_id = [0u8; VERSION_ID_LEN];
@@ -233,6 +262,7 @@ impl IndexEntry {
             etag,
             version_id,
             pending,
+            lock,
         })
     }
 }

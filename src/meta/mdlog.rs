@@ -27,10 +27,13 @@ pub const CONFIG_ACL: u8 = 4;
 pub const CONFIG_POLICY: u8 = 5;
 /// The bucket's PublicAccessBlock (`PublicAccessBlockConfiguration` XML).
 pub const CONFIG_PUBLIC_ACCESS_BLOCK: u8 = 6;
+/// The bucket's Object Lock configuration (`ObjectLockConfiguration`
+/// XML): present means Object Lock is enabled, for good.
+pub const CONFIG_OBJECT_LOCK: u8 = 7;
 
 /// Whether `kind` is a bucket configuration kind shale knows.
 fn known_config_kind(kind: u8) -> bool {
-    (CONFIG_LIFECYCLE..=CONFIG_PUBLIC_ACCESS_BLOCK).contains(&kind)
+    (CONFIG_LIFECYCLE..=CONFIG_OBJECT_LOCK).contains(&kind)
 }
 /// A quota that is not set.
 pub const NO_QUOTA: u64 = u64::MAX;

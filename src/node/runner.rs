@@ -110,7 +110,14 @@ async fn execute(node: &Node, job: &Job, owner: u64) -> Result<String, String> {
         Some(JobKind::UserPurge) => purge_user(node, job, owner).await,
         Some(JobKind::BucketPurge) => purge_buckets(node, job, owner, vec![job.target.clone()])
             .await
-            .map(|(o, b)| format!("removed bucket {} ({o} objects, {b} bytes)", job.target)),
+            .map(|(o, b, kept)| match kept.is_empty() {
+                true => format!("removed bucket {} ({o} objects, {b} bytes)", job.target),
+                false => format!(
+                    "removed {o} versions ({b} bytes) of bucket {}; {}",
+                    job.target,
+                    kept.join("; ")
+                ),
+            }),
         Some(JobKind::Scrub) => {
             // The scrub worker runs it (under its lease), so a job and the
             // periodic scrub never read everything twice at once.
@@ -177,7 +184,13 @@ async fn purge_user(node: &Node, job: &Job, owner: u64) -> Result<String, String
     let buckets: Vec<String> = node
         .meta
         .read(|t| t.buckets_of(uid).map(|b| b.name.clone()).collect());
-    let (objects, bytes) = purge_buckets(node, job, owner, buckets).await?;
+    let (objects, bytes, kept) = purge_buckets(node, job, owner, buckets).await?;
+    if !kept.is_empty() {
+        return Ok(format!(
+            "kept user {uid}: its buckets hold locked versions ({}); removed {objects} objects, {bytes} bytes",
+            kept.join("; ")
+        ));
+    }
     let keys: Vec<String> = node.meta.read(|t| {
         t.keys
             .values()
@@ -203,13 +216,14 @@ async fn purge_user(node: &Node, job: &Job, owner: u64) -> Result<String, String
 }
 
 /// Removes `buckets` (aborting their uploads first), recording progress
-/// after each, then reclaims the space; the (objects, bytes) removed.
+/// after each, then reclaims the space; the (objects, bytes) removed and
+/// a note per bucket kept because Object Lock holds versions in it.
 async fn purge_buckets(
     node: &Node,
     job: &Job,
     owner: u64,
     buckets: Vec<String>,
-) -> Result<(u64, u64), String> {
+) -> Result<(u64, u64, Vec<String>), String> {
     // A resumed job keeps the total its first run counted (a crash may
     // have removed a bucket after the last progress entry).
     let total = if job.total > 0 {
@@ -224,6 +238,7 @@ async fn purge_buckets(
         progress(node, owner, job.id, 0, total, 0, "").await;
     }
     let (mut objects, mut bytes) = (0, 0);
+    let mut skipped: Vec<String> = Vec::new();
     for name in buckets {
         if node.store.bucket(&name).is_err() {
             done += 1;
@@ -231,6 +246,33 @@ async fn purge_buckets(
         }
         for (key, id, _) in node.uploads.uploads_of(&name) {
             let _ = node.uploads.abort(&name, &key, &id);
+        }
+        // With Object Lock: only what the locks let go is removed, and
+        // the bucket stays while a locked version is in it.
+        let locked = node
+            .store
+            .lock_config(&name)
+            .map_err(|e| format!("reading bucket {name}: {}", e.message))?
+            .is_some();
+        if locked {
+            let p = node
+                .store
+                .purge_unlocked(&name)
+                .await
+                .map_err(|e| format!("purging bucket {name}: {}", e.message))?;
+            objects += p.removed;
+            bytes += p.bytes;
+            if p.kept_locked > 0 {
+                done += 1;
+                let note = format!(
+                    "{name}: kept {} locked versions (Object Lock); the bucket stays",
+                    p.kept_locked
+                );
+                tracing::warn!(job = %job.id, bucket = %name, kept = p.kept_locked, "purge skipped locked versions");
+                skipped.push(note.clone());
+                progress(node, owner, job.id, done, total, job.bytes_reclaimed, &note).await;
+                continue;
+            }
         }
         let (o, b) = node
             .store
@@ -250,10 +292,10 @@ async fn purge_buckets(
         done,
         total,
         job.bytes_reclaimed + freed,
-        "",
+        &skipped.join("; "),
     )
     .await;
-    Ok((objects, bytes))
+    Ok((objects, bytes, skipped))
 }
 
 /// Compaction passes until there is nothing more to move or to wait

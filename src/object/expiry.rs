@@ -247,6 +247,12 @@ async fn remove(
         SortKey::Version { version, .. } => (true, *version),
     };
     let key = sk.object_key().to_vec();
+    // Never a locked version: its expiry is deferred past its lock
+    // (`ObjectLock::defer_expiry`); this only guards that rule.
+    if let Some(why) = found.lock.refusal(crate::clock::expiry_now_secs(), false) {
+        crate::metrics::LOCK_REFUSALS.record(why.as_str());
+        return Ok(None);
+    }
     let _gate = b.gate_read().await;
     let txn = b
         .index

@@ -28,8 +28,12 @@
 //! ```
 //!
 //! Version 1 is a head without an additional checksum (bytes 88..96
-//! zero); version 2 carries one. The encoder writes version 1 whenever it
-//! can, so heads without a checksum are byte for byte what they were.
+//! zero); version 2 carries one. Version 3 is version 2 whose
+//! `checksum_alg` may be 0 (no checksum; then 88..92 are zero) and whose
+//! flag 16 is set: a 16-byte Object Lock section (`s3::object_lock`)
+//! ends the head. The encoder writes the lowest version that holds the
+//! head, so heads without a lock or a checksum are byte for byte what
+//! they were.
 //!
 //! The encoder refuses exactly the heads the decoder would refuse
 //! (`ObjectHead::validate`), so a head it writes always reads back.
@@ -39,6 +43,7 @@ use thiserror::Error;
 use crate::index::key::VERSION_ID_LEN;
 use crate::le::{put, u16_at, u32_at, u64_at};
 use crate::s3::checksum::Algorithm;
+use crate::s3::object_lock::{LockError, ObjectLock, LOCK_LEN};
 use crate::segment::RecordLoc;
 
 pub const HEAD_MAGIC: [u8; 4] = *b"SOBJ";
@@ -46,6 +51,8 @@ pub const HEAD_MAGIC: [u8; 4] = *b"SOBJ";
 pub const HEAD_VERSION: u16 = 1;
 /// A head with one (`checksum_alg` set).
 pub const HEAD_VERSION_CHECKSUM: u16 = 2;
+/// A head with an Object Lock section (and maybe a checksum).
+pub const HEAD_VERSION_LOCK: u16 = 3;
 pub const HEAD_FIXED_LEN: usize = 96;
 /// Bytes of user metadata and system headers one object may carry (S3
 /// allows 2 KiB of user metadata; headers such as Content-Type add some).
@@ -70,7 +77,10 @@ const FLAG_DELETE_MARKER: u16 = 2;
 const FLAG_VERSIONED: u16 = 4;
 /// `expiry_secs` (bytes 92..96) holds the object's expiry time.
 const FLAG_EXPIRES: u16 = 8;
+/// Version 3: a lock section ends the head.
+const FLAG_LOCK: u16 = 16;
 const FLAGS_KNOWN: u16 = FLAG_DELETE | FLAG_DELETE_MARKER | FLAG_VERSIONED | FLAG_EXPIRES;
+const FLAGS_KNOWN_V3: u16 = FLAGS_KNOWN | FLAG_LOCK;
 
 /// One chunk of the object's bytes: a data record and how much of the
 /// object it holds.
@@ -116,6 +126,8 @@ pub struct ObjectHead {
     /// When the object expires, seconds since the Unix epoch (0: never;
     /// at most `u32::MAX`, 2106).
     pub expiry_secs: u32,
+    /// The version's Object Lock state (empty: none; version 3).
+    pub lock: ObjectLock,
 }
 
 /// An object's additional checksum: of the whole object, or composite
@@ -178,6 +190,10 @@ pub enum HeadError {
     UnknownChecksum(u8),
     #[error("checksum is malformed: {0}")]
     BadChecksum(&'static str),
+    #[error("version 3 head without its lock section flag")]
+    LockFlagMissing,
+    #[error("lock section: {0}")]
+    Lock(LockError),
 }
 
 /// The fixed part's lengths and counts, as encoded.
@@ -191,6 +207,8 @@ struct Counts {
     meta_len: u32,
     /// Bytes of the checksum section (0 in version 1).
     checksum_len: usize,
+    /// Bytes of the lock section (0 or `LOCK_LEN`).
+    lock_len: usize,
 }
 
 impl Counts {
@@ -205,6 +223,7 @@ impl Counts {
             .saturating_add(n(self.chunk_count).saturating_mul(CHUNK_LEN))
             .saturating_add(n(self.part_count).saturating_mul(PART_LEN))
             .saturating_add(self.checksum_len)
+            .saturating_add(self.lock_len)
     }
 }
 
@@ -227,6 +246,15 @@ impl ObjectHead {
             .saturating_add(self.chunks.len().saturating_mul(CHUNK_LEN))
             .saturating_add(self.parts.len().saturating_mul(PART_LEN))
             .saturating_add(self.checksum.as_ref().map_or(0, HeadChecksum::encoded_len))
+            .saturating_add(self.lock_len())
+    }
+
+    fn lock_len(&self) -> usize {
+        if self.lock.is_empty() {
+            0
+        } else {
+            LOCK_LEN
+        }
     }
 
     /// Checks everything the decoder would refuse, in the decoder's
@@ -243,6 +271,9 @@ impl ObjectHead {
         check_totals(self.size, &self.chunks, &self.parts)?;
         if let Some(c) = &self.checksum {
             check_checksum(c, self.parts.len())?;
+        }
+        if !self.lock.is_empty() {
+            self.lock.validate().map_err(HeadError::Lock)?;
         }
         Ok(counts)
     }
@@ -266,6 +297,7 @@ impl ObjectHead {
             part_count: fit("part list", self.parts.len())?,
             meta_len: fit("metadata", meta_len)?,
             checksum_len: self.checksum.as_ref().map_or(0, HeadChecksum::encoded_len),
+            lock_len: self.lock_len(),
         })
     }
 
@@ -301,6 +333,9 @@ impl ObjectHead {
                 b.extend_from_slice(d);
             }
         }
+        if !self.lock.is_empty() {
+            b.extend_from_slice(&self.lock.encode());
+        }
         debug_assert_eq!(b.len(), counts.total_len());
         Ok(b)
     }
@@ -319,12 +354,16 @@ impl ObjectHead {
         if self.expiry_secs != 0 {
             flags |= FLAG_EXPIRES;
         }
+        if !self.lock.is_empty() {
+            flags |= FLAG_LOCK;
+        }
         // Reserved bytes (70..72, 88..96) stay zero.
         let mut b = [0u8; HEAD_FIXED_LEN];
         put(&mut b, 0, &HEAD_MAGIC);
-        let version = match &self.checksum {
-            None => HEAD_VERSION,
-            Some(_) => HEAD_VERSION_CHECKSUM,
+        let version = match (&self.checksum, self.lock.is_empty()) {
+            (_, false) => HEAD_VERSION_LOCK,
+            (None, true) => HEAD_VERSION,
+            (Some(_), true) => HEAD_VERSION_CHECKSUM,
         };
         put(&mut b, 4, &version.to_le_bytes());
         put(&mut b, 6, &flags.to_le_bytes());
@@ -394,6 +433,16 @@ impl ObjectHead {
             }
             check_checksum(c, h.parts.len())?;
         }
+        if counts.lock_len > 0 {
+            let at = cur.at;
+            h.lock = ObjectLock::decode(cur.take(LOCK_LEN)?).map_err(|e| match e {
+                // A reserved byte is named by its offset in the head.
+                LockError::ReservedNotZero(i) => HeadError::ReservedNotZero {
+                    offset: at.saturating_add(i),
+                },
+                e => HeadError::Lock(e),
+            })?;
+        }
         Ok(h)
     }
 }
@@ -421,14 +470,24 @@ fn decode_fixed(b: &[u8]) -> Result<(ObjectHead, Counts), HeadError> {
             .unwrap_or_default()
     };
     let version = r16(4);
-    if version != HEAD_VERSION && version != HEAD_VERSION_CHECKSUM {
+    if !(HEAD_VERSION..=HEAD_VERSION_LOCK).contains(&version) {
         return Err(HeadError::UnknownVersion(version));
     }
     let flags = r16(6);
-    if flags & !FLAGS_KNOWN != 0 {
-        return Err(HeadError::UnknownFlags(flags & !FLAGS_KNOWN));
+    let known = if version == HEAD_VERSION_LOCK {
+        FLAGS_KNOWN_V3
+    } else {
+        FLAGS_KNOWN
+    };
+    if flags & !known != 0 {
+        return Err(HeadError::UnknownFlags(flags & !known));
     }
-    let reserved: &[(usize, usize)] = if version == HEAD_VERSION {
+    if version == HEAD_VERSION_LOCK && flags & FLAG_LOCK == 0 {
+        return Err(HeadError::LockFlagMissing);
+    }
+    // Version 3 without a checksum: 88..92 are zero like version 1's.
+    let no_checksum = version == HEAD_VERSION || (version == HEAD_VERSION_LOCK && byte(88) == 0);
+    let reserved: &[(usize, usize)] = if no_checksum {
         &FIXED_RESERVED
     } else {
         &FIXED_RESERVED_V2
@@ -448,7 +507,7 @@ fn decode_fixed(b: &[u8]) -> Result<(ObjectHead, Counts), HeadError> {
     } else {
         0
     };
-    let checksum = if version == HEAD_VERSION {
+    let checksum = if no_checksum {
         None
     } else {
         let alg = byte(88);
@@ -482,6 +541,7 @@ fn decode_fixed(b: &[u8]) -> Result<(ObjectHead, Counts), HeadError> {
             };
             c.algorithm.digest_len().saturating_mul(n)
         }),
+        lock_len: if flags & FLAG_LOCK != 0 { LOCK_LEN } else { 0 },
     };
     let meta_len = usize::try_from(counts.meta_len).unwrap_or(usize::MAX);
     if meta_len > META_BYTES_MAX {

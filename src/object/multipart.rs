@@ -59,11 +59,26 @@ pub struct Manifest {
     /// every part gets one, and the object a composite of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum_algorithm: Option<String>,
+    /// The Object Lock state the object gets (CreateMultipartUpload's
+    /// lock headers or the bucket's default), as its 16 bytes in hex
+    /// (`s3::object_lock`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock_hex: Option<String>,
 }
 
 impl Manifest {
     pub fn key(&self) -> Vec<u8> {
         from_hex(&self.key_hex).unwrap_or_default()
+    }
+}
+
+/// The Object Lock state a manifest carries (empty without one).
+fn manifest_lock(m: &Manifest) -> Result<crate::s3::object_lock::ObjectLock, S3Error> {
+    match &m.object_lock_hex {
+        None => Ok(crate::s3::object_lock::ObjectLock::default()),
+        Some(h) => from_hex(h)
+            .and_then(|b| crate::s3::object_lock::ObjectLock::decode(&b).ok())
+            .ok_or_else(|| internal("upload manifest", "bad object_lock_hex")),
     }
 }
 
@@ -413,6 +428,7 @@ impl Uploads {
         key: &[u8],
         meta: Vec<(String, String)>,
         checksum: Option<Algorithm>,
+        lock: crate::s3::object_lock::ObjectLock,
     ) -> Result<String, S3Error> {
         let mut raw = [0u8; 16];
         getrandom::getrandom(&mut raw).map_err(|e| internal("random upload id", e))?;
@@ -426,6 +442,7 @@ impl Uploads {
             meta,
             parts: Vec::new(),
             checksum_algorithm: checksum.map(|a| a.name().to_string()),
+            object_lock_hex: (!lock.is_empty()).then(|| to_hex(&lock.encode())),
         };
         self.save(&m)?;
         note_upload_usage(&self.usage, bucket, 1, 0);
@@ -656,6 +673,7 @@ impl Uploads {
                 parts: parts_n,
                 part_digests,
             }),
+            lock: manifest_lock(&m)?,
             ..ObjectHead::default()
         };
         let (loc, txn) = store.write_head_or_cancel(&b.index, txn, &head).await?;

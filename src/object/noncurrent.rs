@@ -99,6 +99,8 @@ pub async fn settle(segments: &SegmentStore, b: &Bucket, key: &[u8]) -> Result<u
                 None => 0,
             }
         };
+        // A locked version is not removed before its lock lets it go.
+        let want_rule = v.lock.defer_expiry(want_rule);
         if v.expiry_slot == want_rule && !v.expires_to_marker {
             continue;
         }
@@ -108,7 +110,7 @@ pub async fn settle(segments: &SegmentStore, b: &Bucket, key: &[u8]) -> Result<u
         } else {
             u64::from(read_head(segments, v).await?.expiry_secs)
         };
-        let want = earliest(own, want_rule);
+        let want = v.lock.defer_expiry(earliest(own, want_rule));
         if v.expiry_slot == want && !v.expires_to_marker {
             continue;
         }

@@ -72,11 +72,13 @@ pub enum S3ErrorCode {
     NoSuchCORSConfiguration,
     NoSuchKey,
     NoSuchLifecycleConfiguration,
+    NoSuchObjectLockConfiguration,
     NoSuchPublicAccessBlockConfiguration,
     NoSuchTagSet,
     NoSuchUpload,
     NoSuchVersion,
     NotImplemented,
+    ObjectLockConfigurationNotFoundError,
     PreconditionFailed,
     QuotaExceeded,
     RequestTimeTooSkewed,
@@ -142,6 +144,8 @@ impl S3ErrorCode {
             NoSuchTagSet => "NoSuchTagSet",
             NoSuchKey => "NoSuchKey",
             NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
+            NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
+            ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
             NoSuchUpload => "NoSuchUpload",
             NoSuchVersion => "NoSuchVersion",
             NotImplemented => "NotImplemented",
@@ -210,6 +214,8 @@ impl S3ErrorCode {
             | NoSuchCORSConfiguration
             | NoSuchKey
             | NoSuchLifecycleConfiguration
+            | NoSuchObjectLockConfiguration
+            | ObjectLockConfigurationNotFoundError
             | NoSuchTagSet
             | NoSuchUpload
             | NoSuchVersion => StatusCode::NOT_FOUND,

@@ -17,6 +17,7 @@ pub mod error_xml;
 pub mod form;
 pub mod lifecycle;
 pub mod names;
+pub mod object_lock;
 pub mod operation;
 pub mod policy;
 pub mod post_policy;

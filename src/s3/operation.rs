@@ -113,9 +113,9 @@ operations! {
     GetObjectAcl: true,
     GetObjectAnnotation: false,
     GetObjectAttributes: true,
-    GetObjectLegalHold: false,
-    GetObjectLockConfiguration: false,
-    GetObjectRetention: false,
+    GetObjectLegalHold: true,
+    GetObjectLockConfiguration: true,
+    GetObjectRetention: true,
     GetObjectTagging: true,
     GetObjectTorrent: false,
     GetPublicAccessBlock: true,
@@ -155,9 +155,9 @@ operations! {
     PutObject: true,
     PutObjectAcl: true,
     PutObjectAnnotation: false,
-    PutObjectLegalHold: false,
-    PutObjectLockConfiguration: false,
-    PutObjectRetention: false,
+    PutObjectLegalHold: true,
+    PutObjectLockConfiguration: true,
+    PutObjectRetention: true,
     PutObjectTagging: true,
     PutPublicAccessBlock: true,
     RenameObject: false,
@@ -759,6 +759,6 @@ mod tests {
         assert_eq!(e.code, S3ErrorCode::NotImplemented);
         assert!(e.message.contains("PutBucketWebsite"));
         let supported = Operation::ALL.iter().filter(|o| o.supported()).count();
-        assert_eq!(supported, 48);
+        assert_eq!(supported, 54);
     }
 }

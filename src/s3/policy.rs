@@ -47,8 +47,14 @@ pub const CONDITION_KEYS: [&str; 10] = [
 
 /// S3 action names a policy may name without a wildcard.
 /// <https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html>
-pub const ACTIONS: [&str; 52] = [
+pub const ACTIONS: [&str; 58] = [
     "AbortMultipartUpload",
+    "BypassGovernanceRetention",
+    "GetObjectLegalHold",
+    "GetObjectRetention",
+    "PutBucketObjectLockConfiguration",
+    "PutObjectLegalHold",
+    "PutObjectRetention",
     "CreateBucket",
     "DeleteBucket",
     "DeleteBucketPolicy",

@@ -596,8 +596,23 @@ impl Api<'_> {
         Ok(json(StatusCode::CREATED, &key))
     }
 
-    fn bucket_info(&self, name: &str) -> Option<BucketInfo> {
+    /// A bucket's record and stats; `count_locked`: count its locked
+    /// versions too (a walk of its index).
+    fn bucket_info(&self, name: &str, count_locked: bool) -> Option<BucketInfo> {
         let b = self.node.store.bucket(name).ok()?;
+        let object_lock = match self.node.store.lock_config(name).ok().flatten() {
+            None => None,
+            Some(c) => Some(crate::admin::types::ObjectLockStatus {
+                default_retention: c.default.map_or("none".to_string(), |d| {
+                    let unit = if d.years { "years" } else { "days" };
+                    format!("{} {} {unit}", d.mode.name(), d.days)
+                }),
+                locked_versions: match count_locked {
+                    true => Some(self.node.store.locked_versions(name).ok()?),
+                    false => None,
+                },
+            }),
+        };
         let quota = self.node.store.bucket_quota(name);
         let (objects, bytes) = b.index.stats();
         Some(BucketInfo {
@@ -624,6 +639,7 @@ impl Api<'_> {
                     changed: p.changed,
                 }
             }),
+            object_lock,
         })
     }
 
@@ -632,12 +648,12 @@ impl Api<'_> {
             .store
             .list_buckets(uid)
             .into_iter()
-            .filter_map(|(n, _)| self.bucket_info(&n))
+            .filter_map(|(n, _)| self.bucket_info(&n, false))
             .collect()
     }
 
     fn bucket(&self, name: &str) -> Result<BucketInfo, ApiError> {
-        self.bucket_info(name)
+        self.bucket_info(name, true)
             .ok_or_else(|| AdminError::NoSuchBucket(name.to_string()).into())
     }
 

@@ -30,6 +30,11 @@ struct OpLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BucketLabels {
     bucket: String,
 }
@@ -219,6 +224,22 @@ pub fn render(front: &Front) -> String {
         "compaction_freed_bytes",
         "Bytes of segment files compaction removed",
         comp.freed_bytes.clone(),
+    );
+    let lock = &*crate::metrics::LOCK_REFUSALS;
+    let refused: Family<ReasonLabels, Counter> = Family::default();
+    for (reason, c) in [
+        ("legal_hold", &lock.legal_hold),
+        ("compliance", &lock.compliance),
+        ("governance", &lock.governance),
+    ] {
+        refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc_by(c.get());
+    }
+    r.register(
+        "object_lock_refused_deletes",
+        "Deletions Object Lock refused (requests, purges, expiry), by reason",
+        refused,
     );
     let scrub = node.scrub.status();
     r.register("scrub_passes", "Scrub passes finished", gauge(scrub.passes));

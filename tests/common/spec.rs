@@ -32,3 +32,26 @@ pub fn vectors(page: &str) -> Vec<HashMap<String, String>> {
     }
     out
 }
+
+/// The Object Lock state of a vector's `lock_mode` (0 none, 1
+/// GOVERNANCE, 2 COMPLIANCE), `lock_until` and `lock_legal_hold`
+/// fields; empty without them.
+pub fn lock_of(v: &HashMap<String, String>) -> shale::s3::object_lock::ObjectLock {
+    use shale::s3::object_lock::{LockMode, ObjectLock, Retention};
+    let mode = v.get("lock_mode").map_or(0, |m| m.parse::<u8>().unwrap());
+    let until = v.get("lock_until").map_or(0, |t| t.parse::<u64>().unwrap());
+    ObjectLock {
+        retention: match mode {
+            0 => None,
+            m => Some(Retention {
+                mode: if m == 1 {
+                    LockMode::Governance
+                } else {
+                    LockMode::Compliance
+                },
+                until_secs: until,
+            }),
+        },
+        legal_hold: v.get("lock_legal_hold").is_some_and(|h| h == "1"),
+    }
+}

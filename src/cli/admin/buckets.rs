@@ -47,7 +47,19 @@ pub(super) enum BucketOp {
 
 pub(super) fn bucket(c: &mut AdminClient, op: &BucketOp, json: bool) -> Result<(), CallError> {
     let pairs = |b: &BucketInfo| {
+        let lock = b.object_lock.as_ref();
         print_pairs(&[
+            (
+                "object lock",
+                lock.map_or("disabled".to_string(), |l| {
+                    format!("enabled, default retention {}", l.default_retention)
+                }),
+            ),
+            (
+                "locked versions",
+                lock.and_then(|l| l.locked_versions)
+                    .map_or("-".to_string(), |n| n.to_string()),
+            ),
             ("bucket", b.name.clone()),
             ("owner", b.owner.clone()),
             ("created", b.created.clone()),

@@ -66,6 +66,24 @@ impl ObjectStore {
         version: Option<VersionId>,
         condition: Option<&DeleteCondition>,
     ) -> Result<DeleteOutcome, S3Error> {
+        self.delete_object_with(bucket, key, version, condition, false)
+            .await
+    }
+
+    /// [`delete_object_if`](Self::delete_object_if); a version under
+    /// Object Lock is refused (AccessDenied) unless its lock lets it go at
+    /// this time (`bypass_governance`: the caller asked to bypass a
+    /// GOVERNANCE retention and may). Checked before anything is written
+    /// and again, from the version's index entry, as the delete is
+    /// applied under the shard's writer lock.
+    pub async fn delete_object_with(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        version: Option<VersionId>,
+        condition: Option<&DeleteCondition>,
+        bypass_governance: bool,
+    ) -> Result<DeleteOutcome, S3Error> {
         crate::s3::names::validate_object_key(key)?;
         let b = self.bucket(bucket)?;
         if let Some(c) = condition {
@@ -78,12 +96,22 @@ impl ObjectStore {
         }
         let state = b.versioning();
         // What the response says of a version delete: was it a marker.
-        let removed_marker = match version {
-            Some(v) => self
-                .version_entry(&b, key, v)?
-                .is_some_and(|e| e.delete_marker),
-            None => false,
+        let target_entry = match version {
+            Some(v) => self.version_entry(&b, key, v)?,
+            None => None,
         };
+        let removed_marker = target_entry.as_ref().is_some_and(|e| e.delete_marker);
+        let lock_check = |e: Option<&IndexEntry>| -> Result<(), S3Error> {
+            let now = crate::clock::expiry_now_secs();
+            match e.and_then(|e| e.lock.refusal(now, bypass_governance)) {
+                Some(why) => {
+                    crate::metrics::LOCK_REFUSALS.record(why.as_str());
+                    Err(why.error())
+                }
+                None => Ok(()),
+            }
+        };
+        lock_check(target_entry.as_ref())?;
         let _gate = b.gate.read().await;
         let txn = b
             .index
@@ -172,7 +200,30 @@ impl ObjectStore {
         } else {
             entry
         };
-        complete_delete(&b, txn, target, entry, condition).await?;
+        match (version, condition) {
+            // A version delete: its lock checked from its entry as the
+            // delete is applied.
+            (Some(_), None) => {
+                let refused = std::cell::RefCell::new(None);
+                let done = b
+                    .index
+                    .complete_if_target(txn, target, entry, |e| match lock_check(e) {
+                        Ok(()) => true,
+                        Err(err) => {
+                            *refused.borrow_mut() = Some(err);
+                            false
+                        }
+                    })
+                    .await
+                    .map_err(|e| internal("completing the index", e))?;
+                if !done {
+                    return Err(refused
+                        .into_inner()
+                        .unwrap_or_else(|| internal("completing the index", "refused")));
+                }
+            }
+            _ => complete_delete(&b, txn, target, entry, condition).await?,
+        }
         b.settle_versions(&self.segments, key).await;
         Ok(outcome)
     }

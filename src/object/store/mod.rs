@@ -46,6 +46,7 @@ use crate::segment::{PayloadCrc, RecordLoc, SegmentError, SegmentStore};
 
 mod buckets;
 mod delete;
+mod lock;
 mod range;
 mod read;
 mod resolver;
@@ -163,8 +164,15 @@ impl Bucket {
         }
         if let Some((t, _)) = self.rule_expiry(&head.key, head.size, &head.meta, head.mtime_nanos) {
             if e.expiry_slot == 0 || t < e.expiry_slot {
-                e.expiry_slot = t;
-                e.expires_to_marker = self.versioning() != Versioning::Never;
+                let to_marker = self.versioning() != Versioning::Never;
+                // Expiring to a marker removes nothing: a lock does not
+                // hold it back; a removal waits for the lock.
+                e.expiry_slot = if to_marker {
+                    t
+                } else {
+                    head.lock.defer_expiry(t)
+                };
+                e.expires_to_marker = to_marker;
             }
         }
         e
@@ -745,7 +753,9 @@ pub fn head_entry(head: &ObjectHead, loc: RecordLoc) -> IndexEntry {
         version_id: head.version_id,
         delete_marker: head.delete_marker,
         storage_class: head.storage_class,
-        expiry_slot: u64::from(head.expiry_secs),
+        // A locked version is not removed before its lock lets it go.
+        expiry_slot: head.lock.defer_expiry(u64::from(head.expiry_secs)),
+        lock: head.lock,
         ..IndexEntry::default()
     }
 }
@@ -766,6 +776,8 @@ pub struct PutOptions {
     /// When the object expires (`X-Delete-At` / `X-Delete-After`), seconds
     /// since the Unix epoch; 0 for never.
     pub expiry_secs: u32,
+    /// The new version's Object Lock state (empty: none).
+    pub lock: crate::s3::object_lock::ObjectLock,
 }
 
 /// The ETag (unquoted) of the object a logical head entry shows, if it

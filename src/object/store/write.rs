@@ -39,6 +39,7 @@ impl ObjectStore {
             condition,
             checksum,
             expiry_secs,
+            lock,
         } = put;
         crate::s3::names::validate_object_key(key)?;
         if expected_len.is_some_and(|n| n > PUT_BYTES_MAX) {
@@ -128,6 +129,7 @@ impl ObjectStore {
             versioned,
             version_id,
             expiry_secs,
+            lock,
             size: stored.size,
             etag: stored.md5,
             bucket: bucket.to_string(),
@@ -178,6 +180,7 @@ impl ObjectStore {
         key: &[u8],
         meta: Vec<(String, String)>,
         condition: Option<WriteCondition>,
+        lock: crate::s3::object_lock::ObjectLock,
     ) -> Result<PutOutcome, S3Error> {
         if source.head.size > PUT_BYTES_MAX {
             return Err(S3Error::new(
@@ -200,6 +203,9 @@ impl ObjectStore {
             }),
             // An expiry belongs to the object written, not to its copies.
             expiry_secs: 0,
+            // So does a lock: the copy has the request's (or the
+            // bucket's default).
+            lock,
         };
         self.put_object(bucket, key, put, &mut body).await
     }
@@ -462,12 +468,33 @@ impl ObjectStore {
         version: Option<VersionId>,
         change: impl Fn(&[(String, String)]) -> Vec<(String, String)>,
     ) -> Result<FoundObject, S3Error> {
+        self.rewrite_head(bucket, key, version, |h| {
+            Ok(ObjectHead {
+                meta: change(&h.meta),
+                ..h.clone()
+            })
+        })
+        .await
+    }
+
+    /// Replaces the head of the current object of `key` (or of version
+    /// `version`) by `change` of it (metadata, Object Lock state; never
+    /// its data, time or version), as [`Self::retag`] says. `change` may
+    /// refuse, seeing the head as it is each time it is read.
+    pub async fn rewrite_head(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        version: Option<VersionId>,
+        change: impl Fn(&ObjectHead) -> Result<ObjectHead, S3Error>,
+    ) -> Result<FoundObject, S3Error> {
         let b = self.bucket(bucket)?;
         for _ in 0..8 {
             let found = match version {
                 Some(v) => self.get_object_version(bucket, key, v).await?,
                 None => self.get_object(bucket, key).await?,
             };
+            let changed = change(&found.head)?;
             let _gate = b.gate.read().await;
             let txn = b
                 .index
@@ -476,8 +503,7 @@ impl ObjectStore {
                 .map_err(|e| internal("preparing the index", e))?;
             let head = ObjectHead {
                 tag: txn.tag(),
-                meta: change(&found.head.meta),
-                ..found.head.clone()
+                ..changed
             };
             let (loc, txn) = self.write_head_or_cancel(&b.index, txn, &head).await?;
             let target = if head.versioned {
@@ -490,7 +516,7 @@ impl ObjectStore {
             };
             // A noncurrent version keeps its expiry until its versions
             // are settled again below (its tags may change which rule
-            // applies).
+            // applies), but a lock defers it at once.
             let current = version.is_none()
                 || b.index
                     .get(&SortKey::Head { key: key.to_vec() })
@@ -499,11 +525,19 @@ impl ObjectStore {
             let entry = if current {
                 b.entry_for(&head, loc)
             } else {
+                let own = u64::from(head.expiry_secs);
+                let slot = if head.lock == found.head.lock {
+                    found.entry.expiry_slot
+                } else {
+                    own
+                };
                 IndexEntry {
                     head: loc,
                     pending: Vec::new(),
                     current: false,
                     versioned: false,
+                    lock: head.lock,
+                    expiry_slot: head.lock.defer_expiry(slot),
                     ..found.entry.clone()
                 }
             };

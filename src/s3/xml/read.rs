@@ -879,3 +879,120 @@ pub fn parse_public_access_block(
         restrict_public_buckets: d,
     })
 }
+
+/// A PutObjectLockConfiguration body: `ObjectLockEnabled` must be
+/// `Enabled`; a `Rule` needs a `DefaultRetention` with a `Mode` and
+/// exactly one of `Days` and `Years` (a positive integer, at most 100
+/// years).
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectLockConfiguration.html>
+pub fn parse_object_lock_config(
+    body: &[u8],
+) -> Result<crate::s3::object_lock::LockConfig, S3Error> {
+    use crate::s3::object_lock::{DefaultRetention, LockConfig, LockMode, DEFAULT_DAYS_MAX};
+    const ROOT: &str = "ObjectLockConfiguration";
+    const RETENTION: [&str; 3] = [ROOT, "Rule", "DefaultRetention"];
+    let mut enabled: Option<String> = None;
+    let mut rule = false;
+    let mut mode: Option<String> = None;
+    let mut days: Option<String> = None;
+    let mut years: Option<String> = None;
+    walk(body, ROOT, |step| match step {
+        Step::Close(parents, element) if names_are(parents, &[ROOT]) => {
+            match element.name.as_str() {
+                "ObjectLockEnabled" => set_once(&mut enabled, leaf(element)?.trim().to_owned()),
+                "Rule" => {
+                    rule = true;
+                    Ok(())
+                }
+                _ => Ok(()),
+            }
+        }
+        Step::Close(parents, element) if names_are(parents, &RETENTION) => {
+            match element.name.as_str() {
+                "Mode" => set_once(&mut mode, leaf(element)?.trim().to_owned()),
+                "Days" => set_once(&mut days, leaf(element)?.trim().to_owned()),
+                "Years" => set_once(&mut years, leaf(element)?.trim().to_owned()),
+                _ => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    })?;
+    if enabled.as_deref() != Some("Enabled") {
+        return Err(malformed());
+    }
+    if !rule {
+        return Ok(LockConfig::default());
+    }
+    let mode = mode
+        .as_deref()
+        .map(|m| {
+            LockMode::from_name(m).ok_or_else(|| {
+                S3Error::new(
+                    S3ErrorCode::MalformedXML,
+                    "Unknown Object Lock retention mode",
+                )
+            })
+        })
+        .transpose()?
+        .ok_or_else(malformed)?;
+    let (n, is_years) = match (days, years) {
+        (Some(d), None) => (d, false),
+        (None, Some(y)) => (y, true),
+        _ => return Err(malformed()),
+    };
+    let n: u32 = n.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+        S3Error::new(
+            S3ErrorCode::InvalidArgument,
+            "Default retention period must be a positive integer value",
+        )
+    })?;
+    let days = if is_years { n.saturating_mul(365) } else { n };
+    if days > DEFAULT_DAYS_MAX {
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidArgument,
+            "Default retention period is too large (at most 100 years)",
+        ));
+    }
+    Ok(LockConfig {
+        default: Some(DefaultRetention {
+            mode,
+            days: if is_years { n } else { days },
+            years: is_years,
+        }),
+    })
+}
+
+/// A PutObjectRetention body: `(mode, retain-until text)`, both or
+/// neither (an empty `Retention` removes it).
+pub fn parse_retention(body: &[u8]) -> Result<(Option<String>, Option<String>), S3Error> {
+    const ROOT: &str = "Retention";
+    let mut mode: Option<String> = None;
+    let mut until: Option<String> = None;
+    walk(body, ROOT, |step| match step {
+        Step::Close(parents, element) if names_are(parents, &[ROOT]) => {
+            match element.name.as_str() {
+                "Mode" => set_once(&mut mode, leaf(element)?.trim().to_owned()),
+                "RetainUntilDate" => set_once(&mut until, leaf(element)?.trim().to_owned()),
+                _ => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    })?;
+    Ok((mode, until))
+}
+
+/// A PutObjectLegalHold body's `Status` (`ON` / `OFF`, unchecked).
+pub fn parse_legal_hold(body: &[u8]) -> Result<String, S3Error> {
+    const ROOT: &str = "LegalHold";
+    let mut status: Option<String> = None;
+    walk(body, ROOT, |step| match step {
+        Step::Close(parents, element) if names_are(parents, &[ROOT]) => {
+            match element.name.as_str() {
+                "Status" => set_once(&mut status, leaf(element)?.trim().to_owned()),
+                _ => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    })?;
+    status.ok_or_else(malformed)
+}

@@ -805,3 +805,36 @@ pub fn policy_status(public: bool) -> String {
     doc.leaf("IsPublic", &public.to_string());
     doc.finish()
 }
+
+/// GetObjectLockConfiguration's `ObjectLockConfiguration`.
+pub fn object_lock_config(c: &crate::s3::object_lock::LockConfig) -> String {
+    let mut doc = Doc::new("ObjectLockConfiguration");
+    doc.leaf("ObjectLockEnabled", "Enabled");
+    if let Some(d) = c.default {
+        doc.open("Rule");
+        doc.open("DefaultRetention");
+        doc.leaf("Mode", d.mode.name());
+        doc.leaf(if d.years { "Years" } else { "Days" }, &d.days.to_string());
+        doc.close("DefaultRetention");
+        doc.close("Rule");
+    }
+    doc.finish()
+}
+
+/// GetObjectRetention's `Retention`.
+pub fn retention(r: &crate::s3::object_lock::Retention) -> String {
+    let mut doc = Doc::new("Retention");
+    doc.leaf("Mode", r.mode.name());
+    doc.leaf(
+        "RetainUntilDate",
+        &super::super::time::iso8601_millis(r.until_secs.saturating_mul(1_000_000_000)),
+    );
+    doc.finish()
+}
+
+/// GetObjectLegalHold's `LegalHold`.
+pub fn legal_hold(on: bool) -> String {
+    let mut doc = Doc::new("LegalHold");
+    doc.leaf("Status", if on { "ON" } else { "OFF" });
+    doc.finish()
+}

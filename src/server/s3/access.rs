@@ -333,6 +333,44 @@ impl Op<'_> {
         }))
     }
 
+    /// Whether the caller may `action`, a policy action no ACL grants, on
+    /// `key` (s3:BypassGovernanceRetention): a system user may; the
+    /// bucket's owner may unless the policy denies it; others only if
+    /// the policy allows it.
+    pub(super) fn may_action(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        action: &'static str,
+    ) -> Result<bool, S3Error> {
+        if self.caller.system && !self.anonymous {
+            return Ok(true);
+        }
+        let b = self.store().bucket(bucket)?;
+        let state = self.bucket_access(bucket, b.meta.owner.clone())?;
+        let resource = format!("arn:aws:s3:::{bucket}/{}", String::from_utf8_lossy(key));
+        let context = self.context(Operation::DeleteObject);
+        let who = self.who();
+        let ask = Ask {
+            who,
+            action,
+            resource: &resource,
+            context: &context,
+        };
+        let policy = state
+            .policy
+            .as_ref()
+            .map_or(Decision::Neutral, |p| p.decide(&ask));
+        Ok(access::permitted(&Facts {
+            owner: who == Who::User(&state.owner),
+            policy,
+            policy_public: state.policy.as_ref().is_some_and(Policy::is_public),
+            acl: false,
+            block: state.block,
+            action,
+        }))
+    }
+
     /// The ACL of the object (or of `versionId`).
     async fn object_acl(&self, bucket: &str, key: &[u8]) -> Result<Acl, S3Error> {
         let found = self.found(bucket, key).await?;

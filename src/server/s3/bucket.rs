@@ -94,6 +94,12 @@ impl Op<'_> {
                 self.store().bucket(bucket)?;
                 let b = body.collect(XML_BODY_MAX).await?;
                 let enabled = xml::parse_versioning(&b)?;
+                if !enabled && self.store().lock_config(bucket)?.is_some() {
+                    return Err(err(
+                        S3ErrorCode::InvalidBucketState,
+                        "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
+                    ));
+                }
                 self.store().set_versioning(bucket, enabled).await?;
                 empty(StatusCode::OK)
             }
@@ -130,6 +136,17 @@ impl Op<'_> {
                 let b = body.collect(XML_BODY_MAX).await?;
                 let location = xml::parse_create_bucket(&b)?;
                 let acl = self.header_acl(bucket)?;
+                let lock = match super::header(self.headers, "x-amz-bucket-object-lock-enabled") {
+                    None => false,
+                    Some(v) if v.trim().eq_ignore_ascii_case("true") => true,
+                    Some(v) if v.trim().eq_ignore_ascii_case("false") => false,
+                    Some(_) => {
+                        return Err(err(
+                            S3ErrorCode::InvalidArgument,
+                            "x-amz-bucket-object-lock-enabled must be true or false",
+                        ))
+                    }
+                };
                 let created = self
                     .store()
                     .create_bucket(bucket, location.as_deref(), &self.caller.uid)
@@ -143,6 +160,13 @@ impl Op<'_> {
                         if e.code == S3ErrorCode::BucketAlreadyOwnedByYou
                             && self.node.region == "us-east-1" => {}
                     other => other?,
+                }
+                if lock {
+                    // Object Lock turns versioning on for good.
+                    self.store().set_versioning(bucket, true).await?;
+                    self.store()
+                        .set_lock_config(bucket, &Default::default())
+                        .await?;
                 }
                 if let Some(a) = acl.filter(|a| *a != crate::s3::acl::Acl::default()) {
                     self.store()
@@ -193,6 +217,9 @@ impl Op<'_> {
             | Operation::PutBucketCors
             | Operation::GetBucketCors
             | Operation::DeleteBucketCors => self.bucket_config_op(op, bucket, body).await,
+            Operation::PutObjectLockConfiguration | Operation::GetObjectLockConfiguration => {
+                self.bucket_lock_op(op, bucket, body).await
+            }
             // Not a bucket operation, or not supported (refused earlier).
             other => Err(operation::not_implemented(other)),
         }
@@ -447,9 +474,10 @@ impl Op<'_> {
                 errors.push((key, "AccessDenied".to_string(), "Access Denied".to_string()));
                 continue;
             }
+            let bypass = self.bypass_governance(bucket, key.as_bytes())?;
             let outcome = self
                 .store()
-                .delete_object_if(bucket, key.as_bytes(), id, condition.as_ref())
+                .delete_object_with(bucket, key.as_bytes(), id, condition.as_ref(), bypass)
                 .await;
             match outcome {
                 Ok(out) => {

@@ -31,6 +31,7 @@ mod access;
 mod bucket;
 mod config;
 mod cors;
+mod lock;
 mod multipart;
 mod object;
 mod post;

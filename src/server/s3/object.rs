@@ -133,9 +133,10 @@ impl Op<'_> {
                 let condition = crate::s3::conditional::DeleteCondition::from_headers(|n| {
                     header(self.headers, n)
                 })?;
+                let bypass = self.bypass_governance(bucket, key)?;
                 let out = self
                     .store()
-                    .delete_object_if(bucket, key, version, condition.as_ref())
+                    .delete_object_with(bucket, key, version, condition.as_ref(), bypass)
                     .await?;
                 let mut r = empty(StatusCode::NO_CONTENT)?;
                 if let Some(v) = out.version_id {
@@ -146,9 +147,14 @@ impl Op<'_> {
                 }
                 Ok(r)
             }
+            Operation::PutObjectRetention
+            | Operation::GetObjectRetention
+            | Operation::PutObjectLegalHold
+            | Operation::GetObjectLegalHold => self.object_lock_op(op, bucket, key, body).await,
             Operation::CreateMultipartUpload => {
                 self.store().bucket(bucket)?;
                 crate::s3::names::validate_object_key(key)?;
+                let lock = self.write_lock(bucket, false)?;
                 let algorithm = match header(self.headers, "x-amz-checksum-algorithm") {
                     None => None,
                     Some(n) => Some(Algorithm::from_name(n).ok_or_else(|| {
@@ -168,6 +174,7 @@ impl Op<'_> {
                         with_header_tags(object_meta(self.headers)?, self.headers)?,
                     )?,
                     algorithm,
+                    lock,
                 )?;
                 let mut r = xml_response(
                     StatusCode::OK,
@@ -284,9 +291,10 @@ impl Op<'_> {
         // <https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html>
         meta = crate::s3::acl::with_acl(&meta, &crate::s3::acl::Acl::default());
         meta = self.with_header_acl(bucket, key, meta)?;
+        let lock = self.write_lock(bucket, false)?;
         let out = self
             .store()
-            .copy_object(&found, bucket, key, meta, self.write_condition()?)
+            .copy_object(&found, bucket, key, meta, self.write_condition()?, lock)
             .await?;
         let mut r = xml_response(
             StatusCode::OK,
@@ -315,7 +323,9 @@ impl Op<'_> {
         let chunked = body.is_chunked();
         let len = object_length(self.headers, chunked)?;
         self.check_quota(bucket, key, len.unwrap_or(0))?;
+        let lock = self.write_lock(bucket, true)?;
         let put = PutOptions {
+            lock,
             meta: self.with_header_acl(
                 bucket,
                 key,

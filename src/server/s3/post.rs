@@ -333,6 +333,10 @@ pub(super) async fn post_object(
     // The `acl` field, like PUT's x-amz-acl, stores no grants (yet).
     ctx.check_quota(bucket, key.as_bytes(), min)?;
     form.body.set_owner(&caller.uid);
+    // Lock fields (x-amz-object-lock-*) or the bucket's default retention.
+    let now = crate::clock::expiry_now_secs();
+    let requested = crate::s3::object_lock::from_headers(&as_headers, now)?;
+    let lock = ctx.store().new_version_lock(bucket, requested, now)?;
     let put = PutOptions {
         meta,
         expected_len: None,
@@ -340,6 +344,7 @@ pub(super) async fn post_object(
         condition: None,
         checksum,
         expiry_secs: 0,
+        lock,
     };
     let mut file = FilePart {
         form: &mut form,

@@ -101,6 +101,9 @@ impl Op<'_> {
         if found.head.expiry_secs != 0 {
             builder = builder.header("x-delete-at", found.head.expiry_secs);
         }
+        for (n, v) in crate::s3::object_lock::response_headers(&found.head.lock) {
+            builder = builder.header(n, v);
+        }
         if let Some((t, id)) = self.store().bucket(bucket)?.rule_expiry(
             key,
             found.head.size,
