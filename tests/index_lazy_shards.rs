@@ -191,3 +191,56 @@ fn check_without_bound(io: &Io, index: &BucketIndex, want: &BTreeMap<Vec<u8>, u6
     }
     assert_eq!(&listed(io, index), want);
 }
+
+#[test]
+fn a_staged_first_checkpoint_counts_only_once_published() {
+    let tmp = tempfile::tempdir().unwrap();
+    let io = Io::portable();
+    let mut want = BTreeMap::new();
+    {
+        let index = BucketIndex::open_standalone(&io, tmp.path(), options()).unwrap();
+        io.block_on(async {
+            for i in 0..40u64 {
+                let k = format!("s{i:02}").into_bytes();
+                put(&index, &k, i + 3).await;
+                want.insert(k, i + 3);
+            }
+        })
+        .unwrap();
+        let mut staged = Vec::new();
+        io.block_on(index.checkpoint_staged(&mut staged))
+            .unwrap()
+            .unwrap();
+        assert_eq!(staged.len(), SHARDS as usize);
+        // Written under the temporary name only; the shards cannot close
+        // (their log is all there is) and still need the node log.
+        assert_eq!(tree_files(tmp.path()), 0);
+        index.open_shards().close_idle();
+        assert_eq!(index.open_shards().open_count(), SHARDS as usize);
+        assert!(index.log_needed_from().is_some());
+        // Dropped unpublished (a crash before the filesystem sync).
+    }
+    {
+        let index = BucketIndex::open_standalone(&io, tmp.path(), options()).unwrap();
+        check_without_bound(&io, &index, &want);
+        let mut staged = Vec::new();
+        io.block_on(index.checkpoint_staged(&mut staged))
+            .unwrap()
+            .unwrap();
+        assert_eq!(io.sync_filesystem(tmp.path()).unwrap(), true);
+        for s in &staged {
+            io.block_on(s.publish_staged(true)).unwrap().unwrap();
+        }
+        assert_eq!(tree_files(tmp.path()), SHARDS as usize);
+        // Renamed but not confirmed durable: the log stays.
+        assert!(index.log_needed_from().is_some());
+        assert_eq!(io.sync_filesystem(tmp.path()).unwrap(), true);
+        for s in &staged {
+            io.block_on(s.confirm_published()).unwrap().unwrap();
+        }
+        assert!(index.log_needed_from().is_none());
+        drop(staged);
+        index.open_shards().close_idle();
+        check(&io, &index, &want);
+    }
+}

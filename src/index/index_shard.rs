@@ -109,6 +109,9 @@ pub(crate) struct Inner {
     failure: Option<Arc<str>>,
     /// The marker the last checkpoint committed.
     checkpointed: u64,
+    /// The file was published (renamed into place) but the sync that
+    /// makes the rename durable has not been confirmed.
+    rename_unsynced: bool,
 }
 
 impl Inner {
@@ -278,6 +281,7 @@ impl IndexShard {
                 batches: 0,
                 failures: 0,
                 failure: None,
+                rename_unsynced: false,
             }),
             zone,
             generation,
@@ -696,20 +700,87 @@ impl IndexShard {
     /// changed since the last checkpoint) and trims the log below what
     /// every consumer confirmed.
     pub async fn checkpoint(&self) -> Result<u64, IndexError> {
+        self.checkpoint_with(false).await.map(|(m, _)| m)
+    }
+
+    /// [`checkpoint`](Self::checkpoint), but a shard without a file yet
+    /// leaves it staged (see `ShardFile::commit_staged`); `true` with the
+    /// marker if it is staged now: the caller syncs the filesystem and
+    /// calls [`publish_staged`](Self::publish_staged) before it counts on
+    /// the checkpoint (moving the node log's replay point past it).
+    pub async fn checkpoint_staged(&self) -> Result<(u64, bool), IndexError> {
+        self.checkpoint_with(true).await
+    }
+
+    /// Makes a staged checkpoint the shard's file (see
+    /// `ShardFile::publish_staged`). Unless `synced`, it is durable now
+    /// and the log is trimmed; with `synced`, the caller syncs the
+    /// filesystem once more and then calls
+    /// [`confirm_published`](Self::confirm_published).
+    pub async fn publish_staged(&self, synced: bool) -> Result<(), IndexError> {
+        let mut g = self.inner.lock().await;
+        if g.shard.publish_staged(synced)? {
+            if synced {
+                g.rename_unsynced = true;
+            } else {
+                let marker = g.shard.checkpoint_marker();
+                self.confirm_checkpoint(&mut g, marker)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The published file's rename is durable: the log below its
+    /// checkpoint may go.
+    pub async fn confirm_published(&self) -> Result<(), IndexError> {
+        let mut g = self.inner.lock().await;
+        if g.shard.on_disk() {
+            g.rename_unsynced = false;
+            let marker = g.shard.checkpoint_marker();
+            self.confirm_checkpoint(&mut g, marker)?;
+        }
+        Ok(())
+    }
+
+    async fn checkpoint_with(&self, staging: bool) -> Result<(u64, bool), IndexError> {
         let mut g = self.lock_quiet().await?;
         let marker = if g.shard.applied() == g.checkpointed {
             g.checkpointed
         } else {
-            let m = g.shard.checkpoint()?;
+            let m = if staging {
+                g.shard.checkpoint_staged()?
+            } else {
+                g.shard.checkpoint()?
+            };
             g.checkpointed = m;
             m
         };
+        if !staging && g.shard.is_staged() {
+            // Left staged by a checkpoint whose publication failed.
+            g.shard.publish_staged(false)?;
+        }
+        if g.shard.is_staged() {
+            // Not durable yet: the log keeps everything until published.
+            return Ok((marker, true));
+        }
+        if g.rename_unsynced {
+            // The filesystem sync after its publication failed.
+            g.shard.sync_dir()?;
+            g.rename_unsynced = false;
+        }
+        self.confirm_checkpoint(&mut g, marker)?;
+        Ok((marker, false))
+    }
+
+    /// The tree is durable up to `marker`: trims the log below what every
+    /// consumer has confirmed.
+    fn confirm_checkpoint(&self, g: &mut Inner, marker: u64) -> Result<(), IndexError> {
         g.consumers.confirm(CHECKPOINT_CONSUMER, marker)?;
         let trim = g.consumers.trim_point();
         if trim > 0 {
             self.log.trim_below(trim);
         }
-        Ok(marker)
+        Ok(())
     }
 
     /// If the shard is idle — nothing waits to be logged, everything is

@@ -432,6 +432,29 @@ impl Shard {
         Ok(self.applied)
     }
 
+    /// [`checkpoint`](Self::checkpoint), leaving a new shard's file staged
+    /// ([`ShardFile::commit_staged`]): durable only once published.
+    pub fn checkpoint_staged(&mut self) -> Result<u64, ShardError> {
+        self.file.set_state(self.objects, self.bytes, self.applied);
+        self.file.commit_staged()?;
+        Ok(self.applied)
+    }
+
+    /// See [`ShardFile::sync_dir`].
+    pub fn sync_dir(&self) -> Result<(), ShardError> {
+        Ok(self.file.sync_dir()?)
+    }
+
+    /// Whether a checkpoint waits to be published.
+    pub fn is_staged(&self) -> bool {
+        self.file.is_staged()
+    }
+
+    /// See [`ShardFile::publish_staged`].
+    pub fn publish_staged(&mut self, synced: bool) -> Result<bool, ShardError> {
+        Ok(self.file.publish_staged(synced)?)
+    }
+
     /// Every (sort key, entry) in order (tests, fsck).
     pub fn entries(&self) -> Result<Vec<(SortKey, IndexEntry)>, ShardError> {
         tree::scan(&self.file, self.file.root(), b"", usize::MAX)?

@@ -66,6 +66,10 @@ pub struct ShardFile {
     file: Option<BlockingFile>,
     /// How to create the file at the first commit.
     io: Io,
+    /// `file` is still the temporary (`tree.idx.tmp`), written but not
+    /// known durable: [`publish_staged`](Self::publish_staged) makes it
+    /// the shard's file.
+    staged: bool,
     arena: Arc<Arena>,
     /// The last durable commit.
     meta: Meta,
@@ -204,6 +208,7 @@ impl ShardFile {
             path: path.to_path_buf(),
             file: None,
             io: io.clone(),
+            staged: false,
             arena: Arc::new(arena),
             meta,
             next: meta,
@@ -218,10 +223,15 @@ impl ShardFile {
         })
     }
 
-    /// Whether the file exists (a deferred shard's does after its first
-    /// commit).
+    /// Whether the file exists (a deferred shard's does once its first
+    /// commit is published).
     pub fn on_disk(&self) -> bool {
-        self.file.is_some()
+        self.file.is_some() && !self.staged
+    }
+
+    /// Whether a commit waits in the temporary file to be published.
+    pub fn is_staged(&self) -> bool {
+        self.staged
     }
 
     /// Opens a shard file at its last durable commit.
@@ -268,6 +278,7 @@ impl ShardFile {
             path: path.to_path_buf(),
             file: Some(file),
             io: io.clone(),
+            staged: false,
             arena: Arc::new(arena),
             meta,
             next: meta,
@@ -390,8 +401,61 @@ impl ShardFile {
     }
 
     /// Makes the transaction durable: tree pages and the new free list,
-    /// fdatasync, then the meta in the other slot, fdatasync.
+    /// fdatasync, then the meta in the other slot, fdatasync. A deferred
+    /// shard's first commit writes its file whole under a temporary name,
+    /// syncs it and renames it into place.
     pub fn commit(&mut self) -> Result<Meta, ShardFileError> {
+        let m = self.commit_with(false)?;
+        self.publish_staged(false)?;
+        Ok(m)
+    }
+
+    /// [`commit`](Self::commit), except that a shard without a file gets
+    /// its file written under the temporary name and not synced: the
+    /// caller syncs the filesystem once for many such shards and then
+    /// calls [`publish_staged`](Self::publish_staged) on each (a
+    /// checkpoint of thousands of new buckets costs two syncs, not
+    /// thousands). A shard with a file commits durably as usual.
+    pub fn commit_staged(&mut self) -> Result<Meta, ShardFileError> {
+        self.commit_with(true)
+    }
+
+    /// Makes a staged file the shard's: synced unless `synced` (the caller
+    /// synced the filesystem since it was written), renamed into place,
+    /// the directory synced unless `synced` (the caller syncs the
+    /// filesystem again). `false` if nothing was staged.
+    pub fn publish_staged(&mut self, synced: bool) -> Result<bool, ShardFileError> {
+        if !self.staged {
+            return Ok(false);
+        }
+        let Some(file) = &self.file else {
+            return Ok(false);
+        };
+        if !synced {
+            file.sync_all().map_err(io_err("syncing", &self.path))?;
+        }
+        let tmp = tmp_path(&self.path);
+        self.io
+            .rename(&tmp, &self.path)
+            .map_err(io_err("renaming", &tmp))?;
+        if !synced {
+            self.io
+                .sync_dir(&parent_dir(&self.path))
+                .map_err(io_err("syncing the directory of", &self.path))?;
+        }
+        self.staged = false;
+        Ok(true)
+    }
+
+    /// Makes the file's directory entry durable (a publication whose
+    /// filesystem sync failed).
+    pub fn sync_dir(&self) -> Result<(), ShardFileError> {
+        self.io
+            .sync_dir(&parent_dir(&self.path))
+            .map_err(io_err("syncing the directory of", &self.path))
+    }
+
+    fn commit_with(&mut self, staging: bool) -> Result<Meta, ShardFileError> {
         self.retire_step();
         let mut next = self.next;
         next.txn = self.meta.txn + 1;
@@ -414,31 +478,19 @@ impl ShardFile {
         next.page_count += chain_len;
         next.free_list = if chain_len == 0 { 0 } else { first_chain };
         // A deferred shard's file is written whole under a temporary name
-        // and renamed into place once durable: whole or absent.
-        let creating = self.file.is_none();
-        let file = match self.file.take() {
-            Some(f) => f,
-            None => self.create_tmp()?,
-        };
-        let outcome = self.write_commit(&file, next, &listed, first_chain, chain_len, creating);
-        if creating {
-            match outcome {
-                Ok(()) => {
-                    let tmp = tmp_path(&self.path);
-                    self.io
-                        .rename(&tmp, &self.path)
-                        .map_err(io_err("renaming", &tmp))?;
-                    self.io
-                        .sync_dir(&parent_dir(&self.path))
-                        .map_err(io_err("syncing the directory of", &self.path))?;
-                    self.file = Some(file);
-                }
-                Err(e) => return Err(e),
-            }
-        } else {
-            self.file = Some(file);
-            outcome?;
+        // and renamed into place once durable: whole or absent. Until it
+        // is, every commit rewrites it the same way.
+        let whole = self.file.is_none() || self.staged;
+        if self.file.is_none() {
+            self.file = Some(self.create_tmp(!staging)?);
+            self.staged = true;
         }
+        let Some(file) = &self.file else {
+            return Err(io_err("creating", &self.path)(
+                std::io::ErrorKind::NotFound.into(),
+            ));
+        };
+        self.write_commit(file, next, &listed, first_chain, chain_len, whole, !staging)?;
         self.meta = next;
         self.next = next;
         self.dirty.clear();
@@ -453,12 +505,16 @@ impl ShardFile {
     }
 
     /// Creates the temporary file a deferred shard's first commit is
-    /// written to (and the directories above it, durably).
-    fn create_tmp(&self) -> Result<BlockingFile, ShardFileError> {
+    /// written to, and the directories above it (`durable`: each synced
+    /// in its parent; else the caller syncs the filesystem).
+    fn create_tmp(&self, durable: bool) -> Result<BlockingFile, ShardFileError> {
         let dir = parent_dir(&self.path);
-        self.io
-            .create_dir_durable(&dir)
-            .map_err(io_err("creating", &dir))?;
+        if durable {
+            self.io.create_dir_durable(&dir)
+        } else {
+            self.io.create_dir_all(&dir)
+        }
+        .map_err(io_err("creating", &dir))?;
         let tmp = tmp_path(&self.path);
         self.io
             .open_blocking(&tmp, OpenMode::CreateTruncate)
@@ -466,7 +522,9 @@ impl ShardFile {
     }
 
     /// Writes a commit's pages, free list and meta to `file`, each part
-    /// durable before the next (a new file: everything, then one sync).
+    /// durable before the next. A `whole` file (the temporary one of a
+    /// new shard): everything, then one sync, none unless `sync`.
+    #[allow(clippy::too_many_arguments)]
     fn write_commit(
         &self,
         file: &BlockingFile,
@@ -474,10 +532,11 @@ impl ShardFile {
         listed: &[u64],
         first_chain: u64,
         chain_len: u64,
-        creating: bool,
+        whole: bool,
+        sync: bool,
     ) -> Result<(), ShardFileError> {
         let write = |id: u64, b: &[u8]| file.write_all_at(b, id * PAGE_SIZE as u64);
-        match file.std().filter(|_| !creating && self.arena.is_file()) {
+        match file.std().filter(|_| !whole && self.arena.is_file()) {
             Some(_) => self.arena.flush().map_err(io_err("flushing", &self.path))?,
             None => {
                 for &id in &self.dirty {
@@ -495,7 +554,7 @@ impl ShardFile {
             };
             write(id, &encode_free_page(id, nxt, chunk)).map_err(io_err("writing", &self.path))?;
         }
-        if creating {
+        if whole {
             // The other meta slot is zeros: no valid commit there.
             let other = if next.slot() == 0 { 1 } else { 0 };
             write(other, &[0u8; PAGE_SIZE]).map_err(io_err("writing", &self.path))?;
@@ -503,6 +562,9 @@ impl ShardFile {
             file.sync_all().map_err(io_err("syncing", &self.path))?;
         }
         write(next.slot(), &next.encode()).map_err(io_err("writing meta of", &self.path))?;
+        if whole && !sync {
+            return Ok(());
+        }
         file.sync_all()
             .map_err(io_err("syncing meta of", &self.path))
     }

@@ -244,6 +244,28 @@ impl Io {
         self.remove_dir(dir)
     }
 
+    /// Makes everything written to the filesystem holding `path` durable
+    /// (syncfs(2): files, their data and directory entries, in one
+    /// journal commit). `Ok(false)` where there is no such call (the
+    /// simulator): the caller syncs each file and directory itself.
+    pub fn sync_filesystem(&self, path: &Path) -> io::Result<bool> {
+        match &self.backend {
+            Backend::Sim(_) => Ok(false),
+            _ => {
+                use std::os::fd::AsRawFd;
+                let dir = std::fs::File::open(path)?;
+                // SAFETY: `dir` is an open descriptor for the duration of
+                // the call; syncfs only reads it.
+                let r = unsafe { libc::syncfs(dir.as_raw_fd()) };
+                if r == 0 {
+                    Ok(true)
+                } else {
+                    Err(io::Error::last_os_error())
+                }
+            }
+        }
+    }
+
     /// Makes the directory's entries (creations, renames, removals) durable.
     pub fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         match &self.backend {

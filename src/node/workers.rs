@@ -31,7 +31,15 @@ pub fn spawn_checkpointer(io: &Io, node: Arc<Node>, secs: u64) {
     let _ = std::thread::Builder::new()
         .name("shale-checkpoint".into())
         .spawn(move || loop {
-            std::thread::sleep(Duration::from_secs(secs));
+            // Early when more shards are open than the bound: written ones
+            // close only once checkpointed.
+            let due = std::time::Instant::now() + Duration::from_secs(secs);
+            while std::time::Instant::now() < due {
+                std::thread::sleep(Duration::from_millis(200));
+                if node.store.open_shards().over_bound() {
+                    break;
+                }
+            }
             match io.block_on(node.store.checkpoint()) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "index checkpoint failed"),

@@ -589,6 +589,32 @@ impl BucketIndex {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// [`checkpoint`](Self::checkpoint), leaving the files of shards that
+    /// had none staged (see `IndexShard::checkpoint_staged`); those shards
+    /// are added to `staged` for the caller to publish.
+    pub async fn checkpoint_staged(
+        &self,
+        staged: &mut Vec<Arc<IndexShard>>,
+    ) -> Result<(), IndexError> {
+        let mut first_error = None;
+        let open: Vec<Arc<IndexShard>> = self
+            .shards()
+            .slots
+            .iter()
+            .filter_map(|s| s.if_open())
+            .collect();
+        for s in open {
+            match s.checkpoint_staged().await {
+                Ok((_, true)) => staged.push(s),
+                Ok((_, false)) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     /// Where the oldest node-log entry any shard of the bucket still needs
     /// lives (`None`: none).
     pub fn log_needed_from(&self) -> Option<crate::segment::RecordLoc> {

@@ -32,6 +32,8 @@ use crate::io::Io;
 /// Open shards a node holds unless configured otherwise: each is a file
 /// descriptor and a mapping.
 pub const OPEN_SHARDS_DEFAULT: usize = 4096;
+/// Shards an open past the bound looks at to close one.
+const SWEEP_ON_OPEN: usize = 16;
 
 /// The node-wide bound on open shards, and the clock that picks which to
 /// close.
@@ -65,17 +67,30 @@ impl OpenShards {
     fn opened(&self, slot: &Arc<ShardSlot>) {
         self.ring.lock().push_back(Arc::downgrade(slot));
         if self.open.fetch_add(1, Ordering::Relaxed) + 1 > self.max_open {
-            self.close_idle();
+            self.sweep(SWEEP_ON_OPEN);
         }
+    }
+
+    /// Whether more shards are open than the bound (shards written since
+    /// the last checkpoint cannot close: the checkpointer should run).
+    pub fn over_bound(&self) -> bool {
+        self.open.load(Ordering::Relaxed) > self.max_open
     }
 
     /// Closes idle shards until no more than the bound are open (or
     /// none of the open ones is idle). Returns how many it closed.
     pub fn close_idle(&self) -> usize {
+        let turns = self.ring.lock().len() * 2;
+        self.sweep(turns)
+    }
+
+    /// [`close_idle`](Self::close_idle), looking at no more than `visits`
+    /// shards (an open pays for a few, not for all of them).
+    fn sweep(&self, visits: usize) -> usize {
         let mut ring = self.ring.lock();
         let mut closed = 0;
-        // Two turns: the first clears the recently-used marks.
-        let mut budget = ring.len() * 2;
+        // Two turns over all: the first clears the recently-used marks.
+        let mut budget = visits.min(ring.len() * 2);
         while self.open.load(Ordering::Relaxed) > self.max_open && budget > 0 {
             budget -= 1;
             let Some(weak) = ring.pop_front() else { break };

@@ -33,6 +33,7 @@ use super::head::{Chunk, ObjectHead};
 use super::versioning::{new_version_id, VersionId, Versioning, NULL_VERSION};
 use crate::index::bucket::{BucketIndex, BucketIndexOptions, IndexHome, OpenShards};
 use crate::index::entry::IndexEntry;
+use crate::index::index_shard::IndexShard;
 use crate::index::key::SortKey;
 use crate::index::wal::IndexWal;
 use crate::io::Io;
@@ -633,10 +634,18 @@ impl ObjectStore {
         let end = self.segments.placed_end();
         let buckets: Vec<Arc<Bucket>> = self.buckets.read().values().cloned().collect();
         let mut first_error = None;
+        // Shards checkpointed for the first time are written without a
+        // sync each; one sync of the filesystem covers them all.
+        let mut staged = Vec::new();
         for b in &buckets {
-            if let Err(e) = b.index.checkpoint().await {
+            if let Err(e) = b.index.checkpoint_staged(&mut staged).await {
                 first_error.get_or_insert(format!("checkpointing bucket {}: {e}", b.name));
             }
+        }
+        // A shard left staged or unconfirmed keeps its log, so the
+        // replay point below stays before its entries.
+        if let Err(e) = self.publish_staged(&staged).await {
+            first_error.get_or_insert(e);
         }
         let needed = buckets
             .iter()
@@ -649,6 +658,39 @@ impl ObjectStore {
             .map_err(|e| format!("moving the node log's replay point: {e}"))?;
         // Shards the checkpoint left idle can close now.
         self.open_shards.close_idle();
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Makes the staged files of `shards` theirs: one sync of the
+    /// filesystem, the renames, another sync (each file and directory
+    /// synced on its own where the filesystem cannot be synced at once).
+    /// A shard whose publication fails stays staged, its log untrimmed.
+    async fn publish_staged(&self, shards: &[Arc<IndexShard>]) -> Result<(), String> {
+        if shards.is_empty() {
+            return Ok(());
+        }
+        let synced = self
+            .io
+            .sync_filesystem(&self.data_dir)
+            .map_err(|e| format!("syncing the data dir's filesystem: {e}"))?;
+        let mut first_error = None;
+        for s in shards {
+            if let Err(e) = s.publish_staged(synced).await {
+                first_error.get_or_insert(format!("publishing a shard's first checkpoint: {e}"));
+            }
+        }
+        if synced {
+            // The renames are durable only now: the shards' logs are
+            // trimmed after this, never before.
+            self.io
+                .sync_filesystem(&self.data_dir)
+                .map_err(|e| format!("syncing the data dir's filesystem: {e}"))?;
+            for s in shards {
+                if let Err(e) = s.confirm_published().await {
+                    first_error.get_or_insert(format!("trimming a shard's log: {e}"));
+                }
+            }
+        }
         first_error.map_or(Ok(()), Err)
     }
 
