@@ -227,14 +227,14 @@ fn a_staged_first_checkpoint_counts_only_once_published() {
         io.block_on(index.checkpoint_staged(&mut staged))
             .unwrap()
             .unwrap();
-        assert_eq!(io.sync_filesystem(tmp.path()).unwrap(), true);
+        assert!(io.sync_filesystem(tmp.path()).unwrap());
         for s in &staged {
             io.block_on(s.publish_staged(true)).unwrap().unwrap();
         }
         assert_eq!(tree_files(tmp.path()), SHARDS as usize);
         // Renamed but not confirmed durable: the log stays.
         assert!(index.log_needed_from().is_some());
-        assert_eq!(io.sync_filesystem(tmp.path()).unwrap(), true);
+        assert!(io.sync_filesystem(tmp.path()).unwrap());
         for s in &staged {
             io.block_on(s.confirm_published()).unwrap().unwrap();
         }
