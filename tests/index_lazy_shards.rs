@@ -244,3 +244,59 @@ fn a_staged_first_checkpoint_counts_only_once_published() {
         check(&io, &index, &want);
     }
 }
+
+#[test]
+fn steps_to_closed_shards_wait_while_the_node_is_crowded_with_uncheckpointed_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let io = Io::portable();
+    // Crowded past 4 × the bound of 2: 8 open shards.
+    let options = BucketIndexOptions {
+        shards: 16,
+        open_shards_max: OPEN_MAX,
+        ..BucketIndexOptions::default()
+    };
+    let index =
+        std::sync::Arc::new(BucketIndex::open_standalone(&io, tmp.path(), options).unwrap());
+    // Keys in 16 different shards, written without a checkpoint.
+    let mut keys: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
+    for i in 0.. {
+        let k = format!("c{i}").into_bytes();
+        keys.entry(shale::index::shard_of(&k, 16)).or_insert(k);
+        if keys.len() == 16 {
+            break;
+        }
+    }
+    let keys: Vec<Vec<u8>> = keys.into_values().collect();
+    io.block_on(async {
+        for k in &keys[..9] {
+            put(&index, k, 1).await;
+        }
+    })
+    .unwrap();
+    assert_eq!(index.open_shards().open_count(), 9);
+    // The next new shard waits until a checkpoint lets shards close.
+    let checkpointer = {
+        let (index, io) = (std::sync::Arc::clone(&index), io.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            io.block_on(index.checkpoint()).unwrap().unwrap();
+            index.open_shards().close_idle();
+        })
+    };
+    let started = std::time::Instant::now();
+    io.block_on(async {
+        for k in &keys[9..] {
+            put(&index, k, 2).await;
+        }
+    })
+    .unwrap();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(400),
+        "the step did not wait for room"
+    );
+    checkpointer.join().unwrap();
+    for (i, k) in keys.iter().enumerate() {
+        let want = if i < 9 { 1 } else { 2 };
+        assert_eq!(index.current(k).unwrap().map(|e| e.size), Some(want));
+    }
+}

@@ -58,6 +58,8 @@ pub enum IndexError {
     LogFailed { cause: Arc<str> },
     #[error("the shard was retired by resharding; use the bucket's new layout")]
     Retired,
+    #[error("too many bucket index shards are open and waiting for a checkpoint; retry")]
+    Crowded,
     #[error("{op} {}: {source}", path.display())]
     Io {
         op: &'static str,

@@ -645,7 +645,7 @@ impl Uploads {
             .index
             .prepare(key)
             .await
-            .map_err(|e| internal("preparing the index", e))?;
+            .map_err(|e| crate::object::store::index_failed("preparing the index", e))?;
         let now = crate::clock::now_nanos();
         let (versioned, version_id, target) = match b.new_object_target(key, now) {
             Ok(t) => t,

@@ -320,7 +320,8 @@ impl BucketIndex {
             let shard = shards
                 .slot_for(key)
                 .ok_or_else(|| IndexError::Resolve("no shard for key".into()))?
-                .write()?;
+                .write_when_room()
+                .await?;
             match op(shard).await {
                 Err(IndexError::Retired) => continue,
                 r => return r,

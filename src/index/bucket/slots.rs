@@ -34,6 +34,13 @@ use crate::io::Io;
 pub const OPEN_SHARDS_DEFAULT: usize = 4096;
 /// Shards an open past the bound looks at to close one.
 const SWEEP_ON_OPEN: usize = 16;
+/// Open shards (× the bound) past which a step to a shard that is not
+/// open waits for the checkpointer to make room: written shards close
+/// only once checkpointed, and each open one is a mapping (the kernel
+/// allows a process about 65,000).
+const CROWDED_FACTOR: usize = 4;
+/// How long such a step waits before it is refused.
+const CROWDED_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The node-wide bound on open shards, and the clock that picks which to
 /// close.
@@ -69,6 +76,12 @@ impl OpenShards {
         if self.open.fetch_add(1, Ordering::Relaxed) + 1 > self.max_open {
             self.sweep(SWEEP_ON_OPEN);
         }
+    }
+
+    /// Whether so many shards are open that no more should open until
+    /// some close.
+    pub fn crowded(&self) -> bool {
+        self.open.load(Ordering::Relaxed) > self.max_open.saturating_mul(CROWDED_FACTOR)
     }
 
     /// Whether more shards are open than the bound (shards written since
@@ -192,6 +205,20 @@ impl ShardSlot {
     /// The shard for reading: `None` if it is absent (empty).
     pub fn read(self: &Arc<Self>) -> Result<Option<Arc<IndexShard>>, IndexError> {
         self.get(false)
+    }
+
+    /// [`write`](Self::write) for a step from a request: if the shard is
+    /// not open and the node is crowded with open shards, waits (up to
+    /// 10 s, then [`IndexError::Crowded`]) for checkpoints to close some.
+    pub async fn write_when_room(self: &Arc<Self>) -> Result<Arc<IndexShard>, IndexError> {
+        let deadline = std::time::Instant::now() + CROWDED_WAIT;
+        while !self.is_open() && self.home.cache.crowded() {
+            if std::time::Instant::now() >= deadline {
+                return Err(IndexError::Crowded);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        self.write()
     }
 
     /// The shard for a step: made (in memory) if it is absent.

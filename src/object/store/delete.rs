@@ -117,7 +117,7 @@ impl ObjectStore {
             .index
             .prepare(key)
             .await
-            .map_err(|e| internal("preparing the index", e))?;
+            .map_err(|e| crate::object::store::index_failed("preparing the index", e))?;
         let now = crate::clock::now_nanos();
         let mut head = ObjectHead {
             tag: txn.tag(),

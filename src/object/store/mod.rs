@@ -289,6 +289,17 @@ pub struct ObjectStore {
     pub(super) upload_usage: super::quota::UploadUsageMap,
 }
 
+/// An index step that failed, as a request sees it: `SlowDown` when the
+/// node has too many shards open to open another now, else internal.
+pub(crate) fn index_failed(what: &str, e: crate::index::index_shard::IndexError) -> S3Error {
+    match e {
+        crate::index::index_shard::IndexError::Crowded => {
+            S3Error::new(S3ErrorCode::SlowDown, format!("{what}: {e}"))
+        }
+        e => internal(what, e),
+    }
+}
+
 fn internal(what: &str, e: impl std::fmt::Display) -> S3Error {
     S3Error::new(S3ErrorCode::InternalError, format!("{what}: {e}"))
 }

@@ -76,7 +76,7 @@ impl ObjectStore {
                 checksum.as_ref().map(|c| c.algorithm)
             )
         );
-        let txn = txn.map_err(|e| internal("preparing the index", e))?;
+        let txn = txn.map_err(|e| crate::object::store::index_failed("preparing the index", e))?;
         let stored = match stored {
             Ok(s) => s,
             Err(e) => {
@@ -500,7 +500,7 @@ impl ObjectStore {
                 .index
                 .prepare(key)
                 .await
-                .map_err(|e| internal("preparing the index", e))?;
+                .map_err(|e| crate::object::store::index_failed("preparing the index", e))?;
             let head = ObjectHead {
                 tag: txn.tag(),
                 ..changed
