@@ -188,6 +188,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         open_shards_max: open_shards_within_limit(config.storage.open_shards_max),
         ..Default::default()
     };
+    let opening = std::time::Instant::now();
     let meta = std::sync::Arc::new(
         crate::meta::store::MetaStore::open(&io, &datadir::meta_dir(&data_dir), 0)
             .map_err(|e| super::cli_error(format!("opening the metadata log: {e}")))?,
@@ -195,6 +196,12 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     io.block_on(meta.bootstrap(&config.zone_name, &creds.access_key, &creds.secret_key))
         .map_err(|e| super::cli_error(format!("cannot start the metadata runtime: {e}")))?
         .map_err(|e| super::cli_error(format!("setting up the metadata log: {e}")))?;
+    tracing::info!(
+        secs = opening.elapsed().as_secs_f64(),
+        buckets = meta.read(|t| t.buckets.len()),
+        "opened the metadata log"
+    );
+    let opening = std::time::Instant::now();
     let mut objects = crate::object::ObjectStore::open(
         &io,
         &data_dir,
@@ -204,6 +211,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         crate::meta::ops::ROOT_UID,
     )
     .map_err(super::cli_error)?;
+    tracing::info!(secs = opening.elapsed().as_secs_f64(), "opened the buckets");
     objects.set_upload_limits(crate::object::chunk_pool::PoolLimits::with_share(
         usize::try_from(config.http.upload_buffer_mib).unwrap_or(usize::MAX),
         config.http.upload_budget_user_share,

@@ -201,11 +201,11 @@ pub fn render(front: &Front) -> String {
         .store
         .all_buckets()
         .iter()
-        .map(|b| b.index.due_count(now) as u64)
+        .map(|b| b.index.due_count_known(now) as u64)
         .sum();
     r.register(
         "expiry_due",
-        "Entries whose expiry has come and that the pass has not deleted yet",
+        "Entries whose expiry has come and that the pass has not deleted yet (in shards opened since the start: the expiry pass opens them all)",
         gauge(due),
     );
 

@@ -199,28 +199,23 @@ fn slot_home(io: &Io, home: &IndexHome, zone: u64, layout: Layout, dir: &Path) -
     })
 }
 
-/// The slots of a generation: a shard with a directory is closed, one
-/// without is absent; a shard the node log has entries for that the
-/// start read is opened (they must reach its tree).
+/// The slots of a generation: closed if the generation has a directory
+/// (whether a shard has a file is found out on its first use, so a start
+/// with 100,000 buckets lists nothing more), else absent; a shard the
+/// node log has entries for that the start read is opened (they must
+/// reach its tree).
 fn open_generation(
-    io: &Io,
-    dir: &Path,
     layout: Layout,
     home: &IndexHome,
     slot_home: &Arc<SlotHome>,
+    listed: bool,
 ) -> Result<Vec<Arc<ShardSlot>>, IndexError> {
-    let gdir = generation_dir(dir, layout.generation);
-    let present: HashSet<String> = match io.list_dir(&gdir) {
-        Ok(names) => names.into_iter().collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
-        Err(e) => return Err(io_error("listing", &gdir)(e)),
-    };
     (0..layout.shard_count)
         .map(|i| {
             let slot = Arc::new(ShardSlot::new(
                 slot_home,
                 home.shard_name(layout.generation, i),
-                present.contains(&i.to_string()),
+                listed,
             ));
             slot.open_if_replay_pending()?;
             Ok(slot)
@@ -240,11 +235,14 @@ impl BucketIndex {
         options: BucketIndexOptions,
         home: IndexHome,
     ) -> Result<BucketIndex, IndexError> {
+        // One listing says what is there (a new bucket: nothing at all).
+        let names = match io.list_dir(dir) {
+            Ok(names) => names,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_error("listing", dir)(e)),
+        };
         let layout_path = dir.join(LAYOUT_FILE);
-        let layout = if io
-            .exists(&layout_path)
-            .map_err(io_error("checking", &layout_path))?
-        {
+        let layout = if names.iter().any(|n| n == LAYOUT_FILE) {
             let b = io
                 .read_file(&layout_path)
                 .map_err(io_error("reading", &layout_path))?;
@@ -262,9 +260,11 @@ impl BucketIndex {
                 created_nanos: home.instance,
             }
         };
-        remove_other_generations(io, dir, layout.generation)?;
+        remove_other_generations(io, dir, &names, layout.generation)?;
+        let live_dir = format!("g{}", layout.generation);
+        let generation_listed = names.contains(&live_dir);
         let slot_home = slot_home(io, &home, options.zone, layout, dir);
-        let slots = open_generation(io, dir, layout, &home, &slot_home)?;
+        let slots = open_generation(layout, &home, &slot_home, generation_listed)?;
         Ok(BucketIndex {
             io: io.clone(),
             dir: dir.to_path_buf(),
@@ -555,6 +555,16 @@ impl BucketIndex {
             .sum()
     }
 
+    /// [`due_count`](Self::due_count) without opening shards (metrics: a
+    /// scrape must not open every shard of the node).
+    pub fn due_count_known(&self, now_secs: u64) -> usize {
+        self.shards()
+            .slots
+            .iter()
+            .map(|s| s.due_count_known(now_secs))
+            .sum()
+    }
+
     /// Up to `limit` (shard, expiry, sort key) due at `now_secs`.
     pub fn due(&self, now_secs: u64, limit: usize) -> Vec<(u32, u64, SortKey)> {
         let mut out = Vec::new();
@@ -627,19 +637,18 @@ impl BucketIndex {
     }
 }
 
-fn remove_other_generations(io: &Io, dir: &Path, live: u32) -> Result<(), IndexError> {
-    let names = match io.list_dir(dir) {
-        Ok(names) => names,
-        // A new bucket: no directory until a shard is checkpointed.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_error("listing", dir)(e)),
-    };
+fn remove_other_generations(
+    io: &Io,
+    dir: &Path,
+    names: &[String],
+    live: u32,
+) -> Result<(), IndexError> {
     for name in names {
         let Some(g) = name.strip_prefix('g').and_then(|g| g.parse::<u32>().ok()) else {
             continue;
         };
         if g != live {
-            remove_dir_all(io, &dir.join(&name))?;
+            remove_dir_all(io, &dir.join(name))?;
         }
     }
     Ok(())

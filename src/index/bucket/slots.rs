@@ -233,6 +233,12 @@ impl ShardSlot {
         match &*st {
             SlotState::Open(s) => return Ok(Some(Arc::clone(s))),
             SlotState::Absent if !make => return Ok(None),
+            SlotState::Closed(None) if !make && !self.has_file()? => {
+                // Nothing was ever checkpointed in it (and the start
+                // replayed nothing into it, or it would be open).
+                *st = SlotState::Absent;
+                return Ok(None);
+            }
             _ => {}
         }
         let h = &self.home;
@@ -248,6 +254,20 @@ impl ShardSlot {
         drop(st);
         h.cache.opened(self);
         Ok(Some(shard))
+    }
+
+    /// Whether the shard's directory holds a file (or its temporary).
+    fn has_file(&self) -> Result<bool, IndexError> {
+        let dir = self.home.gdir.join(self.name.shard.to_string());
+        let exists = |p: PathBuf| {
+            self.home.io.exists(&p).map_err(|source| IndexError::Io {
+                op: "checking",
+                path: p,
+                source,
+            })
+        };
+        // A legacy log directory is something to open (and upgrade).
+        Ok(exists(dir.join("tree.idx"))? || exists(dir.join("log"))?)
     }
 
     /// Opens the shard now if the node log holds entries for it that the
@@ -310,6 +330,16 @@ impl ShardSlot {
             Some(s) => [s.stats(), s.due_totals(now_secs)],
             None => Default::default(),
         })
+    }
+
+    /// How many entries are due at `now_secs`, as far as is known without
+    /// opening the shard (one not opened since the start counts 0).
+    pub fn due_count_known(&self, now_secs: u64) -> usize {
+        match &*self.state.lock() {
+            SlotState::Open(s) => s.due_count(now_secs),
+            SlotState::Closed(Some(r)) => r.expiring.lock().due_count(now_secs),
+            _ => 0,
+        }
     }
 
     /// How many entries are due at `now_secs`.

@@ -420,11 +420,12 @@ impl ObjectStore {
                     return Err(format!("recording bucket {name} in the metadata log: {e}"));
                 }
                 tracing::info!(bucket = %name, "upgrade: the bucket is now a record of the metadata log");
+                // The record (and its temporary) of a bucket from before
+                // the metadata log: the log holds the bucket now (a crash
+                // before this leaves a stale file the log overrides).
+                let _ = io.remove_file(&dir.join("BUCKET.tmp"));
+                let _ = io.remove_file(&dir.join("BUCKET"));
             }
-            // The record (and its temporary) of a bucket from before the
-            // metadata log: the log holds the bucket now.
-            let _ = io.remove_file(&dir.join("BUCKET.tmp"));
-            let _ = io.remove_file(&dir.join("BUCKET"));
         }
         // Every bucket of the log; one whose directory does not exist has
         // had nothing checkpointed yet (its entries, if any, are in the
@@ -648,6 +649,7 @@ impl ObjectStore {
         // Shards checkpointed for the first time are written without a
         // sync each; one sync of the filesystem covers them all.
         let mut staged = Vec::new();
+        let started = std::time::Instant::now();
         for b in &buckets {
             if let Err(e) = b.index.checkpoint_staged(&mut staged).await {
                 first_error.get_or_insert(format!("checkpointing bucket {}: {e}", b.name));
@@ -657,6 +659,15 @@ impl ObjectStore {
         // replay point below stays before its entries.
         if let Err(e) = self.publish_staged(&staged).await {
             first_error.get_or_insert(e);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        if secs > 1.0 {
+            tracing::info!(
+                new_shard_files = staged.len(),
+                secs,
+                open_shards = self.open_shards.open_count(),
+                "a slow checkpoint of the bucket indexes"
+            );
         }
         let needed = buckets
             .iter()
