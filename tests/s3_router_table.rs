@@ -371,11 +371,11 @@ fn subresources_of_the_report_are_refused_by_name() {
         ),
         ("DELETE", "empty", "", "website", "DeleteBucketWebsite"),
         (
-            "DELETE",
+            "GET",
             "empty",
             "",
-            "encryption",
-            "DeleteBucketEncryption",
+            "intelligent-tiering",
+            "ListBucketIntelligentTieringConfigurations",
         ),
         ("GET", "data", "", "website", "GetBucketWebsite"),
     ];

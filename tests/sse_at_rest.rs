@@ -150,9 +150,15 @@ fn no_file_in_the_data_dir_holds_an_encrypted_objects_plaintext() {
     let mut c = client(node.addr);
     assert_eq!(c.create_bucket("vault").unwrap().status, 200);
     let ck = [42u8; 32];
-    let s3 = body("SSE-S3 PLAINTEXT marker 0123456789 / ", 3 * 1024 * 1024 + 17);
+    let s3 = body(
+        "SSE-S3 PLAINTEXT marker 0123456789 / ",
+        3 * 1024 * 1024 + 17,
+    );
     let cust = body("SSE-C PLAINTEXT marker abcdefghij / ", 100_000);
-    let parts = body("SSE-C MULTIPART PLAINTEXT marker zyx / ", 2 * 1024 * 1024 + 5);
+    let parts = body(
+        "SSE-C MULTIPART PLAINTEXT marker zyx / ",
+        2 * 1024 * 1024 + 5,
+    );
     let plain = body("PLAIN TEXT control marker 9876543210 / ", 200_000);
     put(
         &mut c,
@@ -170,7 +176,11 @@ fn no_file_in_the_data_dir_holds_an_encrypted_objects_plaintext() {
     let (ok, err) = stop(node);
     assert!(ok, "{err}");
 
-    for (what, data) in [("SSE-S3", &s3), ("SSE-C", &cust), ("SSE-C multipart", &parts)] {
+    for (what, data) in [
+        ("SSE-S3", &s3),
+        ("SSE-C", &cust),
+        ("SSE-C multipart", &parts),
+    ] {
         // Any 40 bytes of the body (a whole period of the marker and more).
         let needle = &data[..40];
         assert_eq!(

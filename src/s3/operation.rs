@@ -759,6 +759,6 @@ mod tests {
         assert_eq!(e.code, S3ErrorCode::NotImplemented);
         assert!(e.message.contains("PutBucketWebsite"));
         let supported = Operation::ALL.iter().filter(|o| o.supported()).count();
-        assert_eq!(supported, 54);
+        assert_eq!(supported, 57);
     }
 }

@@ -384,7 +384,9 @@ impl ObjectStore {
                             .saturating_add(lead + trail)
                             .min(super::CHUNK_BYTES);
                         let mut b = self.chunk_buffer(owner.as_deref(), want).await?;
-                        b.extend_from_slice(&[0u8; NONCE_LEN][..lead]);
+                        if lead > 0 {
+                            b.extend_from_slice(&[0u8; NONCE_LEN]);
+                        }
                         b
                     }
                 };
