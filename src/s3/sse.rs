@@ -105,16 +105,7 @@ pub fn customer_key<'a>(
 /// What a write (PUT, copy destination, CreateMultipartUpload) asks for.
 pub fn write_request<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<SseRequest, S3Error> {
     let customer = customer_key(&get, CUSTOMER_PREFIX)?;
-    if get("x-amz-server-side-encryption-aws-kms-key-id").is_some()
-        || get("x-amz-server-side-encryption-context").is_some()
-    {
-        return Err(no_kms());
-    }
-    if get("x-amz-server-side-encryption-bucket-key-enabled")
-        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("false"))
-    {
-        return Err(no_kms());
-    }
+    refuse_kms(&get)?;
     match (get("x-amz-server-side-encryption").map(str::trim), customer) {
         (None, None) => Ok(SseRequest::None),
         (None, Some(c)) => Ok(SseRequest::Customer(c)),
@@ -124,6 +115,34 @@ pub fn write_request<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<SseReq
         (Some(_), None) => Err(invalid(
             "The encryption method specified is not supported (x-amz-server-side-encryption takes AES256)",
         )),
+    }
+}
+
+/// The SSE-KMS headers (a key id, a context, S3 Bucket Keys) are refused:
+/// there is no KMS.
+fn refuse_kms<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<(), S3Error> {
+    if get("x-amz-server-side-encryption-aws-kms-key-id").is_some()
+        || get("x-amz-server-side-encryption-context").is_some()
+        || get("x-amz-server-side-encryption-bucket-key-enabled")
+            .is_some_and(|v| !v.trim().eq_ignore_ascii_case("false"))
+    {
+        return Err(no_kms());
+    }
+    Ok(())
+}
+
+/// What a request that continues an upload (UploadPart, UploadPartCopy)
+/// gives: the upload's SSE-C key, if it has one. Asking for encryption
+/// here is refused: the upload's was chosen by CreateMultipartUpload.
+pub fn part_request<'a>(
+    get: impl Fn(&str) -> Option<&'a str>,
+) -> Result<Option<CustomerKey>, S3Error> {
+    match write_request(get)? {
+        SseRequest::S3 => Err(invalid(
+            "x-amz-server-side-encryption is not allowed on UploadPart: CreateMultipartUpload chose the upload's encryption",
+        )),
+        SseRequest::Customer(k) => Ok(Some(k)),
+        SseRequest::None => Ok(None),
     }
 }
 
@@ -137,6 +156,7 @@ pub fn read_request<'a>(
             "x-amz-server-side-encryption header is not supported for this operation.",
         ));
     }
+    refuse_kms(&get)?;
     customer_key(get, CUSTOMER_PREFIX)
 }
 

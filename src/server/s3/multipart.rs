@@ -160,6 +160,7 @@ impl Op<'_> {
         mut body: RequestBody,
     ) -> Result<Response<ResponseBody>, S3Error> {
         let condition = self.write_condition()?;
+        let sse_key = self.sse_key_only()?;
         let b = body.collect(XML_BODY_MAX).await?;
         let parts = xml::parse_complete_parts(&b)?;
         // An upload no longer open may be a completion retried after its
@@ -218,7 +219,7 @@ impl Op<'_> {
             set_header(&mut r, a.header(), v);
             set_header(&mut r, "x-amz-checksum-type", k);
         }
-        set_sse_headers(&mut r, done.sse, self.sse_customer_key()?.as_ref());
+        set_sse_headers(&mut r, done.sse, sse_key.as_ref());
         Ok(r)
     }
 }

@@ -156,8 +156,7 @@ impl Op<'_> {
                 self.store().bucket(bucket)?;
                 crate::s3::names::validate_object_key(key)?;
                 let lock = self.write_lock(bucket, false)?;
-                let sse_key = self.sse_customer_key()?;
-                let sse = self.sse_write(bucket)?;
+                let (sse, sse_key) = self.sse_write(bucket)?;
                 let algorithm = match header(self.headers, "x-amz-checksum-algorithm") {
                     None => None,
                     Some(n) => Some(Algorithm::from_name(n).ok_or_else(|| {
@@ -351,8 +350,7 @@ impl Op<'_> {
         let len = object_length(self.headers, chunked)?;
         self.check_quota(bucket, key, len.unwrap_or(0))?;
         let lock = self.write_lock(bucket, true)?;
-        let sse_key = self.sse_customer_key()?;
-        let sse = self.sse_write(bucket)?;
+        let (sse, sse_key) = self.sse_write(bucket)?;
         let mode = sse.as_ref().map(|s| s.info.mode);
         let put = PutOptions {
             lock,

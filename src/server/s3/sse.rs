@@ -22,10 +22,24 @@ impl Op<'_> {
         sse::write_request(|n| header(self.headers, n))
     }
 
-    /// How a new object of `bucket` written by this request is encrypted.
-    pub(super) fn sse_write(&self, bucket: &str) -> Result<Option<SseWrite>, S3Error> {
+    /// How a new object of `bucket` written by this request is encrypted,
+    /// and the SSE-C key it gave (shown back by its MD5).
+    pub(super) fn sse_write(
+        &self,
+        bucket: &str,
+    ) -> Result<(Option<SseWrite>, Option<CustomerKey>), S3Error> {
         let req = self.sse_request()?;
-        self.store().new_sse(bucket, &req)
+        let key = match &req {
+            SseRequest::Customer(k) => Some(k.clone()),
+            _ => None,
+        };
+        Ok((self.store().new_sse(bucket, &req)?, key))
+    }
+
+    /// The SSE-C key a request may repeat where it changes nothing
+    /// (CompleteMultipartUpload), shown back in the response.
+    pub(super) fn sse_key_only(&self) -> Result<Option<CustomerKey>, S3Error> {
+        sse::customer_key(|n| header(self.headers, n), sse::CUSTOMER_PREFIX)
     }
 
     /// The SSE-C key a read (GET, HEAD) gives.
@@ -36,7 +50,7 @@ impl Op<'_> {
     /// The SSE-C key a request gives without asking for encryption of its
     /// own (UploadPart: the upload's key).
     pub(super) fn sse_customer_key(&self) -> Result<Option<CustomerKey>, S3Error> {
-        sse::customer_key(|n| header(self.headers, n), sse::CUSTOMER_PREFIX)
+        sse::part_request(|n| header(self.headers, n))
     }
 
     /// The SSE-C key of the copy source
