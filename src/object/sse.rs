@@ -359,21 +359,31 @@ impl ObjectCipher {
 
     /// Opens a sealed chunk (`nonce ciphertext tag`); its plaintext.
     pub fn open_chunk(&self, part: u32, index: u32, sealed: &[u8]) -> Result<Vec<u8>, SseError> {
+        let mut copy = sealed.to_vec();
+        self.open_in_place(part, index, &mut copy)?;
+        Ok(copy
+            .get(NONCE_LEN..copy.len().saturating_sub(TAG_LEN))
+            .unwrap_or_default()
+            .to_vec())
+    }
+
+    /// Opens a sealed chunk where it is: afterwards bytes
+    /// `NONCE_LEN..len - TAG_LEN` of `sealed` are the plaintext.
+    pub fn open_in_place(&self, part: u32, index: u32, sealed: &mut [u8]) -> Result<(), SseError> {
         if sealed.len() < CHUNK_OVERHEAD {
             return Err(SseError::ChunkAuth);
         }
-        let (nonce, rest) = sealed.split_at(NONCE_LEN);
-        let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
-        let mut plain = ct.to_vec();
+        let (nonce, rest) = sealed.split_at_mut(NONCE_LEN);
+        let at = rest.len() - TAG_LEN;
+        let (ct, tag) = rest.split_at_mut(at);
         self.aead
             .decrypt_in_place_detached(
                 Nonce::from_slice(nonce),
                 &self.aad(part, index),
-                &mut plain,
+                ct,
                 Tag::from_slice(tag),
             )
-            .map_err(|_| SseError::ChunkAuth)?;
-        Ok(plain)
+            .map_err(|_| SseError::ChunkAuth)
     }
 
     /// The ETag an object (or part) with this body MD5 gets: the MD5 for

@@ -139,10 +139,19 @@ pub fn open_chunk(
     if payload.len() != (c.len as usize).saturating_add(overhead) {
         return Err("chunk length differs from its head".into());
     }
-    match cipher {
-        None => Ok(payload),
-        Some(k) => k
-            .open_chunk(pos.0, pos.1, &payload)
+    let Some(k) = cipher else {
+        return Ok(payload);
+    };
+    // A record read for this request alone is opened where it is.
+    match payload.try_into_mut() {
+        Ok(mut m) => {
+            k.open_in_place(pos.0, pos.1, &mut m)
+                .map_err(|e| e.to_string())?;
+            let plain = sse::NONCE_LEN..sse::NONCE_LEN + c.len as usize;
+            Ok(m.freeze().slice(plain))
+        }
+        Err(shared) => k
+            .open_chunk(pos.0, pos.1, &shared)
             .map(Bytes::from)
             .map_err(|e| e.to_string()),
     }
