@@ -536,8 +536,8 @@ fn kms_bad_customer_keys_and_lock_headers_without_object_lock_are_refused_and_no
         ("x-amz-server-side-encryption-context", "e30="),
         ("x-amz-server-side-encryption-bucket-key-enabled", "true"),
     ];
-    let mut header_sets: Vec<(Vec<(String, String)>, u16, &str)> =
-        vec![(q(&bad_sse_c), 400, "InvalidArgument")];
+    // (headers, status, what the error says)
+    let mut header_sets: Vec<(Pairs, u16, &str)> = vec![(q(&bad_sse_c), 400, "InvalidArgument")];
     header_sets.extend(kms.iter().map(|h| (q(&[*h]), 501, "KMS")));
     let copy_sse_c = q(&[
         ("x-amz-copy-source", "/data/obj"),
