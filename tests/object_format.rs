@@ -889,3 +889,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_sse_chunk_vector_opens_with_its_key_and_nowhere_else() {
+    let vs = of_kind("sse_chunk");
+    assert_eq!(vs.len(), 1, "the page's SSE vector");
+    for v in vs {
+        let kek: [u8; 32] = unhex(&v["kek_hex"]).try_into().unwrap();
+        let section = unhex(&v["section_hex"]);
+        let info = SseInfo::decode(&section, 0).unwrap();
+        assert_eq!(info.encode(), section);
+        assert_eq!(info.mode, SseMode::Customer);
+        assert!(info.customer_key_matches(&kek));
+        let mut other = kek;
+        other[0] ^= 1;
+        assert!(!info.customer_key_matches(&other));
+        assert!(info.open(&other).is_err(), "another key opens nothing");
+        let cipher = info.open(&kek).unwrap();
+        let (part, index): (u32, u32) = (v["part"].parse().unwrap(), v["index"].parse().unwrap());
+        let sealed = unhex(&v["sealed_hex"]);
+        assert_eq!(
+            cipher.open_chunk(part, index, &sealed).unwrap(),
+            v["plain"].as_bytes()
+        );
+        assert!(cipher.open_chunk(part, index + 1, &sealed).is_err());
+        assert!(cipher.open_chunk(part + 1, index, &sealed).is_err());
+        let md5: [u8; 16] = unhex(&v["md5_hex"]).try_into().unwrap();
+        assert_eq!(cipher.etag(md5).to_vec(), unhex(&v["etag_hex"]));
+    }
+}
