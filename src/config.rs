@@ -33,6 +33,25 @@ pub struct Config {
     pub multipart: MultipartConfig,
     pub metrics: MetricsConfig,
     pub admin: AdminConfig,
+    pub encryption: EncryptionConfig,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncryptionConfig {
+    /// The SSE-S3 master key file; "" = `DATA_DIR/sse-master.key`.
+    pub master_key_file: String,
+}
+
+impl Config {
+    /// Where the SSE-S3 master key file is.
+    pub fn master_key_path(&self) -> PathBuf {
+        if self.encryption.master_key_file.is_empty() {
+            self.data_dir.join(crate::datadir::MASTER_KEY_FILE)
+        } else {
+            PathBuf::from(&self.encryption.master_key_file)
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,6 +220,7 @@ impl Default for Config {
             multipart: MultipartConfig::default(),
             metrics: MetricsConfig::default(),
             admin: AdminConfig::default(),
+            encryption: EncryptionConfig::default(),
         }
     }
 }
@@ -424,6 +444,12 @@ impl Config {
             return bad(
                 "multipart.uploads_per_bucket_max",
                 "the multipart upload limits must be at least 1".into(),
+            );
+        }
+        if self.encryption.master_key_file.contains('\0') {
+            return bad(
+                "encryption.master_key_file",
+                "must be a path (it holds a NUL byte)".into(),
             );
         }
         if !self.metrics.token.is_empty() && self.metrics.token.len() < 16 {

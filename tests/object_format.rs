@@ -21,6 +21,7 @@ use shale::object::head::{
     Chunk, HeadChecksum, HeadError, ObjectHead, Part, HEAD_FIXED_LEN, STORAGE_CLASS_MAX,
 };
 use shale::object::multipart::{Manifest, Uploads};
+use shale::object::sse::{SseInfo, SseMode};
 use shale::s3::checksum::Algorithm;
 use shale::segment::format::{self, RecordKind, RECORD_HEADER_LEN};
 use shale::segment::RecordLoc;
@@ -61,6 +62,7 @@ fn head_of(v: &HashMap<String, String>) -> ObjectHead {
         versioned: flags & 4 != 0,
         expiry_secs: v.get("expiry_secs").map_or(0, |e| e.parse().unwrap()),
         lock: common::spec::lock_of(v),
+        sse: sse_of(v),
         tag: v["tag"].parse().unwrap(),
         mtime_nanos: v["mtime_nanos"].parse().unwrap(),
         size: v["size"].parse().unwrap(),
@@ -111,6 +113,42 @@ fn head_of(v: &HashMap<String, String>) -> ObjectHead {
     }
 }
 
+/// The SSE section of a head vector (`sse_*` fields), if it has one.
+fn sse_of(v: &HashMap<String, String>) -> Option<SseInfo> {
+    let mode = v.get("sse_mode")?;
+    let fixed = |name: &str, out: &mut [u8]| out.copy_from_slice(&unhex(&v[name]));
+    let mut s = SseInfo {
+        mode: if mode == "1" {
+            SseMode::S3
+        } else {
+            SseMode::Customer
+        },
+        key_id: v["sse_key_id"].parse().unwrap(),
+        object_id: [0; 16],
+        wrap_nonce: [0; 12],
+        wrapped_key: [0; 48],
+        salt: [0; 16],
+        key_check: [0; 32],
+        part_numbers: v["sse_part_numbers"]
+            .split(';')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| n.parse().unwrap())
+            .collect(),
+    };
+    fixed("sse_object_id_hex", &mut s.object_id);
+    fixed("sse_wrap_nonce_hex", &mut s.wrap_nonce);
+    fixed("sse_wrapped_key_hex", &mut s.wrapped_key);
+    fixed("sse_salt_hex", &mut s.salt);
+    fixed("sse_key_check_hex", &mut s.key_check);
+    Some(s)
+}
+
+/// Bytes of the SSE section (version 4: the last ones).
+fn sse_len(h: &ObjectHead) -> usize {
+    h.sse.as_ref().map_or(0, SseInfo::encoded_len)
+}
+
 fn bucket_of(v: &HashMap<String, String>) -> BucketMeta {
     BucketMeta {
         created_nanos: v["created_nanos"].parse().unwrap(),
@@ -128,21 +166,26 @@ fn reserved_head_bytes(h: &ObjectHead, len: usize) -> BTreeSet<usize> {
         // Version 2: 88 and 90..92 are the checksum's algorithm and parts.
         Some(_) => (70..72).chain(89..90).chain(92..96).collect(),
     };
-    // Version 3: 88 is the checksum algorithm, 0 for none.
-    if !h.lock.is_empty() {
+    // Versions 3 and 4: 88 is the checksum algorithm, 0 for none.
+    if !h.lock.is_empty() || h.sse.is_some() {
         s.remove(&88);
     }
     // With the expires flag, 92..96 is the expiry time.
     if h.expiry_secs != 0 {
         s.retain(|i| !(92..96).contains(i));
     }
-    let parts_at = len - 16 * h.parts.len() - checksum_len(h) - lock_len(h);
+    let parts_at = len - 16 * h.parts.len() - checksum_len(h) - lock_len(h) - sse_len(h);
     for p in 0..h.parts.len() {
         s.extend(parts_at + 16 * p + 12..parts_at + 16 * p + 16);
     }
     // The lock section's reserved bytes 2..8.
+    let lock_end = len - sse_len(h);
     if lock_len(h) > 0 {
-        s.extend(len - 14..len - 8);
+        s.extend(lock_end - 14..lock_end - 8);
+    }
+    // The SSE section's reserved bytes 1..4.
+    if sse_len(h) > 0 {
+        s.extend(lock_end + 1..lock_end + 4);
     }
     s
 }
@@ -179,7 +222,7 @@ fn spec_bytes(h: &ObjectHead) -> Vec<u8> {
     let mut b = ok.encode().unwrap();
     b[66] = h.storage_class;
     b[24..32].copy_from_slice(&h.size.to_le_bytes());
-    let parts_at = b.len() - 16 * h.parts.len() - checksum_len(h) - lock_len(h);
+    let parts_at = b.len() - 16 * h.parts.len() - checksum_len(h) - lock_len(h) - sse_len(h);
     for (i, p) in h.parts.iter().enumerate() {
         let at = parts_at + 16 * i + 8;
         b[at..at + 4].copy_from_slice(&p.chunks.to_le_bytes());
@@ -214,7 +257,7 @@ fn bucket_record_with(b: &[u8], at: usize, x: u8) -> Vec<u8> {
 #[test]
 fn head_vectors_match_the_code() {
     let vs = of_kind("head");
-    assert_eq!(vs.len(), 7, "the page's head vectors");
+    assert_eq!(vs.len(), 9, "the page's head vectors");
     for v in vs {
         let name = &v["name"];
         let h = head_of(&v);
@@ -284,13 +327,18 @@ fn a_non_zero_reserved_head_byte_is_refused_with_its_offset() {
         let h = head_of(&v);
         let b = unhex(&v["hex"]);
         let reserved = reserved_head_bytes(&h, b.len());
-        let fixed = if h.checksum.is_some() || !h.lock.is_empty() {
+        let fixed = if h.checksum.is_some() || !h.lock.is_empty() || h.sse.is_some() {
             9 - usize::from(h.checksum.is_some()) * 2
         } else {
             10
         } - if h.expiry_secs != 0 { 4 } else { 0 };
         let lock = if h.lock.is_empty() { 0 } else { 6 };
-        assert_eq!(reserved.len(), fixed + 4 * h.parts.len() + lock, "{name}");
+        let sse = if h.sse.is_some() { 3 } else { 0 };
+        assert_eq!(
+            reserved.len(),
+            fixed + 4 * h.parts.len() + lock + sse,
+            "{name}"
+        );
         for &i in &reserved {
             assert_eq!(b[i], 0, "{name}: the encoder writes byte {i} as zero");
             for x in [0x01u8, 0x80, 0xFF] {
@@ -568,7 +616,7 @@ fn a_new_upload_writes_its_manifest_whole_with_mode_0600() {
     let uploads = Uploads::open(&io, dir.path(), Default::default()).unwrap();
     let meta = vec![("content-type".to_string(), "text/plain".to_string())];
     let id = uploads
-        .create("photos", b"k\x00\xff", meta, None, Default::default())
+        .create("photos", b"k\x00\xff", meta, None, Default::default(), None)
         .unwrap();
     assert_eq!(id.len(), 32);
     assert!(id
@@ -660,6 +708,7 @@ fn head() -> impl Strategy<Value = ObjectHead> {
             // Every fourth head expires.
             expiry_secs: if f.1 % 4 == 0 { (f.2 as u32).max(1) } else { 0 },
             lock: Default::default(),
+            sse: None,
         })
         .prop_flat_map(|h| (Just(h), 0u8..=5, any::<bool>(), any::<u64>()))
         .prop_map(|(mut h, alg, composite, seed)| {
@@ -700,6 +749,36 @@ fn head() -> impl Strategy<Value = ObjectHead> {
                     }),
                     legal_hold: mode.is_none() || (seed >> 12) % 2 == 0,
                 };
+            }
+            // Version 4 heads: an SSE section on every fifth (SSE-S3 or
+            // SSE-C, part numbers ascending from 1 with gaps).
+            if seed % 5 == 0 {
+                let customer = (seed >> 20) % 2 == 0;
+                let byte = |k: u64| (seed.rotate_left(k as u32) & 0xff) as u8;
+                let mut at = 0u32;
+                h.sse = Some(SseInfo {
+                    mode: if customer {
+                        SseMode::Customer
+                    } else {
+                        SseMode::S3
+                    },
+                    key_id: if customer {
+                        0
+                    } else {
+                        ((seed >> 24) as u32).max(1)
+                    },
+                    object_id: [byte(1); 16],
+                    wrap_nonce: [byte(2); 12],
+                    wrapped_key: [byte(3); 48],
+                    salt: if customer { [byte(4); 16] } else { [0; 16] },
+                    key_check: if customer { [byte(5); 32] } else { [0; 32] },
+                    part_numbers: (0..h.parts.len() as u64)
+                        .map(|i| {
+                            at += 1 + ((seed >> (i % 60)) % 3) as u32;
+                            at
+                        })
+                        .collect(),
+                });
             }
             h
         })
@@ -808,5 +887,34 @@ proptest! {
         if let Ok(m2) = BucketMeta::decode(&b) {
             prop_assert_eq!(m2, m);
         }
+    }
+}
+
+#[test]
+fn the_sse_chunk_vector_opens_with_its_key_and_nowhere_else() {
+    let vs = of_kind("sse_chunk");
+    assert_eq!(vs.len(), 1, "the page's SSE vector");
+    for v in vs {
+        let kek: [u8; 32] = unhex(&v["kek_hex"]).try_into().unwrap();
+        let section = unhex(&v["section_hex"]);
+        let info = SseInfo::decode(&section, 0).unwrap();
+        assert_eq!(info.encode(), section);
+        assert_eq!(info.mode, SseMode::Customer);
+        assert!(info.customer_key_matches(&kek));
+        let mut other = kek;
+        other[0] ^= 1;
+        assert!(!info.customer_key_matches(&other));
+        assert!(info.open(&other).is_err(), "another key opens nothing");
+        let cipher = info.open(&kek).unwrap();
+        let (part, index): (u32, u32) = (v["part"].parse().unwrap(), v["index"].parse().unwrap());
+        let sealed = unhex(&v["sealed_hex"]);
+        assert_eq!(
+            cipher.open_chunk(part, index, &sealed).unwrap(),
+            v["plain"].as_bytes()
+        );
+        assert!(cipher.open_chunk(part, index + 1, &sealed).is_err());
+        assert!(cipher.open_chunk(part + 1, index, &sealed).is_err());
+        let md5: [u8; 16] = unhex(&v["md5_hex"]).try_into().unwrap();
+        assert_eq!(cipher.etag(md5).to_vec(), unhex(&v["etag_hex"]));
     }
 }

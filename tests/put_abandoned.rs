@@ -78,6 +78,7 @@ async fn put(store: &ObjectStore, key: &[u8], data: &Bytes) -> Result<[u8; 16], 
         checksum: None,
         expiry_secs: 0,
         lock: Default::default(),
+        sse: None,
     };
     store
         .put_object("bkt", key, opts, &mut body_of(data))

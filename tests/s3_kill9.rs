@@ -9,6 +9,10 @@
 //! - no key shows bytes that were never written (contents are derived
 //!   from key and sequence number, so any other bytes are detected);
 //! - LIST agrees with GET: a key is listed exactly when GET finds it.
+//!
+//! Halfway through, the bucket gets default encryption (SSE-S3), so later
+//! rounds overwrite plain objects with encrypted ones (single and
+//! multipart) and the checks cover both kinds across kills.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -265,6 +269,23 @@ fn acknowledged_writes_survive_kill9_under_s3_load() {
         let mut c = client(node.addr);
         if round == 0 {
             ok(&c.create_bucket(BUCKET).unwrap(), "create bucket");
+        }
+        if round == ROUNDS / 2 {
+            let doc = b"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>";
+            let r = c
+                .send(
+                    "PUT",
+                    BUCKET,
+                    "",
+                    shale::client::Request {
+                        query: vec![("encryption".into(), String::new())],
+                        headers: vec![],
+                        body: doc,
+                    },
+                    PayloadMode::Signed,
+                )
+                .unwrap();
+            ok(&r, "put bucket encryption");
         }
         // Verify what the last round left, then take it as the new truth;
         // every other round goes straight back to load, so writes land on

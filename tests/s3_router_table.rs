@@ -371,11 +371,11 @@ fn subresources_of_the_report_are_refused_by_name() {
         ),
         ("DELETE", "empty", "", "website", "DeleteBucketWebsite"),
         (
-            "DELETE",
+            "GET",
             "empty",
             "",
-            "encryption",
-            "DeleteBucketEncryption",
+            "intelligent-tiering",
+            "ListBucketIntelligentTieringConfigurations",
         ),
         ("GET", "data", "", "website", "GetBucketWebsite"),
     ];
@@ -493,12 +493,13 @@ fn plain_query_parameters_keep_their_operation() {
     );
 }
 
-/// Server-side encryption headers on every request that could store or
-/// read data: 501 before the body is read, nothing stored; Object Lock
-/// headers on a bucket without Object Lock: 400 InvalidRequest, nothing
-/// stored.
+/// SSE-KMS headers on every request that could store or read data: 501
+/// before the body is read (there is no KMS); an SSE-C key whose MD5
+/// does not match, or a copy source's SSE-C algorithm without its key:
+/// 400 InvalidArgument; Object Lock headers on a bucket without Object
+/// Lock: 400 InvalidRequest. Nothing is stored by any of them.
 #[test]
-fn encryption_and_object_lock_headers_are_refused_and_nothing_is_stored() {
+fn kms_bad_customer_keys_and_lock_headers_without_object_lock_are_refused_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path(), &creds_env());
     let mut c = client(node.addr);
@@ -517,7 +518,8 @@ fn encryption_and_object_lock_headers_are_refused_and_nothing_is_stored() {
         .pop()
         .unwrap();
     let before = snapshot(&mut c);
-    let sse_c = [
+    // The key's MD5 header is not the key's MD5.
+    let bad_sse_c = [
         ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
         (
             "x-amz-server-side-encryption-customer-key",
@@ -528,15 +530,15 @@ fn encryption_and_object_lock_headers_are_refused_and_nothing_is_stored() {
             "zZ5FnqcIqUjVwvWmyog4zw==",
         ),
     ];
-    let single: Vec<(&str, &str)> = vec![
-        ("x-amz-server-side-encryption", "AES256"),
+    let kms: Vec<(&str, &str)> = vec![
         ("x-amz-server-side-encryption", "aws:kms"),
         ("x-amz-server-side-encryption-aws-kms-key-id", "key"),
         ("x-amz-server-side-encryption-context", "e30="),
         ("x-amz-server-side-encryption-bucket-key-enabled", "true"),
     ];
-    let mut header_sets: Vec<Vec<(String, String)>> = vec![q(&sse_c)];
-    header_sets.extend(single.iter().map(|h| q(&[*h])));
+    // (headers, status, what the error says)
+    let mut header_sets: Vec<(Pairs, u16, &str)> = vec![(q(&bad_sse_c), 400, "InvalidArgument")];
+    header_sets.extend(kms.iter().map(|h| (q(&[*h]), 501, "KMS")));
     let copy_sse_c = q(&[
         ("x-amz-copy-source", "/data/obj"),
         (
@@ -544,7 +546,7 @@ fn encryption_and_object_lock_headers_are_refused_and_nothing_is_stored() {
             "AES256",
         ),
     ]);
-    for headers in &header_sets {
+    for (headers, status, says) in &header_sets {
         let requests: Vec<(&str, &str, Pairs, Pairs)> = vec![
             // PutObject: new key and overwrite.
             ("PUT", "fresh", vec![], headers.clone()),
@@ -571,18 +573,24 @@ fn encryption_and_object_lock_headers_are_refused_and_nothing_is_stored() {
         ];
         for (method, key, query, h) in requests {
             let r = send(&mut c, method, "data", key, query, h.clone(), b"plaintext");
-            assert_eq!(r.status, 501, "{method} data/{key} {h:?}: {}", text(&r));
+            // x-amz-server-side-encryption on a read is refused as such.
+            let read = matches!(method, "GET" | "HEAD");
+            let sse_on_read = read && h.iter().any(|(n, _)| n == "x-amz-server-side-encryption");
+            let (want, says) = if sse_on_read {
+                (400, "InvalidArgument")
+            } else {
+                (*status, *says)
+            };
+            assert_eq!(r.status, want, "{method} data/{key} {h:?}: {}", text(&r));
             if method != "HEAD" {
                 let t = text(&r);
-                assert!(
-                    t.contains("NotImplemented") && t.contains("not supported"),
-                    "{t}"
-                );
+                assert!(t.contains(says), "{method} data/{key} {h:?}: {t}");
             }
         }
     }
     let r = send(&mut c, "PUT", "data", "copied", vec![], copy_sse_c, b"");
-    assert_eq!(r.status, 501, "{}", text(&r));
+    assert_eq!(r.status, 400, "{}", text(&r));
+    assert!(text(&r).contains("InvalidArgument"), "{}", text(&r));
     // Object Lock headers where the bucket has no Object Lock.
     let lock = q(&[
         ("x-amz-object-lock-mode", "COMPLIANCE"),

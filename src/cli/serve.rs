@@ -212,6 +212,16 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     )
     .map_err(super::cli_error)?;
     tracing::info!(secs = opening.elapsed().as_secs_f64(), "opened the buckets");
+    let key_path = match config.encryption.master_key_file.as_str() {
+        "" => data_dir.join(datadir::MASTER_KEY_FILE),
+        _ => config.master_key_path(),
+    };
+    let (master_keys, created) = datadir::load_or_create_master_keys(&io, &key_path)
+        .map_err(|e| super::cli_error(e.to_string()))?;
+    if created {
+        tracing::info!(path = %key_path.display(), "created the SSE-S3 master key file (mode 0600); back it up apart from the data");
+    }
+    objects.set_master_keys(master_keys);
     objects.set_upload_limits(crate::object::chunk_pool::PoolLimits::with_share(
         usize::try_from(config.http.upload_buffer_mib).unwrap_or(usize::MAX),
         config.http.upload_budget_user_share,

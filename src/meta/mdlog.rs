@@ -30,10 +30,13 @@ pub const CONFIG_PUBLIC_ACCESS_BLOCK: u8 = 6;
 /// The bucket's Object Lock configuration (`ObjectLockConfiguration`
 /// XML): present means Object Lock is enabled, for good.
 pub const CONFIG_OBJECT_LOCK: u8 = 7;
+/// The bucket's default encryption (`ServerSideEncryptionConfiguration`
+/// XML as GetBucketEncryption shows it).
+pub const CONFIG_ENCRYPTION: u8 = 8;
 
 /// Whether `kind` is a bucket configuration kind shale knows.
 fn known_config_kind(kind: u8) -> bool {
-    (CONFIG_LIFECYCLE..=CONFIG_OBJECT_LOCK).contains(&kind)
+    (CONFIG_LIFECYCLE..=CONFIG_ENCRYPTION).contains(&kind)
 }
 /// A quota that is not set.
 pub const NO_QUOTA: u64 = u64::MAX;

@@ -256,6 +256,12 @@ impl AsRef<[u8]> for ChunkBuf {
     }
 }
 
+impl AsMut<[u8]> for ChunkBuf {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.vec
+    }
+}
+
 impl Drop for ChunkBuf {
     fn drop(&mut self) {
         self.pool.give_back(std::mem::take(&mut self.vec));

@@ -31,9 +31,12 @@
 //! zero); version 2 carries one. Version 3 is version 2 whose
 //! `checksum_alg` may be 0 (no checksum; then 88..92 are zero) and whose
 //! flag 16 is set: a 16-byte Object Lock section (`s3::object_lock`)
-//! ends the head. The encoder writes the lowest version that holds the
-//! head, so heads without a lock or a checksum are byte for byte what
-//! they were.
+//! ends the head. Version 4 is version 3 whose lock flag is optional and
+//! whose flag 32 is set: an SSE section (`object::sse`: how the data is
+//! encrypted, the wrapped data key, one part number per part) ends the
+//! head, after the lock section if there is one. The encoder writes the
+//! lowest version that holds the head, so heads without encryption, a
+//! lock or a checksum are byte for byte what they were.
 //!
 //! The encoder refuses exactly the heads the decoder would refuse
 //! (`ObjectHead::validate`), so a head it writes always reads back.
@@ -42,6 +45,7 @@ use thiserror::Error;
 
 use crate::index::key::VERSION_ID_LEN;
 use crate::le::{put, u16_at, u32_at, u64_at};
+use crate::object::sse::{section_len, SseError, SseInfo};
 use crate::s3::checksum::Algorithm;
 use crate::s3::object_lock::{LockError, ObjectLock, LOCK_LEN};
 use crate::segment::RecordLoc;
@@ -53,6 +57,8 @@ pub const HEAD_VERSION: u16 = 1;
 pub const HEAD_VERSION_CHECKSUM: u16 = 2;
 /// A head with an Object Lock section (and maybe a checksum).
 pub const HEAD_VERSION_LOCK: u16 = 3;
+/// A head with an SSE section (and maybe a lock and a checksum).
+pub const HEAD_VERSION_SSE: u16 = 4;
 pub const HEAD_FIXED_LEN: usize = 96;
 /// Bytes of user metadata and system headers one object may carry (S3
 /// allows 2 KiB of user metadata; headers such as Content-Type add some).
@@ -79,8 +85,11 @@ const FLAG_VERSIONED: u16 = 4;
 const FLAG_EXPIRES: u16 = 8;
 /// Version 3: a lock section ends the head.
 const FLAG_LOCK: u16 = 16;
+/// Version 4: an SSE section ends the head.
+const FLAG_SSE: u16 = 32;
 const FLAGS_KNOWN: u16 = FLAG_DELETE | FLAG_DELETE_MARKER | FLAG_VERSIONED | FLAG_EXPIRES;
 const FLAGS_KNOWN_V3: u16 = FLAGS_KNOWN | FLAG_LOCK;
+const FLAGS_KNOWN_V4: u16 = FLAGS_KNOWN_V3 | FLAG_SSE;
 
 /// One chunk of the object's bytes: a data record and how much of the
 /// object it holds.
@@ -128,6 +137,8 @@ pub struct ObjectHead {
     pub expiry_secs: u32,
     /// The version's Object Lock state (empty: none; version 3).
     pub lock: ObjectLock,
+    /// How the data is encrypted (version 4); `None`: stored as sent.
+    pub sse: Option<SseInfo>,
 }
 
 /// An object's additional checksum: of the whole object, or composite
@@ -194,6 +205,10 @@ pub enum HeadError {
     LockFlagMissing,
     #[error("lock section: {0}")]
     Lock(LockError),
+    #[error("version 4 head without its SSE section flag")]
+    SseFlagMissing,
+    #[error("SSE section: {0}")]
+    Sse(SseError),
 }
 
 /// The fixed part's lengths and counts, as encoded.
@@ -209,6 +224,8 @@ struct Counts {
     checksum_len: usize,
     /// Bytes of the lock section (0 or `LOCK_LEN`).
     lock_len: usize,
+    /// Bytes of the SSE section (0 without one).
+    sse_len: usize,
 }
 
 impl Counts {
@@ -224,6 +241,7 @@ impl Counts {
             .saturating_add(n(self.part_count).saturating_mul(PART_LEN))
             .saturating_add(self.checksum_len)
             .saturating_add(self.lock_len)
+            .saturating_add(self.sse_len)
     }
 }
 
@@ -247,6 +265,7 @@ impl ObjectHead {
             .saturating_add(self.parts.len().saturating_mul(PART_LEN))
             .saturating_add(self.checksum.as_ref().map_or(0, HeadChecksum::encoded_len))
             .saturating_add(self.lock_len())
+            .saturating_add(self.sse.as_ref().map_or(0, SseInfo::encoded_len))
     }
 
     fn lock_len(&self) -> usize {
@@ -275,6 +294,9 @@ impl ObjectHead {
         if !self.lock.is_empty() {
             self.lock.validate().map_err(HeadError::Lock)?;
         }
+        if let Some(s) = &self.sse {
+            s.validate(self.parts.len()).map_err(HeadError::Sse)?;
+        }
         Ok(counts)
     }
 
@@ -298,6 +320,7 @@ impl ObjectHead {
             meta_len: fit("metadata", meta_len)?,
             checksum_len: self.checksum.as_ref().map_or(0, HeadChecksum::encoded_len),
             lock_len: self.lock_len(),
+            sse_len: self.sse.as_ref().map_or(0, SseInfo::encoded_len),
         })
     }
 
@@ -336,6 +359,9 @@ impl ObjectHead {
         if !self.lock.is_empty() {
             b.extend_from_slice(&self.lock.encode());
         }
+        if let Some(s) = &self.sse {
+            b.extend_from_slice(&s.encode());
+        }
         debug_assert_eq!(b.len(), counts.total_len());
         Ok(b)
     }
@@ -357,10 +383,14 @@ impl ObjectHead {
         if !self.lock.is_empty() {
             flags |= FLAG_LOCK;
         }
+        if self.sse.is_some() {
+            flags |= FLAG_SSE;
+        }
         // Reserved bytes (70..72, 88..96) stay zero.
         let mut b = [0u8; HEAD_FIXED_LEN];
         put(&mut b, 0, &HEAD_MAGIC);
         let version = match (&self.checksum, self.lock.is_empty()) {
+            _ if self.sse.is_some() => HEAD_VERSION_SSE,
             (_, false) => HEAD_VERSION_LOCK,
             (None, true) => HEAD_VERSION,
             (Some(_), true) => HEAD_VERSION_CHECKSUM,
@@ -443,6 +473,16 @@ impl ObjectHead {
                 e => HeadError::Lock(e),
             })?;
         }
+        if counts.sse_len > 0 {
+            let at = cur.at;
+            let b = cur.take(counts.sse_len)?;
+            h.sse = Some(SseInfo::decode(b, h.parts.len()).map_err(|e| match e {
+                SseError::ReservedNotZero(i) => HeadError::ReservedNotZero {
+                    offset: at.saturating_add(i),
+                },
+                e => HeadError::Sse(e),
+            })?);
+        }
         Ok(h)
     }
 }
@@ -470,14 +510,14 @@ fn decode_fixed(b: &[u8]) -> Result<(ObjectHead, Counts), HeadError> {
             .unwrap_or_default()
     };
     let version = r16(4);
-    if !(HEAD_VERSION..=HEAD_VERSION_LOCK).contains(&version) {
+    if !(HEAD_VERSION..=HEAD_VERSION_SSE).contains(&version) {
         return Err(HeadError::UnknownVersion(version));
     }
     let flags = r16(6);
-    let known = if version == HEAD_VERSION_LOCK {
-        FLAGS_KNOWN_V3
-    } else {
-        FLAGS_KNOWN
+    let known = match version {
+        HEAD_VERSION_SSE => FLAGS_KNOWN_V4,
+        HEAD_VERSION_LOCK => FLAGS_KNOWN_V3,
+        _ => FLAGS_KNOWN,
     };
     if flags & !known != 0 {
         return Err(HeadError::UnknownFlags(flags & !known));
@@ -485,8 +525,12 @@ fn decode_fixed(b: &[u8]) -> Result<(ObjectHead, Counts), HeadError> {
     if version == HEAD_VERSION_LOCK && flags & FLAG_LOCK == 0 {
         return Err(HeadError::LockFlagMissing);
     }
-    // Version 3 without a checksum: 88..92 are zero like version 1's.
-    let no_checksum = version == HEAD_VERSION || (version == HEAD_VERSION_LOCK && byte(88) == 0);
+    if version == HEAD_VERSION_SSE && flags & FLAG_SSE == 0 {
+        return Err(HeadError::SseFlagMissing);
+    }
+    // Versions 3 and 4 without a checksum: 88..92 are zero like version
+    // 1's.
+    let no_checksum = version == HEAD_VERSION || (version >= HEAD_VERSION_LOCK && byte(88) == 0);
     let reserved: &[(usize, usize)] = if no_checksum {
         &FIXED_RESERVED
     } else {
@@ -542,6 +586,12 @@ fn decode_fixed(b: &[u8]) -> Result<(ObjectHead, Counts), HeadError> {
             c.algorithm.digest_len().saturating_mul(n)
         }),
         lock_len: if flags & FLAG_LOCK != 0 { LOCK_LEN } else { 0 },
+        // part_count is bounded just below, before this is used.
+        sse_len: if flags & FLAG_SSE != 0 {
+            section_len(usize::try_from(r32(80)).unwrap_or(usize::MAX))
+        } else {
+            0
+        },
     };
     let meta_len = usize::try_from(counts.meta_len).unwrap_or(usize::MAX);
     if meta_len > META_BYTES_MAX {

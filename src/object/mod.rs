@@ -13,6 +13,7 @@ pub mod orphans;
 pub mod quota;
 pub mod references;
 pub mod scrub;
+pub mod sse;
 pub mod store;
 pub mod versioning;
 

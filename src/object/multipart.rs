@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::head::{Chunk, HeadChecksum, ObjectHead, Part};
 use super::quota::{note_upload_usage, UploadUsageMap};
+use super::sse::{SseInfo, SseMode};
 use super::store::{complete_checked, current_etag, BodySource, ObjectStore};
 use super::versioning::VersionId;
 use crate::io::Io;
@@ -64,6 +65,10 @@ pub struct Manifest {
     /// (`s3::object_lock`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_lock_hex: Option<String>,
+    /// How the parts are encrypted: the object's SSE section without part
+    /// numbers (`object::sse`), hex; absent for plain data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse_hex: Option<String>,
 }
 
 impl Manifest {
@@ -79,6 +84,17 @@ fn manifest_lock(m: &Manifest) -> Result<crate::s3::object_lock::ObjectLock, S3E
         Some(h) => from_hex(h)
             .and_then(|b| crate::s3::object_lock::ObjectLock::decode(&b).ok())
             .ok_or_else(|| internal("upload manifest", "bad object_lock_hex")),
+    }
+}
+
+/// The SSE section a manifest carries (none for plain data).
+fn manifest_sse(m: &Manifest) -> Result<Option<SseInfo>, S3Error> {
+    match &m.sse_hex {
+        None => Ok(None),
+        Some(h) => from_hex(h)
+            .and_then(|b| SseInfo::decode(&b, 0).ok())
+            .map(Some)
+            .ok_or_else(|| internal("upload manifest", "bad sse_hex")),
     }
 }
 
@@ -149,6 +165,8 @@ pub struct CompleteOutcome {
     pub version_id: VersionId,
     /// The object's composite checksum, if the upload had an algorithm.
     pub checksum: Option<checksum::Stored>,
+    /// How the object is encrypted.
+    pub sse: Option<SseMode>,
 }
 
 fn normalized_etag(e: &str) -> String {
@@ -429,6 +447,7 @@ impl Uploads {
         meta: Vec<(String, String)>,
         checksum: Option<Algorithm>,
         lock: crate::s3::object_lock::ObjectLock,
+        sse: Option<&SseInfo>,
     ) -> Result<String, S3Error> {
         let mut raw = [0u8; 16];
         getrandom::getrandom(&mut raw).map_err(|e| internal("random upload id", e))?;
@@ -443,6 +462,7 @@ impl Uploads {
             parts: Vec::new(),
             checksum_algorithm: checksum.map(|a| a.name().to_string()),
             object_lock_hex: (!lock.is_empty()).then(|| to_hex(&lock.encode())),
+            sse_hex: sse.map(|s| to_hex(&s.encode())),
         };
         self.save(&m)?;
         note_upload_usage(&self.usage, bucket, 1, 0);
@@ -450,7 +470,11 @@ impl Uploads {
         Ok(id)
     }
 
-    /// Stores part `number`; returns its MD5 (the part's ETag).
+    /// Stores part `number`; returns its ETag (its MD5; for SSE-C an
+    /// opaque value), its checksum and how it is encrypted. An encrypted
+    /// upload's part is sealed with the upload's data key, opened with
+    /// `customer` (SSE-C: the key CreateMultipartUpload had) or the
+    /// master key.
     #[allow(clippy::too_many_arguments)]
     pub async fn upload_part<B: BodySource>(
         &self,
@@ -462,10 +486,13 @@ impl Uploads {
         expected_len: Option<u64>,
         content_md5: Option<[u8; 16]>,
         checksum: Option<Expected>,
+        customer: Option<&crate::s3::sse::CustomerKey>,
         body: &mut B,
-    ) -> Result<([u8; 16], Option<String>), S3Error> {
+    ) -> Result<([u8; 16], Option<String>, Option<SseMode>), S3Error> {
         store.bucket(bucket)?;
         let upload = self.get(bucket, key, id)?;
+        let sse = manifest_sse(&*upload.manifest.lock().await)?;
+        let cipher = store.unlock(sse.as_ref(), customer)?;
         let upload_alg = upload.checksum;
         let algorithm = match (upload_alg, &checksum) {
             (Some(a), Some(c)) if a != c.algorithm => {
@@ -485,7 +512,7 @@ impl Uploads {
         let room = store.quota_room(bucket, key)?;
         let limit = room.map_or(PART_BYTES_MAX, |r| r.min(PART_BYTES_MAX));
         let stored = store
-            .write_data(body, limit, algorithm)
+            .write_data(body, limit, algorithm, cipher.as_ref().map(|c| (c, number)))
             .await
             .map_err(|e| super::store::over_quota_if(e, room, PART_BYTES_MAX))?;
         if let (Some(c), Some(got)) = (&checksum, &stored.checksum) {
@@ -507,10 +534,11 @@ impl Uploads {
         if !self.open.lock().contains_key(id) {
             return Err(no_upload()); // completed or aborted meanwhile
         }
+        let etag = cipher.as_ref().map_or(stored.md5, |c| c.etag(stored.md5));
         let rec = PartRecord {
             number,
             size: stored.size,
-            md5_hex: to_hex(&stored.md5),
+            md5_hex: to_hex(&etag),
             mtime_nanos: crate::clock::now_nanos(),
             chunks: stored
                 .chunks
@@ -539,7 +567,7 @@ impl Uploads {
         }
         *m = next;
         let shown = stored.checksum.as_deref().map(checksum::encode);
-        Ok((stored.md5, shown))
+        Ok((etag, shown, sse.map(|s| s.mode)))
     }
 
     /// Completes the upload with `parts` (number, ETag as sent); returns
@@ -589,6 +617,7 @@ impl Uploads {
         let mut part_digests = Vec::new();
         let mut chunks = Vec::new();
         let mut head_parts = Vec::new();
+        let mut numbers = Vec::new();
         let mut size = 0u64;
         for (i, part) in parts.iter().enumerate() {
             let (number, etag) = (&part.number, &part.etag);
@@ -625,6 +654,7 @@ impl Uploads {
             }
             check_part_checksums(upload.checksum, p, &part.checksums)?;
             size += p.size;
+            numbers.push(p.number);
             head_parts.push(Part {
                 size: p.size,
                 chunks: p.chunks.len() as u32,
@@ -674,6 +704,10 @@ impl Uploads {
                 part_digests,
             }),
             lock: manifest_lock(&m)?,
+            sse: manifest_sse(&m)?.map(|s| SseInfo {
+                part_numbers: numbers,
+                ..s
+            }),
             ..ObjectHead::default()
         };
         let (loc, txn) = store.write_head_or_cancel(&b.index, txn, &head).await?;
@@ -693,6 +727,7 @@ impl Uploads {
             version: b.written_version(version_id),
             version_id,
             checksum: head.checksum.as_ref().map(|c| c.stored()),
+            sse: head.sse.as_ref().map(|s| s.mode),
         };
         self.remember_completed(
             Completed {

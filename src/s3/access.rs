@@ -134,6 +134,8 @@ fn bucket_action(op: Operation) -> Option<&'static str> {
         O::GetObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
         O::PutObjectLockConfiguration => "s3:PutBucketObjectLockConfiguration",
         O::PutPublicAccessBlock | O::DeletePublicAccessBlock => "s3:PutBucketPublicAccessBlock",
+        O::GetBucketEncryption => "s3:GetEncryptionConfiguration",
+        O::PutBucketEncryption | O::DeleteBucketEncryption => "s3:PutEncryptionConfiguration",
         _ => return None,
     })
 }

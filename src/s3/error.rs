@@ -44,6 +44,8 @@ pub enum S3ErrorCode {
     InvalidBucketName,
     InvalidBucketState,
     InvalidDigest,
+    /// An SSE-C algorithm other than AES256.
+    InvalidEncryptionAlgorithmError,
     InvalidLocationConstraint,
     InvalidPart,
     InvalidPartOrder,
@@ -85,6 +87,7 @@ pub enum S3ErrorCode {
     RequestTimeout,
     ServiceUnavailable,
     SignatureDoesNotMatch,
+    ServerSideEncryptionConfigurationNotFoundError,
     SlowDown,
     TooManyParts,
     /// A grant by e-mail address that names no user.
@@ -120,6 +123,7 @@ impl S3ErrorCode {
             InvalidBucketName => "InvalidBucketName",
             InvalidBucketState => "InvalidBucketState",
             InvalidDigest => "InvalidDigest",
+            InvalidEncryptionAlgorithmError => "InvalidEncryptionAlgorithmError",
             InvalidLocationConstraint => "InvalidLocationConstraint",
             InvalidPart => "InvalidPart",
             InvalidPartOrder => "InvalidPartOrder",
@@ -155,6 +159,9 @@ impl S3ErrorCode {
             RequestTimeout => "RequestTimeout",
             ServiceUnavailable => "ServiceUnavailable",
             SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            ServerSideEncryptionConfigurationNotFoundError => {
+                "ServerSideEncryptionConfigurationNotFoundError"
+            }
             SlowDown => "SlowDown",
             TooManyParts => "TooManyParts",
             UnresolvableGrantByEmailAddress => "UnresolvableGrantByEmailAddress",
@@ -185,6 +192,7 @@ impl S3ErrorCode {
             | InvalidArgument
             | InvalidBucketName
             | InvalidDigest
+            | InvalidEncryptionAlgorithmError
             | InvalidLocationConstraint
             | InvalidPart
             | InvalidPartOrder
@@ -216,6 +224,7 @@ impl S3ErrorCode {
             | NoSuchLifecycleConfiguration
             | NoSuchObjectLockConfiguration
             | ObjectLockConfigurationNotFoundError
+            | ServerSideEncryptionConfigurationNotFoundError
             | NoSuchTagSet
             | NoSuchUpload
             | NoSuchVersion => StatusCode::NOT_FOUND,

@@ -24,6 +24,7 @@ pub mod post_policy;
 pub mod range;
 pub mod signed_headers;
 pub mod sigv4;
+pub mod sse;
 pub mod tagging;
 pub mod time;
 pub mod unsupported;

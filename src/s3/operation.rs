@@ -69,7 +69,7 @@ operations! {
     DeleteBucket: true,
     DeleteBucketAnalyticsConfiguration: false,
     DeleteBucketCors: true,
-    DeleteBucketEncryption: false,
+    DeleteBucketEncryption: true,
     DeleteBucketIntelligentTieringConfiguration: false,
     DeleteBucketInventoryConfiguration: false,
     DeleteBucketLifecycle: true,
@@ -91,7 +91,7 @@ operations! {
     GetBucketAcl: true,
     GetBucketAnalyticsConfiguration: false,
     GetBucketCors: true,
-    GetBucketEncryption: false,
+    GetBucketEncryption: true,
     GetBucketIntelligentTieringConfiguration: false,
     GetBucketInventoryConfiguration: false,
     GetBucketLifecycleConfiguration: true,
@@ -138,7 +138,7 @@ operations! {
     PutBucketAcl: true,
     PutBucketAnalyticsConfiguration: false,
     PutBucketCors: true,
-    PutBucketEncryption: false,
+    PutBucketEncryption: true,
     PutBucketIntelligentTieringConfiguration: false,
     PutBucketInventoryConfiguration: false,
     PutBucketLifecycleConfiguration: true,
@@ -759,6 +759,6 @@ mod tests {
         assert_eq!(e.code, S3ErrorCode::NotImplemented);
         assert!(e.message.contains("PutBucketWebsite"));
         let supported = Operation::ALL.iter().filter(|o| o.supported()).count();
-        assert_eq!(supported, 54);
+        assert_eq!(supported, 57);
     }
 }

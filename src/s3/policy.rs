@@ -47,7 +47,7 @@ pub const CONDITION_KEYS: [&str; 10] = [
 
 /// S3 action names a policy may name without a wildcard.
 /// <https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html>
-pub const ACTIONS: [&str; 58] = [
+pub const ACTIONS: [&str; 59] = [
     "AbortMultipartUpload",
     "BypassGovernanceRetention",
     "GetObjectLegalHold",
@@ -93,6 +93,7 @@ pub const ACTIONS: [&str; 58] = [
     "ListMultipartUploadParts",
     "PutBucketAcl",
     "PutBucketCORS",
+    "PutEncryptionConfiguration",
     "PutBucketOwnershipControls",
     "PutBucketPolicy",
     "PutBucketPublicAccessBlock",

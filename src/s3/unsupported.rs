@@ -1,11 +1,10 @@
-//! Request headers that ask for a data-protection feature shale does not
-//! have yet: server-side encryption (SSE-S3, SSE-KMS, SSE-C, also of a
-//! copy source), and Object Lock asked for in a presigned URL's query
-//! (Object Lock headers are served: `s3::object_lock`; the query form is
-//! not read, so it is refused rather than ignored). Silently ignoring them
-//! would store plaintext the client believes encrypted, or an object it
-//! believes locked, so any request carrying one is refused before its
-//! body is read.
+//! Requests that ask for a data-protection feature in a form shale does
+//! not read: server-side encryption or Object Lock in a presigned URL's
+//! query (the headers are served: `s3::sse`, `s3::object_lock`), and
+//! server-side encryption in a browser form upload (POST). Silently
+//! ignoring them would store plaintext the client believes encrypted, or
+//! an object it believes locked, so any request carrying one is refused
+//! before its body is read.
 //!
 //! The refusal is `501 NotImplemented`: the S3 error table defines that
 //! code as "a header you provided implies functionality that is not
@@ -46,10 +45,19 @@ fn feature(name: &str, value: &str) -> Option<&'static str> {
     }
 }
 
-/// `NotImplemented` if a header (or, in a presigned URL, a query
-/// parameter of the same name) asks for server-side encryption or
-/// Object Lock.
+/// `NotImplemented` if a query parameter (a presigned URL's) asks for
+/// server-side encryption or Object Lock.
 pub fn refuse_headers(headers: &HeaderMap, query: &str) -> Result<(), S3Error> {
+    refuse(headers, query, false)
+}
+
+/// `NotImplemented` if a POST form's field asks for server-side
+/// encryption (`fields` as headers).
+pub fn refuse_form_fields(fields: &HeaderMap) -> Result<(), S3Error> {
+    refuse(fields, "", true)
+}
+
+fn refuse(headers: &HeaderMap, query: &str, form: bool) -> Result<(), S3Error> {
     let from_headers = headers.iter().map(|(n, v)| {
         (
             n.as_str().to_string(),
@@ -64,7 +72,8 @@ pub fn refuse_headers(headers: &HeaderMap, query: &str) -> Result<(), S3Error> {
     let from_headers = from_headers.map(|(n, v)| (n, v, false));
     let from_query = from_query.map(|(n, v)| (n, v, true));
     for (name, value, in_query) in from_headers.chain(from_query) {
-        let what = feature(&name, &value).filter(|w| in_query || *w != "Object Lock");
+        let what =
+            feature(&name, &value).filter(|w| in_query || (form && *w == "server-side encryption"));
         if let Some(what) = what {
             return Err(S3Error::new(
                 S3ErrorCode::NotImplemented,
@@ -106,7 +115,8 @@ mod tests {
         ] {
             let mut h = HeaderMap::new();
             h.insert(name, HeaderValue::from_static("x"));
-            let e = refuse_headers(&h, "").unwrap_err();
+            let e = refuse_form_fields(&h).unwrap_err();
+            assert_eq!(refuse_headers(&h, "").map_err(|e| e.code), Ok(()), "{name}");
             assert_eq!(e.code, S3ErrorCode::NotImplemented, "{name}");
             assert!(e.message.contains(name), "{}", e.message);
         }

@@ -14,18 +14,18 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 pub use read::{
-    parse_access_control_policy, parse_bucket_tagging, parse_complete_multipart,
-    parse_complete_parts, parse_cors, parse_create_bucket, parse_delete, parse_legal_hold,
-    parse_lifecycle, parse_object_lock_config, parse_public_access_block, parse_retention,
-    parse_tagging, parse_versioning, CompletePart, DeleteRequest, COMPLETE_PARTS_MAX,
-    DELETE_OBJECTS_MAX, ELEMENTS_MAX, NESTING_MAX,
+    parse_access_control_policy, parse_bucket_encryption, parse_bucket_tagging,
+    parse_complete_multipart, parse_complete_parts, parse_cors, parse_create_bucket, parse_delete,
+    parse_legal_hold, parse_lifecycle, parse_object_lock_config, parse_public_access_block,
+    parse_retention, parse_tagging, parse_versioning, CompletePart, DeleteRequest,
+    COMPLETE_PARTS_MAX, DELETE_OBJECTS_MAX, ELEMENTS_MAX, NESTING_MAX,
 };
 pub use write::{
-    access_control_policy, complete_multipart, complete_multipart_with_checksum, copy_result, cors,
-    delete_result, initiate_multipart, legal_hold, lifecycle, list_buckets, list_buckets_page,
-    list_multipart_uploads, list_objects_v1, list_objects_v2, list_parts, list_versions,
-    location_constraint, object_attributes, object_lock_config, policy_status, post_response,
-    public_access_block, retention, tagging, versioning, DeletedEntry, ListEntry,
+    access_control_policy, bucket_encryption, complete_multipart, complete_multipart_with_checksum,
+    copy_result, cors, delete_result, initiate_multipart, legal_hold, lifecycle, list_buckets,
+    list_buckets_page, list_multipart_uploads, list_objects_v1, list_objects_v2, list_parts,
+    list_versions, location_constraint, object_attributes, object_lock_config, policy_status,
+    post_response, public_access_block, retention, tagging, versioning, DeletedEntry, ListEntry,
     ListObjectsResult, ListPartsResult, ListUploadsResult, ListVersionsResult, ObjectAttributes,
     ObjectPartsPage, Owner, PartEntry, UploadEntry, VersionEntry,
 };

@@ -51,10 +51,12 @@ mod lock;
 mod range;
 mod read;
 mod resolver;
+mod sse;
 mod write;
 
 pub use range::ObjectRange;
 pub use resolver::SegmentResolver;
+pub use sse::{not_applicable, open_chunk, positions, SseWrite};
 
 /// Bytes of object data per data record.
 pub const CHUNK_BYTES: usize = 1024 * 1024;
@@ -287,6 +289,8 @@ pub struct ObjectStore {
     /// Per bucket: open multipart uploads and the bytes of their parts
     /// (counted in quotas; kept by `Uploads`).
     pub(super) upload_usage: super::quota::UploadUsageMap,
+    /// The SSE-S3 master keys (`None` until `serve` sets them).
+    master_keys: Option<Arc<super::sse::MasterKeys>>,
 }
 
 /// An index step that failed, as a request sees it: `SlowDown` when the
@@ -479,6 +483,7 @@ impl ObjectStore {
             reserve_bytes: std::sync::atomic::AtomicU64::new(0),
             free_space: parking_lot::Mutex::new(None),
             upload_usage: Arc::default(),
+            master_keys: None,
         })
     }
 
@@ -769,6 +774,8 @@ pub struct HeldChunk {
     /// Holds its share of the upload buffer budget until written.
     pub data: Bytes,
     pub crc: PayloadCrc,
+    /// Object bytes in it (less than `data` when sealed).
+    pub plain_len: u32,
 }
 
 async fn join_append(
@@ -842,6 +849,8 @@ pub struct PutOptions {
     pub expiry_secs: u32,
     /// The new version's Object Lock state (empty: none).
     pub lock: crate::s3::object_lock::ObjectLock,
+    /// How the object is encrypted (`None`: stored as sent).
+    pub sse: Option<SseWrite>,
 }
 
 /// The ETag (unquoted) of the object a logical head entry shows, if it

@@ -16,6 +16,7 @@ use crate::index::entry::IndexEntry;
 use crate::index::key::SortKey;
 use crate::object::chunk_pool::{ChunkBuf, TakeError};
 use crate::object::head::{Chunk, HeadChecksum, ObjectHead};
+use crate::object::sse::{ObjectCipher, NONCE_LEN, TAG_LEN};
 use crate::object::versioning::VersionId;
 use crate::s3::checksum::{Algorithm, Expected};
 use crate::s3::conditional::WriteCondition;
@@ -40,6 +41,7 @@ impl ObjectStore {
             checksum,
             expiry_secs,
             lock,
+            sse,
         } = put;
         crate::s3::names::validate_object_key(key)?;
         if expected_len.is_some_and(|n| n > PUT_BYTES_MAX) {
@@ -73,7 +75,8 @@ impl ObjectStore {
                 limit,
                 true,
                 expected_len,
-                checksum.as_ref().map(|c| c.algorithm)
+                checksum.as_ref().map(|c| c.algorithm),
+                sse.as_ref().map(|s| (&s.cipher, 0)),
             )
         );
         let txn = txn.map_err(|e| crate::object::store::index_failed("preparing the index", e))?;
@@ -123,6 +126,10 @@ impl ObjectStore {
                 return Err(e);
             }
         };
+        // SSE-C objects show an ETag that is not their MD5 (as on AWS).
+        let etag = sse
+            .as_ref()
+            .map_or(stored.md5, |s| s.cipher.etag(stored.md5));
         let mut head = ObjectHead {
             tag: txn.tag(),
             mtime_nanos: mtime,
@@ -130,8 +137,9 @@ impl ObjectStore {
             version_id,
             expiry_secs,
             lock,
+            sse: sse.map(|s| s.info),
             size: stored.size,
-            etag: stored.md5,
+            etag,
             bucket: bucket.to_string(),
             key: key.to_vec(),
             meta,
@@ -160,7 +168,7 @@ impl ObjectStore {
         complete_checked(&b.index, txn, target, entry, condition.as_ref()).await?;
         b.settle_versions(&self.segments, key).await;
         Ok(PutOutcome {
-            etag: stored.md5,
+            etag,
             size: stored.size,
             mtime_nanos: mtime,
             expiration: b.rule_expiry(key, head.size, &head.meta, mtime),
@@ -173,14 +181,19 @@ impl ObjectStore {
     /// `bucket`/`key` with `meta`, streaming its data chunk by chunk into
     /// new chunks (the copy owns its data: reclaiming one never touches
     /// the other). The ETag is the MD5 of the data, as for any PUT.
+    /// `source_cipher` opens an encrypted source; `sse` is how the copy
+    /// is encrypted (the source's encryption is not kept by itself).
+    #[allow(clippy::too_many_arguments)]
     pub async fn copy_object(
         &self,
         source: &FoundObject,
+        source_cipher: Option<crate::object::sse::ObjectCipher>,
         bucket: &str,
         key: &[u8],
         meta: Vec<(String, String)>,
         condition: Option<WriteCondition>,
         lock: crate::s3::object_lock::ObjectLock,
+        sse: Option<super::SseWrite>,
     ) -> Result<PutOutcome, S3Error> {
         if source.head.size > PUT_BYTES_MAX {
             return Err(S3Error::new(
@@ -188,7 +201,7 @@ impl ObjectStore {
                 format!("The specified copy source is larger than the maximum allowable size for a copy source: {PUT_BYTES_MAX}"),
             ));
         }
-        let mut body = ObjectRange::whole(self, &source.head);
+        let mut body = ObjectRange::whole(self, &source.head).with_cipher(source_cipher);
         let put = PutOptions {
             meta,
             expected_len: Some(source.head.size),
@@ -206,6 +219,7 @@ impl ObjectStore {
             // So does a lock: the copy has the request's (or the
             // bucket's default).
             lock,
+            sse,
         };
         self.put_object(bucket, key, put, &mut body).await
     }
@@ -218,7 +232,7 @@ impl ObjectStore {
         head: &mut ObjectHead,
         tail: HeldChunk,
     ) -> Result<RecordLoc, S3Error> {
-        let len = tail.data.len() as u32;
+        let len = tail.plain_len;
         // Encoded once with a stand-in location: a location's encoding
         // has a fixed width, so the head's length is known before the
         // chunk's place is.
@@ -297,13 +311,16 @@ impl ObjectStore {
     }
 
     /// Streams `body` into data records (at most `limit` bytes).
+    /// `seal`: the cipher and part number to encrypt the chunks with.
     pub async fn write_data<B: BodySource>(
         &self,
         body: &mut B,
         limit: u64,
         checksum: Option<Algorithm>,
+        seal: Option<(&ObjectCipher, u32)>,
     ) -> Result<StoredData, S3Error> {
-        self.stream_data(body, limit, false, None, checksum).await
+        self.stream_data(body, limit, false, None, checksum, seal)
+            .await
     }
 
     /// Like [`write_data`](Self::write_data); with `hold_tail` the last
@@ -316,7 +333,15 @@ impl ObjectStore {
         hold_tail: bool,
         expected_len: Option<u64>,
         checksum: Option<Algorithm>,
+        seal: Option<(&ObjectCipher, u32)>,
     ) -> Result<StoredData, S3Error> {
+        // A sealed chunk is `nonce plaintext tag`: room for the nonce is
+        // taken when the buffer is, for the tag kept free at its end.
+        let (lead, trail) = match seal {
+            Some(_) => (NONCE_LEN, TAG_LEN),
+            None => (0, 0),
+        };
+        let mut index = 0u32;
         // Compaction leaves the segments this write may land in alone
         // until what it writes is referenced (see `WritePin`).
         let pin = self.pin_writes();
@@ -355,32 +380,52 @@ impl ObjectStore {
                 let mut buf = match filling.take() {
                     Some(b) => b,
                     None => {
-                        self.chunk_buffer(owner.as_deref(), chunk_capacity(expected_len, cut))
-                            .await?
+                        let want = chunk_capacity(expected_len, cut)
+                            .saturating_add(lead + trail)
+                            .min(super::CHUNK_BYTES);
+                        let mut b = self.chunk_buffer(owner.as_deref(), want).await?;
+                        if lead > 0 {
+                            b.extend_from_slice(&[0u8; NONCE_LEN]);
+                        }
+                        b
                     }
                 };
-                let (now, later) = rest.split_at(buf.room().min(rest.len()));
+                let room = buf.room().saturating_sub(trail);
+                let (now, later) = rest.split_at(room.min(rest.len()));
                 buf.extend_from_slice(now);
                 rest = later;
-                if buf.room() > 0 && !ended {
+                if buf.room().saturating_sub(trail) > 0 && !ended {
                     filling = Some(buf);
                     continue;
                 }
-                if buf.is_empty() {
+                if buf.len() <= lead {
                     break;
                 }
-                cut += buf.len() as u64;
-                let chunk = buf.freeze();
-                md5.update(&chunk);
+                let plain_len = buf.len() - lead;
+                cut += plain_len as u64;
+                let plain = buf.as_ref().get(lead..).unwrap_or_default();
+                md5.update(plain);
                 if let Some(h) = &mut hasher {
-                    h.update(&chunk);
+                    h.update(plain);
                 }
+                if let Some((cipher, part)) = seal {
+                    let tag = cipher
+                        .seal_in_place(part, index, buf.as_mut())
+                        .map_err(|e| internal("encrypting object data", e))?;
+                    buf.extend_from_slice(&tag);
+                }
+                index = index.saturating_add(1);
+                let chunk = buf.freeze();
                 let crc = PayloadCrc::of(&chunk);
                 if hold_tail && ended {
-                    tail = Some(HeldChunk { data: chunk, crc });
+                    tail = Some(HeldChunk {
+                        data: chunk,
+                        crc,
+                        plain_len: plain_len as u32,
+                    });
                     break;
                 }
-                lens.push(chunk.len() as u32);
+                lens.push(plain_len as u32);
                 let segments = self.segments.clone();
                 // The buffer (and its budget permit) is free once the
                 // writer has written it and dropped its reference.

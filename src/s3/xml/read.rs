@@ -996,3 +996,57 @@ pub fn parse_legal_hold(body: &[u8]) -> Result<String, S3Error> {
     })?;
     status.ok_or_else(malformed)
 }
+
+/// A PutBucketEncryption body: one `Rule` whose
+/// `ApplyServerSideEncryptionByDefault` has `SSEAlgorithm` AES256 (the
+/// only default shale has: `aws:kms` needs a KMS, refused with 501).
+/// `BucketKeyEnabled` is read and has no effect (it is a KMS setting).
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketEncryption.html>
+pub fn parse_bucket_encryption(body: &[u8]) -> Result<(), S3Error> {
+    const ROOT: &str = "ServerSideEncryptionConfiguration";
+    const DEFAULT: [&str; 3] = [ROOT, "Rule", "ApplyServerSideEncryptionByDefault"];
+    let mut rules = 0usize;
+    let mut algorithm: Option<String> = None;
+    let mut kms_key = false;
+    walk(body, ROOT, |step| match step {
+        Step::Close(parents, element) if names_are(parents, &[ROOT]) => {
+            if element.name == "Rule" {
+                rules += 1;
+            }
+            Ok(())
+        }
+        Step::Close(parents, element) if names_are(parents, &DEFAULT) => {
+            match element.name.as_str() {
+                "SSEAlgorithm" => set_once(&mut algorithm, leaf(element)?.trim().to_owned()),
+                "KMSMasterKeyID" => {
+                    kms_key = true;
+                    Ok(())
+                }
+                _ => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    })?;
+    let kms = || {
+        S3Error::new(
+            S3ErrorCode::NotImplemented,
+            "A header you provided implies functionality that is not implemented: default encryption with aws:kms needs a key management service and shale has none configured; use AES256.",
+        )
+    };
+    if rules != 1 {
+        return Err(malformed());
+    }
+    match algorithm.as_deref() {
+        Some("AES256") if !kms_key => Ok(()),
+        Some("AES256") => Err(S3Error::new(
+            S3ErrorCode::InvalidArgument,
+            "a KMSMasterKeyID is allowed only with SSEAlgorithm aws:kms",
+        )),
+        Some(a) if a.starts_with("aws:kms") => Err(kms()),
+        Some(_) => Err(S3Error::new(
+            S3ErrorCode::InvalidArgument,
+            "SSEAlgorithm must be AES256",
+        )),
+        None => Err(malformed()),
+    }
+}

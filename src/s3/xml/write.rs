@@ -838,3 +838,16 @@ pub fn legal_hold(on: bool) -> String {
     doc.leaf("Status", if on { "ON" } else { "OFF" });
     doc.finish()
 }
+
+/// GetBucketEncryption's `ServerSideEncryptionConfiguration`: AES256 by
+/// default (the only default shale has).
+pub fn bucket_encryption() -> String {
+    let mut doc = Doc::new("ServerSideEncryptionConfiguration");
+    doc.open("Rule");
+    doc.open("ApplyServerSideEncryptionByDefault");
+    doc.leaf("SSEAlgorithm", "AES256");
+    doc.close("ApplyServerSideEncryptionByDefault");
+    doc.leaf("BucketKeyEnabled", "false");
+    doc.close("Rule");
+    doc.finish()
+}

@@ -220,6 +220,11 @@ impl Op<'_> {
             Operation::PutObjectLockConfiguration | Operation::GetObjectLockConfiguration => {
                 self.bucket_lock_op(op, bucket, body).await
             }
+            Operation::PutBucketEncryption
+            | Operation::GetBucketEncryption
+            | Operation::DeleteBucketEncryption => {
+                self.bucket_encryption_op(op, bucket, body).await
+            }
             // Not a bucket operation, or not supported (refused earlier).
             other => Err(operation::not_implemented(other)),
         }

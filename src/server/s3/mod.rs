@@ -36,6 +36,7 @@ mod multipart;
 mod object;
 mod post;
 mod read;
+mod sse;
 
 /// Bytes of an XML request body shale reads (a 1000-key delete is ~100 KiB).
 const XML_BODY_MAX: usize = 2 * 1024 * 1024;

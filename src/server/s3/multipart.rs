@@ -5,6 +5,7 @@ use http::{HeaderValue, StatusCode};
 use hyper::Response;
 
 use super::object::{content_md5, object_length};
+use super::sse::set_sse_headers;
 use super::{empty, header, set_header, xml_response, Op, XML_BODY_MAX};
 use crate::object::store::{etag_string, ObjectRange};
 use crate::object::versioning::format_version_id;
@@ -62,6 +63,10 @@ impl Op<'_> {
     ) -> Result<Response<ResponseBody>, S3Error> {
         let part = self.required_part_number()?;
         let (_, found) = self.copy_source().await?;
+        let source_cipher = self
+            .store()
+            .unlock(found.head.sse.as_ref(), self.copy_source_key()?.as_ref())?;
+        let sse_key = self.sse_customer_key()?;
         let size = found.head.size;
         self.store().check_space(size)?;
         let (first, end) = match header(self.headers, "x-amz-copy-source-range") {
@@ -71,8 +76,9 @@ impl Op<'_> {
             }
             None => (0, size),
         };
-        let mut body = ObjectRange::new(self.store(), &found.head, first, end);
-        let (etag, _) = self
+        let mut body =
+            ObjectRange::new(self.store(), &found.head, first, end).with_cipher(source_cipher);
+        let (etag, _, mode) = self
             .node
             .uploads
             .upload_part(
@@ -84,17 +90,20 @@ impl Op<'_> {
                 Some(end - first),
                 None,
                 None,
+                sse_key.as_ref(),
                 &mut body,
             )
             .await?;
-        xml_response(
+        let mut r = xml_response(
             StatusCode::OK,
             xml::copy_result(
                 true,
                 &time::iso8601_millis(crate::clock::now_nanos()),
                 &format!("\"{}\"", etag_string(&etag, 0)),
             ),
-        )
+        )?;
+        set_sse_headers(&mut r, mode, sse_key.as_ref());
+        Ok(r)
     }
 
     pub(super) async fn upload_part(
@@ -112,7 +121,8 @@ impl Op<'_> {
         let md5 = content_md5(self.headers)?;
         let expected = self.checksum()?;
         let algorithm = expected.as_ref().map(|c| c.algorithm);
-        let (etag, shown) = self
+        let sse_key = self.sse_customer_key()?;
+        let (etag, shown, mode) = self
             .node
             .uploads
             .upload_part(
@@ -124,10 +134,12 @@ impl Op<'_> {
                 len,
                 md5,
                 expected,
+                sse_key.as_ref(),
                 &mut body,
             )
             .await?;
         let mut r = empty(StatusCode::OK)?;
+        set_sse_headers(&mut r, mode, sse_key.as_ref());
         if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", etag_string(&etag, 0))) {
             r.headers_mut().insert("etag", v);
         }
@@ -148,6 +160,7 @@ impl Op<'_> {
         mut body: RequestBody,
     ) -> Result<Response<ResponseBody>, S3Error> {
         let condition = self.write_condition()?;
+        let sse_key = self.sse_key_only()?;
         let b = body.collect(XML_BODY_MAX).await?;
         let parts = xml::parse_complete_parts(&b)?;
         // An upload no longer open may be a completion retried after its
@@ -206,6 +219,7 @@ impl Op<'_> {
             set_header(&mut r, a.header(), v);
             set_header(&mut r, "x-amz-checksum-type", k);
         }
+        set_sse_headers(&mut r, done.sse, sse_key.as_ref());
         Ok(r)
     }
 }

@@ -5,6 +5,7 @@ use base64::Engine;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use hyper::Response;
 
+use super::sse::set_sse_headers;
 use super::{empty, err, header, set_header, xml_response, Op, XML_BODY_MAX};
 use crate::object::store::{etag_string, FoundObject, PutOptions};
 use crate::object::versioning::{format_version_id, parse_version_id};
@@ -155,6 +156,7 @@ impl Op<'_> {
                 self.store().bucket(bucket)?;
                 crate::s3::names::validate_object_key(key)?;
                 let lock = self.write_lock(bucket, false)?;
+                let (sse, sse_key) = self.sse_write(bucket)?;
                 let algorithm = match header(self.headers, "x-amz-checksum-algorithm") {
                     None => None,
                     Some(n) => Some(Algorithm::from_name(n).ok_or_else(|| {
@@ -175,11 +177,13 @@ impl Op<'_> {
                     )?,
                     algorithm,
                     lock,
+                    sse.as_ref().map(|s| &s.info),
                 )?;
                 let mut r = xml_response(
                     StatusCode::OK,
                     xml::initiate_multipart(bucket, &String::from_utf8_lossy(key), &id),
                 )?;
+                set_sse_headers(&mut r, sse.map(|s| s.info.mode), sse_key.as_ref());
                 if let Some(a) = algorithm {
                     r.headers_mut().insert(
                         "x-amz-checksum-algorithm",
@@ -258,8 +262,18 @@ impl Op<'_> {
                 )),
             };
         let (source, found) = self.copy_source().await?;
+        let source_cipher = self
+            .store()
+            .unlock(found.head.sse.as_ref(), self.copy_source_key()?.as_ref())?;
         self.check_quota(bucket, key, found.head.size)?;
-        if !replace && source.bucket == bucket && source.key == key {
+        let sse_req = self.sse_request()?;
+        let sse_key = match &sse_req {
+            crate::s3::sse::SseRequest::Customer(k) => Some(k.clone()),
+            _ => None,
+        };
+        // A copy onto itself that (re)encrypts changes the object.
+        let encrypts = sse_req != crate::s3::sse::SseRequest::None;
+        if !replace && !encrypts && source.bucket == bucket && source.key == key {
             return Err(err(
                 S3ErrorCode::InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -292,9 +306,20 @@ impl Op<'_> {
         meta = crate::s3::acl::with_acl(&meta, &crate::s3::acl::Acl::default());
         meta = self.with_header_acl(bucket, key, meta)?;
         let lock = self.write_lock(bucket, false)?;
+        let sse = self.store().new_sse(bucket, &sse_req)?;
+        let mode = sse.as_ref().map(|s| s.info.mode);
         let out = self
             .store()
-            .copy_object(&found, bucket, key, meta, self.write_condition()?, lock)
+            .copy_object(
+                &found,
+                source_cipher,
+                bucket,
+                key,
+                meta,
+                self.write_condition()?,
+                lock,
+                sse,
+            )
             .await?;
         let mut r = xml_response(
             StatusCode::OK,
@@ -311,6 +336,7 @@ impl Op<'_> {
             let v = format_version_id(&found.head.version_id);
             set_header(&mut r, "x-amz-copy-source-version-id", &v);
         }
+        set_sse_headers(&mut r, mode, sse_key.as_ref());
         Ok(r)
     }
 
@@ -324,8 +350,11 @@ impl Op<'_> {
         let len = object_length(self.headers, chunked)?;
         self.check_quota(bucket, key, len.unwrap_or(0))?;
         let lock = self.write_lock(bucket, true)?;
+        let (sse, sse_key) = self.sse_write(bucket)?;
+        let mode = sse.as_ref().map(|s| s.info.mode);
         let put = PutOptions {
             lock,
+            sse,
             meta: self.with_header_acl(
                 bucket,
                 key,
@@ -362,6 +391,7 @@ impl Op<'_> {
         if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", etag_string(&out.etag, 0))) {
             r.headers_mut().insert("etag", v);
         }
+        set_sse_headers(&mut r, mode, sse_key.as_ref());
         Ok(r)
     }
 }

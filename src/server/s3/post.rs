@@ -322,7 +322,7 @@ pub(super) async fn post_object(
     )
     .await?;
     let as_headers = fields_as_headers(&fields)?;
-    crate::s3::unsupported::refuse_headers(&as_headers, "")?;
+    crate::s3::unsupported::refuse_form_fields(&as_headers)?;
     let mut meta = object_meta(&as_headers)?;
     if let Some(t) = fields.get("tagging") {
         meta = crate::s3::tagging::with_tags(&meta, &xml::parse_tagging(t.as_bytes())?);
@@ -345,6 +345,8 @@ pub(super) async fn post_object(
         checksum,
         expiry_secs: 0,
         lock,
+        // A form cannot ask for encryption; the bucket's default applies.
+        sse: ctx.store().new_sse(bucket, &Default::default())?,
     };
     let mut file = FilePart {
         form: &mut form,

@@ -8,7 +8,8 @@ use tokio::sync::mpsc;
 
 use super::{err, header, set_header, storage_class_name, xml_response, Op};
 use crate::node::Node;
-use crate::object::store::{etag_string, FoundObject};
+use crate::object::sse::ObjectCipher;
+use crate::object::store::{etag_string, open_chunk, positions, FoundObject};
 use crate::object::versioning::{format_version_id, parse_version_id, NULL_VERSION};
 use crate::s3::checksum;
 use crate::s3::conditional::{ReadConditions, ReadVerdict};
@@ -29,6 +30,11 @@ impl Op<'_> {
             }
             None => self.store().get_object(bucket, key).await?,
         };
+        // An SSE-C object is shown (even by HEAD) only with its key.
+        let sse_key = self.sse_read_key()?;
+        let cipher = self
+            .store()
+            .unlock(found.head.sse.as_ref(), sse_key.as_ref())?;
         let shown_version = if found.head.versioned {
             Some(found.head.version_id)
         } else {
@@ -166,10 +172,15 @@ impl Op<'_> {
                 resp.headers_mut().insert(h, v);
             }
         }
+        super::sse::set_sse_headers(
+            &mut resp,
+            found.head.sse.as_ref().map(|s| s.mode),
+            sse_key.as_ref(),
+        );
         if head_only || len == 0 {
             return Ok(resp);
         }
-        *resp.body_mut() = object_body(self.node, found, first, last).await?;
+        *resp.body_mut() = object_body(self.node, found, cipher, first, last).await?;
         Ok(resp)
     }
 
@@ -321,11 +332,13 @@ pub(super) fn part_range(found: &FoundObject, n: u32) -> Result<(u64, u64, bool)
 pub(super) async fn object_body(
     node: &Node,
     found: FoundObject,
+    cipher: Option<ObjectCipher>,
     first: u64,
     last: u64,
 ) -> Result<ResponseBody, S3Error> {
     let mut at = 0u64;
-    for c in &found.head.chunks {
+    let positions = positions(&found.head);
+    for (c, pos) in found.head.chunks.iter().zip(positions) {
         let (start, end) = (at, at + u64::from(c.len));
         at = end;
         if end <= first {
@@ -341,15 +354,17 @@ pub(super) async fn object_body(
             )
         })?;
         let (from, to) = ((first - start) as usize, (last + 1 - start) as usize);
-        if rec.payload.len() != c.len as usize || to > rec.payload.len() {
+        let data = open_chunk(rec.payload, c, pos, cipher.as_ref())
+            .map_err(|e| err(S3ErrorCode::InternalError, format!("object chunk: {e}")))?;
+        if to > data.len() {
             return Err(err(
                 S3ErrorCode::InternalError,
                 "object chunk length differs from its head",
             ));
         }
-        return Ok(ResponseBody::Full(Some(rec.payload.slice(from..to))));
+        return Ok(ResponseBody::Full(Some(data.slice(from..to))));
     }
-    Ok(stream_object(node, found, first, last))
+    Ok(stream_object(node, found, cipher, first, last))
 }
 
 /// A body that streams bytes [first, last] of the object, chunk by chunk
@@ -357,6 +372,7 @@ pub(super) async fn object_body(
 pub(super) fn stream_object(
     node: &Node,
     found: FoundObject,
+    cipher: Option<ObjectCipher>,
     first: u64,
     last: u64,
 ) -> ResponseBody {
@@ -364,7 +380,8 @@ pub(super) fn stream_object(
     let segments = node.store.segments().clone();
     tokio::task::spawn_local(async move {
         let mut at = 0u64;
-        for c in &found.head.chunks {
+        let positions = positions(&found.head);
+        for (c, pos) in found.head.chunks.iter().zip(positions) {
             let (start, end) = (at, at + u64::from(c.len));
             at = end;
             if end <= first || start > last {
@@ -372,13 +389,15 @@ pub(super) fn stream_object(
             }
             let from = first.saturating_sub(start) as usize;
             let to = ((last + 1).min(end) - start) as usize;
+            // Only the chunks the range touches are read and opened.
             let piece = match segments.read(c.loc).await {
-                Ok(rec) if rec.payload.len() == c.len as usize && to <= rec.payload.len() => {
-                    Ok(rec.payload.slice(from..to))
-                }
-                Ok(_) => Err(std::io::Error::other(
-                    "object chunk length differs from its head",
-                )),
+                Ok(rec) => match open_chunk(rec.payload, c, pos, cipher.as_ref()) {
+                    Ok(d) if to <= d.len() => Ok(d.slice(from..to)),
+                    Ok(_) => Err(std::io::Error::other(
+                        "object chunk length differs from its head",
+                    )),
+                    Err(e) => Err(std::io::Error::other(e)),
+                },
                 Err(e) => Err(std::io::Error::other(e.to_string())),
             };
             let failed = piece.is_err();
