@@ -44,8 +44,6 @@ pub enum DataDirError {
     BadCredentialsFile { path: PathBuf, reason: String },
     #[error("{var}: {reason}")]
     BadCredentialsEnv { var: &'static str, reason: String },
-    #[error("SSE master key file {}: {reason}", path.display())]
-    BadMasterKeyFile { path: PathBuf, reason: String },
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> DataDirError + 'a {
@@ -252,30 +250,6 @@ pub fn load_or_create_credentials(
     io.write_file_atomic(&path, &json, 0o600)
         .map_err(io_err("writing", &path))?;
     Ok((creds, origin))
-}
-
-/// Loads the SSE-S3 master keys from `path`, first creating the file
-/// with one random key (id 1; written atomically, mode 0600) if it does
-/// not exist. Returns the keys and whether the file was created.
-pub fn load_or_create_master_keys(
-    io: &Io,
-    path: &Path,
-) -> Result<(crate::object::sse::MasterKeys, bool), DataDirError> {
-    use crate::object::sse::MasterKeys;
-    let bad = |reason: String| DataDirError::BadMasterKeyFile {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let created = !io.exists(path).map_err(io_err("checking", path))?;
-    if created {
-        let text = MasterKeys::generate().map_err(|e| bad(e.to_string()))?;
-        io.write_file_atomic(path, text.as_bytes(), 0o600)
-            .map_err(io_err("writing", path))?;
-    }
-    let bytes = io.read_file(path).map_err(io_err("reading", path))?;
-    let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".into()))?;
-    let keys = MasterKeys::parse(&text).map_err(bad)?;
-    Ok((keys, created))
 }
 
 /// The root credentials from the environment, if both variables are set.

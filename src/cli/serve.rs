@@ -216,8 +216,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         "" => data_dir.join(datadir::MASTER_KEY_FILE),
         _ => config.master_key_path(),
     };
-    let (master_keys, created) = datadir::load_or_create_master_keys(&io, &key_path)
-        .map_err(|e| super::cli_error(e.to_string()))?;
+    let (master_keys, created) =
+        load_or_create_master_keys(&io, &key_path).map_err(super::cli_error)?;
     if created {
         tracing::info!(path = %key_path.display(), "created the SSE-S3 master key file (mode 0600); back it up apart from the data");
     }
@@ -412,6 +412,29 @@ fn raise_open_files_limit() {
     if raised {
         tracing::debug!(open_files = lim.rlim_cur, "raised the open files limit");
     }
+}
+
+/// Loads the SSE-S3 master keys from `path`, first creating the file
+/// with one random key (id 1; written atomically, mode 0600) if it does
+/// not exist. Returns the keys and whether the file was created.
+fn load_or_create_master_keys(
+    io: &crate::io::Io,
+    path: &std::path::Path,
+) -> Result<(crate::object::sse::MasterKeys, bool), String> {
+    use crate::object::sse::MasterKeys;
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        format!("the SSE-S3 master key file {}: {what}: {e}", path.display())
+    };
+    let created = !io.exists(path).map_err(|e| bad("checking", &e))?;
+    if created {
+        let text = MasterKeys::generate().map_err(|e| bad("generating a key", &e))?;
+        io.write_file_atomic(path, text.as_bytes(), 0o600)
+            .map_err(|e| bad("writing", &e))?;
+    }
+    let bytes = io.read_file(path).map_err(|e| bad("reading", &e))?;
+    let text = String::from_utf8(bytes).map_err(|_| bad("reading", &"not UTF-8 text"))?;
+    let keys = MasterKeys::parse(&text).map_err(|e| bad("parsing", &e))?;
+    Ok((keys, created))
 }
 
 /// `wanted` open index shards, or fewer if the open-files limit would
