@@ -10,7 +10,7 @@ sample of 200 objects reads back through boto3), and the node log's
 fdatasyncs per acknowledged write from /metrics.
 
     target/s3-venv/bin/python tools/bench-scale.py --buckets 10000 --runs 3
-    target/s3-venv/bin/python tools/bench-scale.py --buckets 100000 --objects 1000000
+    target/s3-venv/bin/python tools/bench-scale.py --buckets 100000 --bulk 900000
 
 Figures go to BENCHMARKS.md ("Scale: many buckets"); quote medians.
 """
@@ -121,7 +121,23 @@ def bench_put(bench, endpoint, buckets, objects, concurrency):
     return rate["CREATE-BUCKET"], rate["PUT"]
 
 
-def one_run(binary, bench, buckets, objects, concurrency):
+def bench_bulk(bench, endpoint, objects, concurrency):
+    """Puts OBJECTS more 1 KiB objects into the first bucket; PUTs/s."""
+    out = subprocess.run(
+        [
+            bench, "put", "--endpoint", endpoint, "--access-key", ACCESS, "--secret-key", SECRET,
+            "--bucket", "scale-000000", "--prefix", "bulk", "--objects", str(objects),
+            "--duration", "0", "--size", "1KiB", "--concurrency", str(concurrency),
+            "--payload", "unsigned", "--keep", "--json",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)["ops_per_sec"]
+
+
+def one_run(binary, bench, buckets, objects, concurrency, bulk=0):
     with tempfile.TemporaryDirectory(prefix="shale-scale-") as tmp:
         data = os.path.join(tmp, "data")
         p, endpoint, _ = start(binary, data)
@@ -130,6 +146,7 @@ def one_run(binary, bench, buckets, objects, concurrency):
         syncs0, completions0 = metric(endpoint, "shale_wal_syncs"), metric(endpoint, "shale_wal_index_completions")
         create_rate, put_rate = bench_put(bench, endpoint, buckets, objects, concurrency)
         syncs1, completions1 = metric(endpoint, "shale_wal_syncs"), metric(endpoint, "shale_wal_index_completions")
+        bulk_rate = bench_bulk(bench, endpoint, bulk, concurrency) if bulk else 0.0
         time.sleep(2)
         threads1, rss1 = proc_stats(p.pid)
         open_shards = metric(endpoint, "shale_index_open_shards")
@@ -149,9 +166,10 @@ def one_run(binary, bench, buckets, objects, concurrency):
         p.wait()
         return {
             "buckets": buckets,
-            "objects": objects,
+            "objects": objects + bulk,
             "create_per_sec": create_rate,
             "put_per_sec": put_rate,
+            "bulk_put_per_sec": bulk_rate,
             "fsyncs_per_put": (syncs1 - syncs0) / max(1.0, completions1 - completions0),
             "threads_empty": threads0,
             "threads_full": threads1,
@@ -170,6 +188,7 @@ def main():
     ap.add_argument("--buckets", type=int, default=10000)
     ap.add_argument("--objects", type=int, default=None, help="objects spread over the buckets (default: one per bucket)")
     ap.add_argument("--bench", default="target/release/shale-bench")
+    ap.add_argument("--bulk", type=int, default=0, help="then this many more objects into the first bucket (a restart with many buckets and many objects)")
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--binary", default="target/release/shale")
@@ -177,7 +196,7 @@ def main():
     a = ap.parse_args()
     runs = []
     for i in range(a.runs):
-        r = one_run(a.binary, a.bench, a.buckets, a.objects or a.buckets, a.concurrency)
+        r = one_run(a.binary, a.bench, a.buckets, a.objects or a.buckets, a.concurrency, a.bulk)
         runs.append(r)
         if not a.json:
             print(f"run {i + 1}: " + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()))

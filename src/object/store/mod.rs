@@ -304,6 +304,10 @@ pub(crate) fn index_failed(what: &str, e: crate::index::index_shard::IndexError)
     }
 }
 
+/// New shard files a checkpoint publishes at a time (two filesystem
+/// syncs each chunk).
+const PUBLISH_CHUNK: usize = 1024;
+
 fn internal(what: &str, e: impl std::fmt::Display) -> S3Error {
     S3Error::new(S3ErrorCode::InternalError, format!("{what}: {e}"))
 }
@@ -652,23 +656,34 @@ impl ObjectStore {
         let buckets: Vec<Arc<Bucket>> = self.buckets.read().values().cloned().collect();
         let mut first_error = None;
         // Shards checkpointed for the first time are written without a
-        // sync each; one sync of the filesystem covers them all.
+        // sync each; one sync of the filesystem covers a chunk of them,
+        // after which they can close (writers waiting for room go on
+        // without waiting for the whole pass).
         let mut staged = Vec::new();
+        let mut new_files = 0;
         let started = std::time::Instant::now();
         for b in &buckets {
             if let Err(e) = b.index.checkpoint_staged(&mut staged).await {
                 first_error.get_or_insert(format!("checkpointing bucket {}: {e}", b.name));
             }
+            if staged.len() >= PUBLISH_CHUNK {
+                new_files += staged.len();
+                if let Err(e) = self.publish_staged(&std::mem::take(&mut staged)).await {
+                    first_error.get_or_insert(e);
+                }
+                self.open_shards.close_idle();
+            }
         }
         // A shard left staged or unconfirmed keeps its log, so the
         // replay point below stays before its entries.
+        new_files += staged.len();
         if let Err(e) = self.publish_staged(&staged).await {
             first_error.get_or_insert(e);
         }
         let secs = started.elapsed().as_secs_f64();
         if secs > 1.0 {
             tracing::info!(
-                new_shard_files = staged.len(),
+                new_shard_files = new_files,
                 secs,
                 open_shards = self.open_shards.open_count(),
                 "a slow checkpoint of the bucket indexes"
