@@ -204,9 +204,20 @@ impl ShardFile {
             ..Meta::default()
         };
         let arena = Arena::anon(ARENA_MIN_PAGES).map_err(io_err("mapping", path))?;
-        Ok(ShardFile {
+        Ok(ShardFile::at_commit(io, path, None, arena, meta))
+    }
+
+    /// A shard file at the durable commit `meta`, nothing in progress.
+    fn at_commit(
+        io: &Io,
+        path: &Path,
+        file: Option<BlockingFile>,
+        arena: Arena,
+        meta: Meta,
+    ) -> ShardFile {
+        ShardFile {
             path: path.to_path_buf(),
-            file: None,
+            file,
             io: io.clone(),
             staged: false,
             arena: Arc::new(arena),
@@ -220,7 +231,7 @@ impl ShardFile {
             limbo: BTreeSet::new(),
             reusable: Arc::new(SegQueue::new()),
             free_list_pages: Vec::new(),
-        })
+        }
     }
 
     /// Whether the file exists (a deferred shard's does once its first
@@ -274,23 +285,7 @@ impl ShardFile {
                 a
             }
         };
-        let mut sf = ShardFile {
-            path: path.to_path_buf(),
-            file: Some(file),
-            io: io.clone(),
-            staged: false,
-            arena: Arc::new(arena),
-            meta,
-            next: meta,
-            free: Vec::new(),
-            freed_now: Vec::new(),
-            dirty: BTreeSet::new(),
-            retiring: Vec::new(),
-            retired_count: 0,
-            limbo: BTreeSet::new(),
-            reusable: Arc::new(SegQueue::new()),
-            free_list_pages: Vec::new(),
-        };
+        let mut sf = ShardFile::at_commit(io, path, Some(file), arena, meta);
         sf.load_free_list()?;
         Ok(sf)
     }

@@ -582,17 +582,21 @@ impl BucketIndex {
         out
     }
 
+    /// The live generation's shards that are open now (a closed one has
+    /// nothing past its checkpoint).
+    fn open_now(&self) -> Vec<Arc<IndexShard>> {
+        self.shards()
+            .slots
+            .iter()
+            .filter_map(|s| s.if_open())
+            .collect()
+    }
+
     /// Checkpoints every open shard (commits its tree, trims its log); a
     /// closed shard has nothing past its checkpoint.
     pub async fn checkpoint(&self) -> Result<(), IndexError> {
         let mut first_error = None;
-        let open: Vec<Arc<IndexShard>> = self
-            .shards()
-            .slots
-            .iter()
-            .filter_map(|s| s.if_open())
-            .collect();
-        for s in open {
+        for s in self.open_now() {
             if let Err(e) = s.checkpoint().await {
                 first_error.get_or_insert(e);
             }
@@ -608,13 +612,7 @@ impl BucketIndex {
         staged: &mut Vec<Arc<IndexShard>>,
     ) -> Result<(), IndexError> {
         let mut first_error = None;
-        let open: Vec<Arc<IndexShard>> = self
-            .shards()
-            .slots
-            .iter()
-            .filter_map(|s| s.if_open())
-            .collect();
-        for s in open {
+        for s in self.open_now() {
             match s.checkpoint_staged().await {
                 Ok((_, true)) => staged.push(s),
                 Ok((_, false)) => {}
