@@ -70,6 +70,15 @@ fn data(round: usize) -> Bytes {
 }
 
 async fn put(store: &ObjectStore, key: &[u8], data: &Bytes) -> Result<[u8; 16], S3Error> {
+    put_in(store, "bkt", key, data).await
+}
+
+async fn put_in(
+    store: &ObjectStore,
+    bucket: &str,
+    key: &[u8],
+    data: &Bytes,
+) -> Result<[u8; 16], S3Error> {
     let opts = PutOptions {
         meta: Vec::new(),
         expected_len: Some(data.len() as u64),
@@ -81,7 +90,7 @@ async fn put(store: &ObjectStore, key: &[u8], data: &Bytes) -> Result<[u8; 16], 
         sse: None,
     };
     store
-        .put_object("bkt", key, opts, &mut body_of(data))
+        .put_object(bucket, key, opts, &mut body_of(data))
         .await
         .map(|o| o.etag)
 }
@@ -193,6 +202,49 @@ fn put_and_delete_abandoned_at_every_await_leave_the_store_writable_and_whole() 
                 expect.possible.contains(&now),
                 "{name}: after reopen {now:?}"
             );
+        })
+        .unwrap();
+    }
+}
+
+/// CreateBucket dropped after each number of polls in turn: the name is
+/// never left claimed by the abandoned creation, so the next one either
+/// finds the bucket made (the record committed) or makes it, and the
+/// bucket takes writes; the same after a reopen.
+#[test]
+fn create_bucket_abandoned_at_every_await_leaves_the_name_usable() {
+    for (name, io) in common::real_backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&io, dir.path());
+        let made = io
+            .block_on(async {
+                let mut made = Vec::new();
+                for polls in 1..=12 {
+                    let b = format!("dropped-{polls}");
+                    let _ =
+                        common::poll_then_drop(store.create_bucket(&b, None, "root"), polls).await;
+                    match store.create_bucket(&b, None, "root").await {
+                        Ok(()) => {}
+                        Err(e) => assert_eq!(
+                            e.code,
+                            shale::s3::S3ErrorCode::BucketAlreadyOwnedByYou,
+                            "{name}: {b} after {polls} polls: {e:?}"
+                        ),
+                    }
+                    let etag = put_in(&store, &b, b"k", &data(polls)).await;
+                    assert!(etag.is_ok(), "{name}: {b}: {etag:?}");
+                    made.push(b);
+                }
+                store.checkpoint().await.unwrap();
+                made
+            })
+            .unwrap();
+        drop(store);
+        let store = open(&io, dir.path());
+        io.block_on(async {
+            for b in &made {
+                assert!(store.bucket(b).is_ok(), "{name}: {b} after reopen");
+            }
         })
         .unwrap();
     }

@@ -82,17 +82,53 @@ impl ObjectStore {
         )
         .map_err(|e| internal("creating the bucket index", e))?;
         let r = rec.clone();
-        self.meta
+        let committed = self
+            .meta
             .commit(|t| match t.buckets.get(&r.name) {
                 Some(b) => Err(bucket_taken(&b.owner, owner)),
                 None => Ok(MdOp::BucketPut(r)),
             })
             .await
-            .map_err(|e| internal("writing the bucket record", e))??;
+            .map_err(|e| internal("writing the bucket record", e))?;
+        if let Err(taken) = committed {
+            // A creation of this name dropped after its record reached the
+            // log (its client left) never made the bucket here: this one
+            // finishes it (the name's claim says no other is under way).
+            self.adopt_recorded_bucket(name)?;
+            return Err(taken);
+        }
         self.buckets.write().insert(
             name.to_string(),
             Arc::new(Bucket::new(name.to_string(), bucket_meta(&rec), index, dir)),
         );
+        Ok(())
+    }
+
+    /// Makes the bucket of `name`'s record in the metadata log if this
+    /// node has none (see `create_bucket`).
+    fn adopt_recorded_bucket(&self, name: &str) -> Result<(), S3Error> {
+        if self.buckets.read().contains_key(name) {
+            return Ok(());
+        }
+        let Some(rec) = self.meta.read(|t| t.buckets.get(name).cloned()) else {
+            return Ok(());
+        };
+        let dir = self.data_dir.join("buckets").join(name);
+        let index = super::open_bucket_index(
+            &self.io,
+            &self.wal,
+            &self.open_shards,
+            self.index_options,
+            &rec,
+            &dir,
+        )
+        .map_err(|e| internal("opening the bucket index", e))?;
+        self.buckets
+            .write()
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                Arc::new(Bucket::new(name.to_string(), bucket_meta(&rec), index, dir))
+            });
         Ok(())
     }
 
