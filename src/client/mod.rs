@@ -201,9 +201,22 @@ impl S3Client {
         data: &[u8],
         mode: PayloadMode,
     ) -> Result<Response, ConnError> {
+        self.put_object_with(bucket, key, data, Vec::new(), mode)
+    }
+
+    /// PutObject with extra headers (SSE-C key, lock, Content-MD5).
+    pub fn put_object_with(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        data: &[u8],
+        headers: Vec<(String, String)>,
+        mode: PayloadMode,
+    ) -> Result<Response, ConnError> {
         let req = Request {
+            query: Vec::new(),
+            headers,
             body: data,
-            ..Request::default()
         };
         self.send("PUT", bucket, key, req, mode)
     }
@@ -246,6 +259,23 @@ impl S3Client {
             Request::default(),
             PayloadMode::Unsigned,
         )
+    }
+
+    /// GetObject with extra headers (an SSE-C key) and query (a
+    /// `versionId`).
+    pub fn get_object_with(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        query: Vec<(String, String)>,
+        headers: Vec<(String, String)>,
+    ) -> Result<Response, ConnError> {
+        let req = Request {
+            query,
+            headers,
+            body: &[],
+        };
+        self.send("GET", bucket, key, req, PayloadMode::Unsigned)
     }
 
     pub fn head_object(&mut self, bucket: &str, key: &str) -> Result<Response, ConnError> {
@@ -314,8 +344,19 @@ impl S3Client {
         bucket: &str,
         key: &str,
     ) -> Result<Result<String, Response>, ConnError> {
+        self.create_multipart_with(bucket, key, Vec::new())
+    }
+
+    /// CreateMultipartUpload with extra headers (SSE, lock, metadata).
+    pub fn create_multipart_with(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        headers: Vec<(String, String)>,
+    ) -> Result<Result<String, Response>, ConnError> {
         let req = Request {
             query: vec![("uploads".to_owned(), String::new())],
+            headers,
             ..Request::default()
         };
         let r = self.send("POST", bucket, key, req, PayloadMode::Signed)?;
@@ -337,13 +378,28 @@ impl S3Client {
         data: &[u8],
         mode: PayloadMode,
     ) -> Result<Response, ConnError> {
+        self.upload_part_with(bucket, key, upload_id, part, data, Vec::new(), mode)
+    }
+
+    /// UploadPart with extra headers (an SSE-C upload's key on every part).
+    #[allow(clippy::too_many_arguments)]
+    pub fn upload_part_with(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part: u32,
+        data: &[u8],
+        headers: Vec<(String, String)>,
+        mode: PayloadMode,
+    ) -> Result<Response, ConnError> {
         let req = Request {
             query: vec![
                 ("partNumber".to_owned(), part.to_string()),
                 ("uploadId".to_owned(), upload_id.to_owned()),
             ],
+            headers,
             body: data,
-            ..Request::default()
         };
         self.send("PUT", bucket, key, req, mode)
     }
@@ -399,6 +455,34 @@ impl S3Client {
         };
         self.send("POST", bucket, "", req, PayloadMode::Signed)
     }
+}
+
+/// The three SSE-C request headers for a 256-bit customer key (on PUT,
+/// GET, HEAD, CreateMultipartUpload and UploadPart).
+pub fn sse_c_headers(key: &[u8; 32]) -> Vec<(String, String)> {
+    use md5::Digest;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    vec![
+        (
+            "x-amz-server-side-encryption-customer-algorithm".into(),
+            "AES256".into(),
+        ),
+        (
+            "x-amz-server-side-encryption-customer-key".into(),
+            b64.encode(key),
+        ),
+        (
+            "x-amz-server-side-encryption-customer-key-md5".into(),
+            b64.encode(md5::Md5::digest(key)),
+        ),
+    ]
+}
+
+/// `Content-MD5` of `body`, as a header.
+pub fn content_md5_header(body: &[u8]) -> (String, String) {
+    use md5::Digest;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    ("content-md5".into(), b64.encode(md5::Md5::digest(body)))
 }
 
 /// aws-chunked encoding of `data` in `chunk`-byte chunks; signed when a

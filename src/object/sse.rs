@@ -17,7 +17,7 @@
 //! The crypto is RustCrypto's `aes-gcm`, `hmac` and `sha2`; nothing here
 //! is hand-rolled beyond laying out bytes.
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -226,11 +226,11 @@ impl SseInfo {
         let mut dek = [0u8; KEY_LEN];
         let (ct, tag) = self.wrapped_key.split_at(KEY_LEN);
         dek.copy_from_slice(ct);
-        let tag = Tag::clone_from_slice(tag);
-        aead.decrypt_in_place_detached(
+        let tag = Tag::try_from(tag).map_err(|_| SseError::WrongKey)?;
+        aead.decrypt_inout_detached(
             &Nonce::from(self.wrap_nonce),
             &self.wrap_aad(),
-            &mut dek,
+            dek.as_mut_slice().into(),
             &tag,
         )
         .map_err(|_| SseError::WrongKey)?;
@@ -288,7 +288,11 @@ pub fn new_object(
     let aead = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*kek));
     let mut ct = dek;
     let tag = aead
-        .encrypt_in_place_detached(&Nonce::from(info.wrap_nonce), &info.wrap_aad(), &mut ct)
+        .encrypt_inout_detached(
+            &Nonce::from(info.wrap_nonce),
+            &info.wrap_aad(),
+            ct.as_mut_slice().into(),
+        )
         .map_err(|_| SseError::WrongKey)?;
     put(&mut info.wrapped_key, 0, &ct);
     put(&mut info.wrapped_key, KEY_LEN, &tag);
@@ -352,7 +356,7 @@ impl ObjectCipher {
         head.copy_from_slice(nonce.get(..head.len()).unwrap_or_default());
         let tag = self
             .aead
-            .encrypt_in_place_detached(&Nonce::from(nonce), &self.aad(part, index), plain)
+            .encrypt_inout_detached(&Nonce::from(nonce), &self.aad(part, index), plain.into())
             .map_err(|_| SseError::ChunkAuth)?;
         Ok(tag.into())
     }
@@ -376,13 +380,10 @@ impl ObjectCipher {
         let (nonce, rest) = sealed.split_at_mut(NONCE_LEN);
         let at = rest.len() - TAG_LEN;
         let (ct, tag) = rest.split_at_mut(at);
+        let nonce = Nonce::try_from(&*nonce).map_err(|_| SseError::ChunkAuth)?;
+        let tag = Tag::try_from(&*tag).map_err(|_| SseError::ChunkAuth)?;
         self.aead
-            .decrypt_in_place_detached(
-                Nonce::from_slice(nonce),
-                &self.aad(part, index),
-                ct,
-                Tag::from_slice(tag),
-            )
+            .decrypt_inout_detached(&nonce, &self.aad(part, index), ct.into(), &tag)
             .map_err(|_| SseError::ChunkAuth)
     }
 
