@@ -18,7 +18,7 @@ fn op() -> impl Strategy<Value = BilogOp> {
 
 fn entry_for(op: BilogOp, size: u64) -> Option<IndexEntry> {
     // Complete and suggest carry an entry unless the key ends with none.
-    (op.may_carry_entry() && size % 3 != 0).then(|| IndexEntry {
+    (op.may_carry_entry() && !size.is_multiple_of(3)).then(|| IndexEntry {
         size,
         current: true,
         ..IndexEntry::default()

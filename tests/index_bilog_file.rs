@@ -29,7 +29,7 @@ fn entry(marker: u64) -> BilogEntry {
         key: SortKey::Head {
             key: format!("some/fairly/long/object/key/{marker:08}").into_bytes(),
         },
-        entry: (marker % 2 == 0).then(|| IndexEntry {
+        entry: marker.is_multiple_of(2).then(|| IndexEntry {
             size: marker,
             current: true,
             ..IndexEntry::default()

@@ -120,7 +120,7 @@ fn lock_free_readers_never_see_reused_pages() {
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
-                    if (n + r) % 50 == 0 {
+                    if (n + r).is_multiple_of(50) {
                         let items = list_all(&io, &index, 1000);
                         assert!(
                             items.windows(2).all(|w| w[0].0 < w[1].0),
@@ -172,7 +172,7 @@ fn lock_free_readers_never_see_reused_pages() {
                     }
                     steps += 2;
                 }
-                if size % 5 == 0 {
+                if size.is_multiple_of(5) {
                     index.checkpoint().await.unwrap();
                 }
             }

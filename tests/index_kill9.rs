@@ -90,7 +90,7 @@ fn index_child() {
                                         .wrapping_mul(7919)
                                         .wrapping_add(seq.wrapping_mul(104_729));
                                     let name = key_name(round, writer, x % KEYS_PER_WRITER);
-                                    let delete = x % 5 == 0;
+                                    let delete = x.is_multiple_of(5);
                                     println!(
                                         "BEGIN {name} {seq} {}",
                                         if delete { "del" } else { "put" }

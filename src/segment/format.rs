@@ -65,8 +65,8 @@ const R_RESERVED: usize = R_FLAGS + 1;
 const R_LEN: usize = R_RESERVED + 2;
 const R_BATCH: usize = R_LEN + 4;
 const _: () = assert!(R_BATCH + 8 == RECORD_HEADER_LEN);
-const _: () = assert!(SEAL_FOOTPRINT % RECORD_ALIGN == 0);
-const _: () = assert!(HEADER_LEN as u64 % RECORD_ALIGN == 0);
+const _: () = assert!(SEAL_FOOTPRINT.is_multiple_of(RECORD_ALIGN));
+const _: () = assert!((HEADER_LEN as u64).is_multiple_of(RECORD_ALIGN));
 
 /// What a record holds. The payload of heads and tombstones is defined by
 /// the object layer; to the segment store it is opaque bytes.

@@ -225,7 +225,9 @@ impl Writer {
         let bufs = batch.take();
         let a = self.active.as_mut().ok_or(SegmentError::NoActiveSegment)?;
         let path = segment_path(&self.dir, a.id);
-        debug_assert!(a.end % format::RECORD_ALIGN == 0 && len % format::RECORD_ALIGN == 0);
+        debug_assert!(
+            a.end % format::RECORD_ALIGN == 0 && len.is_multiple_of(format::RECORD_ALIGN)
+        );
         let (res, bufs) = a.file.write_vectored_all_at(bufs, a.end).await;
         // Payload buffers go back to their owners' reference counts now.
         drop(bufs);
